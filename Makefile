@@ -1,0 +1,62 @@
+# The README's two commands are `make run` and `make test`; everything else is a helper.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := run
+
+DATA := .data
+PG := .ci/pgcluster
+BIN := $(DATA)/people
+GO ?= go
+export GOFLAGS ?= -buildvcs=false
+
+# The development database: DATABASE_URL when set, else the private cluster under .data/pg.
+DEV_DB = $${DATABASE_URL:-$$($(PG) start $(DATA)/pg)}
+
+.PHONY: run build stop demo migrate gen test check bench clean-data
+
+build:
+	@mkdir -p $(DATA)
+	$(GO) build -o $(BIN) .
+
+## run: start PostgreSQL (unless DATABASE_URL is set), migrate, load demo data once, serve on :8071
+run: build
+	@url=$(DEV_DB); DATABASE_URL="$$url" $(BIN) demo --once && DATABASE_URL="$$url" exec $(BIN) serve
+
+## stop: stop the private PostgreSQL cluster of make run
+stop:
+	@$(PG) stop $(DATA)/pg
+
+## demo: reload the demo data (deterministic, idempotent)
+demo: build
+	@url=$(DEV_DB); DATABASE_URL="$$url" $(BIN) demo
+
+## migrate: apply pending migrations
+migrate: build
+	@url=$(DEV_DB); DATABASE_URL="$$url" $(BIN) migrate
+
+## gen: regenerate the GraphQL code from schema.graphqls and gqlgen.yml
+gen:
+	$(GO) tool gqlgen generate
+
+## check: generated code, go.mod, formatting and vet are clean
+check:
+	@cp -r graph $(DATA)/graph.before 2>/dev/null || { mkdir -p $(DATA) && cp -r graph $(DATA)/graph.before; }
+	$(GO) tool gqlgen generate
+	@if ! diff -r $(DATA)/graph.before graph >/dev/null; then \
+		diff -ru $(DATA)/graph.before graph | head -40; rm -rf $(DATA)/graph.before; \
+		echo "check: 'go tool gqlgen generate' changed graph/: run make gen and commit the result" >&2; exit 1; fi
+	@rm -rf $(DATA)/graph.before
+	$(GO) mod tidy -diff || { echo "check: go.mod/go.sum are not tidy: run go mod tidy" >&2; exit 1; }
+	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './$(DATA)/*')); if [ -n "$$out" ]; then \
+		echo "check: gofmt would change:" >&2; echo "$$out" >&2; exit 1; fi
+	$(GO) vet ./...
+
+## test: the whole suite against a throw-away PostgreSQL cluster, plus make check
+test: check
+	@dir=$$(mktemp -d /tmp/people-test.XXXXXX); chmod 755 $$dir; \
+	trap '$(PG) destroy $$dir/pg >/dev/null 2>&1 || true; rm -rf $$dir' EXIT; \
+	url=$$($(PG) start $$dir/pg --ephemeral); \
+	TEST_DATABASE_URL="$$url" $(GO) test -race -count=1 -timeout 20m $(TESTFLAGS) ./...
+
+clean-data: stop
+	rm -rf $(DATA)

@@ -1,0 +1,126 @@
+package store
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Kind says what went wrong in terms a client can act on.
+type Kind uint8
+
+const (
+	KindInternal  Kind = iota + 1 // not one of ours: a bug or an outage
+	KindNotFound                  // absent, or hidden from this caller: never reveal which
+	KindForbidden                 // visible to the caller, but their role does not allow it
+	KindInvalid                   // input breaks a model rule; Field names the input
+	KindConflict                  // breaks a uniqueness rule
+)
+
+func (k Kind) String() string {
+	switch k {
+	case 0:
+		return "ok"
+	case KindInternal:
+		return "internal"
+	case KindNotFound:
+		return "not found"
+	case KindForbidden:
+		return "forbidden"
+	case KindInvalid:
+		return "invalid"
+	case KindConflict:
+		return "conflict"
+	}
+	return fmt.Sprintf("Kind(%d)", uint8(k))
+}
+
+// Error is a failure whose Message is written for API clients.
+type Error struct {
+	Kind           Kind
+	Field, Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// KindOf returns 0 for nil and KindInternal for any error that is not an *Error.
+func KindOf(err error) Kind {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind
+	} else if err != nil {
+		return KindInternal
+	}
+	return 0
+}
+
+func notFound(what string) error { return &Error{Kind: KindNotFound, Message: what + " not found"} }
+
+func forbidden(msg string) error { return &Error{Kind: KindForbidden, Message: msg} }
+
+func invalid(field, msg string) error { return &Error{Kind: KindInvalid, Field: field, Message: msg} }
+
+func conflict(field, msg string) error { return &Error{Kind: KindConflict, Field: field, Message: msg} }
+
+// constraintErrors maps the names of constraints declared in migrations/ to what a client is
+// told when a write breaks them. A renamed constraint fails TestConstraintMessages instead of
+// quietly turning into INTERNAL.
+var constraintErrors = map[string]Error{
+	"users_sub_key":                                     {KindConflict, "sub", "a user with this subject already exists"},
+	"users_sub_check":                                   {KindInvalid, "sub", "the subject may only contain letters, digits and @.+-_"},
+	"users_email_check":                                 {KindInvalid, "email", "enter a valid email address"},
+	"users_language_check":                              {KindInvalid, "language", "the language must be en-us or fr-fr"},
+	"users_timezone_fkey":                               {KindInvalid, "timezone", "the time zone must be a valid IANA name such as Europe/Paris"},
+	"user_identities_issuer_subject_audience_key":       {KindConflict, "sub", "this identity is already linked to a user"},
+	"organizations_name_check":                          {KindInvalid, "name", "the name cannot be blank"},
+	"organizations_identified_check":                    {KindInvalid, "registrationIds", "an organization must have at least a registration id or a domain"},
+	"organization_registration_ids_registration_id_key": {KindConflict, "registrationIds", "this registration id already belongs to an organization"},
+	"organization_domains_domain_key":                   {KindConflict, "domains", "this domain already belongs to an organization"},
+	"organization_domains_domain_check":                 {KindInvalid, "domains", "enter a valid lower-case domain name"},
+	"organization_accesses_user_id_organization_id_key": {KindConflict, "userId", "this user is already an administrator of this organization"},
+	"service_providers_name_key":                        {KindConflict, "name", "a service provider with this name already exists"},
+	"service_providers_audience_id_key":                 {KindConflict, "audienceId", "a service provider with this audience id already exists"},
+	"teams_name_check":                                  {KindInvalid, "name", "the name cannot be blank"},
+	"team_accesses_team_id_user_id_key":                 {KindConflict, "userId", "this user is already in this team"},
+	"team_accesses_user_id_fkey":                        {KindNotFound, "userId", "user not found"},
+	"team_service_providers_service_provider_id_fkey":   {KindInvalid, "serviceProviderIds", "unknown service provider"},
+	"invitations_email_team_id_key":                     {KindConflict, "email", "this email has already been invited to this team"},
+	"invitations_email_check":                           {KindInvalid, "email", "enter a valid email address"},
+	"contacts_full_name_check":                          {KindInvalid, "fullName", "the full name cannot be blank"},
+	"contacts_data_check":                               {KindInvalid, "data", "the contact data does not match the contact schema"},
+	"contacts_owner_id_override_id_key":                 {KindConflict, "overrideId", "you already override this contact"},
+	"contacts_override_public_check":                    {KindInvalid, "overrideId", "only a public contact can be overridden"},
+	"contacts_override_not_self_check":                  {KindInvalid, "overrideId", "a contact cannot override itself"},
+	"contacts_override_id_fkey":                         {KindInvalid, "overrideId", "the contact to override does not exist"},
+}
+
+// lengthFields names the input behind a value too long for its column (PostgreSQL reports the
+// column only in the message, so the table decides).
+var lengthFields = map[string]string{
+	"users": "name", "organizations": "name", "teams": "name", "contacts": "fullName",
+	"service_providers": "name", "invitations": "email",
+}
+
+// fromDB turns expected database errors into *Error and wraps the rest with op.
+func fromDB(op string, err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		if e, ok := constraintErrors[pgErr.ConstraintName]; ok {
+			return &e
+		}
+		if pgErr.Code == "22001" { // string_data_right_truncation
+			return &Error{Kind: KindInvalid, Field: lengthFields[pgErr.TableName], Message: "a value is too long"}
+		}
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// notFoundOr maps "no rows" to a KindNotFound naming what, and anything else through fromDB.
+func notFoundOr(err error, what, op string) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return notFound(what)
+	}
+	return fromDB(op, err)
+}

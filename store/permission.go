@@ -1,0 +1,75 @@
+package store
+
+import "slices"
+
+// Role is a user's role in a team; the values are what the database stores.
+type Role string
+
+// The team roles, from most to least powerful.
+const (
+	RoleOwner         Role = "owner"
+	RoleAdministrator Role = "administrator"
+	RoleMember        Role = "member"
+)
+
+// Valid reports whether r is one of the three roles.
+func (r Role) Valid() bool { return r == RoleOwner || r == RoleAdministrator || r == RoleMember }
+
+// This file is the one place where team permissions are decided. Every store method that
+// changes a team, its accesses or its invitations asks these functions inside the transaction
+// that writes, and the API's abilities are computed by the same functions, so what a client is
+// shown it may do is exactly what it will be allowed to do.
+
+// TeamAbilities is what a viewer may do with a team.
+type TeamAbilities struct {
+	Get, Update, Delete, ManageAccesses bool
+}
+
+// teamAbilities follows People's Team.get_abilities: any member reads, owners and
+// administrators edit and manage accesses, only owners delete. viewer "" is an outsider.
+func teamAbilities(viewer Role) TeamAbilities {
+	manager := viewer == RoleOwner || viewer == RoleAdministrator
+	return TeamAbilities{Get: viewer != "", Update: manager, Delete: viewer == RoleOwner, ManageAccesses: manager}
+}
+
+// AccessAbilities is what a viewer may do with one team access.
+type AccessAbilities struct {
+	Delete    bool
+	SetRoleTo []Role // roles the access may be changed to; never its current role
+}
+
+// accessAbilities follows People's TeamAccess.get_abilities, with one deliberate change: a
+// plain member may leave a team (People lets nobody remove a member but owners and admins).
+//   - An owner's access can be removed or demoted only by that owner, and only while another
+//     owner remains, so a team never loses its last owner.
+//   - Owners set any role on administrators and members; administrators set administrator or
+//     member, so only owners make owners.
+func accessAbilities(viewer Role, viewerIsTarget bool, target Role, owners int) AccessAbilities {
+	var a AccessAbilities
+	switch {
+	case target == RoleOwner:
+		if viewer == RoleOwner && viewerIsTarget && owners > 1 {
+			a = AccessAbilities{Delete: true, SetRoleTo: []Role{RoleAdministrator, RoleMember}}
+		}
+	case viewer == RoleOwner:
+		a = AccessAbilities{Delete: true, SetRoleTo: []Role{RoleOwner, RoleAdministrator, RoleMember}}
+	case viewer == RoleAdministrator:
+		a = AccessAbilities{Delete: true, SetRoleTo: []Role{RoleAdministrator, RoleMember}}
+	case viewer == RoleMember && viewerIsTarget:
+		a = AccessAbilities{Delete: true}
+	}
+	a.SetRoleTo = slices.DeleteFunc(a.SetRoleTo, func(r Role) bool { return r == target })
+	return a
+}
+
+// canGrant reports whether viewer may give role to someone new, by access or by invitation.
+// People lets administrators invite owners; here only owners make owners, by either path.
+func canGrant(viewer, role Role) bool {
+	switch viewer {
+	case RoleOwner:
+		return true
+	case RoleAdministrator:
+		return role != RoleOwner
+	}
+	return false
+}

@@ -1,0 +1,81 @@
+// Package store is the directory's data layer: bun models, every SQL query, the permission
+// rules that depend on rows, and the domain errors a client can act on. It imports none of our
+// packages and never sees GraphQL, HTTP or tokens: the acting user is always an argument.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/pgdialect"
+)
+
+// Store runs the directory's queries. It is safe for concurrent use.
+type Store struct {
+	db *bun.DB
+}
+
+// Options tune the connection pool.
+type Options struct {
+	MaxConns         int           // pool size; 0 means 20
+	StatementTimeout time.Duration // PostgreSQL statement_timeout; 0 keeps the server's
+}
+
+// Open connects to PostgreSQL at dsn (a postgres:// URL) and checks that it answers.
+func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
+	if o.StatementTimeout > 0 {
+		var err error
+		if dsn, err = withRuntimeParam(dsn, "statement_timeout", fmt.Sprint(o.StatementTimeout.Milliseconds())); err != nil {
+			return nil, err
+		}
+	}
+	sqldb, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	if o.MaxConns <= 0 {
+		o.MaxConns = 20
+	}
+	sqldb.SetMaxOpenConns(o.MaxConns)
+	sqldb.SetMaxIdleConns(o.MaxConns)
+	sqldb.SetConnMaxIdleTime(5 * time.Minute)
+	if err := sqldb.PingContext(ctx); err != nil {
+		sqldb.Close()
+		return nil, fmt.Errorf("connect to database: %w", err)
+	}
+	return New(bun.NewDB(sqldb, pgdialect.New())), nil
+}
+
+// New wraps an open bun database.
+func New(db *bun.DB) *Store { return &Store{db: db} }
+
+// DB is the underlying database, for migrations, health checks, demo data and tests.
+func (s *Store) DB() *bun.DB { return s.db }
+
+// Close closes the connection pool.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Ping reports whether the database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+
+// Actor is who acts: a user, and for a partner service's bearer token the service provider it
+// came through. A zero ServiceProviderID means a browser session, which sees all the user's teams.
+type Actor struct {
+	UserID            uuid.UUID
+	ServiceProviderID uuid.UUID
+}
+
+// UserActor is a browser-session actor.
+func UserActor(id uuid.UUID) Actor { return Actor{UserID: id} }
+
+func (a Actor) viaService() bool { return a.ServiceProviderID != uuid.Nil }
+
+// inTx runs fn in a transaction (read committed: the rules that need more take row locks).
+func (s *Store) inTx(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) error) error {
+	return s.db.RunInTx(ctx, nil, fn)
+}

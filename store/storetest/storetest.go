@@ -1,0 +1,224 @@
+// Package storetest gives tests a real PostgreSQL database and fixtures, as net/http/httptest
+// gives them a real server. It imports store and migrations, and nothing that imports it.
+//
+// TEST_DATABASE_URL names a server where the test role may CREATE DATABASE (make test starts
+// one). Main migrates a template database once per migration set, clones it for the package,
+// and drops the clone afterwards; tests create their own rows with unique values, so they may
+// run in parallel and never truncate.
+package storetest
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/pgdialect"
+
+	"lasuite.fr/people/migrations"
+	"lasuite.fr/people/store"
+)
+
+var (
+	cloneURL string // this package's database, set by Main
+	openOnce sync.Once
+	shared   *store.Store
+	openErr  error
+)
+
+// Main runs a package's tests against a fresh clone of the migrated template. Call it from
+// TestMain: func TestMain(m *testing.M) { storetest.Main(m) }.
+func Main(m *testing.M) {
+	code, err := run(m)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "storetest:", err)
+		os.Exit(1)
+	}
+	os.Exit(code)
+}
+
+func run(m *testing.M) (int, error) {
+	base := os.Getenv("TEST_DATABASE_URL")
+	if base == "" {
+		return 0, fmt.Errorf("TEST_DATABASE_URL is not set: run the tests with 'make test', which starts a PostgreSQL cluster, or point it at a server where you may CREATE DATABASE")
+	}
+	ctx := context.Background()
+	name, err := clone(ctx, base)
+	if err != nil {
+		return 0, err
+	}
+	if cloneURL, err = withDatabase(base, name); err != nil {
+		return 0, err
+	}
+	code := m.Run()
+	if shared != nil {
+		shared.Close()
+	}
+	if err := exec(ctx, base, fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", pgx.Identifier{name}.Sanitize())); err != nil {
+		return code, fmt.Errorf("drop test database: %w", err)
+	}
+	return code, nil
+}
+
+// URL is the package's test database URL, for code that opens its own connections.
+func URL(tb testing.TB) string {
+	tb.Helper()
+	if cloneURL == "" {
+		tb.Fatal("storetest: call storetest.Main from TestMain")
+	}
+	return cloneURL
+}
+
+// Open returns a store over the package's test database, shared by the package's tests.
+func Open(tb testing.TB) *store.Store {
+	tb.Helper()
+	u := URL(tb)
+	openOnce.Do(func() {
+		shared, openErr = store.Open(context.Background(), u, store.Options{MaxConns: 40})
+	})
+	if openErr != nil {
+		tb.Fatal(openErr)
+	}
+	return shared
+}
+
+// OpenFresh returns a store over a database of its own, for tests that count statements or
+// need a connection pool nobody else uses. It is closed at the end of the test.
+func OpenFresh(tb testing.TB, hooks ...bun.QueryHook) *store.Store {
+	tb.Helper()
+	sqldb, err := sql.Open("pgx", URL(tb))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	db := bun.NewDB(sqldb, pgdialect.New())
+	for _, h := range hooks {
+		db.AddQueryHook(h)
+	}
+	tb.Cleanup(func() { db.Close() })
+	return store.New(db)
+}
+
+// clone makes this package's database from the template, migrating the template first when no
+// database with the current migrations' hash exists. An advisory lock orders packages that
+// start at the same moment: CREATE DATABASE … TEMPLATE needs the template free of connections.
+func clone(ctx context.Context, base string) (string, error) {
+	db, err := sql.Open("pgx", base)
+	if err != nil {
+		return "", err
+	}
+	defer db.Close()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return "", fmt.Errorf("connect to TEST_DATABASE_URL: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock(7011)"); err != nil {
+		return "", err
+	}
+	defer conn.ExecContext(context.Background(), "SELECT pg_advisory_unlock(7011)") //nolint:errcheck
+
+	tmpl, err := templateName()
+	if err != nil {
+		return "", err
+	}
+	var exists bool
+	if err := conn.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", tmpl).Scan(&exists); err != nil {
+		return "", err
+	}
+	if !exists {
+		if err := migrateTemplate(ctx, conn, base, tmpl); err != nil {
+			return "", err
+		}
+	}
+	name := "test_" + randomHex(6)
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("CREATE DATABASE %s TEMPLATE %s",
+		pgx.Identifier{name}.Sanitize(), pgx.Identifier{tmpl}.Sanitize())); err != nil {
+		return "", fmt.Errorf("clone template: %w", err)
+	}
+	return name, nil
+}
+
+func migrateTemplate(ctx context.Context, conn *sql.Conn, base, tmpl string) error {
+	building := tmpl + "_building"
+	q := func(s string) string { return pgx.Identifier{s}.Sanitize() }
+	if _, err := conn.ExecContext(ctx, "DROP DATABASE IF EXISTS "+q(building)+" WITH (FORCE)"); err != nil {
+		return err
+	}
+	if _, err := conn.ExecContext(ctx, "CREATE DATABASE "+q(building)); err != nil {
+		return fmt.Errorf("create template: %w", err)
+	}
+	u, err := withDatabase(base, building)
+	if err != nil {
+		return err
+	}
+	tdb, err := sql.Open("pgx", u)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	_, err = migrations.Up(ctx, tdb)
+	tdb.Close()
+	if err != nil {
+		return fmt.Errorf("migrate template: %w", err)
+	}
+	// Renamed only once complete, so an interrupted run never leaves a half-migrated template.
+	if _, err := conn.ExecContext(ctx, "ALTER DATABASE "+q(building)+" RENAME TO "+q(tmpl)); err != nil {
+		return fmt.Errorf("publish template: %w", err)
+	}
+	fmt.Fprintf(os.Stderr, "storetest: migrated template %s in %v\n", tmpl, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// templateName changes whenever a migration file changes, so edited migrations never run
+// against a stale template.
+func templateName() (string, error) {
+	h := sha256.New()
+	err := fs.WalkDir(migrations.FS, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(migrations.FS, path)
+		h.Write([]byte(path))
+		h.Write(b)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	return "tmpl_" + hex.EncodeToString(h.Sum(nil))[:16], nil
+}
+
+func exec(ctx context.Context, dsn, stmt string) error {
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	_, err = db.ExecContext(ctx, stmt)
+	return err
+}
+
+func withDatabase(dsn, name string) (string, error) {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "", fmt.Errorf("TEST_DATABASE_URL is not a postgres:// URL")
+	}
+	u.Path = "/" + name
+	return u.String(), nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}

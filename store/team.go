@@ -1,0 +1,275 @@
+package store
+
+import (
+	"context"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/pgdialect"
+)
+
+// Team is a group of users with roles, optionally shared with service providers.
+type Team struct {
+	bun.BaseModel `bun:"table:teams,alias:t"`
+
+	ID                   uuid.UUID  `bun:"id,pk,type:uuid,default:gen_random_uuid()"`
+	CreatedAt            time.Time  `bun:"created_at,nullzero,notnull,default:now()"`
+	UpdatedAt            time.Time  `bun:"updated_at,nullzero,notnull,default:now()"`
+	Name                 string     `bun:"name,notnull"`
+	OrganizationID       *uuid.UUID `bun:"organization_id,type:uuid"`
+	IsVisibleAllServices bool       `bun:"is_visible_all_services,notnull"`
+	ExternalID           uuid.UUID  `bun:"external_id,type:uuid,nullzero,notnull,default:gen_random_uuid()"`
+}
+
+// TeamView is a team as one viewer sees it: with the viewer's role in it.
+type TeamView struct {
+	Team       `bun:",extend"`
+	ViewerRole Role `bun:"viewer_role,scanonly"`
+}
+
+// Abilities is what the viewer may do with the team.
+func (t TeamView) Abilities() TeamAbilities { return teamAbilities(t.ViewerRole) }
+
+// TeamOrder is the order of a team list.
+type TeamOrder string
+
+// Team orders; People's default is newest first.
+const (
+	TeamOrderCreatedDesc TeamOrder = "-created_at"
+	TeamOrderCreatedAsc  TeamOrder = "created_at"
+	TeamOrderNameAsc     TeamOrder = "name"
+	TeamOrderNameDesc    TeamOrder = "-name"
+)
+
+var teamOrders = map[TeamOrder]string{
+	"":                   "t.created_at DESC, t.id DESC",
+	TeamOrderCreatedDesc: "t.created_at DESC, t.id DESC",
+	TeamOrderCreatedAsc:  "t.created_at ASC, t.id ASC",
+	TeamOrderNameAsc:     "t.name ASC, t.id ASC",
+	TeamOrderNameDesc:    "t.name DESC, t.id DESC",
+}
+
+// TeamFilter narrows Teams.
+type TeamFilter struct {
+	Search string
+	Order  TeamOrder
+	Page
+}
+
+// visibleTeams restricts q (over teams t) to the teams actor belongs to, and for a service
+// provider's token to the teams shared with that service or with all services. It joins the
+// actor's access as va, so callers can read va.role.
+func visibleTeams(q *bun.SelectQuery, actor Actor) *bun.SelectQuery {
+	q = q.Join("JOIN team_accesses AS va ON va.team_id = t.id AND va.user_id = ?", actor.UserID)
+	if actor.viaService() {
+		q = q.Where("(t.is_visible_all_services OR EXISTS (SELECT 1 FROM team_service_providers tsp WHERE tsp.team_id = t.id AND tsp.service_provider_id = ?))", actor.ServiceProviderID)
+	}
+	return q
+}
+
+type teamRow struct {
+	TeamView `bun:",extend"`
+	Total
+}
+
+// Teams lists the teams the actor may see.
+func (s *Store) Teams(ctx context.Context, actor Actor, f TeamFilter) (List[TeamView], error) {
+	if err := CheckPage(f.Page); err != nil {
+		return List[TeamView]{}, err
+	}
+	order, ok := teamOrders[f.Order]
+	if !ok {
+		return List[TeamView]{}, invalid("orderBy", "unknown order")
+	}
+	var rows []teamRow
+	q := visibleTeams(s.db.NewSelect().Model(&rows).ColumnExpr("t.*, va.role AS viewer_role, count(*) OVER () AS total_count"), actor)
+	if term := searchTerm(f.Search); term != "" {
+		q = q.Where("search_key(t.name) LIKE search_key(?)", term)
+	}
+	if err := f.Page.window(q.OrderExpr(order)).Scan(ctx); err != nil {
+		return List[TeamView]{}, fromDB("select teams", err)
+	}
+	return newList(f.Page, rows, func(r teamRow) TeamView { return r.TeamView }), nil
+}
+
+// TeamByID returns a team the actor may see; any other is KindNotFound.
+func (s *Store) TeamByID(ctx context.Context, actor Actor, id uuid.UUID) (*TeamView, error) {
+	t := new(TeamView)
+	err := visibleTeams(s.db.NewSelect().Model(t).ColumnExpr("t.*, va.role AS viewer_role"), actor).
+		Where("t.id = ?", id).Scan(ctx)
+	if err != nil {
+		return nil, notFoundOr(err, "team", "select team")
+	}
+	return t, nil
+}
+
+// TeamsByIDs returns the teams among ids that the actor may see, for loaders.
+func (s *Store) TeamsByIDs(ctx context.Context, actor Actor, ids []uuid.UUID) ([]TeamView, error) {
+	var ts []TeamView
+	err := visibleTeams(s.db.NewSelect().Model(&ts).ColumnExpr("t.*, va.role AS viewer_role"), actor).
+		Where("t.id IN (?)", bun.List(ids)).Scan(ctx)
+	if err != nil {
+		return nil, fromDB("select teams", err)
+	}
+	return ts, nil
+}
+
+// lockTeam takes the team's row lock and returns the actor's role in it. Every change to a
+// team's accesses or invitations starts here, so that concurrent changes to one team run one
+// after the other and each sees the accesses the previous one left: this is what makes "a team
+// never loses its last owner" hold when two owners step down at the same moment.
+func lockTeam(ctx context.Context, tx bun.IDB, actor Actor, teamID uuid.UUID) (Role, error) {
+	var role Role
+	err := visibleTeams(tx.NewSelect().TableExpr("teams AS t").ColumnExpr("va.role"), actor).
+		Where("t.id = ?", teamID).For("NO KEY UPDATE OF t").Scan(ctx, &role)
+	if err != nil {
+		return "", notFoundOr(err, "team", "lock team")
+	}
+	return role, nil
+}
+
+func countOwners(ctx context.Context, tx bun.IDB, teamID uuid.UUID) (int, error) {
+	n, err := tx.NewSelect().TableExpr("team_accesses").Where("team_id = ? AND role = ?", teamID, RoleOwner).Count(ctx)
+	if err != nil {
+		return 0, fromDB("count owners", err)
+	}
+	return int(n), nil
+}
+
+func checkTeamName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	switch {
+	case name == "":
+		return "", invalid("name", "the name cannot be blank")
+	case utf8.RuneCountInString(name) > 100:
+		return "", invalid("name", "the name may have at most 100 characters")
+	}
+	return name, nil
+}
+
+// NewTeam is a team to create.
+type NewTeam struct {
+	Name               string
+	ServiceProviderIDs []uuid.UUID
+}
+
+// CreateTeam creates a team in the actor's organization with the actor as its owner. Through a
+// service provider's token the team is linked to that service, whatever the input says.
+func (s *Store) CreateTeam(ctx context.Context, actor Actor, in NewTeam) (*TeamView, error) {
+	name, err := checkTeamName(in.Name)
+	if err != nil {
+		return nil, err
+	}
+	sps := in.ServiceProviderIDs
+	if actor.viaService() {
+		sps = []uuid.UUID{actor.ServiceProviderID}
+	}
+	t := &TeamView{ViewerRole: RoleOwner}
+	err = s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		err := tx.NewRaw(`INSERT INTO teams (name, organization_id)
+			SELECT ?, organization_id FROM users WHERE id = ? AND is_active
+			RETURNING *`, name, actor.UserID).Scan(ctx, &t.Team)
+		if err != nil {
+			return notFoundOr(err, "user", "insert team")
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO team_accesses (team_id, user_id, role) VALUES (?, ?, ?)", t.ID, actor.UserID, RoleOwner); err != nil {
+			return fromDB("insert owner access", err)
+		}
+		return setTeamServiceProviders(ctx, tx, t.ID, sps)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+func setTeamServiceProviders(ctx context.Context, tx bun.IDB, teamID uuid.UUID, sps []uuid.UUID) error {
+	if _, err := tx.ExecContext(ctx, "DELETE FROM team_service_providers WHERE team_id = ? AND NOT service_provider_id = ANY (?)", teamID, pgUUIDs(sps)); err != nil {
+		return fromDB("unlink service providers", err)
+	}
+	if len(sps) == 0 {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO team_service_providers (team_id, service_provider_id)
+		SELECT ?, unnest(?::uuid[]) ON CONFLICT DO NOTHING`, teamID, pgUUIDs(sps))
+	if err != nil {
+		return fromDB("link service providers", err)
+	}
+	return nil
+}
+
+// TeamUpdate holds the team fields to change; nil means unchanged.
+type TeamUpdate struct {
+	Name               *string
+	ServiceProviderIDs *[]uuid.UUID
+}
+
+// UpdateTeam renames a team or changes its service providers; owners and administrators only.
+// Through a service provider's token only the name may change.
+func (s *Store) UpdateTeam(ctx context.Context, actor Actor, id uuid.UUID, up TeamUpdate) (*TeamView, error) {
+	if up.Name != nil {
+		name, err := checkTeamName(*up.Name)
+		if err != nil {
+			return nil, err
+		}
+		up.Name = &name
+	}
+	if actor.viaService() && up.ServiceProviderIDs != nil {
+		return nil, forbidden("a service provider cannot change the services of a team")
+	}
+	t := new(TeamView)
+	err := s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		role, err := lockTeam(ctx, tx, actor, id)
+		if err != nil {
+			return err
+		}
+		if !teamAbilities(role).Update {
+			return forbidden("you are not allowed to update this team")
+		}
+		if up.Name != nil {
+			if _, err := tx.ExecContext(ctx, "UPDATE teams SET name = ? WHERE id = ?", *up.Name, id); err != nil {
+				return fromDB("update team", err)
+			}
+		}
+		if up.ServiceProviderIDs != nil {
+			if err := setTeamServiceProviders(ctx, tx, id, *up.ServiceProviderIDs); err != nil {
+				return err
+			}
+		}
+		t.ViewerRole = role
+		return tx.NewSelect().Model(&t.Team).Where("t.id = ?", id).Scan(ctx)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// DeleteTeam deletes a team with its accesses and invitations; owners only.
+func (s *Store) DeleteTeam(ctx context.Context, actor Actor, id uuid.UUID) error {
+	return s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		role, err := lockTeam(ctx, tx, actor, id)
+		if err != nil {
+			return err
+		}
+		if !teamAbilities(role).Delete {
+			return forbidden("only owners may delete a team")
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM teams WHERE id = ?", id); err != nil {
+			return fromDB("delete team", err)
+		}
+		return nil
+	})
+}
+
+// pgUUIDs passes a uuid slice as a PostgreSQL uuid[] parameter.
+func pgUUIDs(ids []uuid.UUID) any {
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = id.String()
+	}
+	return pgdialect.Array(s)
+}

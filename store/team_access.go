@@ -1,0 +1,233 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/uptrace/bun"
+)
+
+// TeamAccess gives a user a role in a team.
+type TeamAccess struct {
+	bun.BaseModel `bun:"table:team_accesses,alias:ta"`
+
+	ID        uuid.UUID `bun:"id,pk,type:uuid,default:gen_random_uuid()"`
+	CreatedAt time.Time `bun:"created_at,nullzero,notnull,default:now()"`
+	UpdatedAt time.Time `bun:"updated_at,nullzero,notnull,default:now()"`
+	TeamID    uuid.UUID `bun:"team_id,type:uuid,notnull"`
+	UserID    uuid.UUID `bun:"user_id,type:uuid,notnull"`
+	Role      Role      `bun:"role,notnull"`
+}
+
+// TeamAccessView is an access as one viewer sees it, with what is needed for its abilities.
+type TeamAccessView struct {
+	TeamAccess `bun:",extend"`
+	ViewerRole Role      `bun:"viewer_role,scanonly"`
+	Owners     int       `bun:"owners,scanonly"` // owners of the team
+	ViewerID   uuid.UUID `bun:"-"`
+}
+
+// Abilities is what the viewer may do with the access.
+func (a TeamAccessView) Abilities() AccessAbilities {
+	return accessAbilities(a.ViewerRole, a.ViewerID == a.UserID, a.Role, a.Owners)
+}
+
+// AccessOrder is the order of a team's accesses.
+type AccessOrder string
+
+// Access orders. By role puts owners first, then administrators, then members.
+const (
+	AccessOrderRole  AccessOrder = "role"
+	AccessOrderName  AccessOrder = "name"
+	AccessOrderEmail AccessOrder = "email"
+)
+
+var accessOrders = map[AccessOrder]string{
+	"":               "array_position(ARRAY['owner','administrator','member']::varchar[], ta.role), u.name, ta.id",
+	AccessOrderRole:  "array_position(ARRAY['owner','administrator','member']::varchar[], ta.role), u.name, ta.id",
+	AccessOrderName:  "u.name, u.email, ta.id",
+	AccessOrderEmail: "u.email, ta.id",
+}
+
+// AccessFilter narrows a team's accesses.
+type AccessFilter struct {
+	Search string // fragment of the member's name or email
+	Order  AccessOrder
+	Page
+}
+
+type accessRow struct {
+	TeamAccessView `bun:",extend"`
+	Total
+}
+
+// TeamAccessesByTeamIDs returns one page of accesses for each of the teams that the actor
+// belongs to, in one statement whatever the number of teams (a window per team). Teams the
+// actor does not belong to get no entry.
+func (s *Store) TeamAccessesByTeamIDs(ctx context.Context, actor Actor, teamIDs []uuid.UUID, f AccessFilter) (map[uuid.UUID]List[TeamAccessView], error) {
+	if err := CheckPage(f.Page); err != nil {
+		return nil, err
+	}
+	order, ok := accessOrders[f.Order]
+	if !ok {
+		return nil, invalid("orderBy", "unknown order")
+	}
+	search, term := "", searchTerm(f.Search)
+	args := []any{actor.UserID, bun.List(teamIDs)}
+	if term != "" {
+		search = "AND (search_key(u.name) LIKE search_key(?) OR search_key(u.email) LIKE search_key(?))"
+		args = append(args, term, term)
+	}
+	args = append(args, f.Offset, f.Offset+f.Limit+1)
+	var rows []accessRow
+	err := s.db.NewRaw(fmt.Sprintf(`
+		WITH viewer AS (
+			SELECT team_id, role FROM team_accesses WHERE user_id = ? AND team_id IN (?)
+		), owners AS (
+			SELECT team_id, count(*) AS n FROM team_accesses
+			WHERE role = 'owner' AND team_id IN (SELECT team_id FROM viewer) GROUP BY team_id
+		)
+		SELECT * FROM (
+			SELECT ta.*, v.role AS viewer_role, coalesce(o.n, 0) AS owners,
+				row_number() OVER (PARTITION BY ta.team_id ORDER BY %[1]s) AS rn,
+				count(*) OVER (PARTITION BY ta.team_id) AS total_count
+			FROM team_accesses ta
+			JOIN viewer v ON v.team_id = ta.team_id
+			JOIN users u ON u.id = ta.user_id
+			LEFT JOIN owners o ON o.team_id = ta.team_id
+			WHERE true %[2]s
+		) w WHERE rn > ? AND rn <= ? ORDER BY team_id, rn`, order, search), args...).Scan(ctx, &rows)
+	if err != nil {
+		return nil, fromDB("select team accesses", err)
+	}
+	byTeam := make(map[uuid.UUID][]accessRow, len(teamIDs))
+	for _, r := range rows {
+		r.ViewerID = actor.UserID
+		byTeam[r.TeamID] = append(byTeam[r.TeamID], r)
+	}
+	out := make(map[uuid.UUID]List[TeamAccessView], len(byTeam))
+	for id, rs := range byTeam {
+		out[id] = newList(f.Page, rs, func(r accessRow) TeamAccessView { return r.TeamAccessView })
+	}
+	return out, nil
+}
+
+// accessForUpdate locks the access's team and returns the access with the actor's view of it.
+// An access of a team the actor does not belong to is KindNotFound.
+func accessForUpdate(ctx context.Context, tx bun.IDB, actor Actor, id uuid.UUID) (*TeamAccessView, error) {
+	a := &TeamAccessView{ViewerID: actor.UserID}
+	var teamID uuid.UUID
+	if err := tx.NewSelect().TableExpr("team_accesses").Column("team_id").Where("id = ?", id).Scan(ctx, &teamID); err != nil {
+		return nil, notFoundOr(err, "team access", "select team access")
+	}
+	role, err := lockTeam(ctx, tx, actor, teamID)
+	if err != nil {
+		return nil, notFoundOr(err, "team access", "lock team")
+	}
+	// Read again under the lock: the access may have changed while we waited.
+	if err := tx.NewSelect().Model(&a.TeamAccess).Where("ta.id = ?", id).Scan(ctx); err != nil {
+		return nil, notFoundOr(err, "team access", "select team access")
+	}
+	if a.Owners, err = countOwners(ctx, tx, teamID); err != nil {
+		return nil, err
+	}
+	a.ViewerRole = role
+	return a, nil
+}
+
+// CreateTeamAccess adds an active user to a team. Owners and administrators manage accesses;
+// only owners grant the owner role.
+func (s *Store) CreateTeamAccess(ctx context.Context, actor Actor, teamID, userID uuid.UUID, role Role) (*TeamAccessView, error) {
+	if !role.Valid() {
+		return nil, invalid("role", "unknown role")
+	}
+	a := &TeamAccessView{ViewerID: actor.UserID}
+	err := s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		viewer, err := lockTeam(ctx, tx, actor, teamID)
+		if err != nil {
+			return err
+		}
+		if !teamAbilities(viewer).ManageAccesses {
+			return forbidden("you are not allowed to manage accesses for this team")
+		}
+		if !canGrant(viewer, role) {
+			return forbidden("only owners of a team can make other users owners")
+		}
+		err = tx.NewRaw(`INSERT INTO team_accesses (team_id, user_id, role)
+			SELECT ?, id, ? FROM users WHERE id = ? AND is_active RETURNING *`, teamID, role, userID).Scan(ctx, &a.TeamAccess)
+		if err != nil {
+			return notFoundOr(err, "user", "insert team access")
+		}
+		a.ViewerRole = viewer
+		a.Owners, err = countOwners(ctx, tx, teamID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// SetTeamAccessRole changes the role of an access, as its abilities allow: see accessAbilities.
+func (s *Store) SetTeamAccessRole(ctx context.Context, actor Actor, id uuid.UUID, role Role) (*TeamAccessView, error) {
+	if !role.Valid() {
+		return nil, invalid("role", "unknown role")
+	}
+	var a *TeamAccessView
+	err := s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		if a, err = accessForUpdate(ctx, tx, actor, id); err != nil {
+			return err
+		}
+		if a.Role == role {
+			return nil
+		}
+		if !slices.Contains(a.Abilities().SetRoleTo, role) {
+			if a.Role == RoleOwner && a.Owners <= 1 && a.UserID == actor.UserID {
+				return forbidden("a team must keep at least one owner")
+			}
+			return forbidden("you are not allowed to set this role for this access")
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE team_accesses SET role = ? WHERE id = ?", role, id); err != nil {
+			return fromDB("update team access", err)
+		}
+		if a.Role == RoleOwner {
+			a.Owners--
+		} else if role == RoleOwner {
+			a.Owners++
+		}
+		a.Role = role
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// DeleteTeamAccess removes a user from a team, as the access's abilities allow. It returns the
+// team's id.
+func (s *Store) DeleteTeamAccess(ctx context.Context, actor Actor, id uuid.UUID) (uuid.UUID, error) {
+	var teamID uuid.UUID
+	err := s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		a, err := accessForUpdate(ctx, tx, actor, id)
+		if err != nil {
+			return err
+		}
+		if !a.Abilities().Delete {
+			if a.Role == RoleOwner && a.Owners <= 1 && a.UserID == actor.UserID {
+				return forbidden("a team must keep at least one owner")
+			}
+			return forbidden("you are not allowed to remove this access")
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM team_accesses WHERE id = ?", id); err != nil {
+			return fromDB("delete team access", err)
+		}
+		teamID = a.TeamID
+		return nil
+	})
+	return teamID, err
+}

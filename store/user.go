@@ -1,0 +1,131 @@
+package store
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/uptrace/bun"
+)
+
+// User is a person (or a device) known to the directory.
+type User struct {
+	bun.BaseModel `bun:"table:users,alias:u"`
+
+	ID             uuid.UUID  `bun:"id,pk,type:uuid,default:gen_random_uuid()"`
+	CreatedAt      time.Time  `bun:"created_at,nullzero,notnull,default:now()"`
+	UpdatedAt      time.Time  `bun:"updated_at,nullzero,notnull,default:now()"`
+	Sub            string     `bun:"sub,notnull"`
+	Email          string     `bun:"email,nullzero"`
+	Name           string     `bun:"name,nullzero"`
+	Language       string     `bun:"language,notnull"`
+	Timezone       string     `bun:"timezone,notnull"`
+	IsDevice       bool       `bun:"is_device,notnull"`
+	IsStaff        bool       `bun:"is_staff,notnull"`
+	IsActive       bool       `bun:"is_active,notnull"`
+	OrganizationID *uuid.UUID `bun:"organization_id,type:uuid"`
+	LastLoginAt    *time.Time `bun:"last_login_at"`
+}
+
+type userRow struct {
+	User `bun:",extend"`
+	Total
+}
+
+// Languages are the user interface languages, as People's LANGUAGES setting.
+var Languages = []struct{ Code, Name string }{{"en-us", "English"}, {"fr-fr", "Français"}}
+
+// UserByID returns an active or inactive user by id.
+func (s *Store) UserByID(ctx context.Context, id uuid.UUID) (*User, error) {
+	u := new(User)
+	err := s.db.NewSelect().Model(u).Where("u.id = ?", id).Scan(ctx)
+	if err != nil {
+		return nil, notFoundOr(err, "user", "select user")
+	}
+	return u, nil
+}
+
+// UsersByIDs returns the users with these ids, in no particular order, for loaders. Users are
+// reached through objects the caller may already see (team accesses, contacts), so there is no
+// further filter here.
+func (s *Store) UsersByIDs(ctx context.Context, ids []uuid.UUID) ([]User, error) {
+	var users []User
+	if err := s.db.NewSelect().Model(&users).Where("u.id IN (?)", bun.List(ids)).Scan(ctx); err != nil {
+		return nil, fromDB("select users", err)
+	}
+	return users, nil
+}
+
+// UserFilter narrows Users.
+type UserFilter struct {
+	Search    string     // accent- and case-insensitive fragment of the name or email
+	NotInTeam *uuid.UUID // leave out this team's members (People's ?team_id=)
+	Page
+}
+
+// Users lists the active users of the actor's organization, newest first as in People. An actor
+// without an organization sees nobody.
+func (s *Store) Users(ctx context.Context, actor uuid.UUID, f UserFilter) (List[User], error) {
+	if err := CheckPage(f.Page); err != nil {
+		return List[User]{}, err
+	}
+	var rows []userRow
+	q := s.db.NewSelect().Model(&rows).
+		ColumnExpr("u.*").ColumnExpr("count(*) OVER () AS total_count").
+		Where("u.is_active").
+		Where("u.organization_id = (SELECT organization_id FROM users WHERE id = ?)", actor)
+	if term := searchTerm(f.Search); term != "" {
+		q = q.Where("(search_key(u.name) LIKE search_key(?) OR search_key(u.email) LIKE search_key(?))", term, term)
+	}
+	if f.NotInTeam != nil {
+		q = q.Where("NOT EXISTS (SELECT 1 FROM team_accesses ta WHERE ta.team_id = ? AND ta.user_id = u.id)", *f.NotInTeam)
+	}
+	err := f.Page.window(q.OrderExpr("u.created_at DESC, u.id DESC")).Scan(ctx)
+	if err != nil {
+		return List[User]{}, fromDB("select users", err)
+	}
+	return newList(f.Page, rows, func(r userRow) User { return r.User }), nil
+}
+
+// UserUpdate holds the fields a user may change on themselves; nil means unchanged.
+type UserUpdate struct {
+	Language *string
+	Timezone *string
+}
+
+// UpdateMe changes the actor's own preferences. Validity (known language, IANA zone) is
+// enforced by the database and reported as KindInvalid.
+func (s *Store) UpdateMe(ctx context.Context, actor uuid.UUID, up UserUpdate) (*User, error) {
+	u := new(User)
+	q := s.db.NewUpdate().Model(u).Where("id = ?", actor).Returning("*")
+	set := false
+	if up.Language != nil {
+		q, set = q.Set("language = ?", *up.Language), true
+	}
+	if up.Timezone != nil {
+		q, set = q.Set("timezone = ?", *up.Timezone), true
+	}
+	if !set {
+		return s.UserByID(ctx, actor)
+	}
+	res, err := q.Exec(ctx, u)
+	if err != nil {
+		return nil, fromDB("update user", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil, notFound("user")
+	}
+	return u, nil
+}
+
+// searchTerm turns a client's search text into a LIKE pattern over search_key(...) columns,
+// with LIKE's wildcards escaped; "" means no filter. The trigram indexes serve these patterns.
+func searchTerm(s string) string {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return ""
+	}
+	s = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+	return "%" + s + "%"
+}
