@@ -105,6 +105,13 @@ var lengthFields = map[string]string{
 
 // fromDB turns expected database errors into *Error and wraps the rest with op.
 func fromDB(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return err // already written for the client
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		if e, ok := constraintErrors[pgErr.ConstraintName]; ok {
@@ -119,7 +126,7 @@ func fromDB(op string, err error) error {
 
 // notFoundOr maps "no rows" to a KindNotFound naming what, and anything else through fromDB.
 func notFoundOr(err error, what, op string) error {
-	if errors.Is(err, sql.ErrNoRows) {
+	if errors.Is(err, sql.ErrNoRows) || KindOf(err) == KindNotFound {
 		return notFound(what)
 	}
 	return fromDB(op, err)

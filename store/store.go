@@ -17,13 +17,15 @@ import (
 
 // Store runs the directory's queries. It is safe for concurrent use.
 type Store struct {
-	db *bun.DB
+	db                 *bun.DB
+	invitationValidity time.Duration
 }
 
 // Options tune the connection pool.
 type Options struct {
-	MaxConns         int           // pool size; 0 means 20
-	StatementTimeout time.Duration // PostgreSQL statement_timeout; 0 keeps the server's
+	MaxConns           int           // pool size; 0 means 20
+	StatementTimeout   time.Duration // PostgreSQL statement_timeout; 0 keeps the server's
+	InvitationValidity time.Duration // how long an invitation may be accepted; 0 means 7 days
 }
 
 // Open connects to PostgreSQL at dsn (a postgres:// URL) and checks that it answers.
@@ -48,11 +50,16 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 		sqldb.Close()
 		return nil, fmt.Errorf("connect to database: %w", err)
 	}
-	return New(bun.NewDB(sqldb, pgdialect.New())), nil
+	return New(bun.NewDB(sqldb, pgdialect.New()), o), nil
 }
 
 // New wraps an open bun database.
-func New(db *bun.DB) *Store { return &Store{db: db} }
+func New(db *bun.DB, o Options) *Store {
+	if o.InvitationValidity <= 0 {
+		o.InvitationValidity = 7 * 24 * time.Hour
+	}
+	return &Store{db: db, invitationValidity: o.InvitationValidity}
+}
 
 // DB is the underlying database, for migrations, health checks, demo data and tests.
 func (s *Store) DB() *bun.DB { return s.db }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -139,17 +140,6 @@ func countOwners(ctx context.Context, tx bun.IDB, teamID uuid.UUID) (int, error)
 	return int(n), nil
 }
 
-func checkTeamName(name string) (string, error) {
-	name = strings.TrimSpace(name)
-	switch {
-	case name == "":
-		return "", invalid("name", "the name cannot be blank")
-	case utf8.RuneCountInString(name) > 100:
-		return "", invalid("name", "the name may have at most 100 characters")
-	}
-	return name, nil
-}
-
 // NewTeam is a team to create.
 type NewTeam struct {
 	Name               string
@@ -159,7 +149,7 @@ type NewTeam struct {
 // CreateTeam creates a team in the actor's organization with the actor as its owner. Through a
 // service provider's token the team is linked to that service, whatever the input says.
 func (s *Store) CreateTeam(ctx context.Context, actor Actor, in NewTeam) (*TeamView, error) {
-	name, err := checkTeamName(in.Name)
+	name, err := checkName(in.Name, 100)
 	if err != nil {
 		return nil, err
 	}
@@ -211,7 +201,7 @@ type TeamUpdate struct {
 // Through a service provider's token only the name may change.
 func (s *Store) UpdateTeam(ctx context.Context, actor Actor, id uuid.UUID, up TeamUpdate) (*TeamView, error) {
 	if up.Name != nil {
-		name, err := checkTeamName(*up.Name)
+		name, err := checkName(*up.Name, 100)
 		if err != nil {
 			return nil, err
 		}
@@ -272,4 +262,16 @@ func pgUUIDs(ids []uuid.UUID) any {
 		s[i] = id.String()
 	}
 	return pgdialect.Array(s)
+}
+
+// checkName trims a name and checks that it is neither blank nor longer than max characters.
+func checkName(name string, max int) (string, error) {
+	name = strings.TrimSpace(name)
+	switch {
+	case name == "":
+		return "", invalid("name", "the name cannot be blank")
+	case utf8.RuneCountInString(name) > max:
+		return "", invalid("name", fmt.Sprintf("the name may have at most %d characters", max))
+	}
+	return name, nil
 }

@@ -129,3 +129,13 @@ func searchTerm(s string) string {
 	s = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 	return "%" + s + "%"
 }
+
+// ManagesATeam reports whether the user is an owner or administrator of some team.
+func (s *Store) ManagesATeam(ctx context.Context, user uuid.UUID) (bool, error) {
+	ok, err := s.db.NewSelect().TableExpr("team_accesses").
+		Where("user_id = ? AND role IN (?, ?)", user, RoleOwner, RoleAdministrator).Exists(ctx)
+	if err != nil {
+		return false, fromDB("select managed teams", err)
+	}
+	return ok, nil
+}

@@ -105,7 +105,7 @@ func OpenFresh(tb testing.TB, hooks ...bun.QueryHook) *store.Store {
 		db.AddQueryHook(h)
 	}
 	tb.Cleanup(func() { db.Close() })
-	return store.New(db)
+	return store.New(db, store.Options{})
 }
 
 // clone makes this package's database from the template, migrating the template first when no

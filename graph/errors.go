@@ -1,0 +1,70 @@
+package graph
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"lasuite.fr/people/auth"
+	"lasuite.fr/people/store"
+)
+
+// Error codes in extensions.code.
+const (
+	CodeUnauthenticated = "UNAUTHENTICATED"
+	CodeForbidden       = "FORBIDDEN"
+	CodeNotFound        = "NOT_FOUND"
+	CodeBadUserInput    = "BAD_USER_INPUT"
+	CodeConflict        = "CONFLICT"
+	CodeInternal        = "INTERNAL"
+)
+
+var codes = map[store.Kind]string{
+	store.KindNotFound: CodeNotFound, store.KindForbidden: CodeForbidden,
+	store.KindInvalid: CodeBadUserInput, store.KindConflict: CodeConflict,
+}
+
+// presentError is the only place where errors become extensions.code. store.Error carries a
+// message written for clients; anything else is INTERNAL, logged for operators and answered
+// with a fixed message: no SQL, constraint text, token or stack reaches a client.
+func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
+	return func(ctx context.Context, err error) *gqlerror.Error {
+		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
+		if _, ok := gqlErr.Extensions["code"]; ok {
+			return gqlErr // parse, validation and complexity errors arrive classified
+		}
+		var e *store.Error
+		switch {
+		case errors.Is(err, auth.ErrUnauthenticated):
+			gqlErr.Message, gqlErr.Extensions = "authentication required", map[string]any{"code": CodeUnauthenticated}
+		case errors.Is(err, auth.ErrMethodForbidden):
+			gqlErr.Message, gqlErr.Extensions = err.Error(), map[string]any{"code": CodeForbidden}
+		case errors.As(err, &e) && codes[e.Kind] != "":
+			gqlErr.Message, gqlErr.Extensions = e.Message, map[string]any{"code": codes[e.Kind]}
+			if e.Field != "" {
+				gqlErr.Extensions["field"] = e.Field
+			}
+		default:
+			log.ErrorContext(ctx, "resolver failed", "path", gqlErr.Path.String(), "err", err)
+			gqlErr.Message, gqlErr.Extensions = "internal error", map[string]any{"code": CodeInternal}
+		}
+		return gqlErr
+	}
+}
+
+// recoverPanic turns a panic in a resolver into INTERNAL, logged with its value.
+func recoverPanic(log *slog.Logger) graphql.RecoverFunc {
+	return func(ctx context.Context, p any) error {
+		log.ErrorContext(ctx, "resolver panicked", "panic", fmt.Sprint(p))
+		return errors.New("panic") // not a store.Error: presented as INTERNAL
+	}
+}
+
+// badInput is a client error on one input field.
+func badInput(field, msg string) error {
+	return &store.Error{Kind: store.KindInvalid, Field: field, Message: msg}
+}

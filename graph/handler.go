@@ -1,0 +1,107 @@
+package graph
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/google/uuid"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"lasuite.fr/people/auth"
+	"lasuite.fr/people/graph/model"
+	"lasuite.fr/people/store"
+)
+
+// Options configure the GraphQL handler.
+type Options struct {
+	Settings   Settings
+	Log        *slog.Logger
+	LoaderWait time.Duration // how long loaders gather keys before one query; 0 means 1ms
+	Complexity int           // query complexity budget; 0 means 5000
+}
+
+// publicFields are the root fields open without authentication. Every other root field must
+// carry @auth (TestAuthDirectiveOnEveryRootField), and the handler refuses one that does not,
+// so a field added without it is closed, not open.
+var publicFields = map[string]bool{"config": true, "__schema": true, "__type": true, "__typename": true}
+
+// NewHandler serves GraphQL over HTTP (POST, and GET for queries).
+func NewHandler(s *store.Store, o Options) http.Handler {
+	if o.LoaderWait <= 0 {
+		o.LoaderWait = time.Millisecond
+	}
+	if o.Complexity <= 0 {
+		o.Complexity = 5000
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	r := &Resolver{store: s, settings: o.Settings, log: o.Log}
+	srv := handler.New(NewExecutableSchema(Config{Resolvers: r, Directives: DirectiveRoot{Auth: authDirective}}))
+	srv.AddTransport(transport.Options{})
+	srv.AddTransport(transport.GET{})
+	srv.AddTransport(transport.POST{})
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	srv.Use(extension.Introspection{})
+	srv.Use(extension.FixedComplexityLimit(o.Complexity))
+	srv.SetErrorPresenter(presentError(o.Log))
+	srv.SetRecoverFunc(recoverPanic(o.Log))
+	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		var actor store.Actor
+		if p, ok := auth.PrincipalFrom(ctx); ok {
+			actor = actorOf(p)
+		}
+		return next(context.WithValue(ctx, loadersKey{}, newLoaders(s, actor, o.LoaderWait)))
+	})
+	srv.AroundRootFields(func(ctx context.Context, next graphql.RootResolver) graphql.Marshaler {
+		fc := graphql.GetRootFieldContext(ctx)
+		if fc != nil && !publicFields[fc.Field.Name] && fc.Field.Definition.Directives.ForName("auth") == nil {
+			graphql.AddError(ctx, auth.ErrUnauthenticated)
+			return graphql.Null
+		}
+		return next(ctx)
+	})
+	return srv
+}
+
+// authDirective implements @auth(methods).
+func authDirective(ctx context.Context, _ any, next graphql.Resolver, methods []model.AuthMethod) (any, error) {
+	ms := make([]auth.Method, len(methods))
+	for i, m := range methods {
+		ms[i] = authMethods[m]
+	}
+	if _, err := auth.Require(ctx, ms...); err != nil {
+		return nil, err
+	}
+	return next(ctx)
+}
+
+var authMethods = map[model.AuthMethod]auth.Method{
+	model.AuthMethodSession: auth.MethodSession,
+	model.AuthMethodBearer:  auth.MethodBearer,
+}
+
+// actorOf is the store's view of a principal: a bearer token acts through its service.
+func actorOf(p auth.Principal) store.Actor {
+	a := store.Actor{UserID: p.UserID}
+	if p.Method == auth.MethodBearer {
+		a.ServiceProviderID = p.ServiceProviderID
+		if a.ServiceProviderID == uuid.Nil {
+			a.ServiceProviderID = uuid.Max // fail closed: a token without a known service sees no team
+		}
+	}
+	return a
+}
+
+// principal returns the caller of a field under @auth.
+func principal(ctx context.Context) (auth.Principal, store.Actor) {
+	p, _ := auth.PrincipalFrom(ctx)
+	return p, actorOf(p)
+}

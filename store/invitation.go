@@ -1,0 +1,143 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/uptrace/bun"
+)
+
+// Invitation asks someone without an account to join a team; it becomes a team access at
+// their first login. It cannot be edited after creation.
+type Invitation struct {
+	bun.BaseModel `bun:"table:invitations,alias:inv"`
+
+	ID          uuid.UUID  `bun:"id,pk,type:uuid,default:gen_random_uuid()"`
+	CreatedAt   time.Time  `bun:"created_at,nullzero,notnull,default:now()"`
+	UpdatedAt   time.Time  `bun:"updated_at,nullzero,notnull,default:now()"`
+	Email       string     `bun:"email,notnull"`
+	TeamID      uuid.UUID  `bun:"team_id,type:uuid,notnull"`
+	Role        Role       `bun:"role,notnull"`
+	IssuerID    uuid.UUID  `bun:"issuer_id,type:uuid,notnull"`
+	EmailSentAt *time.Time `bun:"email_sent_at"`
+	ExpiresAt   time.Time  `bun:"-"` // CreatedAt + the configured validity
+}
+
+// IsExpired reports whether the invitation can no longer be accepted.
+func (i Invitation) IsExpired() bool { return !time.Now().Before(i.ExpiresAt) }
+
+type invitationRow struct {
+	Invitation `bun:",extend"`
+	Total
+}
+
+// InvitationsByTeamIDs returns one page of invitations, newest first and expired ones
+// included (as People lists them), for each team the actor belongs to, in one statement.
+func (s *Store) InvitationsByTeamIDs(ctx context.Context, actor Actor, teamIDs []uuid.UUID, p Page) (map[uuid.UUID]List[Invitation], error) {
+	if err := CheckPage(p); err != nil {
+		return nil, err
+	}
+	var rows []invitationRow
+	err := s.db.NewRaw(`
+		SELECT * FROM (
+			SELECT inv.*, row_number() OVER (PARTITION BY inv.team_id ORDER BY inv.created_at DESC, inv.id) AS rn,
+				count(*) OVER (PARTITION BY inv.team_id) AS total_count
+			FROM invitations inv
+			WHERE inv.team_id IN (SELECT team_id FROM team_accesses WHERE user_id = ? AND team_id IN (?))
+		) w WHERE rn > ? AND rn <= ? ORDER BY team_id, rn`,
+		actor.UserID, bun.List(teamIDs), p.Offset, p.Offset+p.Limit+1).Scan(ctx, &rows)
+	if err != nil {
+		return nil, fromDB("select invitations", err)
+	}
+	byTeam := make(map[uuid.UUID][]invitationRow, len(teamIDs))
+	for _, r := range rows {
+		r.ExpiresAt = r.CreatedAt.Add(s.invitationValidity)
+		byTeam[r.TeamID] = append(byTeam[r.TeamID], r)
+	}
+	out := make(map[uuid.UUID]List[Invitation], len(byTeam))
+	for id, rs := range byTeam {
+		out[id] = newList(p, rs, func(r invitationRow) Invitation { return r.Invitation })
+	}
+	return out, nil
+}
+
+// NewInvitation is an invitation to create.
+type NewInvitation struct {
+	TeamID uuid.UUID
+	Email  string
+	Role   Role
+}
+
+// CreateInvitation invites an email address to a team and queues the invitation email, in one
+// transaction. Owners and administrators invite; only owners invite owners (People lets
+// administrators invite owners, a privilege escalation). An address that already belongs to a
+// user, compared case-insensitively, is a conflict: add that user instead.
+func (s *Store) CreateInvitation(ctx context.Context, actor Actor, in NewInvitation) (*Invitation, error) {
+	email, err := NormalizeEmail("email", in.Email)
+	if err != nil {
+		return nil, err
+	}
+	if !in.Role.Valid() {
+		return nil, invalid("role", "unknown role")
+	}
+	inv := new(Invitation)
+	err = s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		viewer, err := lockTeam(ctx, tx, actor, in.TeamID)
+		if err != nil {
+			return err
+		}
+		if !teamAbilities(viewer).ManageAccesses {
+			return forbidden("you are not allowed to manage invitations for this team")
+		}
+		if !canGrant(viewer, in.Role) {
+			return forbidden("only owners of a team can invite owners")
+		}
+		known, err := tx.NewSelect().TableExpr("users").Where("lower(email) = lower(?)", email).Exists(ctx)
+		if err != nil {
+			return fromDB("look up invited email", err)
+		}
+		if known {
+			return conflict("email", "this email is already associated to a registered user")
+		}
+		err = tx.NewRaw(`INSERT INTO invitations (email, team_id, role, issuer_id) VALUES (?, ?, ?, ?) RETURNING *`,
+			email, in.TeamID, in.Role, actor.UserID).Scan(ctx, inv)
+		if err != nil {
+			return fromDB("insert invitation", err)
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO mail_queue (template, recipient, language, invitation_id, payload)
+			SELECT 'invitation', ?, u.language, ?, jsonb_build_object('team_name', t.name, 'role', ?::text, 'issuer_name', coalesce(u.name, u.email))
+			FROM users u, teams t WHERE u.id = ? AND t.id = ?`, email, inv.ID, in.Role, actor.UserID, in.TeamID)
+		return fromDB("queue invitation email", err)
+	})
+	if err != nil {
+		return nil, err
+	}
+	inv.ExpiresAt = inv.CreatedAt.Add(s.invitationValidity)
+	return inv, nil
+}
+
+// DeleteInvitation withdraws an invitation; the team's owners and administrators only.
+func (s *Store) DeleteInvitation(ctx context.Context, actor Actor, id uuid.UUID) error {
+	return s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		var teamID uuid.UUID
+		if err := tx.NewSelect().TableExpr("invitations").Column("team_id").Where("id = ?", id).Scan(ctx, &teamID); err != nil {
+			return notFoundOr(err, "invitation", "select invitation")
+		}
+		viewer, err := lockTeam(ctx, tx, actor, teamID)
+		if err != nil {
+			return notFoundOr(err, "invitation", "lock team")
+		}
+		if !teamAbilities(viewer).ManageAccesses {
+			return forbidden("you are not allowed to manage invitations for this team")
+		}
+		res, err := tx.ExecContext(ctx, "DELETE FROM invitations WHERE id = ?", id)
+		if err != nil {
+			return fromDB("delete invitation", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return notFound("invitation")
+		}
+		return nil
+	})
+}
