@@ -10,6 +10,22 @@ CREATE FUNCTION search_key(text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
 RETURN lower(public.unaccent('public.unaccent'::regdictionary, $1));
 
+-- White space below is every Unicode White_Space character spelled out. Not \s, whose meaning
+-- follows the server's locale (with LC_CTYPE=C it matches no non-ASCII space; with C.UTF-8 it
+-- matches the em space but not the no-break space), nor btrim's default, which strips only
+-- spaces. The set is exactly Go's unicode.IsSpace, which the store's checks use.
+
+-- not_blank says that a name has something other than white space.
+CREATE FUNCTION not_blank(text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
+RETURN $1 ~ '[^\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]';
+
+-- email_like is the shape every stored email has: one @, with something on each side and no
+-- white space. The application checks addresses more strictly (net/mail) where it can.
+CREATE FUNCTION email_like(text) RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
+RETURN $1 ~ '^[^@\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+@[^@\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$';
+
 CREATE FUNCTION set_updated_at() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
 	NEW.updated_at := now();
@@ -31,7 +47,7 @@ CREATE TABLE organizations (
 	id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
 	created_at timestamptz NOT NULL DEFAULT now(),
 	updated_at timestamptz NOT NULL DEFAULT now(),
-	name varchar(100) NOT NULL CONSTRAINT organizations_name_check CHECK (btrim(name) <> ''),
+	name varchar(100) NOT NULL CONSTRAINT organizations_name_check CHECK (not_blank(name)),
 	metadata jsonb NOT NULL DEFAULT '{}' CONSTRAINT organizations_metadata_check CHECK (jsonb_typeof(metadata) = 'object'),
 	is_active boolean NOT NULL DEFAULT true
 );
@@ -67,6 +83,9 @@ CREATE TRIGGER organization_domains_updated_at BEFORE UPDATE ON organization_dom
 
 -- An organization has at least a registration id or a domain. The check is deferred to commit,
 -- so that an organization and its identifiers are inserted in one transaction in any order.
+-- It locks the organization first: two transactions each removing one of its last two
+-- identifiers would otherwise both see the other's row still there and both commit. The lock
+-- makes the second wait, then look again (read committed: a fresh snapshot per statement).
 CREATE FUNCTION check_organization_identified() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
 	org uuid;
@@ -76,7 +95,8 @@ BEGIN
 	ELSE
 		org := OLD.organization_id;
 	END IF;
-	IF EXISTS (SELECT 1 FROM organizations WHERE id = org)
+	PERFORM FROM organizations WHERE id = org FOR NO KEY UPDATE;
+	IF FOUND
 		AND NOT EXISTS (SELECT 1 FROM organization_registration_ids WHERE organization_id = org)
 		AND NOT EXISTS (SELECT 1 FROM organization_domains WHERE organization_id = org) THEN
 		RAISE EXCEPTION 'an organization must have at least a registration id or a domain'
@@ -95,10 +115,13 @@ CREATE TABLE users (
 	id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
 	created_at timestamptz NOT NULL DEFAULT now(),
 	updated_at timestamptz NOT NULL DEFAULT now(),
-	sub varchar(255) NOT NULL CONSTRAINT users_sub_check CHECK (sub ~ '^[\w.@+-]+$'),
+	-- Django's ^[\w.@+-]+\Z with Python's Unicode \w. PostgreSQL's \w follows the collation's
+	-- character classes, so the ICU root collation pins it: with the database's default, a
+	-- cluster made with LC_CTYPE=C would refuse 'é' and turn those logins into errors.
+	sub varchar(255) NOT NULL CONSTRAINT users_sub_check CHECK ((sub COLLATE "und-x-icu") ~ '^[\w.@+-]+$'),
 	-- Not unique, as in People: several accounts may share a mailbox. Django lower-cases the domain.
 	email varchar(254) CONSTRAINT users_email_check CHECK (
-		email ~ '^[^@\s]+@[^@\s]+$' AND split_part(email, '@', 2) = lower(split_part(email, '@', 2))),
+		email_like(email) AND split_part(email, '@', 2) = lower(split_part(email, '@', 2))),
 	name varchar(100),
 	language varchar(10) NOT NULL DEFAULT 'en-us' CONSTRAINT users_language_check CHECK (language IN ('en-us', 'fr-fr')),
 	timezone text NOT NULL DEFAULT 'UTC' CONSTRAINT users_timezone_fkey REFERENCES timezones (name),
@@ -146,7 +169,7 @@ CREATE TABLE service_providers (
 	id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
 	created_at timestamptz NOT NULL DEFAULT now(),
 	updated_at timestamptz NOT NULL DEFAULT now(),
-	name varchar(256) NOT NULL CONSTRAINT service_providers_name_check CHECK (btrim(name) <> ''),
+	name varchar(256) NOT NULL CONSTRAINT service_providers_name_check CHECK (not_blank(name)),
 	audience_id varchar(256) NOT NULL CONSTRAINT service_providers_audience_id_check CHECK (audience_id <> ''),
 	CONSTRAINT service_providers_name_key UNIQUE (name),
 	CONSTRAINT service_providers_audience_id_key UNIQUE (audience_id)
@@ -169,7 +192,7 @@ CREATE TABLE teams (
 	id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
 	created_at timestamptz NOT NULL DEFAULT now(),
 	updated_at timestamptz NOT NULL DEFAULT now(),
-	name varchar(100) NOT NULL CONSTRAINT teams_name_check CHECK (btrim(name) <> ''),
+	name varchar(100) NOT NULL CONSTRAINT teams_name_check CHECK (not_blank(name)),
 	organization_id uuid REFERENCES organizations (id) ON DELETE RESTRICT,
 	is_visible_all_services boolean NOT NULL DEFAULT false,
 	external_id uuid NOT NULL DEFAULT gen_random_uuid(),
@@ -206,7 +229,7 @@ CREATE TABLE invitations (
 	id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
 	created_at timestamptz NOT NULL DEFAULT now(),
 	updated_at timestamptz NOT NULL DEFAULT now(),
-	email varchar(254) NOT NULL CONSTRAINT invitations_email_check CHECK (email ~ '^[^@\s]+@[^@\s]+$'),
+	email varchar(254) NOT NULL CONSTRAINT invitations_email_check CHECK (email_like(email)),
 	team_id uuid NOT NULL REFERENCES teams (id) ON DELETE CASCADE,
 	role varchar(20) NOT NULL DEFAULT 'member' CONSTRAINT invitations_role_check CHECK (role IN ('owner', 'administrator', 'member')),
 	issuer_id uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
@@ -257,14 +280,14 @@ RETURN jsonb_typeof(items) = 'array' AND NOT EXISTS (
 		OR (types IS NOT NULL AND item ? 'type' AND NOT ((item ->> 'type') = ANY (types))));
 
 -- contact_data_valid is People's contact_data.json (draft-07, additionalProperties false), with
--- email values required to look like emails (People's schema says so but never enforces it).
+-- email values required to be email_like (People's schema says so but never enforces it).
 CREATE FUNCTION contact_data_valid(d jsonb) RETURNS boolean
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN jsonb_typeof(d) = 'object'
 	AND NOT EXISTS (SELECT 1 FROM jsonb_object_keys(d) AS k
 		WHERE k NOT IN ('emails', 'phones', 'addresses', 'links', 'customFields', 'organizations'))
 	AND (NOT d ? 'emails' OR (contact_items_valid(d -> 'emails', '{type,value}', '{type,value}', '{Work,Home,Other}')
-		AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(d -> 'emails') AS e WHERE (e ->> 'value') !~ '^[^@\s]+@[^@\s]+$')))
+		AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(d -> 'emails') AS e WHERE NOT email_like(e ->> 'value'))))
 	AND (NOT d ? 'phones' OR contact_items_valid(d -> 'phones', '{type,value}', '{type,value}',
 		'{Mobile,Home,Work,Main,"Work Fax","Home Fax",Pager,Other}'))
 	AND (NOT d ? 'addresses' OR contact_items_valid(d -> 'addresses', '{type,street,city,state,zip,country}', '{}', '{Home,Work,Other}'))
@@ -287,7 +310,7 @@ CREATE TABLE contacts (
 	override_id uuid REFERENCES contacts (id) ON DELETE SET NULL,
 	owner_id uuid REFERENCES users (id) ON DELETE CASCADE,
 	user_id uuid REFERENCES users (id) ON DELETE SET NULL,
-	full_name varchar(150) NOT NULL CONSTRAINT contacts_full_name_check CHECK (btrim(full_name) <> ''),
+	full_name varchar(150) NOT NULL CONSTRAINT contacts_full_name_check CHECK (not_blank(full_name)),
 	short_name varchar(30),
 	notes text NOT NULL DEFAULT '',
 	data jsonb NOT NULL DEFAULT '{}' CONSTRAINT contacts_data_check CHECK (contact_data_valid(data)),
@@ -295,7 +318,8 @@ CREATE TABLE contacts (
 	CONSTRAINT contacts_owner_id_override_id_key UNIQUE (owner_id, override_id),
 	CONSTRAINT contacts_override_owner_check CHECK (override_id IS NULL OR owner_id IS NOT NULL),
 	CONSTRAINT contacts_override_not_self_check CHECK (override_id <> id),
-	CONSTRAINT contacts_profile_owner_check CHECK (user_id IS NULL OR owner_id = user_id)
+	-- owner_id = user_id alone is NULL, so passes, for a profile contact without an owner.
+	CONSTRAINT contacts_profile_owner_check CHECK (user_id IS NULL OR (owner_id IS NOT NULL AND owner_id = user_id))
 );
 CREATE TRIGGER contacts_updated_at BEFORE UPDATE ON contacts FOR EACH ROW EXECUTE FUNCTION set_updated_at();
 CREATE INDEX contacts_owner_id_idx ON contacts (owner_id);
@@ -307,10 +331,17 @@ CREATE INDEX contacts_emails_trgm ON contacts USING gin (search_key(contact_emai
 
 -- Only a public contact (no owner) can be overridden, so an override never overrides an
 -- override (no chains), and a contact that others override stays public.
+-- The target is locked FOR SHARE, which conflicts with the row lock an UPDATE of its owner takes:
+-- whichever of "override it" and "give it an owner" comes second waits for the first to commit
+-- and then sees it. A missing target is left to contacts_override_id_fkey, which says so.
 CREATE FUNCTION check_contact_override() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+	target_owner uuid;
 BEGIN
-	IF NEW.override_id IS NOT NULL AND NOT EXISTS (
-		SELECT 1 FROM contacts WHERE id = NEW.override_id AND owner_id IS NULL) THEN
+	IF NEW.override_id IS NOT NULL THEN
+		SELECT owner_id INTO target_owner FROM contacts WHERE id = NEW.override_id FOR SHARE;
+	END IF;
+	IF target_owner IS NOT NULL THEN
 		RAISE EXCEPTION 'only a public contact can be overridden'
 			USING ERRCODE = 'check_violation', CONSTRAINT = 'contacts_override_public_check';
 	END IF;

@@ -4,6 +4,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -94,6 +96,12 @@ var constraintErrors = map[string]Error{
 	"contacts_override_public_check":                    {KindInvalid, "overrideId", "only a public contact can be overridden"},
 	"contacts_override_not_self_check":                  {KindInvalid, "overrideId", "a contact cannot override itself"},
 	"contacts_override_id_fkey":                         {KindInvalid, "overrideId", "the contact to override does not exist"},
+}
+
+// ConstraintNames returns the constraint names that fromDB translates into client errors, sorted,
+// so that tests can check each one against the migrated schema.
+func ConstraintNames() []string {
+	return slices.Sorted(maps.Keys(constraintErrors))
 }
 
 // lengthFields names the input behind a value too long for its column (PostgreSQL reports the
