@@ -119,7 +119,7 @@ type NewContact struct {
 	OverrideID *uuid.UUID // a public contact to override
 }
 
-func checkContact(fullName, shortName string, data map[string]any) (string, string, error) {
+func checkContact(fullName, shortName, notes string, data map[string]any) (string, string, error) {
 	fullName, shortName = strings.TrimSpace(fullName), strings.TrimSpace(shortName)
 	switch {
 	case fullName == "":
@@ -128,6 +128,12 @@ func checkContact(fullName, shortName string, data map[string]any) (string, stri
 		return "", "", invalid("fullName", "the full name may have at most 150 characters")
 	case utf8.RuneCountInString(shortName) > 30:
 		return "", "", invalid("shortName", "the short name may have at most 30 characters")
+	case !storableText(fullName):
+		return "", "", invalid("fullName", "the full name cannot contain a NUL character")
+	case !storableText(shortName):
+		return "", "", invalid("shortName", "the short name cannot contain a NUL character")
+	case !storableText(notes):
+		return "", "", invalid("notes", "the notes cannot contain a NUL character")
 	}
 	return fullName, shortName, ValidateContactData(data)
 }
@@ -135,7 +141,7 @@ func checkContact(fullName, shortName string, data map[string]any) (string, stri
 // CreateContact creates a contact owned by the actor. A user overrides a public contact at
 // most once (CONFLICT), and only a public one (BAD_USER_INPUT): the database holds both rules.
 func (s *Store) CreateContact(ctx context.Context, actor uuid.UUID, in NewContact) (*ContactView, error) {
-	fullName, shortName, err := checkContact(in.FullName, in.ShortName, in.Data)
+	fullName, shortName, err := checkContact(in.FullName, in.ShortName, in.Notes, in.Data)
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +186,7 @@ func (s *Store) UpdateContact(ctx context.Context, actor, id uuid.UUID, up Conta
 			c.Data = up.Data
 		}
 		var err error
-		if c.FullName, c.ShortName, err = checkContact(c.FullName, c.ShortName, c.Data); err != nil {
+		if c.FullName, c.ShortName, err = checkContact(c.FullName, c.ShortName, c.Notes, c.Data); err != nil {
 			return err
 		}
 		_, err = tx.NewUpdate().Model(&c.Contact).Column("full_name", "short_name", "notes", "data").WherePK().Returning("updated_at").Exec(ctx)

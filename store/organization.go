@@ -78,6 +78,9 @@ func (s *Store) RenameOrganization(ctx context.Context, actor uuid.UUID, id uuid
 	if err != nil {
 		return nil, err
 	}
+	if !storableText(name) {
+		return nil, invalid("name", "the name cannot contain a NUL character")
+	}
 	var o *OrganizationView
 	err = s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		o = new(OrganizationView)

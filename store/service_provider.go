@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -40,7 +41,7 @@ func (s *Store) ServiceProviders(ctx context.Context, actor uuid.UUID, f Service
 		Where(`sp.id IN (SELECT osp.service_provider_id FROM organization_service_providers osp
 			JOIN users u ON u.organization_id = osp.organization_id WHERE u.id = ?)`, actor)
 	if term := searchTerm(f.Search); term != "" {
-		q = q.Where("(search_key(sp.name) LIKE search_key(?) OR sp.audience_id = ?)", term, f.Search)
+		q = q.Where("(search_key(sp.name) LIKE search_key(?) OR sp.audience_id = ?)", term, strings.ReplaceAll(f.Search, "\x00", ""))
 	}
 	if err := f.Page.window(q.OrderExpr("sp.name, sp.id")).Scan(ctx); err != nil {
 		return List[ServiceProvider]{}, fromDB("select service providers", err)

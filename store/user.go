@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 
@@ -60,7 +61,7 @@ func (s *Store) UsersByIDs(ctx context.Context, ids []uuid.UUID) ([]User, error)
 // UserFilter narrows Users.
 type UserFilter struct {
 	Search    string     // accent- and case-insensitive fragment of the name or email
-	NotInTeam *uuid.UUID // leave out this team's members (People's ?team_id=)
+	NotInTeam *uuid.UUID // leave out the members of this team, if the actor is one of them (People's ?team_id=)
 	Page
 }
 
@@ -79,7 +80,10 @@ func (s *Store) Users(ctx context.Context, actor uuid.UUID, f UserFilter) (List[
 		q = q.Where("(search_key(u.name) LIKE search_key(?) OR search_key(u.email) LIKE search_key(?))", term, term)
 	}
 	if f.NotInTeam != nil {
-		q = q.Where("NOT EXISTS (SELECT 1 FROM team_accesses ta WHERE ta.team_id = ? AND ta.user_id = u.id)", *f.NotInTeam)
+		// Only a team the actor belongs to filters: a team's membership is private to its
+		// members, and People's ?team_id= let anyone learn it by difference.
+		q = q.Where(`NOT EXISTS (SELECT 1 FROM team_accesses ta WHERE ta.team_id = ?0 AND ta.user_id = u.id
+			AND EXISTS (SELECT 1 FROM team_accesses va WHERE va.team_id = ?0 AND va.user_id = ?1))`, *f.NotInTeam, actor)
 	}
 	err := f.Page.window(q.OrderExpr("u.created_at DESC, u.id DESC")).Scan(ctx)
 	if err != nil {
@@ -97,6 +101,14 @@ type UserUpdate struct {
 // UpdateMe changes the actor's own preferences. Validity (known language, IANA zone) is
 // enforced by the database and reported as KindInvalid.
 func (s *Store) UpdateMe(ctx context.Context, actor uuid.UUID, up UserUpdate) (*User, error) {
+	// The database holds both rules; checking here as well reports the language first when both
+	// are wrong, and a NUL as the client's error (PostgreSQL refuses it before any constraint).
+	if up.Language != nil && !slices.ContainsFunc(Languages, func(l struct{ Code, Name string }) bool { return l.Code == *up.Language }) {
+		return nil, invalid("language", "the language must be en-us or fr-fr")
+	}
+	if up.Timezone != nil && !storableText(*up.Timezone) {
+		return nil, invalid("timezone", "the time zone must be a valid IANA name such as Europe/Paris")
+	}
 	u := new(User)
 	q := s.db.NewUpdate().Model(u).Where("id = ?", actor).Returning("*")
 	set := false
@@ -122,13 +134,17 @@ func (s *Store) UpdateMe(ctx context.Context, actor uuid.UUID, up UserUpdate) (*
 // searchTerm turns a client's search text into a LIKE pattern over search_key(...) columns,
 // with LIKE's wildcards escaped; "" means no filter. The trigram indexes serve these patterns.
 func searchTerm(s string) string {
-	s = strings.TrimSpace(s)
+	s = strings.TrimSpace(strings.ReplaceAll(s, "\x00", "")) // no stored text holds NUL, and PostgreSQL refuses it
 	if s == "" {
 		return ""
 	}
 	s = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 	return "%" + s + "%"
 }
+
+// storableText reports whether PostgreSQL can store s in a text column: it refuses NUL with an
+// encoding error that would otherwise reach the client as INTERNAL.
+func storableText(s string) bool { return strings.IndexByte(s, 0) < 0 }
 
 // ManagesATeam reports whether the user is an owner or administrator of some team.
 func (s *Store) ManagesATeam(ctx context.Context, user uuid.UUID) (bool, error) {
