@@ -20,7 +20,8 @@ build:
 
 ## run: start PostgreSQL (unless DATABASE_URL is set), migrate, load demo data once, serve on :8071
 run: build
-	@url=$(DEV_DB); DATABASE_URL="$$url" $(BIN) demo --once && DATABASE_URL="$$url" exec $(BIN) serve
+	@url=$(DEV_DB); export DATABASE_URL="$$url" ENVIRONMENT="$${ENVIRONMENT:-development}"; \
+	$(BIN) demo --once && exec $(BIN) serve
 
 ## stop: stop the private PostgreSQL cluster of make run
 stop:

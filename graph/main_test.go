@@ -39,8 +39,8 @@ func newAPI(tb testing.TB, s *store.Store, settings graph.Settings) *api {
 
 // gqlError is one entry of a response's errors.
 type gqlError struct {
-	Message    string   `json:"message"`
-	Path       []any    `json:"path"`
+	Message    string `json:"message"`
+	Path       []any  `json:"path"`
 	Extensions struct {
 		Code  string `json:"code"`
 		Field string `json:"field"`

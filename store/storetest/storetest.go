@@ -15,8 +15,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io/fs"
-	"net/url"
+	neturl "net/url"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -209,7 +210,7 @@ func exec(ctx context.Context, dsn, stmt string) error {
 }
 
 func withDatabase(dsn, name string) (string, error) {
-	u, err := url.Parse(dsn)
+	u, err := neturl.Parse(dsn)
 	if err != nil {
 		return "", fmt.Errorf("TEST_DATABASE_URL is not a postgres:// URL")
 	}
@@ -221,4 +222,40 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// EmptyDatabase creates an empty, unmigrated database for the test and returns its URL; it is
+// dropped when the test ends. For tests of migrations and of start-up.
+func EmptyDatabase(tb testing.TB) string {
+	tb.Helper()
+	base := os.Getenv("TEST_DATABASE_URL")
+	name := "empty_" + randomHex(6)
+	ctx := context.Background()
+	if err := exec(ctx, base, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		tb.Fatalf("create database: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := exec(context.Background(), base, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+			tb.Errorf("drop database: %v", err)
+		}
+	})
+	u, err := withDatabase(base, name)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return u
+}
+
+// DropDatabase drops the database at url at once, closing its connections: tests use it to
+// see how a server behaves when its database disappears.
+func DropDatabase(tb testing.TB, url string) {
+	tb.Helper()
+	u, err := neturl.Parse(url)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	name := strings.TrimPrefix(u.Path, "/")
+	if err := exec(context.Background(), os.Getenv("TEST_DATABASE_URL"), "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+		tb.Fatalf("drop database: %v", err)
+	}
 }

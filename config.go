@@ -1,0 +1,151 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// secret is a credential: it prints as [redacted] through fmt, slog's text and JSON handlers
+// and encoding, so a Config can be logged whole.
+type secret string
+
+func (secret) String() string               { return "[redacted]" }
+func (secret) GoString() string             { return "[redacted]" }
+func (secret) LogValue() slog.Value         { return slog.StringValue("[redacted]") }
+func (secret) MarshalText() ([]byte, error) { return []byte("[redacted]"), nil }
+
+// reveal returns the credential itself, for the one place that uses it.
+func (s secret) reveal() string { return string(s) }
+
+// Config is the server's configuration, read once from the environment by parseConfig. The
+// README lists every variable with its default.
+type Config struct {
+	Environment      string // development | production
+	ListenAddr       string
+	DatabaseURL      secret
+	DatabaseMaxConns int
+	StatementTimeout time.Duration
+	Migrate          bool
+	ShutdownTimeout  time.Duration
+
+	FeatureContactsDisplay, FeatureContactsCreate bool
+	FeatureTeamsDisplay, FeatureTeamsCreate       bool
+	Release, Commit                               string
+
+	InvitationValidity    time.Duration
+	RegistrationIDPattern *regexp.Regexp
+}
+
+// Development reports whether the server runs for a developer on their machine.
+func (c Config) Development() bool { return c.Environment == "development" }
+
+// parseConfig reads the environment through getenv; every bad value is reported at once.
+func parseConfig(getenv func(string) string) (Config, error) {
+	p := parser{getenv: getenv}
+	c := Config{
+		Environment:      p.oneOf("ENVIRONMENT", "production", "development", "production"),
+		ListenAddr:       p.str("LISTEN_ADDR", ":8071"),
+		DatabaseURL:      secret(getenv("DATABASE_URL")),
+		DatabaseMaxConns: p.integer("DATABASE_MAX_CONNS", 20, 1, 1000),
+		StatementTimeout: p.duration("DATABASE_STATEMENT_TIMEOUT", 10*time.Second),
+		Migrate:          p.boolean("MIGRATE", true),
+		ShutdownTimeout:  p.duration("SHUTDOWN_TIMEOUT", 25*time.Second),
+
+		FeatureContactsDisplay: p.boolean("FEATURE_CONTACTS_DISPLAY", true),
+		FeatureContactsCreate:  p.boolean("FEATURE_CONTACTS_CREATE", true),
+		FeatureTeamsDisplay:    p.boolean("FEATURE_TEAMS_DISPLAY", true),
+		FeatureTeamsCreate:     p.boolean("FEATURE_TEAMS_CREATE", true),
+		Release:                p.str("RELEASE", "NA"),
+		Commit:                 p.str("COMMIT", "NA"),
+
+		InvitationValidity:    p.duration("INVITATION_VALIDITY", 7*24*time.Hour),
+		RegistrationIDPattern: p.regexp("ORGANIZATION_REGISTRATION_ID_PATTERN", `^[0-9]{14}$`),
+	}
+	if c.DatabaseURL == "" {
+		p.errs = append(p.errs, "DATABASE_URL is required (make run sets it to a private PostgreSQL under .data/)")
+	}
+	if len(p.errs) > 0 {
+		return c, fmt.Errorf("configuration: %s", strings.Join(p.errs, "; "))
+	}
+	return c, nil
+}
+
+type parser struct {
+	getenv func(string) string
+	errs   []string
+}
+
+func (p *parser) str(key, def string) string {
+	if v := strings.TrimSpace(p.getenv(key)); v != "" {
+		return v
+	}
+	return def
+}
+
+func (p *parser) oneOf(key, def string, allowed ...string) string {
+	v := p.str(key, def)
+	for _, a := range allowed {
+		if v == a {
+			return v
+		}
+	}
+	p.errs = append(p.errs, fmt.Sprintf("%s must be one of %s", key, strings.Join(allowed, ", ")))
+	return def
+}
+
+func (p *parser) boolean(key string, def bool) bool {
+	v := p.str(key, "")
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(strings.ToLower(v))
+	if err != nil {
+		p.errs = append(p.errs, fmt.Sprintf("%s must be true or false", key))
+		return def
+	}
+	return b
+}
+
+func (p *parser) integer(key string, def, lo, hi int) int {
+	v := p.str(key, "")
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		p.errs = append(p.errs, fmt.Sprintf("%s must be an integer from %d to %d", key, lo, hi))
+		return def
+	}
+	return n
+}
+
+// duration accepts Go durations ("90s", "168h") and, as People's settings, plain seconds.
+func (p *parser) duration(key string, def time.Duration) time.Duration {
+	v := p.str(key, "")
+	if v == "" {
+		return def
+	}
+	if n, err := strconv.Atoi(v); err == nil && n > 0 {
+		return time.Duration(n) * time.Second
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		p.errs = append(p.errs, fmt.Sprintf("%s must be a positive duration such as 30s or a number of seconds", key))
+		return def
+	}
+	return d
+}
+
+func (p *parser) regexp(key, def string) *regexp.Regexp {
+	v := p.str(key, def)
+	re, err := regexp.Compile(v)
+	if err != nil {
+		p.errs = append(p.errs, fmt.Sprintf("%s is not a valid regular expression", key))
+		return regexp.MustCompile(def)
+	}
+	return re
+}

@@ -1,0 +1,201 @@
+// Command people is the directory server: a GraphQL API over PostgreSQL for the users,
+// contacts, teams and organizations of La Suite's services. It is the only package that knows
+// every other one: it reads the configuration, wires the store, auth and graph packages, and
+// runs the HTTP server.
+//
+//	people [serve]        migrate (unless MIGRATE=false) and serve on LISTEN_ADDR
+//	people migrate        apply pending migrations and exit
+//	people demo [--once]  load the demo data (with --once: only into a database without it)
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"lasuite.fr/people/graph"
+	"lasuite.fr/people/migrations"
+	"lasuite.fr/people/store"
+	"lasuite.fr/people/store/demo"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, nil); err != nil {
+		fmt.Fprintln(os.Stderr, "people:", err)
+		os.Exit(1)
+	}
+}
+
+// run is the whole program. ready, when not nil, receives the listening address once the
+// server accepts connections (tests use it; main passes nil).
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer, ready chan<- string) error {
+	cfg, err := parseConfig(getenv)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stdout)
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd, args = args[0], args[1:]
+	}
+	s, err := store.Open(ctx, cfg.DatabaseURL.reveal(), store.Options{
+		MaxConns: cfg.DatabaseMaxConns, StatementTimeout: cfg.StatementTimeout, InvitationValidity: cfg.InvitationValidity,
+	})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+
+	switch cmd {
+	case "migrate":
+		return migrate(ctx, s, log)
+	case "demo":
+		return loadDemo(ctx, s, log, args)
+	case "serve":
+		if cfg.Migrate {
+			if err := migrate(ctx, s, log); err != nil {
+				return err
+			}
+		} else if err := migrations.Check(ctx, s.DB().DB); err != nil {
+			return err
+		}
+		return serve(ctx, cfg, s, log, ready)
+	}
+	return fmt.Errorf("unknown command %q: use serve, migrate or demo", cmd)
+}
+
+func newLogger(cfg Config, w io.Writer) *slog.Logger {
+	if cfg.Development() {
+		return slog.New(slog.NewTextHandler(w, nil))
+	}
+	return slog.New(slog.NewJSONHandler(w, nil))
+}
+
+func migrate(ctx context.Context, s *store.Store, log *slog.Logger) error {
+	n, err := migrations.Up(ctx, s.DB().DB)
+	if err != nil {
+		return err
+	}
+	log.InfoContext(ctx, "database migrated", "applied", n, "version", migrations.Latest())
+	return nil
+}
+
+func loadDemo(ctx context.Context, s *store.Store, log *slog.Logger, args []string) error {
+	once := len(args) > 0 && args[0] == "--once"
+	if err := migrate(ctx, s, log); err != nil {
+		return err
+	}
+	if once {
+		loaded, err := demo.Loaded(ctx, s.DB())
+		if err != nil {
+			return err
+		}
+		if loaded {
+			log.InfoContext(ctx, "demo data already loaded")
+			return nil
+		}
+	}
+	start := time.Now()
+	st, err := demo.Load(ctx, s.DB(), demo.Options{})
+	if err != nil {
+		return err
+	}
+	log.InfoContext(ctx, "demo data loaded", "users", st.Users, "teams", st.Teams, "team_accesses", st.TeamAccesses,
+		"contacts", st.Contacts, "duration", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// maxBodyBytes bounds a GraphQL request body.
+const maxBodyBytes = 1 << 20
+
+func newMux(cfg Config, s *store.Store, log *slog.Logger) *http.ServeMux {
+	api := graph.NewHandler(s, graph.Options{Log: log, Settings: graph.Settings{
+		Release: cfg.Release, Commit: cfg.Commit,
+		Features: graph.Features{
+			ContactsDisplay: cfg.FeatureContactsDisplay, ContactsCreate: cfg.FeatureContactsCreate,
+			TeamsDisplay: cfg.FeatureTeamsDisplay, TeamsCreate: cfg.FeatureTeamsCreate,
+		},
+	}})
+	mux := http.NewServeMux()
+	mux.Handle("/graphql", http.MaxBytesHandler(api, maxBodyBytes))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		err := s.Ping(ctx)
+		if err == nil {
+			err = migrations.Check(ctx, s.DB().DB)
+		}
+		if err != nil {
+			log.WarnContext(ctx, "not ready", "err", err)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, "database unavailable\n")
+			return
+		}
+		io.WriteString(w, "ok\n")
+	})
+	return mux
+}
+
+func serve(ctx context.Context, cfg Config, s *store.Store, log *slog.Logger, ready chan<- string) error {
+	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr, err)
+	}
+	srv := &http.Server{
+		Handler:           newMux(cfg, s, log),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	base := "http://" + displayAddr(ln.Addr())
+	log.InfoContext(ctx, "serving", "graphql", base+"/graphql", "health", base+"/healthz", "environment", cfg.Environment)
+	if cfg.Development() {
+		fmt.Fprintf(os.Stderr, "\n  GraphQL:  %s/graphql\n  Health:   %s/healthz\n\n", base, base)
+	}
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// displayAddr names a listening address as a person would type it.
+func displayAddr(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil || host == "::" || host == "0.0.0.0" || host == "" {
+		return "localhost:" + port
+	}
+	return net.JoinHostPort(host, port)
+}
