@@ -21,18 +21,19 @@ type loaders struct {
 	users                *dataloadgen.Loader[uuid.UUID, *store.User]
 	organizations        *dataloadgen.Loader[uuid.UUID, *store.OrganizationView]
 	contacts             *dataloadgen.Loader[uuid.UUID, *store.ContactView]
-	teamServiceProviders *dataloadgen.Loader[uuid.UUID, []store.ServiceProvider]
+	teamServiceProviders *pageLoader[[]store.ServiceProvider]
+	pages                teamPages
 
 	mu          sync.Mutex // guards the two maps: one loader per distinct set of list arguments
-	accesses    map[store.AccessFilter]*dataloadgen.Loader[uuid.UUID, store.List[store.TeamAccessView]]
-	invitations map[store.Page]*dataloadgen.Loader[uuid.UUID, store.List[store.Invitation]]
+	accesses    map[store.AccessFilter]*pageLoader[store.List[store.TeamAccessView]]
+	invitations map[store.Page]*pageLoader[store.List[store.Invitation]]
 }
 
 type loadersKey struct{}
 
 func newLoaders(s *store.Store, actor store.Actor, wait time.Duration) *loaders {
 	opt := dataloadgen.WithWait(wait)
-	return &loaders{
+	l := &loaders{
 		actor: actor, wait: wait, store: s,
 		users: dataloadgen.NewLoader(byID(func(ctx context.Context, ids []uuid.UUID) ([]store.User, error) {
 			return s.UsersByIDs(ctx, ids)
@@ -43,10 +44,11 @@ func newLoaders(s *store.Store, actor store.Actor, wait time.Duration) *loaders 
 		contacts: dataloadgen.NewLoader(byID(func(ctx context.Context, ids []uuid.UUID) ([]store.ContactView, error) {
 			return s.ContactsByIDs(ctx, actor.UserID, ids)
 		}, func(c store.ContactView) uuid.UUID { return c.ID }, "contact"), opt),
-		teamServiceProviders: dataloadgen.NewLoader(byKey(s.ServiceProvidersByTeamIDs), opt),
-		accesses:             map[store.AccessFilter]*dataloadgen.Loader[uuid.UUID, store.List[store.TeamAccessView]]{},
-		invitations:          map[store.Page]*dataloadgen.Loader[uuid.UUID, store.List[store.Invitation]]{},
+		accesses:    map[store.AccessFilter]*pageLoader[store.List[store.TeamAccessView]]{},
+		invitations: map[store.Page]*pageLoader[store.List[store.Invitation]]{},
 	}
+	l.teamServiceProviders = newPageLoader(&l.pages, s.ServiceProvidersByTeamIDs, wait)
+	return l
 }
 
 func loadersFrom(ctx context.Context) *loaders {
@@ -54,31 +56,125 @@ func loadersFrom(ctx context.Context) *loaders {
 }
 
 // teamAccesses returns the loader of team access pages for one set of arguments.
-func (l *loaders) teamAccesses(f store.AccessFilter) *dataloadgen.Loader[uuid.UUID, store.List[store.TeamAccessView]] {
+func (l *loaders) teamAccesses(f store.AccessFilter) *pageLoader[store.List[store.TeamAccessView]] {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if ld, ok := l.accesses[f]; ok {
 		return ld
 	}
-	ld := dataloadgen.NewLoader(byKey(func(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]store.List[store.TeamAccessView], error) {
+	ld := newPageLoader(&l.pages, func(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]store.List[store.TeamAccessView], error) {
 		return l.store.TeamAccessesByTeamIDs(ctx, l.actor, ids, f)
-	}), dataloadgen.WithWait(l.wait))
+	}, l.wait)
 	l.accesses[f] = ld
 	return ld
 }
 
 // teamInvitations returns the loader of invitation pages for one page size and position.
-func (l *loaders) teamInvitations(p store.Page) *dataloadgen.Loader[uuid.UUID, store.List[store.Invitation]] {
+func (l *loaders) teamInvitations(p store.Page) *pageLoader[store.List[store.Invitation]] {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if ld, ok := l.invitations[p]; ok {
 		return ld
 	}
-	ld := dataloadgen.NewLoader(byKey(func(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]store.List[store.Invitation], error) {
+	ld := newPageLoader(&l.pages, func(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]store.List[store.Invitation], error) {
 		return l.store.InvitationsByTeamIDs(ctx, l.actor, ids, p)
-	}), dataloadgen.WithWait(l.wait))
+	}, l.wait)
 	l.invitations[p] = ld
 	return ld
+}
+
+// teamPage records a page of teams the operation has read, so that their nested lists are
+// fetched for the whole page at once.
+func (l *loaders) teamPage(ts []store.TeamView) {
+	ids := make([]uuid.UUID, len(ts))
+	for i, t := range ts {
+		ids[i] = t.ID
+	}
+	l.pages.add(ids)
+}
+
+// teamPages remembers which page each team of the operation came in. A time window alone
+// (dataloadgen's wait) batches only the keys that arrive within it, so under load a page of
+// teams could cost several statements per nested list; knowing the page makes it one, always.
+type teamPages struct {
+	mu sync.Mutex
+	of map[uuid.UUID]*teamPage
+}
+
+type teamPage struct{ ids []uuid.UUID }
+
+func (ps *teamPages) add(ids []uuid.UUID) {
+	if len(ids) < 2 {
+		return // a single team gains nothing over the plain loader
+	}
+	pg := &teamPage{ids: ids}
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.of == nil {
+		ps.of = make(map[uuid.UUID]*teamPage, len(ids))
+	}
+	for _, id := range ids {
+		if _, ok := ps.of[id]; !ok { // a team read twice keeps its first page
+			ps.of[id] = pg
+		}
+	}
+}
+
+func (ps *teamPages) pageOf(id uuid.UUID) *teamPage {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	return ps.of[id]
+}
+
+// pageLoader loads a per-team value (a nested list) for a team: for a team that came in a
+// recorded page, the first request fetches the whole page and the others wait for it; any
+// other team goes through a dataloadgen loader.
+type pageLoader[V any] struct {
+	pages    *teamPages
+	fetch    func(context.Context, []uuid.UUID) (map[uuid.UUID]V, error)
+	fallback *dataloadgen.Loader[uuid.UUID, V]
+
+	mu    sync.Mutex
+	calls map[*teamPage]*pageCall[V]
+}
+
+type pageCall[V any] struct {
+	done chan struct{}
+	m    map[uuid.UUID]V
+	err  error
+}
+
+func newPageLoader[V any](pages *teamPages, fetch func(context.Context, []uuid.UUID) (map[uuid.UUID]V, error), wait time.Duration) *pageLoader[V] {
+	return &pageLoader[V]{pages: pages, fetch: fetch, calls: map[*teamPage]*pageCall[V]{},
+		fallback: dataloadgen.NewLoader(byKey(fetch), dataloadgen.WithWait(wait))}
+}
+
+// Load returns the value for team id; a team with nothing in it gets the zero value.
+func (pl *pageLoader[V]) Load(ctx context.Context, id uuid.UUID) (V, error) {
+	pg := pl.pages.pageOf(id)
+	if pg == nil {
+		return pl.fallback.Load(ctx, id)
+	}
+	pl.mu.Lock()
+	c, started := pl.calls[pg]
+	if !started {
+		c = &pageCall[V]{done: make(chan struct{})}
+		pl.calls[pg] = c
+	}
+	pl.mu.Unlock()
+	if !started {
+		func() {
+			defer close(c.done) // even if fetch panics, so that the page's other teams return
+			c.m, c.err = pl.fetch(ctx, pg.ids)
+		}()
+	}
+	select {
+	case <-c.done:
+		return c.m[id], c.err
+	case <-ctx.Done():
+		var zero V
+		return zero, ctx.Err()
+	}
 }
 
 // byID adapts a …ByIDs store method to a loader: rows come back in key order, and a key with

@@ -44,6 +44,9 @@ func (r *invitationResolver) Role(ctx context.Context, obj *store.Invitation) (m
 }
 
 func (r *invitationResolver) Issuer(ctx context.Context, obj *store.Invitation) (*store.User, error) {
+	if obj.Issuer != nil {
+		return obj.Issuer, nil // joined by the list query
+	}
 	return loadersFrom(ctx).users.Load(ctx, obj.IssuerID)
 }
 
@@ -245,6 +248,7 @@ func (r *queryResolver) Teams(ctx context.Context, search *string, orderBy *mode
 	if err != nil {
 		return nil, fmt.Errorf("teams: %w", err)
 	}
+	loadersFrom(ctx).teamPage(l.Items)
 	edges, nodes, info := connection(l, func(c string, n store.TeamView) model.TeamEdge { return model.TeamEdge{Cursor: c, Node: &n} })
 	return &model.TeamConnection{Edges: edges, Nodes: nodes, PageInfo: info, TotalCount: l.Total}, nil
 }
@@ -326,6 +330,9 @@ func (r *teamResolver) ServiceProviders(ctx context.Context, obj *store.TeamView
 }
 
 func (r *teamAccessResolver) User(ctx context.Context, obj *store.TeamAccessView) (*store.User, error) {
+	if obj.User != nil {
+		return obj.User, nil // joined by the list query
+	}
 	return loadersFrom(ctx).users.Load(ctx, obj.UserID)
 }
 

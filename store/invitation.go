@@ -22,6 +22,7 @@ type Invitation struct {
 	IssuerID    uuid.UUID  `bun:"issuer_id,type:uuid,notnull"`
 	EmailSentAt *time.Time `bun:"email_sent_at"`
 	ExpiresAt   time.Time  `bun:"-"` // CreatedAt + the configured validity
+	Issuer      *User      `bun:"-"` // when the query that read it joined the issuer
 }
 
 // IsExpired reports whether the invitation can no longer be accepted.
@@ -30,10 +31,13 @@ func (i Invitation) IsExpired() bool { return !time.Now().Before(i.ExpiresAt) }
 type invitationRow struct {
 	Invitation `bun:",extend"`
 	Total
+	Rank   int  `bun:"rn,scanonly"` // position in its team's list, from 1: the window's filter
+	Joined User `bun:"embed:issuer__"`
 }
 
 // InvitationsByTeamIDs returns one page of invitations, newest first and expired ones
-// included (as People lists them), for each team the actor belongs to, in one statement.
+// included (as People lists them), with their issuers, for each team the actor may see, in
+// one statement.
 func (s *Store) InvitationsByTeamIDs(ctx context.Context, actor Actor, teamIDs []uuid.UUID, p Page) (map[uuid.UUID]List[Invitation], error) {
 	if err := CheckPage(p); err != nil {
 		return nil, err
@@ -41,25 +45,23 @@ func (s *Store) InvitationsByTeamIDs(ctx context.Context, actor Actor, teamIDs [
 	var rows []invitationRow
 	err := s.db.NewRaw(`
 		SELECT * FROM (
-			SELECT inv.*, row_number() OVER (PARTITION BY inv.team_id ORDER BY inv.created_at DESC, inv.id) AS rn,
+			SELECT inv.*, ?, row_number() OVER (PARTITION BY inv.team_id ORDER BY inv.created_at DESC, inv.id) AS rn,
 				count(*) OVER (PARTITION BY inv.team_id) AS total_count
 			FROM invitations inv
-			WHERE inv.team_id IN (SELECT team_id FROM team_accesses WHERE user_id = ? AND team_id IN (?))
-		) w WHERE rn > ? AND rn <= ? ORDER BY team_id, rn`,
-		actor.UserID, bun.List(teamIDs), p.Offset, p.Offset+p.Limit+1).Scan(ctx, &rows)
+			JOIN users u ON u.id = inv.issuer_id
+			WHERE inv.team_id IN (?)
+		) w WHERE (rn > ? AND rn <= ?) OR rn = total_count ORDER BY team_id, rn`,
+		bun.Safe(s.userColumns("u", "issuer__")),
+		visibleTeams(s.db.NewSelect().TableExpr("teams AS t").Column("t.id"), actor).Where("t.id IN (?)", bun.List(teamIDs)),
+		p.Offset, p.Offset+p.Limit+1).Scan(ctx, &rows)
 	if err != nil {
 		return nil, fromDB("select invitations", err)
 	}
-	byTeam := make(map[uuid.UUID][]invitationRow, len(teamIDs))
-	for _, r := range rows {
+	return pagesByTeam(p, rows, func(r invitationRow) (uuid.UUID, int) { return r.TeamID, r.Rank }, func(r invitationRow) Invitation {
 		r.ExpiresAt = r.CreatedAt.Add(s.invitationValidity)
-		byTeam[r.TeamID] = append(byTeam[r.TeamID], r)
-	}
-	out := make(map[uuid.UUID]List[Invitation], len(byTeam))
-	for id, rs := range byTeam {
-		out[id] = newList(p, rs, func(r invitationRow) Invitation { return r.Invitation })
-	}
-	return out, nil
+		r.Issuer = &r.Joined
+		return r.Invitation
+	}), nil
 }
 
 // NewInvitation is an invitation to create.
@@ -87,7 +89,7 @@ func (s *Store) CreateInvitation(ctx context.Context, actor Actor, in NewInvitat
 		if err != nil {
 			return err
 		}
-		if !teamAbilities(viewer).ManageAccesses {
+		if !teamAbilities(viewer, actor.viaService()).ManageAccesses {
 			return forbidden("you are not allowed to manage invitations for this team")
 		}
 		if !canGrant(viewer, in.Role) {
@@ -128,7 +130,7 @@ func (s *Store) DeleteInvitation(ctx context.Context, actor Actor, id uuid.UUID)
 		if err != nil {
 			return notFoundOr(err, "invitation", "lock team")
 		}
-		if !teamAbilities(viewer).ManageAccesses {
+		if !teamAbilities(viewer, actor.viaService()).ManageAccesses {
 			return forbidden("you are not allowed to manage invitations for this team")
 		}
 		res, err := tx.ExecContext(ctx, "DELETE FROM invitations WHERE id = ?", id)

@@ -27,9 +27,11 @@ type TeamAbilities struct {
 
 // teamAbilities follows People's Team.get_abilities: any member reads, owners and
 // administrators edit and manage accesses, only owners delete. viewer "" is an outsider.
-func teamAbilities(viewer Role) TeamAbilities {
+// Through a partner service's token a team is never deleted: People's resource server has no
+// DELETE, since a team may be shared with several services.
+func teamAbilities(viewer Role, viaService bool) TeamAbilities {
 	manager := viewer == RoleOwner || viewer == RoleAdministrator
-	return TeamAbilities{Get: viewer != "", Update: manager, Delete: viewer == RoleOwner, ManageAccesses: manager}
+	return TeamAbilities{Get: viewer != "", Update: manager, Delete: viewer == RoleOwner && !viaService, ManageAccesses: manager}
 }
 
 // AccessAbilities is what a viewer may do with one team access.
@@ -44,9 +46,12 @@ type AccessAbilities struct {
 //     owner remains, so a team never loses its last owner.
 //   - Owners set any role on administrators and members; administrators set administrator or
 //     member, so only owners make owners.
-func accessAbilities(viewer Role, viewerIsTarget bool, target Role, owners int) AccessAbilities {
+//   - A partner service's token changes no access: the API keeps that to browser sessions, as
+//     People's resource server has no access endpoints.
+func accessAbilities(viewer Role, viewerIsTarget bool, target Role, owners int, viaService bool) AccessAbilities {
 	var a AccessAbilities
 	switch {
+	case viaService:
 	case target == RoleOwner:
 		if viewer == RoleOwner && viewerIsTarget && owners > 1 {
 			a = AccessAbilities{Delete: true, SetRoleTo: []Role{RoleAdministrator, RoleMember}}

@@ -29,10 +29,11 @@ type Team struct {
 type TeamView struct {
 	Team       `bun:",extend"`
 	ViewerRole Role `bun:"viewer_role,scanonly"`
+	viaService bool // the viewer acts through a partner service's token
 }
 
 // Abilities is what the viewer may do with the team.
-func (t TeamView) Abilities() TeamAbilities { return teamAbilities(t.ViewerRole) }
+func (t TeamView) Abilities() TeamAbilities { return teamAbilities(t.ViewerRole, t.viaService) }
 
 // TeamOrder is the order of a team list.
 type TeamOrder string
@@ -85,20 +86,36 @@ func (s *Store) Teams(ctx context.Context, actor Actor, f TeamFilter) (List[Team
 	if !ok {
 		return List[TeamView]{}, invalid("orderBy", "unknown order")
 	}
-	var rows []teamRow
-	q := visibleTeams(s.db.NewSelect().Model(&rows).ColumnExpr("t.*, va.role AS viewer_role, count(*) OVER () AS total_count"), actor)
-	if term := searchTerm(f.Search); term != "" {
-		q = q.Where("search_key(t.name) LIKE search_key(?)", term)
+	search := func(q *bun.SelectQuery) *bun.SelectQuery {
+		if term := searchTerm(f.Search); term != "" {
+			q = q.Where("search_key(t.name) LIKE search_key(?)", term)
+		}
+		return visibleTeams(q, actor)
 	}
+	var rows []teamRow
+	q := search(s.db.NewSelect().Model(&rows).ColumnExpr("t.*, va.role AS viewer_role, count(*) OVER () AS total_count"))
 	if err := f.Page.window(q.OrderExpr(order)).Scan(ctx); err != nil {
 		return List[TeamView]{}, fromDB("select teams", err)
 	}
-	return newList(f.Page, rows, func(r teamRow) TeamView { return r.TeamView }), nil
+	l := newList(f.Page, rows, func(r teamRow) TeamView {
+		r.viaService = actor.viaService()
+		return r.TeamView
+	})
+	if len(rows) == 0 && f.Offset > 0 {
+		// Past the end the window count has no row to ride on: count apart, so that the total
+		// stays the size of the list.
+		n, err := search(s.db.NewSelect().TableExpr("teams AS t")).Count(ctx)
+		if err != nil {
+			return List[TeamView]{}, fromDB("count teams", err)
+		}
+		l.Total = int(n)
+	}
+	return l, nil
 }
 
 // TeamByID returns a team the actor may see; any other is KindNotFound.
 func (s *Store) TeamByID(ctx context.Context, actor Actor, id uuid.UUID) (*TeamView, error) {
-	t := new(TeamView)
+	t := &TeamView{viaService: actor.viaService()}
 	err := visibleTeams(s.db.NewSelect().Model(t).ColumnExpr("t.*, va.role AS viewer_role"), actor).
 		Where("t.id = ?", id).Scan(ctx)
 	if err != nil {
@@ -114,6 +131,9 @@ func (s *Store) TeamsByIDs(ctx context.Context, actor Actor, ids []uuid.UUID) ([
 		Where("t.id IN (?)", bun.List(ids)).Scan(ctx)
 	if err != nil {
 		return nil, fromDB("select teams", err)
+	}
+	for i := range ts {
+		ts[i].viaService = actor.viaService()
 	}
 	return ts, nil
 }
@@ -157,7 +177,7 @@ func (s *Store) CreateTeam(ctx context.Context, actor Actor, in NewTeam) (*TeamV
 	if actor.viaService() {
 		sps = []uuid.UUID{actor.ServiceProviderID}
 	}
-	t := &TeamView{ViewerRole: RoleOwner}
+	t := &TeamView{ViewerRole: RoleOwner, viaService: actor.viaService()}
 	err = s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		err := tx.NewRaw(`INSERT INTO teams (name, organization_id)
 			SELECT ?, organization_id FROM users WHERE id = ? AND is_active
@@ -210,13 +230,13 @@ func (s *Store) UpdateTeam(ctx context.Context, actor Actor, id uuid.UUID, up Te
 	if actor.viaService() && up.ServiceProviderIDs != nil {
 		return nil, forbidden("a service provider cannot change the services of a team")
 	}
-	t := new(TeamView)
+	t := &TeamView{viaService: actor.viaService()}
 	err := s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		role, err := lockTeam(ctx, tx, actor, id)
 		if err != nil {
 			return err
 		}
-		if !teamAbilities(role).Update {
+		if !teamAbilities(role, actor.viaService()).Update {
 			return forbidden("you are not allowed to update this team")
 		}
 		if up.Name != nil {
@@ -230,7 +250,7 @@ func (s *Store) UpdateTeam(ctx context.Context, actor Actor, id uuid.UUID, up Te
 			}
 		}
 		t.ViewerRole = role
-		return tx.NewSelect().Model(&t.Team).Where("t.id = ?", id).Scan(ctx)
+		return fromDB("select updated team", tx.NewSelect().Model(&t.Team).Where("t.id = ?", id).Scan(ctx))
 	})
 	if err != nil {
 		return nil, err
@@ -245,7 +265,10 @@ func (s *Store) DeleteTeam(ctx context.Context, actor Actor, id uuid.UUID) error
 		if err != nil {
 			return err
 		}
-		if !teamAbilities(role).Delete {
+		if !teamAbilities(role, actor.viaService()).Delete {
+			if actor.viaService() {
+				return forbidden("a service provider cannot delete a team")
+			}
 			return forbidden("only owners may delete a team")
 		}
 		if _, err := tx.ExecContext(ctx, "DELETE FROM teams WHERE id = ?", id); err != nil {
@@ -264,7 +287,8 @@ func pgUUIDs(ids []uuid.UUID) any {
 	return pgdialect.Array(s)
 }
 
-// checkName trims a name and checks that it is neither blank nor longer than max characters.
+// checkName trims a name and checks that it is neither blank nor longer than max characters,
+// and that PostgreSQL can store it.
 func checkName(name string, max int) (string, error) {
 	name = strings.TrimSpace(name)
 	switch {
@@ -272,6 +296,8 @@ func checkName(name string, max int) (string, error) {
 		return "", invalid("name", "the name cannot be blank")
 	case utf8.RuneCountInString(name) > max:
 		return "", invalid("name", fmt.Sprintf("the name may have at most %d characters", max))
+	case !storableText(name):
+		return "", invalid("name", "the name cannot contain NUL characters")
 	}
 	return name, nil
 }

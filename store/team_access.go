@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -28,11 +30,13 @@ type TeamAccessView struct {
 	ViewerRole Role      `bun:"viewer_role,scanonly"`
 	Owners     int       `bun:"owners,scanonly"` // owners of the team
 	ViewerID   uuid.UUID `bun:"-"`
+	User       *User     `bun:"-"` // the access's user, when the query that read it joined it
+	viaService bool      // the viewer acts through a partner service's token
 }
 
 // Abilities is what the viewer may do with the access.
 func (a TeamAccessView) Abilities() AccessAbilities {
-	return accessAbilities(a.ViewerRole, a.ViewerID == a.UserID, a.Role, a.Owners)
+	return accessAbilities(a.ViewerRole, a.ViewerID == a.UserID, a.Role, a.Owners, a.viaService)
 }
 
 // AccessOrder is the order of a team's accesses.
@@ -62,11 +66,15 @@ type AccessFilter struct {
 type accessRow struct {
 	TeamAccessView `bun:",extend"`
 	Total
+	Rank   int  `bun:"rn,scanonly"` // position in its team's list, from 1: the window's filter
+	Joined User `bun:"embed:user__"`
 }
 
 // TeamAccessesByTeamIDs returns one page of accesses for each of the teams that the actor
-// belongs to, in one statement whatever the number of teams (a window per team). Teams the
-// actor does not belong to get no entry.
+// may see, with their users, in one statement whatever the number of teams (a window per
+// team). Teams the actor may not see get no entry. The users come with the accesses so
+// that a page of teams does not need a second round of user lookups, whose batching would
+// depend on timing.
 func (s *Store) TeamAccessesByTeamIDs(ctx context.Context, actor Actor, teamIDs []uuid.UUID, f AccessFilter) (map[uuid.UUID]List[TeamAccessView], error) {
 	if err := CheckPage(f.Page); err != nil {
 		return nil, err
@@ -76,7 +84,9 @@ func (s *Store) TeamAccessesByTeamIDs(ctx context.Context, actor Actor, teamIDs 
 		return nil, invalid("orderBy", "unknown order")
 	}
 	search, term := "", searchTerm(f.Search)
-	args := []any{actor.UserID, bun.List(teamIDs)}
+	viewer := visibleTeams(s.db.NewSelect().TableExpr("teams AS t").ColumnExpr("t.id AS team_id, va.role"), actor).
+		Where("t.id IN (?)", bun.List(teamIDs))
+	args := []any{viewer}
 	if term != "" {
 		search = "AND (search_key(u.name) LIKE search_key(?) OR search_key(u.email) LIKE search_key(?))"
 		args = append(args, term, term)
@@ -84,14 +94,12 @@ func (s *Store) TeamAccessesByTeamIDs(ctx context.Context, actor Actor, teamIDs 
 	args = append(args, f.Offset, f.Offset+f.Limit+1)
 	var rows []accessRow
 	err := s.db.NewRaw(fmt.Sprintf(`
-		WITH viewer AS (
-			SELECT team_id, role FROM team_accesses WHERE user_id = ? AND team_id IN (?)
-		), owners AS (
+		WITH viewer AS (?), owners AS (
 			SELECT team_id, count(*) AS n FROM team_accesses
 			WHERE role = 'owner' AND team_id IN (SELECT team_id FROM viewer) GROUP BY team_id
 		)
 		SELECT * FROM (
-			SELECT ta.*, v.role AS viewer_role, coalesce(o.n, 0) AS owners,
+			SELECT ta.*, v.role AS viewer_role, coalesce(o.n, 0) AS owners, %[3]s,
 				row_number() OVER (PARTITION BY ta.team_id ORDER BY %[1]s) AS rn,
 				count(*) OVER (PARTITION BY ta.team_id) AS total_count
 			FROM team_accesses ta
@@ -99,26 +107,54 @@ func (s *Store) TeamAccessesByTeamIDs(ctx context.Context, actor Actor, teamIDs 
 			JOIN users u ON u.id = ta.user_id
 			LEFT JOIN owners o ON o.team_id = ta.team_id
 			WHERE true %[2]s
-		) w WHERE rn > ? AND rn <= ? ORDER BY team_id, rn`, order, search), args...).Scan(ctx, &rows)
+		) w WHERE (rn > ? AND rn <= ?) OR rn = total_count ORDER BY team_id, rn`, order, search, s.userColumns("u", "user__")), args...).Scan(ctx, &rows)
 	if err != nil {
 		return nil, fromDB("select team accesses", err)
 	}
-	byTeam := make(map[uuid.UUID][]accessRow, len(teamIDs))
+	return pagesByTeam(f.Page, rows, func(r accessRow) (uuid.UUID, int) { return r.TeamID, r.Rank }, func(r accessRow) TeamAccessView {
+		r.ViewerID, r.viaService = actor.UserID, actor.viaService()
+		r.User = &r.Joined
+		return r.TeamAccessView
+	}), nil
+}
+
+// pagesByTeam splits the rows of a window query over several teams into one page per team.
+// The query also returns each team's last row (rn = total_count), so that a page past the end
+// still knows the size of its list; that row belongs to the page only if it is in the window.
+func pagesByTeam[R counted, T any](p Page, rows []R, key func(R) (team uuid.UUID, rank int), item func(R) T) map[uuid.UUID]List[T] {
+	byTeam, totals := map[uuid.UUID][]R{}, map[uuid.UUID]int{}
 	for _, r := range rows {
-		r.ViewerID = actor.UserID
-		byTeam[r.TeamID] = append(byTeam[r.TeamID], r)
+		team, rank := key(r)
+		totals[team] = r.total()
+		if rank > p.Offset {
+			byTeam[team] = append(byTeam[team], r)
+		}
 	}
-	out := make(map[uuid.UUID]List[TeamAccessView], len(byTeam))
-	for id, rs := range byTeam {
-		out[id] = newList(f.Page, rs, func(r accessRow) TeamAccessView { return r.TeamAccessView })
+	out := make(map[uuid.UUID]List[T], len(totals))
+	for team, total := range totals {
+		l := newList(p, byTeam[team], item)
+		l.Total = total
+		out[team] = l
 	}
-	return out, nil
+	return out
+}
+
+// userColumns selects every column of User from alias, each renamed with prefix, for scanning
+// into a field tagged embed:prefix. The list comes from the model, so a new column cannot be
+// forgotten here.
+func (s *Store) userColumns(alias, prefix string) string {
+	fields := s.db.Table(reflect.TypeFor[User]()).Fields
+	cols := make([]string, len(fields))
+	for i, f := range fields {
+		cols[i] = fmt.Sprintf("%s.%s AS %s%s", alias, f.Name, prefix, f.Name)
+	}
+	return strings.Join(cols, ", ")
 }
 
 // accessForUpdate locks the access's team and returns the access with the actor's view of it.
 // An access of a team the actor does not belong to is KindNotFound.
 func accessForUpdate(ctx context.Context, tx bun.IDB, actor Actor, id uuid.UUID) (*TeamAccessView, error) {
-	a := &TeamAccessView{ViewerID: actor.UserID}
+	a := &TeamAccessView{ViewerID: actor.UserID, viaService: actor.viaService()}
 	var teamID uuid.UUID
 	if err := tx.NewSelect().TableExpr("team_accesses").Column("team_id").Where("id = ?", id).Scan(ctx, &teamID); err != nil {
 		return nil, notFoundOr(err, "team access", "select team access")
@@ -144,13 +180,16 @@ func (s *Store) CreateTeamAccess(ctx context.Context, actor Actor, teamID, userI
 	if !role.Valid() {
 		return nil, invalid("role", "unknown role")
 	}
-	a := &TeamAccessView{ViewerID: actor.UserID}
+	a := &TeamAccessView{ViewerID: actor.UserID, viaService: actor.viaService()}
 	err := s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		viewer, err := lockTeam(ctx, tx, actor, teamID)
 		if err != nil {
 			return err
 		}
-		if !teamAbilities(viewer).ManageAccesses {
+		if actor.viaService() {
+			return forbidden("a service provider cannot add members to a team")
+		}
+		if !teamAbilities(viewer, false).ManageAccesses {
 			return forbidden("you are not allowed to manage accesses for this team")
 		}
 		if !canGrant(viewer, role) {
@@ -182,12 +221,15 @@ func (s *Store) SetTeamAccessRole(ctx context.Context, actor Actor, id uuid.UUID
 		if a, err = accessForUpdate(ctx, tx, actor, id); err != nil {
 			return err
 		}
-		if a.Role == role {
-			return nil
-		}
-		if !slices.Contains(a.Abilities().SetRoleTo, role) {
-			if a.Role == RoleOwner && a.Owners <= 1 && a.UserID == actor.UserID {
+		// Setting the current role again is refused like any role outside SetRoleTo (People
+		// answers 403 too): an update succeeds exactly when the abilities list the role, so a
+		// caller without rights on an access never gets a success from a no-op update.
+		if ab := a.Abilities(); !slices.Contains(ab.SetRoleTo, role) {
+			switch {
+			case a.Role == RoleOwner && a.Owners <= 1 && a.UserID == actor.UserID:
 				return forbidden("a team must keep at least one owner")
+			case a.Role == role && len(ab.SetRoleTo) > 0:
+				return forbidden("this access already has this role")
 			}
 			return forbidden("you are not allowed to set this role for this access")
 		}

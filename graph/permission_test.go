@@ -1,0 +1,340 @@
+package graph_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"lasuite.fr/people/graph"
+	"lasuite.fr/people/store"
+	"lasuite.fr/people/store/storetest"
+)
+
+// Outcomes of an operation, as extensions.code.
+const (
+	codeOK        = "" // success
+	codeForbidden = graph.CodeForbidden
+	codeNotFound  = graph.CodeNotFound
+)
+
+const (
+	rOwner    = store.RoleOwner
+	rAdmin    = store.RoleAdministrator
+	rMember   = store.RoleMember
+	rOutsider = store.Role("") // in the team's organization, not in the team
+)
+
+// viewers are the callers of every case, in the order of the want columns below.
+var teamViewers = []store.Role{rOwner, rAdmin, rMember, rOutsider}
+
+var teamRoles = []store.Role{rOwner, rAdmin, rMember}
+
+// gqlRole is the GraphQL spelling of a role.
+func gqlRole(r store.Role) string { return strings.ToUpper(string(r)) }
+
+// TestTeamPermissions runs every team operation as every role, each in a fresh team with one
+// user per role, and checks the outcome against the rules, then checks that the abilities the
+// same viewer was shown just before promised exactly that outcome.
+func TestTeamPermissions(t *testing.T) {
+	t.Parallel()
+	s := storetest.Open(t)
+
+	// Team-level operations: want is indexed like teamViewers (owner, administrator, member,
+	// outsider). promised is what the viewer's Team.role and Team.abilities say about it.
+	teamOps := []struct {
+		name     string
+		want     [4]string
+		run      func(a *api, tm storetest.TeamRoles, viewer uuid.UUID) result
+		promised func(v teamSeen) bool
+	}{
+		{"read team", [4]string{codeOK, codeOK, codeOK, codeNotFound}, readTeamOp, func(v teamSeen) bool { return v.Abilities.Get }},
+		{"update team", [4]string{codeOK, codeOK, codeForbidden, codeNotFound}, updateTeamOp, func(v teamSeen) bool { return v.Abilities.Update }},
+		{"delete team", [4]string{codeOK, codeForbidden, codeForbidden, codeNotFound}, deleteTeamOp, func(v teamSeen) bool { return v.Abilities.Delete }},
+		{"add an owner", [4]string{codeOK, codeForbidden, codeForbidden, codeNotFound}, addAccessOp(rOwner), promisesOwnerGrant},
+		{"add an administrator", [4]string{codeOK, codeOK, codeForbidden, codeNotFound}, addAccessOp(rAdmin), promisesManageAccesses},
+		{"add a member", [4]string{codeOK, codeOK, codeForbidden, codeNotFound}, addAccessOp(rMember), promisesManageAccesses},
+		{"invite an owner", [4]string{codeOK, codeForbidden, codeForbidden, codeNotFound}, inviteOp(rOwner), promisesOwnerGrant},
+		{"invite an administrator", [4]string{codeOK, codeOK, codeForbidden, codeNotFound}, inviteOp(rAdmin), promisesManageAccesses},
+		{"invite a member", [4]string{codeOK, codeOK, codeForbidden, codeNotFound}, inviteOp(rMember), promisesManageAccesses},
+		{"withdraw an invitation", [4]string{codeOK, codeOK, codeForbidden, codeNotFound}, withdrawInvitationOp, promisesManageAccesses},
+	}
+	for _, op := range teamOps {
+		for i, viewer := range teamViewers {
+			t.Run(fmt.Sprintf("%s as %s", op.name, viewerName(viewer)), func(t *testing.T) {
+				t.Parallel()
+				a := newAPI(t, s, allFeatures)
+				tm := storetest.TeamWithEveryRole(t, s)
+				before := seeTeam(a, tm, tm.UserWith(viewer))
+				got := op.run(a, tm, tm.UserWith(viewer)).Code()
+				if got != op.want[i] {
+					t.Errorf("code = %q, want %q", got, op.want[i])
+				}
+				if promised := op.promised(before); promised != (got == codeOK) {
+					t.Errorf("abilities %+v (role %s) promise %v, but the operation answered %q", before.Abilities, before.Role, promised, got)
+				}
+			})
+		}
+	}
+
+	// Access-level operations, by target. Every viewer not listed for a target is refused
+	// (FORBIDDEN; NOT_FOUND for the outsider). Setting an access to its current role is never a
+	// success: it is not in setRoleTo.
+	type allowed struct {
+		setRoleTo []store.Role
+		remove    bool
+	}
+	rules := []struct {
+		target accessTarget
+		by     map[store.Role]allowed
+	}{
+		// Nobody demotes or removes the last owner, not even that owner.
+		{targetSoleOwner, nil},
+		// An owner steps down or leaves while another owner remains.
+		{targetOwnerWithCoOwner, map[store.Role]allowed{rOwner: {[]store.Role{rAdmin, rMember}, true}}},
+		// Nobody demotes or removes another owner.
+		{targetCoOwner, nil},
+		{targetAdministrator, map[store.Role]allowed{
+			rOwner: {[]store.Role{rOwner, rMember}, true},
+			rAdmin: {[]store.Role{rMember}, true}, // steps down, or leaves
+		}},
+		{targetOtherAdministrator, map[store.Role]allowed{
+			rOwner: {[]store.Role{rOwner, rMember}, true},
+			rAdmin: {[]store.Role{rMember}, true},
+		}},
+		{targetMember, map[store.Role]allowed{
+			rOwner:  {[]store.Role{rOwner, rAdmin}, true},
+			rAdmin:  {[]store.Role{rAdmin}, true},
+			rMember: {nil, true}, // a member may leave
+		}},
+		{targetOtherMember, map[store.Role]allowed{
+			rOwner: {[]store.Role{rOwner, rAdmin}, true},
+			rAdmin: {[]store.Role{rAdmin}, true},
+		}},
+	}
+	for _, rule := range rules {
+		for _, viewer := range teamViewers {
+			may := rule.by[viewer]
+			refused := codeForbidden
+			if viewer == rOutsider {
+				refused = codeNotFound
+			}
+			expect := func(allowed bool) string {
+				if allowed {
+					return codeOK
+				}
+				return refused
+			}
+			for _, to := range teamRoles {
+				name := fmt.Sprintf("%s sets %s to %s", viewerName(viewer), rule.target, to)
+				want := expect(slices.Contains(may.setRoleTo, to))
+				t.Run(name, func(t *testing.T) {
+					t.Parallel()
+					a := newAPI(t, s, allFeatures)
+					tm, access := teamWithTarget(t, s, rule.target)
+					before := seeTeam(a, tm, tm.UserWith(viewer)).access(access)
+					was := storedRole(t, s, access)
+					var out struct {
+						UpdateTeamAccess struct{ Access struct{ Role string } }
+					}
+					got := a.do(session(tm.UserWith(viewer)), `mutation($id: ID!, $role: TeamRole!) {
+						updateTeamAccess(input: {id: $id, role: $role}) { access { role } } }`,
+						map[string]any{"id": access, "role": gqlRole(to)}, &out).Code()
+					if got != want {
+						t.Errorf("code = %q, want %q", got, want)
+					}
+					now := storedRole(t, s, access)
+					switch {
+					case got == codeOK && (now != to || out.UpdateTeamAccess.Access.Role != gqlRole(to)):
+						t.Errorf("after success: stored role %q, answered %q, want %q", now, out.UpdateTeamAccess.Access.Role, to)
+					case got != codeOK && now != was:
+						t.Errorf("after refusal: role changed from %q to %q", was, now)
+					}
+					if promised := slices.Contains(before.Abilities.SetRoleTo, gqlRole(to)); promised != (got == codeOK) {
+						t.Errorf("setRoleTo %v promises %v, but the update answered %q", before.Abilities.SetRoleTo, promised, got)
+					}
+				})
+			}
+			name := fmt.Sprintf("%s removes %s", viewerName(viewer), rule.target)
+			want := expect(may.remove)
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				a := newAPI(t, s, allFeatures)
+				tm, access := teamWithTarget(t, s, rule.target)
+				before := seeTeam(a, tm, tm.UserWith(viewer)).access(access)
+				got := a.do(session(tm.UserWith(viewer)), `mutation($id: ID!) { deleteTeamAccess(input: {id: $id}) { deletedId } }`,
+					map[string]any{"id": access}, nil).Code()
+				if got != want {
+					t.Errorf("code = %q, want %q", got, want)
+				}
+				if gone := storedRole(t, s, access) == ""; gone != (got == codeOK) {
+					t.Errorf("access removed: %v, but the deletion answered %q", gone, got)
+				}
+				if before.Abilities.Delete != (got == codeOK) {
+					t.Errorf("abilities.delete = %v, but the deletion answered %q", before.Abilities.Delete, got)
+				}
+			})
+		}
+	}
+}
+
+// accessTarget names the access an access-level case acts on.
+type accessTarget string
+
+const (
+	targetSoleOwner          accessTarget = "the sole owner"
+	targetOwnerWithCoOwner   accessTarget = "the first of two owners"
+	targetCoOwner            accessTarget = "the second of two owners"
+	targetAdministrator      accessTarget = "the administrator"
+	targetOtherAdministrator accessTarget = "a second administrator"
+	targetMember             accessTarget = "the member"
+	targetOtherMember        accessTarget = "a second member"
+)
+
+// teamWithTarget makes a fresh team with one user per role, plus the second user the target needs, and
+// returns it with the target access. The owner, administrator and member of the team are the
+// viewers, so "the administrator" seen by the administrator is their own access.
+func teamWithTarget(tb testing.TB, s *store.Store, tg accessTarget) (storetest.TeamRoles, uuid.UUID) {
+	tb.Helper()
+	tm := storetest.TeamWithEveryRole(tb, s)
+	second := func(r store.Role) uuid.UUID {
+		return storetest.Access(tb, s, tm.ID, storetest.User(tb, s, tm.Org).ID, r)
+	}
+	switch tg {
+	case targetSoleOwner:
+		return tm, tm.OwnerAccess
+	case targetOwnerWithCoOwner:
+		second(rOwner)
+		return tm, tm.OwnerAccess
+	case targetCoOwner:
+		return tm, second(rOwner)
+	case targetAdministrator:
+		return tm, tm.AdminAccess
+	case targetOtherAdministrator:
+		return tm, second(rAdmin)
+	case targetMember:
+		return tm, tm.MemberAccess
+	case targetOtherMember:
+		return tm, second(rMember)
+	}
+	tb.Fatalf("unknown target %q", tg)
+	return tm, uuid.Nil
+}
+
+func viewerName(r store.Role) string {
+	if r == rOutsider {
+		return "outsider"
+	}
+	return string(r)
+}
+
+// storedRole reads an access's role with plain SQL; "" when it no longer exists.
+func storedRole(tb testing.TB, s *store.Store, access uuid.UUID) store.Role {
+	tb.Helper()
+	var r store.Role
+	err := s.DB().QueryRowContext(context.Background(), "SELECT role FROM team_accesses WHERE id = ?", access).Scan(&r)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ""
+	} else if err != nil {
+		tb.Fatal(err)
+	}
+	return r
+}
+
+// teamSeen is what a viewer is shown of a team before acting on it; the zero value for a team
+// they cannot see.
+type teamSeen struct {
+	Role      string
+	Abilities struct{ Get, Update, Delete, ManageAccesses bool }
+	Accesses  struct {
+		Nodes []accessSeen
+	}
+}
+
+type accessSeen struct {
+	ID        uuid.UUID
+	Abilities struct {
+		Delete    bool
+		SetRoleTo []string
+	}
+}
+
+func (v teamSeen) access(id uuid.UUID) accessSeen {
+	for _, a := range v.Accesses.Nodes {
+		if a.ID == id {
+			return a
+		}
+	}
+	return accessSeen{}
+}
+
+// seeTeam reads the team's abilities and its accesses' abilities as viewer.
+func seeTeam(a *api, tm storetest.TeamRoles, viewer uuid.UUID) teamSeen {
+	a.tb.Helper()
+	var out struct{ Team teamSeen }
+	r := a.do(session(viewer), `query($id: ID!) { team(id: $id) {
+		role abilities { get update delete manageAccesses }
+		accesses(first: 100) { nodes { id abilities { delete setRoleTo } } } } }`, map[string]any{"id": tm.ID}, &out)
+	if c := r.Code(); c != codeOK && c != codeNotFound {
+		a.tb.Fatalf("view team: %+v", r.Errors)
+	}
+	return out.Team
+}
+
+func promisesManageAccesses(v teamSeen) bool { return v.Abilities.ManageAccesses }
+
+// promisesOwnerGrant: no ability says "may make owners"; a client reads it from the viewer's role.
+func promisesOwnerGrant(v teamSeen) bool { return v.Abilities.ManageAccesses && v.Role == "OWNER" }
+
+func readTeamOp(a *api, tm storetest.TeamRoles, viewer uuid.UUID) result {
+	return a.do(session(viewer), `query($id: ID!) { team(id: $id) { id name } }`, map[string]any{"id": tm.ID}, nil)
+}
+
+func updateTeamOp(a *api, tm storetest.TeamRoles, viewer uuid.UUID) result {
+	return a.do(session(viewer), `mutation($id: ID!) { updateTeam(input: {id: $id, name: "Renamed"}) { team { name } } }`,
+		map[string]any{"id": tm.ID}, nil)
+}
+
+func deleteTeamOp(a *api, tm storetest.TeamRoles, viewer uuid.UUID) result {
+	return a.do(session(viewer), `mutation($id: ID!) { deleteTeam(input: {id: $id}) { deletedId } }`, map[string]any{"id": tm.ID}, nil)
+}
+
+func addAccessOp(role store.Role) func(a *api, tm storetest.TeamRoles, viewer uuid.UUID) result {
+	return func(a *api, tm storetest.TeamRoles, viewer uuid.UUID) result {
+		newcomer := storetest.User(a.tb, a.s, tm.Org).ID
+		return a.do(session(viewer), `mutation($team: ID!, $user: ID!, $role: TeamRole!) {
+			createTeamAccess(input: {teamId: $team, userId: $user, role: $role}) { access { role } } }`,
+			map[string]any{"team": tm.ID, "user": newcomer, "role": gqlRole(role)}, nil)
+	}
+}
+
+func inviteOp(role store.Role) func(a *api, tm storetest.TeamRoles, viewer uuid.UUID) result {
+	return func(a *api, tm storetest.TeamRoles, viewer uuid.UUID) result {
+		return a.do(session(viewer), `mutation($team: ID!, $email: String!, $role: TeamRole!) {
+			createInvitation(input: {teamId: $team, email: $email, role: $role}) { invitation { role } } }`,
+			map[string]any{"team": tm.ID, "email": "invitee-" + storetest.Unique() + "@example.test", "role": gqlRole(role)}, nil)
+	}
+}
+
+func withdrawInvitationOp(a *api, tm storetest.TeamRoles, viewer uuid.UUID) result {
+	inv := insertInvitation(a.tb, a.s, tm.ID, tm.Owner, "invitee-"+storetest.Unique()+"@example.test", "now()")
+	return a.do(session(viewer), `mutation($id: ID!) { deleteInvitation(input: {id: $id}) { deletedId } }`, map[string]any{"id": inv}, nil)
+}
+
+// insertInvitation writes an invitation with plain SQL, created at createdAt (an SQL
+// expression): the invitations table refuses any later change of created_at.
+func insertInvitation(tb testing.TB, s *store.Store, team, issuer uuid.UUID, email, createdAt string) uuid.UUID {
+	tb.Helper()
+	var id uuid.UUID
+	err := s.DB().QueryRowContext(context.Background(), `INSERT INTO invitations (email, team_id, role, issuer_id, created_at)
+		VALUES (?, ?, 'member', ?, `+createdAt+`) RETURNING id`, email, team, issuer).Scan(&id)
+	if err != nil {
+		tb.Fatalf("insert invitation: %v", err)
+	}
+	return id
+}
