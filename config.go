@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"lasuite.fr/people/auth"
 )
 
 // secret is a credential: it prints as [redacted] through fmt, slog's text and JSON handlers
@@ -38,6 +40,13 @@ type Config struct {
 
 	InvitationValidity    time.Duration
 	RegistrationIDPattern *regexp.Regexp
+
+	// PublicURL is the server's origin as browsers reach it, scheme://host[:port]: the
+	// cookie's own origin for the CSRF checks.
+	PublicURL           string
+	SessionCookieAge    time.Duration
+	SessionCookieSecure bool     // default: true, except in development
+	CORSAllowedOrigins  []string // frontends that may call the API with the session cookie
 }
 
 // Development reports whether the server runs for a developer on their machine.
@@ -64,7 +73,12 @@ func parseConfig(getenv func(string) string) (Config, error) {
 
 		InvitationValidity:    p.duration("INVITATION_VALIDITY", 7*24*time.Hour),
 		RegistrationIDPattern: p.regexp("ORGANIZATION_REGISTRATION_ID_PATTERN", `^[0-9]{14}$`),
+
+		PublicURL:          p.origin("PUBLIC_URL", "http://localhost:8071"),
+		SessionCookieAge:   p.duration("SESSION_COOKIE_AGE", 12*time.Hour),
+		CORSAllowedOrigins: p.origins("CORS_ALLOWED_ORIGINS"),
 	}
+	c.SessionCookieSecure = p.boolean("SESSION_COOKIE_SECURE", !c.Development())
 	if c.DatabaseURL == "" {
 		p.errs = append(p.errs, "DATABASE_URL is required (make run sets it to a private PostgreSQL under .data/)")
 	}
@@ -138,6 +152,34 @@ func (p *parser) duration(key string, def time.Duration) time.Duration {
 		return def
 	}
 	return d
+}
+
+// origin reads a scheme://host[:port] and returns it as browsers write it in Origin headers.
+func (p *parser) origin(key, def string) string {
+	o, err := auth.ParseOrigin(p.str(key, def))
+	if err != nil {
+		p.errs = append(p.errs, fmt.Sprintf("%s must be an origin such as https://people.example.org: %v", key, err))
+		return def
+	}
+	return o
+}
+
+// origins reads a comma-separated list of origins; "*" is refused, since the session cookie
+// must never be offered to every site.
+func (p *parser) origins(key string) []string {
+	var out []string
+	for _, v := range strings.Split(p.str(key, ""), ",") {
+		if v = strings.TrimSpace(v); v == "" {
+			continue
+		}
+		o, err := auth.ParseOrigin(v)
+		if err != nil {
+			p.errs = append(p.errs, fmt.Sprintf("%s: %q is not an origin such as https://app.example.org: %v", key, v, err))
+			continue
+		}
+		out = append(out, o)
+	}
+	return out
 }
 
 func (p *parser) regexp(key, def string) *regexp.Regexp {

@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"lasuite.fr/people/auth"
 	"lasuite.fr/people/graph"
 	"lasuite.fr/people/migrations"
 	"lasuite.fr/people/store"
@@ -118,7 +119,17 @@ func loadDemo(ctx context.Context, s *store.Store, log *slog.Logger, args []stri
 // maxBodyBytes bounds a GraphQL request body.
 const maxBodyBytes = 1 << 20
 
-func newMux(cfg Config, s *store.Store, log *slog.Logger) *http.ServeMux {
+// sessionPurgeInterval is how often expired sessions are deleted.
+const sessionPurgeInterval = 10 * time.Minute
+
+func newSessions(cfg Config, s *store.Store, log *slog.Logger) *auth.Sessions {
+	return auth.NewSessions(s, auth.SessionOptions{
+		CookieSecure: cfg.SessionCookieSecure, CookieAge: cfg.SessionCookieAge,
+		PublicOrigin: cfg.PublicURL, AllowedOrigins: cfg.CORSAllowedOrigins,
+	}, log)
+}
+
+func newMux(cfg Config, s *store.Store, sessions *auth.Sessions, log *slog.Logger) *http.ServeMux {
 	api := graph.NewHandler(s, graph.Options{Log: log, Settings: graph.Settings{
 		Release: cfg.Release, Commit: cfg.Commit,
 		Features: graph.Features{
@@ -127,7 +138,13 @@ func newMux(cfg Config, s *store.Store, log *slog.Logger) *http.ServeMux {
 		},
 	}})
 	mux := http.NewServeMux()
-	mux.Handle("/graphql", http.MaxBytesHandler(api, maxBodyBytes))
+	// CORS answers preflights before anyone authenticates. The bearer middleware, when wired,
+	// goes right after it: a request with an Authorization header is judged by that header
+	// alone, and the session middleware then leaves it be. CSRF needs to know which of the two
+	// authenticated the request, so it comes after both.
+	var endpoint http.Handler = sessions.CSRF(http.MaxBytesHandler(api, maxBodyBytes))
+	endpoint = sessions.Middleware(endpoint)
+	mux.Handle("/graphql", sessions.CORS(endpoint))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
@@ -156,8 +173,13 @@ func serve(ctx context.Context, cfg Config, s *store.Store, log *slog.Logger, re
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr, err)
 	}
+	sessions := newSessions(cfg, s, log)
+	purgeCtx, stopPurge := context.WithCancel(ctx)
+	purged := make(chan struct{})
+	go func() { defer close(purged); sessions.PurgeEvery(purgeCtx, sessionPurgeInterval) }()
+	defer func() { stopPurge(); <-purged }() // before run closes the store
 	srv := &http.Server{
-		Handler:           newMux(cfg, s, log),
+		Handler:           newMux(cfg, s, sessions, log),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
