@@ -52,7 +52,7 @@ type site struct {
 	handed   *handedOut
 }
 
-// handedOut are the cookie values a site gave, which its logs must never contain.
+// handedOut are the cookie values and ID tokens a site saw, which its logs must never contain.
 type handedOut struct {
 	mu     sync.Mutex
 	values []string
@@ -119,7 +119,7 @@ func newSite(t testing.TB, opts ...siteOpt) *site {
 		defer st.handed.mu.Unlock()
 		for _, c := range st.handed.values {
 			if strings.Contains(out, c) {
-				t.Errorf("the logs contain a session cookie:\n%s", out)
+				t.Errorf("the logs contain a session cookie or ID token:\n%s", out)
 			}
 		}
 	})
@@ -135,7 +135,9 @@ func (st *site) login(user store.User, carried *http.Cookie, sid string) *http.C
 		r.AddCookie(carried)
 	}
 	w := httptest.NewRecorder()
-	err := st.sessions.Start(w, r, store.NewSession{UserID: user.ID, Issuer: issuer, Subject: user.Sub, SID: sid, IDToken: "id-token-of-" + user.Sub})
+	idToken := "id-token-of-" + user.Sub
+	st.handed.add(idToken)
+	err := st.sessions.Start(w, r, store.NewSession{UserID: user.ID, Issuer: issuer, Subject: user.Sub, SID: sid, IDToken: idToken})
 	if err != nil {
 		st.t.Fatalf("Start() = %v", err)
 	}
