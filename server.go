@@ -23,6 +23,7 @@ import (
 
 	"lasuite.fr/people/auth"
 	"lasuite.fr/people/graph"
+	"lasuite.fr/people/graph/playground"
 	"lasuite.fr/people/migrations"
 	"lasuite.fr/people/store"
 	"lasuite.fr/people/store/demo"
@@ -145,6 +146,9 @@ func newMux(cfg Config, s *store.Store, sessions *auth.Sessions, log *slog.Logge
 	var endpoint http.Handler = sessions.CSRF(http.MaxBytesHandler(api, maxBodyBytes))
 	endpoint = sessions.Middleware(endpoint)
 	mux.Handle("/graphql", sessions.CORS(endpoint))
+	pg := playground.Handler()
+	mux.Handle("/playground", pg)
+	mux.Handle("/playground/", pg)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")
@@ -189,7 +193,7 @@ func serve(ctx context.Context, cfg Config, s *store.Store, log *slog.Logger, re
 	base := "http://" + displayAddr(ln.Addr())
 	log.InfoContext(ctx, "serving", "graphql", base+"/graphql", "health", base+"/healthz", "environment", cfg.Environment)
 	if cfg.Development() {
-		fmt.Fprintf(os.Stderr, "\n  GraphQL:  %s/graphql\n  Health:   %s/healthz\n\n", base, base)
+		fmt.Fprintf(os.Stderr, "\n  GraphQL:    %s/graphql\n  Playground: %s/playground\n  Health:     %s/healthz\n\n", base, base, base)
 	}
 	if ready != nil {
 		ready <- ln.Addr().String()
