@@ -33,7 +33,7 @@ func ValidateContactData(d map[string]any) error {
 			for k, fv := range m {
 				if s, ok := fv.(string); !ok {
 					return bad("customFields.%s must be a string", k)
-				} else if hasNUL(k) || hasNUL(s) {
+				} else if !storableText(k) || !storableText(s) {
 					return bad("customFields.%s cannot contain a NUL character", k)
 				}
 			}
@@ -58,7 +58,7 @@ func ValidateContactData(d map[string]any) error {
 				}
 				if s, ok := fv.(string); !ok {
 					return bad("%s[%d].%s must be a string", key, i, k)
-				} else if hasNUL(s) {
+				} else if !storableText(s) {
 					return bad("%s[%d].%s cannot contain a NUL character", key, i, k)
 				}
 			}
@@ -88,6 +88,3 @@ func emailLike(s string) bool {
 	return at > 0 && at < len(s)-1 && strings.Count(s, "@") == 1 && !strings.ContainsFunc(s, unicode.IsSpace)
 }
 
-// hasNUL reports a character that jsonb cannot store (\u0000): PostgreSQL would refuse the
-// whole document with an error that is not a constraint violation.
-func hasNUL(s string) bool { return strings.IndexByte(s, 0) >= 0 }
