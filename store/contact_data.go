@@ -87,4 +87,3 @@ func emailLike(s string) bool {
 	at := strings.IndexByte(s, '@')
 	return at > 0 && at < len(s)-1 && strings.Count(s, "@") == 1 && !strings.ContainsFunc(s, unicode.IsSpace)
 }
-
