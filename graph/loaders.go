@@ -57,29 +57,27 @@ func loadersFrom(ctx context.Context) *loaders {
 
 // teamAccesses returns the loader of team access pages for one set of arguments.
 func (l *loaders) teamAccesses(f store.AccessFilter) *pageLoader[store.List[store.TeamAccessView]] {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if ld, ok := l.accesses[f]; ok {
-		return ld
-	}
-	ld := newPageLoader(&l.pages, func(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]store.List[store.TeamAccessView], error) {
+	return loaderFor(l, l.accesses, f, func(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]store.List[store.TeamAccessView], error) {
 		return l.store.TeamAccessesByTeamIDs(ctx, l.actor, ids, f)
-	}, l.wait)
-	l.accesses[f] = ld
-	return ld
+	})
 }
 
 // teamInvitations returns the loader of invitation pages for one page size and position.
 func (l *loaders) teamInvitations(p store.Page) *pageLoader[store.List[store.Invitation]] {
+	return loaderFor(l, l.invitations, p, func(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]store.List[store.Invitation], error) {
+		return l.store.InvitationsByTeamIDs(ctx, l.actor, ids, p)
+	})
+}
+
+// loaderFor returns the loader of m for one set of list arguments, making it on first use.
+func loaderFor[K comparable, V any](l *loaders, m map[K]*pageLoader[V], key K, fetch func(context.Context, []uuid.UUID) (map[uuid.UUID]V, error)) *pageLoader[V] {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if ld, ok := l.invitations[p]; ok {
+	if ld, ok := m[key]; ok {
 		return ld
 	}
-	ld := newPageLoader(&l.pages, func(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]store.List[store.Invitation], error) {
-		return l.store.InvitationsByTeamIDs(ctx, l.actor, ids, p)
-	}, l.wait)
-	l.invitations[p] = ld
+	ld := newPageLoader(&l.pages, fetch, l.wait)
+	m[key] = ld
 	return ld
 }
 
