@@ -12,16 +12,26 @@ export GOFLAGS ?= -buildvcs=false
 # The development database: DATABASE_URL when set, else the private cluster under .data/pg.
 DEV_DB = $${DATABASE_URL:-$$($(PG) start $(DATA)/pg)}
 
-.PHONY: run build stop demo migrate gen test check bench clean-data
+.PHONY: run build stop demo migrate gen test check bench clean-data token
 
 build:
 	@mkdir -p $(DATA)
 	$(GO) build -o $(BIN) .
 
-## run: start PostgreSQL (unless DATABASE_URL is set), migrate, load demo data once, serve on :8071
+## run: start PostgreSQL (unless DATABASE_URL is set), migrate, load demo data once, serve on
+##      127.0.0.1:8071 with the development OpenID provider at /dev-oidc (loopback only: see README)
 run: build
-	@url=$(DEV_DB); export DATABASE_URL="$$url" ENVIRONMENT="$${ENVIRONMENT:-development}"; \
+	@url=$(DEV_DB); export DATABASE_URL="$$url" ENVIRONMENT="$${ENVIRONMENT:-development}" \
+		LISTEN_ADDR="$${LISTEN_ADDR:-127.0.0.1:8071}"; \
 	$(BIN) demo --once && exec $(BIN) serve
+
+## token: print an access token that partner service SP (docs, meet) holds for the user whose
+##        email is USER, from the development provider of a running make run
+token:
+	@if [ "$(origin USER)" != "command line" ] || [ -z "$(SP)" ]; then \
+		echo "usage: make token USER=<email> SP=<client id>, e.g. USER=e2e.team-owner@example.com SP=docs" >&2; exit 2; fi
+	@curl -sS --fail-with-body --data-urlencode "user=$(USER)" --data-urlencode "client_id=$(SP)" \
+		"$${PUBLIC_URL:-http://localhost:8071}/dev-oidc/dev/token"
 
 ## stop: stop the private PostgreSQL cluster of make run
 stop:

@@ -47,6 +47,12 @@ type Config struct {
 	SessionCookieAge    time.Duration
 	SessionCookieSecure bool     // default: true, except in development
 	CORSAllowedOrigins  []string // frontends that may call the API with the session cookie
+
+	// OIDCOPURL is the OpenID provider's issuer (ProConnect). Unset in development, the server
+	// runs its own development provider (auth/devop) at PUBLIC_URL/dev-oidc, on a loopback
+	// LISTEN_ADDR only unless DevOIDCAllowRemote.
+	OIDCOPURL          string
+	DevOIDCAllowRemote bool
 }
 
 // Development reports whether the server runs for a developer on their machine.
@@ -77,6 +83,9 @@ func parseConfig(getenv func(string) string) (Config, error) {
 		PublicURL:          p.origin("PUBLIC_URL", "http://localhost:8071"),
 		SessionCookieAge:   p.duration("SESSION_COOKIE_AGE", 12*time.Hour),
 		CORSAllowedOrigins: p.origins("CORS_ALLOWED_ORIGINS"),
+
+		OIDCOPURL:          p.str("OIDC_OP_URL", ""),
+		DevOIDCAllowRemote: p.boolean("DEV_OIDC_ALLOW_REMOTE", false),
 	}
 	c.SessionCookieSecure = p.boolean("SESSION_COOKIE_SECURE", !c.Development())
 	if c.DatabaseURL == "" {

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"lasuite.fr/people/auth"
+	"lasuite.fr/people/auth/devop"
 	"lasuite.fr/people/graph"
 	"lasuite.fr/people/graph/playground"
 	"lasuite.fr/people/migrations"
@@ -182,8 +183,16 @@ func serve(ctx context.Context, cfg Config, s *store.Store, log *slog.Logger, re
 	purged := make(chan struct{})
 	go func() { defer close(purged); sessions.PurgeEvery(purgeCtx, sessionPurgeInterval) }()
 	defer func() { stopPurge(); <-purged }() // before run closes the store
+	dev, err := newDevOIDC(ctx, cfg, s, log)
+	if err != nil {
+		return err
+	}
+	mux := newMux(cfg, s, sessions, log)
+	if dev != nil {
+		mux.Handle(devop.Path+"/", dev.Handler())
+	}
 	srv := &http.Server{
-		Handler:           newMux(cfg, s, sessions, log),
+		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -215,6 +224,29 @@ func serve(ctx context.Context, cfg Config, s *store.Store, log *slog.Logger, re
 		return err
 	}
 	return nil
+}
+
+// newDevOIDC starts the development OpenID provider of `make run` when the configuration
+// allows it, else returns nil: only in development, only without a real provider (OIDC_OP_URL),
+// and only on a loopback LISTEN_ADDR unless DEV_OIDC_ALLOW_REMOTE. Its issuer is under
+// PUBLIC_URL, where the demo users' identities expect it (http://localhost:8071/dev-oidc).
+func newDevOIDC(ctx context.Context, cfg Config, s *store.Store, log *slog.Logger) (*devop.Provider, error) {
+	if !cfg.Development() || cfg.OIDCOPURL != "" {
+		return nil, nil
+	}
+	if err := devop.CheckListenAddr(cfg.ListenAddr, cfg.DevOIDCAllowRemote); err != nil {
+		log.WarnContext(ctx, "development OpenID provider not mounted", "reason", err.Error())
+		return nil, nil
+	}
+	return devop.New(ctx, devop.Options{
+		Issuer: cfg.PublicURL + devop.Path,
+		Users:  s,
+		RPClient: devop.Client{ID: "people", RedirectURIs: []string{cfg.PublicURL + "/auth/callback"},
+			PostLogoutRedirectURIs: []string{cfg.PublicURL + "/auth/logout/callback"}},
+		PartnerClients: []devop.Client{{ID: "docs"}, {ID: "meet"}}, // the demo's service providers
+		Development:    true,
+		Log:            log,
+	})
 }
 
 // displayAddr names a listening address as a person would type it.

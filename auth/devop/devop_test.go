@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -636,25 +635,6 @@ func TestCheckListenAddr(t *testing.T) {
 		err := devop.CheckListenAddr(tt.addr, tt.allowRemote)
 		if (err == nil) != tt.ok || (err != nil && !errors.Is(err, devop.ErrRemote)) {
 			t.Errorf("CheckListenAddr(%q, %v) = %v, want ok %v", tt.addr, tt.allowRemote, err, tt.ok)
-		}
-	}
-}
-
-func TestIssuerFor(t *testing.T) {
-	tests := map[string]string{
-		"127.0.0.1:8071":    "http://localhost:8071/dev-oidc",
-		"[::1]:9000":        "http://localhost:9000/dev-oidc",
-		"0.0.0.0:8071":      "http://localhost:8071/dev-oidc",
-		"[::]:8071":         "http://localhost:8071/dev-oidc",
-		"192.168.1.10:8071": "http://192.168.1.10:8071/dev-oidc",
-	}
-	for addr, want := range tests {
-		a, err := net.ResolveTCPAddr("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := devop.IssuerFor(a); got != want {
-			t.Errorf("IssuerFor(%s) = %s, want %s", addr, got, want)
 		}
 	}
 }

@@ -7,7 +7,7 @@ import (
 	"strings"
 )
 
-// Path is where server.go mounts the provider, and the path of its issuer.
+// Path is where server.go mounts the provider: its issuer is PUBLIC_URL + Path.
 const Path = "/dev-oidc"
 
 // ErrRemote is CheckListenAddr's refusal.
@@ -32,18 +32,4 @@ func CheckListenAddr(addr string, allowRemote bool) error {
 		return nil
 	}
 	return fmt.Errorf("%w: LISTEN_ADDR %q reaches other machines; listen on 127.0.0.1 (make run does) or set DEV_OIDC_ALLOW_REMOTE=true", ErrRemote, addr)
-}
-
-// IssuerFor is the issuer of a provider mounted at Path on a server listening on addr: on
-// localhost when the server listens on loopback or on every interface, as the demo users'
-// identities expect (http://localhost:8071/dev-oidc), else on the address's host.
-func IssuerFor(addr net.Addr) string {
-	host, port, err := net.SplitHostPort(addr.String())
-	if err != nil {
-		return "http://localhost" + Path
-	}
-	if ip := net.ParseIP(host); host == "" || ip == nil || ip.IsLoopback() || ip.IsUnspecified() {
-		host = "localhost"
-	}
-	return "http://" + net.JoinHostPort(host, port) + Path
 }
