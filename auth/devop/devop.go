@@ -8,7 +8,8 @@
 // Anyone who reaches it signs in as anyone, so server.go mounts it only in development, when no
 // real provider is configured (OIDC_OP_URL unset), and on a loopback address unless
 // DEV_OIDC_ALLOW_REMOTE says otherwise (CheckListenAddr). It imports store for the people it
-// signs in, and nothing imports it but main.
+// signs in (and store/demo for the names of the e2e users it lists first); nothing imports it
+// but main.
 package devop
 
 import (
