@@ -1,0 +1,559 @@
+package auth
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/zitadel/oidc/v3/pkg/client/rp"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"golang.org/x/oauth2"
+
+	"lasuite.fr/people/store"
+)
+
+// LoginConfig configures the browser sign-in with an OpenID provider (ProConnect in
+// production, the development provider under make run). The names follow People's settings.
+type LoginConfig struct {
+	Issuer       string   // OIDC_OP_URL; discovery at Issuer/.well-known/openid-configuration
+	ClientID     string   // OIDC_RP_CLIENT_ID
+	ClientSecret string   // OIDC_RP_CLIENT_SECRET
+	SignAlgs     []string // OIDC_RP_SIGN_ALGO: the only ID token algorithms accepted
+	Scopes       []string // OIDC_RP_SCOPES
+	// ExtraParams are added to the authorization request (OIDC_AUTH_REQUEST_EXTRA_PARAMS,
+	// such as acr_values=eidas1 for ProConnect).
+	ExtraParams map[string]string
+	// UserinfoFormat is auto, json or jwt (OIDC_OP_USER_ENDPOINT_FORMAT): ProConnect answers
+	// userinfo as a signed JWT.
+	UserinfoFormat string
+	PublicURL      string // the server's own origin, for redirect URIs
+	// NameFields are the claims joined by spaces into the user's name (USER_OIDC_FIELDS_TO_NAME).
+	NameFields []string
+	// RegistrationIDClaim names the claim holding the organization's registration id
+	// (OIDC_ORGANIZATION_REGISTRATION_ID_FIELD, e.g. siret); empty to use domains only.
+	RegistrationIDClaim string
+	LoginRedirect       string // where a successful login without next lands
+	FailureRedirect     string // LOGIN_REDIRECT_URL_FAILURE; empty: a small page
+	LogoutRedirect      string // LOGOUT_REDIRECT_URL
+	CookieSecure        bool
+	SecretKey           []byte // seals the login state cookie; at least 32 bytes
+	Provisioning        store.LoginOptions
+	HTTPClient          *http.Client
+	// Endpoints, when set, replace discovery (People's OIDC_OP_*_ENDPOINT variables), keyed
+	// by their discovery names: authorization_endpoint, token_endpoint, userinfo_endpoint,
+	// jwks_uri, end_session_endpoint.
+	Endpoints map[string]string
+}
+
+// SessionManager opens and ends browser sessions: the login handlers' view of Sessions.
+type SessionManager interface {
+	Start(w http.ResponseWriter, r *http.Request, s store.NewSession) error
+	End(w http.ResponseWriter, r *http.Request) (store.Session, bool, error)
+	EndByProvider(ctx context.Context, issuer, sid, subject string) (int, error)
+	TrustedOrigin(r *http.Request) bool
+}
+
+// Login serves /auth/login, /auth/callback, /auth/logout, /auth/logout/callback and
+// /auth/backchannel-logout.
+type Login struct {
+	cfg      LoginConfig
+	opts     []rp.Option
+	store    *store.Store
+	sessions SessionManager
+	seal     *sealer
+	log      *slog.Logger
+
+	mu    sync.Mutex // guards party: discovered on first use, so a provider down at start-up
+	party rp.RelyingParty
+}
+
+// loginState is what a login in progress keeps in the browser, sealed.
+type loginState struct {
+	State, Nonce, Verifier, Next string
+}
+
+type nonceKey struct{}
+
+const (
+	loginCookie  = "people_login"
+	logoutCookie = "people_logout"
+	loginTTL     = 10 * time.Minute
+)
+
+// NewLogin prepares the relying party; the provider is discovered at the first login.
+func NewLogin(cfg LoginConfig, s *store.Store, sessions SessionManager, log *slog.Logger) (*Login, error) {
+	seal, err := newSealer(cfg.SecretKey, "login")
+	if err != nil {
+		return nil, err
+	}
+	if len(cfg.SignAlgs) == 0 {
+		cfg.SignAlgs = []string{"RS256"}
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	if len(cfg.Endpoints) > 0 {
+		doc := map[string]any{"issuer": cfg.Issuer, "code_challenge_methods_supported": []string{"S256"}}
+		for k, v := range cfg.Endpoints {
+			doc[k] = v
+		}
+		body, err := json.Marshal(doc)
+		if err != nil {
+			return nil, err
+		}
+		next := cfg.HTTPClient.Transport
+		if next == nil {
+			next = http.DefaultTransport
+		}
+		c := *cfg.HTTPClient
+		c.Transport = discoveryTransport{url: strings.TrimSuffix(cfg.Issuer, "/") + oidc.DiscoveryEndpoint, doc: body, next: next}
+		cfg.HTTPClient = &c
+	}
+	opts := []rp.Option{
+		rp.WithHTTPClient(cfg.HTTPClient),
+		rp.WithVerifierOpts(
+			rp.WithSupportedSigningAlgorithms(cfg.SignAlgs...),
+			rp.WithNonce(func(ctx context.Context) string { n, _ := ctx.Value(nonceKey{}).(string); return n }),
+		),
+		rp.WithLogger(log),
+	}
+	return &Login{cfg: cfg, opts: opts, store: s, sessions: sessions, seal: seal, log: log}, nil
+}
+
+// discoveryTransport answers the discovery request from configured endpoints, for providers
+// configured endpoint by endpoint as People allows; every other request goes out.
+type discoveryTransport struct {
+	url  string
+	doc  []byte
+	next http.RoundTripper
+}
+
+func (t discoveryTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method == http.MethodGet && r.URL.String() == t.url {
+		return &http.Response{StatusCode: http.StatusOK, Status: "200 OK", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+			Header: http.Header{"Content-Type": {"application/json"}}, Body: io.NopCloser(bytes.NewReader(t.doc)),
+			ContentLength: int64(len(t.doc)), Request: r}, nil
+	}
+	return t.next.RoundTrip(r)
+}
+
+// rp returns the relying party, discovering the provider on first use (and again after a
+// failure): the server starts even when the provider is briefly unreachable, and the
+// development provider, served by this same server, is discovered once it listens.
+func (l *Login) rp(ctx context.Context) (rp.RelyingParty, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.party != nil {
+		return l.party, nil
+	}
+	party, err := rp.NewRelyingPartyOIDC(ctx, l.cfg.Issuer, l.cfg.ClientID, l.cfg.ClientSecret,
+		strings.TrimSuffix(l.cfg.PublicURL, "/")+"/auth/callback", l.cfg.Scopes, l.opts...)
+	if err != nil {
+		return nil, fmt.Errorf("discover OpenID provider: %w", err)
+	}
+	l.party = party
+	return party, nil
+}
+
+// Mount registers the handlers on mux.
+func (l *Login) Mount(mux *http.ServeMux) {
+	mux.HandleFunc("GET /auth/login", l.login)
+	mux.HandleFunc("GET /auth/callback", l.callback)
+	mux.HandleFunc("POST /auth/logout", l.logout)
+	mux.HandleFunc("GET /auth/logout/callback", l.logoutCallback)
+	mux.HandleFunc("POST /auth/backchannel-logout", l.backchannelLogout)
+}
+
+// safeNext keeps a same-origin relative path and turns anything else into "/": no scheme, no
+// host, no protocol-relative "//" or "/\" (browsers read a backslash as a slash).
+func safeNext(next string) string {
+	if next == "" || next[0] != '/' || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n\t") {
+		return "/"
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.IsAbs() || u.Host != "" || u.Scheme != "" || u.User != nil {
+		return "/"
+	}
+	return next
+}
+
+func (l *Login) cookie(name, value string, maxAge int) *http.Cookie {
+	return &http.Cookie{Name: name, Value: value, Path: "/auth/", MaxAge: maxAge, HttpOnly: true,
+		Secure: l.cfg.CookieSecure, SameSite: http.SameSiteLaxMode}
+}
+
+// login starts the authorization code flow with PKCE (S256), state and nonce.
+func (l *Login) login(w http.ResponseWriter, r *http.Request) {
+	st := loginState{State: randomToken(32), Nonce: randomToken(32), Verifier: randomToken(32), Next: safeNext(r.URL.Query().Get("next"))}
+	if st.Next == "/" && l.cfg.LoginRedirect != "" {
+		st.Next = l.cfg.LoginRedirect
+	}
+	party, err := l.rp(r.Context())
+	if err != nil {
+		l.fail(w, r, "provider_unavailable", err)
+		return
+	}
+	sealed, err := seal(l.seal, st, loginTTL)
+	if err != nil {
+		l.fail(w, r, "internal", err)
+		return
+	}
+	http.SetCookie(w, l.cookie(loginCookie, sealed, int(loginTTL.Seconds())))
+	opts := []rp.AuthURLOpt{rp.WithCodeChallenge(oidc.NewSHACodeChallenge(st.Verifier)), authParam("nonce", st.Nonce)}
+	for k, v := range l.cfg.ExtraParams {
+		if k != "nonce" && k != "state" && !strings.HasPrefix(k, "code_challenge") {
+			opts = append(opts, authParam(k, v))
+		}
+	}
+	http.Redirect(w, r, rp.AuthURL(st.State, party, opts...), http.StatusFound)
+}
+
+func authParam(k, v string) rp.AuthURLOpt {
+	return func() []oauth2.AuthCodeOption { return []oauth2.AuthCodeOption{oauth2.SetAuthURLParam(k, v)} }
+}
+
+// callback finishes the login: state, code exchange, ID token (issuer, audience, nonce,
+// expiry, algorithm), userinfo (same sub), provisioning, then a new session.
+func (l *Login) callback(w http.ResponseWriter, r *http.Request) {
+	c, err := r.Cookie(loginCookie)
+	http.SetCookie(w, l.cookie(loginCookie, "", -1)) // one use, whatever happens
+	if err != nil {
+		l.fail(w, r, "invalid_state", errors.New("no login in progress"))
+		return
+	}
+	st, err := open[loginState](l.seal, c.Value)
+	q := r.URL.Query()
+	if err != nil || subtle.ConstantTimeCompare([]byte(st.State), []byte(q.Get("state"))) != 1 {
+		l.fail(w, r, "invalid_state", errors.New("state mismatch"))
+		return
+	}
+	if e := q.Get("error"); e != "" {
+		l.fail(w, r, "provider_error", fmt.Errorf("provider answered %q", e))
+		return
+	}
+	party, err := l.rp(r.Context())
+	if err != nil {
+		l.fail(w, r, "provider_unavailable", err)
+		return
+	}
+	ctx := context.WithValue(r.Context(), nonceKey{}, st.Nonce)
+	tokens, err := rp.CodeExchange[*oidc.IDTokenClaims](ctx, q.Get("code"), party, rp.WithCodeVerifier(st.Verifier))
+	if err != nil {
+		l.fail(w, r, "invalid_token", fmt.Errorf("code exchange: %w", err))
+		return
+	}
+	info, err := l.userinfo(ctx, party, tokens.AccessToken, tokens.IDTokenClaims.Subject)
+	if err != nil {
+		l.fail(w, r, "invalid_userinfo", err)
+		return
+	}
+	claims := l.claims(tokens.IDTokenClaims, info)
+	user, err := l.store.ProvisionLogin(ctx, claims, l.cfg.Provisioning)
+	if err != nil {
+		var le *store.LoginError
+		if errors.As(err, &le) {
+			l.fail(w, r, le.Reason, err)
+		} else {
+			l.fail(w, r, "internal", err)
+		}
+		return
+	}
+	sid, _ := tokens.IDTokenClaims.Claims["sid"].(string)
+	err = l.sessions.Start(w, r, store.NewSession{UserID: user.ID, Issuer: claims.Issuer, Subject: claims.Subject, SID: sid, IDToken: tokens.IDToken})
+	if err != nil {
+		l.fail(w, r, "internal", err)
+		return
+	}
+	l.log.InfoContext(ctx, "login", "user_id", user.ID)
+	http.Redirect(w, r, st.Next, http.StatusFound)
+}
+
+// maxUserinfo bounds what we read from the provider.
+const maxUserinfo = 1 << 20
+
+// userinfo fetches the userinfo claims as JSON or as a JWT signed by the provider, and checks
+// that they are about the same subject as the ID token.
+func (l *Login) userinfo(ctx context.Context, party rp.RelyingParty, accessToken, subject string) (map[string]any, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, party.UserinfoEndpoint(), nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+accessToken)
+	resp, err := l.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("userinfo: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxUserinfo))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("userinfo: status %d", resp.StatusCode)
+	}
+	mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	format := l.cfg.UserinfoFormat
+	if format == "" || format == "auto" {
+		format = "json"
+		if mt == "application/jwt" {
+			format = "jwt"
+		}
+	}
+	if format == "jwt" {
+		algs := make([]jose.SignatureAlgorithm, len(l.cfg.SignAlgs))
+		for i, a := range l.cfg.SignAlgs {
+			algs[i] = jose.SignatureAlgorithm(a)
+		}
+		jws, err := jose.ParseSigned(strings.TrimSpace(string(body)), algs)
+		if err != nil {
+			return nil, fmt.Errorf("userinfo: not a signed JWT with an accepted algorithm")
+		}
+		if body, err = party.IDTokenVerifier().KeySet.VerifySignature(ctx, jws); err != nil {
+			return nil, fmt.Errorf("userinfo: bad signature")
+		}
+	}
+	var info map[string]any
+	if err := json.Unmarshal(body, &info); err != nil {
+		return nil, fmt.Errorf("userinfo: not a JSON object")
+	}
+	if format == "jwt" {
+		if iss, ok := info["iss"].(string); ok && iss != party.Issuer() {
+			return nil, fmt.Errorf("userinfo: wrong issuer")
+		}
+		if aud, ok := info["aud"]; ok && !audienceHas(aud, l.cfg.ClientID) {
+			return nil, fmt.Errorf("userinfo: wrong audience")
+		}
+	}
+	if sub, _ := info["sub"].(string); sub != subject {
+		return nil, fmt.Errorf("userinfo: sub differs from the ID token's")
+	}
+	return info, nil
+}
+
+func audienceHas(aud any, id string) bool {
+	switch a := aud.(type) {
+	case string:
+		return a == id
+	case []any:
+		return slices.ContainsFunc(a, func(v any) bool { s, _ := v.(string); return s == id })
+	}
+	return false
+}
+
+// claims merges the ID token and userinfo into what provisioning needs; userinfo wins.
+func (l *Login) claims(id *oidc.IDTokenClaims, info map[string]any) store.Claims {
+	get := func(name string) string {
+		if v, ok := info[name].(string); ok {
+			return strings.TrimSpace(v)
+		}
+		if v, ok := id.Claims[name].(string); ok {
+			return strings.TrimSpace(v)
+		}
+		return ""
+	}
+	var parts []string
+	for _, f := range l.cfg.NameFields {
+		if v := get(f); v != "" {
+			parts = append(parts, v)
+		}
+	}
+	c := store.Claims{Issuer: id.Issuer, Subject: id.Subject, Email: get("email"), Name: strings.Join(parts, " ")}
+	if l.cfg.RegistrationIDClaim != "" {
+		c.RegistrationID = get(l.cfg.RegistrationIDClaim)
+	}
+	return c
+}
+
+// logout ends the session and, when the provider can, ends the provider's session too.
+func (l *Login) logout(w http.ResponseWriter, r *http.Request) {
+	if !l.sessions.TrustedOrigin(r) {
+		page(w, http.StatusForbidden, "Logout", "This logout request did not come from this site.")
+		return
+	}
+	sess, ok, err := l.sessions.End(w, r)
+	if err != nil {
+		l.log.ErrorContext(r.Context(), "logout", "err", err)
+	}
+	target := l.logoutRedirect()
+	party, perr := l.rp(r.Context())
+	if ok && sess.IDToken != "" && perr == nil && party.GetEndSessionEndpoint() != "" {
+		state := randomToken(32)
+		sealed, err := seal(l.seal, state, loginTTL)
+		if err == nil {
+			// The browser itself must visit the provider, so that the provider's own session
+			// (its cookies) ends too: rp.EndSession would call it from the server.
+			u, err := url.Parse(party.GetEndSessionEndpoint())
+			if err == nil {
+				q := u.Query()
+				q.Set("id_token_hint", sess.IDToken)
+				q.Set("state", state)
+				q.Set("post_logout_redirect_uri", strings.TrimSuffix(l.cfg.PublicURL, "/")+"/auth/logout/callback")
+				q.Set("client_id", l.cfg.ClientID)
+				u.RawQuery = q.Encode()
+				http.SetCookie(w, l.cookie(logoutCookie, sealed, int(loginTTL.Seconds())))
+				// The provider is another origin: leave through a page rather than a redirect,
+				// so that pages posting here keep a strict form-action 'self' policy (browsers
+				// check it against every redirect that follows a form).
+				redirectPage(w, u.String())
+				return
+			}
+		}
+	}
+	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+func (l *Login) logoutRedirect() string {
+	if l.cfg.LogoutRedirect != "" {
+		return l.cfg.LogoutRedirect
+	}
+	return "/"
+}
+
+// logoutCallback is where the provider sends the browser back after its own logout.
+func (l *Login) logoutCallback(w http.ResponseWriter, r *http.Request) {
+	c, err := r.Cookie(logoutCookie)
+	http.SetCookie(w, l.cookie(logoutCookie, "", -1))
+	var state string
+	if err == nil {
+		state, err = open[string](l.seal, c.Value)
+	}
+	if err != nil || subtle.ConstantTimeCompare([]byte(state), []byte(r.URL.Query().Get("state"))) != 1 {
+		page(w, http.StatusBadRequest, "Logout", "This logout link is not valid or has expired. You are logged out of this site.")
+		return
+	}
+	http.Redirect(w, r, l.logoutRedirect(), http.StatusFound)
+}
+
+// backchannelLogout ends the sessions named by an OpenID Back-Channel Logout token.
+func (l *Login) backchannelLogout(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	claims, err := l.verifyLogoutToken(r.Context(), r.PostFormValue("logout_token"))
+	if err != nil {
+		l.log.WarnContext(r.Context(), "back-channel logout refused", "err", err)
+		w.Header().Set("Cache-Control", "no-store")
+		http.Error(w, `{"error":"invalid_request"}`, http.StatusBadRequest)
+		return
+	}
+	n, err := l.sessions.EndByProvider(r.Context(), claims.Issuer, claims.SessionID, claims.Subject)
+	if err != nil {
+		l.log.ErrorContext(r.Context(), "back-channel logout", "err", err)
+		http.Error(w, `{"error":"server_error"}`, http.StatusInternalServerError)
+		return
+	}
+	l.log.InfoContext(r.Context(), "back-channel logout", "sessions", n)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+}
+
+const backchannelEvent = "http://schemas.openid.net/event/backchannel-logout"
+
+// verifyLogoutToken checks a logout token as OpenID Back-Channel Logout 1.0 §2.6 asks.
+func (l *Login) verifyLogoutToken(ctx context.Context, token string) (*oidc.LogoutTokenClaims, error) {
+	party, err := l.rp(ctx)
+	if err != nil {
+		return nil, err
+	}
+	algs := make([]jose.SignatureAlgorithm, len(l.cfg.SignAlgs))
+	for i, a := range l.cfg.SignAlgs {
+		algs[i] = jose.SignatureAlgorithm(a)
+	}
+	jws, err := jose.ParseSigned(token, algs)
+	if err != nil {
+		return nil, errors.New("not a signed JWT with an accepted algorithm")
+	}
+	payload, err := party.IDTokenVerifier().KeySet.VerifySignature(ctx, jws)
+	if err != nil {
+		return nil, errors.New("bad signature")
+	}
+	var c oidc.LogoutTokenClaims
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return nil, errors.New("bad claims")
+	}
+	now := time.Now()
+	switch {
+	case c.Issuer != party.Issuer():
+		return nil, errors.New("wrong issuer")
+	case !slices.Contains([]string(c.Audience), l.cfg.ClientID):
+		return nil, errors.New("wrong audience")
+	case c.IssuedAt.AsTime().After(now.Add(time.Minute)):
+		return nil, errors.New("issued in the future")
+	case !c.Expiration.AsTime().IsZero() && c.Expiration.AsTime().Before(now.Add(-time.Minute)):
+		return nil, errors.New("expired")
+	case c.Events[backchannelEvent] == nil:
+		return nil, errors.New("no back-channel logout event")
+	case c.SessionID == "" && c.Subject == "":
+		return nil, errors.New("neither sid nor sub")
+	case c.Claims["nonce"] != nil:
+		return nil, errors.New("a logout token has no nonce")
+	}
+	return &c, nil
+}
+
+// fail ends a login that cannot succeed: logged for operators with the reason, and shown to
+// the person as a reason code (on LOGIN_REDIRECT_URL_FAILURE or a small page), never details.
+func (l *Login) fail(w http.ResponseWriter, r *http.Request, reason string, err error) {
+	if reason == "internal" {
+		l.log.ErrorContext(r.Context(), "login failed", "reason", reason, "err", err)
+	} else {
+		l.log.WarnContext(r.Context(), "login refused", "reason", reason, "err", err)
+	}
+	if l.cfg.FailureRedirect != "" {
+		u, perr := url.Parse(l.cfg.FailureRedirect)
+		if perr == nil {
+			q := u.Query()
+			q.Set("reason", reason)
+			u.RawQuery = q.Encode()
+			http.Redirect(w, r, u.String(), http.StatusFound)
+			return
+		}
+	}
+	page(w, http.StatusUnauthorized, "Login failed", "The login could not be completed (reason: "+reason+"). Please try again.")
+}
+
+var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{{.Title}}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<body style="font-family: system-ui, sans-serif; max-width: 40rem; margin: 4rem auto">
+<h1>{{.Title}}</h1><p>{{.Message}}</p><p><a href="/auth/login">Log in</a></p></body></html>
+`))
+
+var redirectTemplate = template.Must(template.New("redirect").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Logging out</title>
+<meta http-equiv="refresh" content="0;url={{.}}"></head>
+<body style="font-family: system-ui, sans-serif; max-width: 40rem; margin: 4rem auto">
+<p>Logging out… <a href="{{.}}">Continue</a></p></body></html>
+`))
+
+// redirectPage sends the browser on to target with a page of its own.
+func redirectPage(w http.ResponseWriter, target string) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Referrer-Policy", "no-referrer")
+	w.WriteHeader(http.StatusOK)
+	redirectTemplate.Execute(w, target)
+}
+
+// page answers with a small self-contained HTML page.
+func page(w http.ResponseWriter, status int, title, message string) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	pageTemplate.Execute(w, struct{ Title, Message string }{title, message})
+}

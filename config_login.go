@@ -1,0 +1,91 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"strings"
+)
+
+// LoginSettings configure the browser sign-in (auth.Login), with People's variable names.
+type LoginSettings struct {
+	ClientID            string            // OIDC_RP_CLIENT_ID
+	ClientSecret        secret            // OIDC_RP_CLIENT_SECRET
+	SignAlgs            []string          // OIDC_RP_SIGN_ALGO
+	Scopes              []string          // OIDC_RP_SCOPES
+	ExtraParams         map[string]string // OIDC_AUTH_REQUEST_EXTRA_PARAMS
+	UserinfoFormat      string            // OIDC_OP_USER_ENDPOINT_FORMAT
+	Endpoints           map[string]string // OIDC_OP_*_ENDPOINT: instead of discovery
+	NameFields          []string          // USER_OIDC_FIELDS_TO_NAME
+	RegistrationIDClaim string            // OIDC_ORGANIZATION_REGISTRATION_ID_FIELD
+	FallbackToEmail     bool              // OIDC_FALLBACK_TO_EMAIL_FOR_IDENTIFICATION
+	CreateUser          bool              // OIDC_CREATE_USER
+	FirstUserAdmin      bool              // ORGANIZATION_FIRST_USER_ADMIN
+	LoginRedirect       string            // LOGIN_REDIRECT_URL
+	FailureRedirect     string            // LOGIN_REDIRECT_URL_FAILURE
+	LogoutRedirect      string            // LOGOUT_REDIRECT_URL
+	SecretKey           secret            // SECRET_KEY: seals the login state cookie
+}
+
+// endpointVars are the explicit provider endpoints People accepts instead of discovery.
+var endpointVars = map[string]string{
+	"authorization_endpoint": "OIDC_OP_AUTHORIZATION_ENDPOINT",
+	"token_endpoint":         "OIDC_OP_TOKEN_ENDPOINT",
+	"userinfo_endpoint":      "OIDC_OP_USER_ENDPOINT",
+	"jwks_uri":               "OIDC_OP_JWKS_ENDPOINT",
+	"end_session_endpoint":   "OIDC_OP_LOGOUT_ENDPOINT",
+}
+
+func (p *parser) login(c Config) LoginSettings {
+	l := LoginSettings{
+		ClientID:            p.str("OIDC_RP_CLIENT_ID", "people"),
+		ClientSecret:        secret(p.getenv("OIDC_RP_CLIENT_SECRET")),
+		SignAlgs:            p.list("OIDC_RP_SIGN_ALGO", "RS256"),
+		Scopes:              p.list("OIDC_RP_SCOPES", "openid email"),
+		UserinfoFormat:      p.oneOf("OIDC_OP_USER_ENDPOINT_FORMAT", "auto", "auto", "json", "jwt"),
+		NameFields:          p.list("USER_OIDC_FIELDS_TO_NAME", "given_name,usual_name"),
+		RegistrationIDClaim: p.str("OIDC_ORGANIZATION_REGISTRATION_ID_FIELD", ""),
+		FallbackToEmail:     p.boolean("OIDC_FALLBACK_TO_EMAIL_FOR_IDENTIFICATION", true),
+		CreateUser:          p.boolean("OIDC_CREATE_USER", true),
+		FirstUserAdmin:      p.boolean("ORGANIZATION_FIRST_USER_ADMIN", false),
+		LoginRedirect:       p.str("LOGIN_REDIRECT_URL", "/"),
+		FailureRedirect:     p.str("LOGIN_REDIRECT_URL_FAILURE", ""),
+		LogoutRedirect:      p.str("LOGOUT_REDIRECT_URL", "/"),
+		SecretKey:           secret(p.getenv("SECRET_KEY")),
+		Endpoints:           map[string]string{},
+	}
+	for _, a := range l.SignAlgs {
+		if a != "RS256" && a != "ES256" && a != "PS256" {
+			p.errs = append(p.errs, "OIDC_RP_SIGN_ALGO must be RS256, ES256 or PS256 (never none or HMAC)")
+		}
+	}
+	if raw := p.str("OIDC_AUTH_REQUEST_EXTRA_PARAMS", ""); raw != "" {
+		if err := json.Unmarshal([]byte(raw), &l.ExtraParams); err != nil {
+			p.errs = append(p.errs, `OIDC_AUTH_REQUEST_EXTRA_PARAMS must be a JSON object of strings, such as {"acr_values":"eidas1"}`)
+		}
+	}
+	for field, key := range endpointVars {
+		if v := p.str(key, ""); v != "" {
+			l.Endpoints[field] = v
+		}
+	}
+	switch {
+	case c.OIDCOPURL == "":
+		// Development: the built-in provider; the state key only has to outlive this process.
+		if l.SecretKey == "" {
+			b := make([]byte, 32)
+			rand.Read(b)
+			l.SecretKey = secret(b)
+		}
+	case len(l.SecretKey) < 32:
+		p.errs = append(p.errs, "SECRET_KEY must have at least 32 characters when OIDC_OP_URL is set (it seals login state and must be the same on every instance)")
+	}
+	if c.OIDCOPURL != "" && l.ClientSecret == "" {
+		p.errs = append(p.errs, "OIDC_RP_CLIENT_SECRET is required when OIDC_OP_URL is set")
+	}
+	return l
+}
+
+// list reads a comma- or space-separated list.
+func (p *parser) list(key, def string) []string {
+	return strings.FieldsFunc(p.str(key, def), func(r rune) bool { return r == ',' || r == ' ' })
+}
