@@ -129,13 +129,14 @@ type ComplexityRoot struct {
 	}
 
 	Invitation struct {
-		CreatedAt func(childComplexity int) int
-		Email     func(childComplexity int) int
-		ExpiresAt func(childComplexity int) int
-		ID        func(childComplexity int) int
-		IsExpired func(childComplexity int) int
-		Issuer    func(childComplexity int) int
-		Role      func(childComplexity int) int
+		CreatedAt   func(childComplexity int) int
+		Email       func(childComplexity int) int
+		EmailSentAt func(childComplexity int) int
+		ExpiresAt   func(childComplexity int) int
+		ID          func(childComplexity int) int
+		IsExpired   func(childComplexity int) int
+		Issuer      func(childComplexity int) int
+		Role        func(childComplexity int) int
 	}
 
 	InvitationConnection struct {
@@ -664,6 +665,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Invitation.Email(childComplexity), true
+	case "Invitation.emailSentAt":
+		if e.ComplexityRoot.Invitation.EmailSentAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Invitation.EmailSentAt(childComplexity), true
 	case "Invitation.expiresAt":
 		if e.ComplexityRoot.Invitation.ExpiresAt == nil {
 			break
@@ -1982,6 +1989,8 @@ type Invitation {
   createdAt: Time!
   expiresAt: Time!
   isExpired: Boolean!
+  "When the invitation email went out; null while it is queued or when sending failed."
+  emailSentAt: Time
 }
 
 type InvitationConnection {
@@ -2203,6 +2212,8 @@ func (ec *executionContext) childFields_Invitation(ctx context.Context, field gr
 		return ec.fieldContext_Invitation_expiresAt(ctx, field)
 	case "isExpired":
 		return ec.fieldContext_Invitation_isExpired(ctx, field)
+	case "emailSentAt":
+		return ec.fieldContext_Invitation_emailSentAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Invitation", field.Name)
 }
@@ -4339,6 +4350,29 @@ func (ec *executionContext) _Invitation_isExpired(ctx context.Context, field gra
 }
 func (ec *executionContext) fieldContext_Invitation_isExpired(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Invitation", field, true, false, "Boolean")
+}
+
+func (ec *executionContext) _Invitation_emailSentAt(ctx context.Context, field graphql.CollectedField, obj *store.Invitation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Invitation_emailSentAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EmailSentAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Invitation_emailSentAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Invitation", field, false, false, "Time")
 }
 
 func (ec *executionContext) _InvitationConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.InvitationConnection) (ret graphql.Marshaler) {
@@ -10395,6 +10429,11 @@ func (ec *executionContext) _Invitation(ctx context.Context, sel ast.SelectionSe
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "emailSentAt":
+			out.Values[i] = ec._Invitation_emailSentAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -13296,6 +13335,24 @@ func (ec *executionContext) marshalOTeamRole2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋ
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) unmarshalOTime2ᚖtimeᚐTime(ctx context.Context, v any) (*time.Time, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := graphql.UnmarshalTime(v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOTime2ᚖtimeᚐTime(ctx context.Context, sel ast.SelectionSet, v *time.Time) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalTime(*v)
+	return res
 }
 
 func (ec *executionContext) marshalOUser2ᚖlasuiteᚗfrᚋpeopleᚋstoreᚐUser(ctx context.Context, sel ast.SelectionSet, v *store.User) graphql.Marshaler {
