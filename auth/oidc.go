@@ -486,6 +486,10 @@ func (l *Login) verifyLogoutToken(ctx context.Context, token string) (*oidc.Logo
 		return nil, errors.New("wrong issuer")
 	case !slices.Contains([]string(c.Audience), l.cfg.ClientID):
 		return nil, errors.New("wrong audience")
+	case c.IssuedAt.AsTime().IsZero():
+		// iat is REQUIRED (Back-Channel Logout §2.4) and validated as in ID tokens, whose
+		// verifier refuses a token without one.
+		return nil, errors.New("no iat")
 	case c.IssuedAt.AsTime().After(now.Add(time.Minute)):
 		return nil, errors.New("issued in the future")
 	case !c.Expiration.AsTime().IsZero() && c.Expiration.AsTime().Before(now.Add(-time.Minute)):

@@ -1,0 +1,1243 @@
+package auth_test
+
+// Tests of the relying party against a fake OpenID provider with knobs: each test decides
+// what the ID token says and how it is signed, how userinfo answers, and whether the provider
+// is up, then drives /auth/login through a cookie-keeping client, over the real store, real
+// sessions and the real GraphQL handler. The development provider (oidc_test.go) only ever
+// issues well-formed tokens; these tests are about the ones the relying party must refuse.
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	mathrand "math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/google/uuid"
+
+	"lasuite.fr/people/auth"
+	"lasuite.fr/people/graph"
+	"lasuite.fr/people/store"
+	"lasuite.fr/people/store/storetest"
+)
+
+// How the fake provider signs a JWT.
+const (
+	signRS256        = ""                  // RS256 with the published RSA key
+	signES256        = "ES256"             // ES256 with the published P-256 key
+	signNone         = "none"              // alg none, no signature
+	signHS256Public  = "HS256 public key"  // HS256 keyed with the published RSA key's PEM, kid of the RSA key
+	signStranger     = "stranger"          // RS256 with a key not in the JWKS, under its own kid
+	signStrangerKid  = "stranger, our kid" // RS256 with a key not in the JWKS, claiming the published kid
+	signTampered     = "tampered"          // RS256, then the payload replaced
+	backchannelEvent = "http://schemas.openid.net/event/backchannel-logout"
+)
+
+// How the fake provider answers userinfo.
+const (
+	userinfoJSON  = ""           // application/json
+	userinfoJWT   = "jwt"        // application/jwt, signed as the knob UserinfoSign says
+	userinfoError = "status 500" // a server error
+)
+
+// opKnobs say what the fake provider answers to the next login.
+type opKnobs struct {
+	Sub string
+	// IDToken overrides or adds ID token claims; a nil value removes the claim.
+	IDToken map[string]any
+	Sign    string // one of the sign constants, for the ID token
+	// Userinfo are the userinfo claims besides sub; a "sub" here overrides the ID token's.
+	Userinfo     map[string]any
+	UserinfoAs   string // userinfoJSON, userinfoJWT or userinfoError
+	UserinfoSign string // for userinfoJWT: one of the sign constants
+}
+
+// opKeys are the provider's published keys and one it does not publish.
+type opKeys struct {
+	rsa, ec, stranger jose.JSONWebKey // private keys, with their kid
+	rsaPEM            []byte          // the published RSA public key as PEM, the secret of the HS256 confusion
+}
+
+// fakeOPKeys are made once for the package: RSA key generation is slow under -race, and the
+// keys are never changed.
+var fakeOPKeys = sync.OnceValues(func() (*opKeys, error) {
+	rk, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	sk, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	ek, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKIXPublicKey(&rk.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	return &opKeys{
+		rsa:      jose.JSONWebKey{Key: rk, KeyID: "rsa-1", Algorithm: "RS256", Use: "sig"},
+		ec:       jose.JSONWebKey{Key: ek, KeyID: "ec-1", Algorithm: "ES256", Use: "sig"},
+		stranger: jose.JSONWebKey{Key: sk, KeyID: "stranger-1", Algorithm: "RS256", Use: "sig"},
+		rsaPEM:   pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}),
+	}, nil
+})
+
+// fakeOP is an OpenID provider in an httptest.Server whose answers follow its knobs. It
+// checks what the relying party sends (client credentials, redirect URI, PKCE) and records
+// the requests, so that tests can assert on them.
+type fakeOP struct {
+	t                                   testing.TB
+	srv                                 *httptest.Server
+	keys                                *opKeys
+	clientID, clientSecret, redirectURI string
+	down                                atomic.Bool // every request fails as a dropped connection
+
+	mu         sync.Mutex
+	knobs      opKnobs
+	grants     map[string]*opGrant // by code
+	access     map[string]string   // access token → sub
+	authReqs   []url.Values
+	tokenReqs  []opTokenRequest
+	endSession []url.Values
+	secrets    []string // codes, access and ID tokens handed out: never in the logs
+}
+
+type opGrant struct {
+	auth url.Values // the authorization request
+	used bool
+}
+
+type opTokenRequest struct {
+	form       url.Values
+	clientAuth string // "basic" or "post"
+	refused    string // why the token endpoint refused it; "" when it answered tokens
+}
+
+func newFakeOP(t testing.TB, redirectURI string) *fakeOP {
+	t.Helper()
+	keys, err := fakeOPKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := &fakeOP{t: t, keys: keys, clientID: "people-" + storetest.Unique(), clientSecret: randomString(),
+		redirectURI: redirectURI, grants: map[string]*opGrant{}, access: map[string]string{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /.well-known/openid-configuration", op.discovery)
+	mux.HandleFunc("GET /jwks", op.jwks)
+	mux.HandleFunc("GET /authorize", op.authorize)
+	mux.HandleFunc("POST /token", op.token)
+	mux.HandleFunc("GET /userinfo", op.userinfo)
+	mux.HandleFunc("GET /logout", op.logout)
+	op.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if op.down.Load() {
+			panic(http.ErrAbortHandler) // the connection drops without an answer
+		}
+		mux.ServeHTTP(w, r)
+	}))
+	t.Cleanup(op.srv.Close)
+	return op
+}
+
+func (op *fakeOP) issuer() string { return op.srv.URL }
+
+func (op *fakeOP) set(k opKnobs) {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	op.knobs = k
+}
+
+func (op *fakeOP) handedOut(s ...string) {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	op.secrets = append(op.secrets, s...)
+}
+
+func (op *fakeOP) discovery(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, map[string]any{
+		"issuer":                                op.issuer(),
+		"authorization_endpoint":                op.issuer() + "/authorize",
+		"token_endpoint":                        op.issuer() + "/token",
+		"userinfo_endpoint":                     op.issuer() + "/userinfo",
+		"jwks_uri":                              op.issuer() + "/jwks",
+		"end_session_endpoint":                  op.issuer() + "/logout",
+		"response_types_supported":              []string{"code"},
+		"subject_types_supported":               []string{"public"},
+		"id_token_signing_alg_values_supported": []string{"RS256", "ES256"},
+		"code_challenge_methods_supported":      []string{"S256"},
+		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
+		"backchannel_logout_supported":          true,
+		"backchannel_logout_session_supported":  true,
+	})
+}
+
+func (op *fakeOP) jwks(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{op.keys.rsa.Public(), op.keys.ec.Public()}})
+}
+
+// authorize answers at once, as if the person had logged in: back to redirect_uri with a code
+// and the request's state.
+func (op *fakeOP) authorize(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	op.mu.Lock()
+	op.authReqs = append(op.authReqs, q)
+	op.mu.Unlock()
+	if q.Get("client_id") != op.clientID || q.Get("redirect_uri") != op.redirectURI || q.Get("response_type") != "code" {
+		http.Error(w, "bad authorization request", http.StatusBadRequest)
+		return
+	}
+	code := randomString()
+	op.mu.Lock()
+	op.grants[code] = &opGrant{auth: q}
+	op.secrets = append(op.secrets, code)
+	op.mu.Unlock()
+	back, _ := url.Parse(op.redirectURI)
+	bq := url.Values{"code": {code}, "state": {q.Get("state")}}
+	back.RawQuery = bq.Encode()
+	http.Redirect(w, r, back.String(), http.StatusFound)
+}
+
+// token exchanges a code, once, for the client that asked for it with the PKCE verifier of
+// its challenge.
+func (op *fakeOP) token(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	req := opTokenRequest{form: r.PostForm, clientAuth: "post"}
+	id, secret := r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+	if u, p, ok := r.BasicAuth(); ok {
+		req.clientAuth = "basic"
+		id, _ = url.QueryUnescape(u)
+		secret, _ = url.QueryUnescape(p)
+	}
+	refuse := func(status int, code, why string) {
+		req.refused = why
+		op.mu.Lock()
+		op.tokenReqs = append(op.tokenReqs, req)
+		op.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		json.NewEncoder(w).Encode(map[string]string{"error": code})
+	}
+	if id != op.clientID || secret != op.clientSecret {
+		refuse(http.StatusUnauthorized, "invalid_client", "client authentication")
+		return
+	}
+	op.mu.Lock()
+	g := op.grants[r.PostForm.Get("code")]
+	used := g != nil && g.used
+	if g != nil {
+		g.used = true
+	}
+	k := op.knobs
+	op.mu.Unlock()
+	switch {
+	case r.PostForm.Get("grant_type") != "authorization_code":
+		refuse(http.StatusBadRequest, "unsupported_grant_type", "grant type")
+		return
+	case g == nil || used:
+		refuse(http.StatusBadRequest, "invalid_grant", "unknown or used code")
+		return
+	case r.PostForm.Get("redirect_uri") != op.redirectURI:
+		refuse(http.StatusBadRequest, "invalid_grant", "redirect_uri")
+		return
+	case g.auth.Get("code_challenge_method") != "S256" || g.auth.Get("code_challenge") == "" ||
+		s256(r.PostForm.Get("code_verifier")) != g.auth.Get("code_challenge"):
+		refuse(http.StatusBadRequest, "invalid_grant", "PKCE verifier")
+		return
+	}
+	now := time.Now()
+	claims := map[string]any{
+		"iss": op.issuer(), "sub": k.Sub, "aud": []string{op.clientID},
+		"iat": now.Unix(), "exp": now.Add(5 * time.Minute).Unix(), "auth_time": now.Unix(),
+		"nonce": g.auth.Get("nonce"),
+	}
+	for name, v := range k.IDToken {
+		if v == nil {
+			delete(claims, name)
+		} else {
+			claims[name] = v
+		}
+	}
+	idToken, err := op.sign(claims, k.Sign)
+	if err != nil {
+		op.t.Errorf("sign ID token: %v", err)
+		http.Error(w, "", http.StatusInternalServerError)
+		return
+	}
+	accessToken := randomString()
+	op.mu.Lock()
+	op.tokenReqs = append(op.tokenReqs, req)
+	op.access[accessToken] = k.Sub
+	op.secrets = append(op.secrets, accessToken, idToken)
+	op.mu.Unlock()
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, map[string]any{"access_token": accessToken, "token_type": "Bearer", "expires_in": 300, "id_token": idToken})
+}
+
+func (op *fakeOP) userinfo(w http.ResponseWriter, r *http.Request) {
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	op.mu.Lock()
+	sub, known := op.access[token]
+	k := op.knobs
+	op.mu.Unlock()
+	if !ok || !known {
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		http.Error(w, "", http.StatusUnauthorized)
+		return
+	}
+	claims := map[string]any{"sub": sub}
+	maps.Copy(claims, k.Userinfo)
+	switch k.UserinfoAs {
+	case userinfoError:
+		http.Error(w, "internal error", http.StatusInternalServerError)
+	case userinfoJWT:
+		claims["iss"], claims["aud"] = op.issuer(), op.clientID
+		token, err := op.sign(claims, k.UserinfoSign)
+		if err != nil {
+			op.t.Errorf("sign userinfo: %v", err)
+			http.Error(w, "", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/jwt")
+		io.WriteString(w, token)
+	default:
+		writeJSON(w, claims)
+	}
+}
+
+func (op *fakeOP) logout(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	op.mu.Lock()
+	op.endSession = append(op.endSession, q)
+	op.mu.Unlock()
+	back, err := url.Parse(q.Get("post_logout_redirect_uri"))
+	if err != nil || q.Get("post_logout_redirect_uri") == "" {
+		io.WriteString(w, "logged out")
+		return
+	}
+	back.RawQuery = url.Values{"state": {q.Get("state")}}.Encode()
+	http.Redirect(w, r, back.String(), http.StatusFound)
+}
+
+// sign makes a JWT of claims as how says. It runs in handlers too, so it returns its error
+// rather than end the test from another goroutine.
+func (op *fakeOP) sign(claims map[string]any, how string) (string, error) {
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", err
+	}
+	if how == signNone {
+		enc := base64.RawURLEncoding
+		return enc.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + enc.EncodeToString(payload) + ".", nil
+	}
+	key := jose.SigningKey{Algorithm: jose.RS256, Key: op.keys.rsa}
+	switch how {
+	case signES256:
+		key = jose.SigningKey{Algorithm: jose.ES256, Key: op.keys.ec}
+	case signHS256Public:
+		key = jose.SigningKey{Algorithm: jose.HS256, Key: op.keys.rsaPEM}
+	case signStranger:
+		key = jose.SigningKey{Algorithm: jose.RS256, Key: op.keys.stranger}
+	case signStrangerKid:
+		key = jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: op.keys.stranger.Key, KeyID: op.keys.rsa.KeyID}}
+	}
+	opts := (&jose.SignerOptions{}).WithType("JWT")
+	if how == signHS256Public {
+		opts = opts.WithHeader("kid", op.keys.rsa.KeyID)
+	}
+	signer, err := jose.NewSigner(key, opts)
+	if err != nil {
+		return "", err
+	}
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		return "", err
+	}
+	token, err := jws.CompactSerialize()
+	if err != nil {
+		return "", err
+	}
+	if how == signTampered {
+		parts := strings.Split(token, ".")
+		forged := maps.Clone(claims)
+		forged["email"] = "attacker@evil.example"
+		body, err := json.Marshal(forged)
+		if err != nil {
+			return "", err
+		}
+		parts[1] = base64.RawURLEncoding.EncodeToString(body)
+		token = strings.Join(parts, ".")
+	}
+	return token, nil
+}
+
+func s256(verifier string) string {
+	sum := sha256.Sum256([]byte(verifier))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+func randomString() string {
+	b := make([]byte, 24)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(v)
+}
+
+// rigLogs collects the relying party's log output from concurrent handlers.
+type rigLogs struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *rigLogs) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *rigLogs) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// loginRig is the relying party as server.go wires it (login handlers, sessions, the GraphQL
+// API) in front of a fakeOP. At the end of the test it checks that no token, code or cookie
+// value it saw reached the logs.
+type loginRig struct {
+	url  string
+	s    *store.Store
+	op   *fakeOP
+	logs *rigLogs
+
+	mu      sync.Mutex
+	cookies []string // every cookie value the browsers sent or received
+}
+
+func newLoginRig(t *testing.T, tweak func(*auth.LoginConfig)) *loginRig {
+	t.Helper()
+	s := storetest.Open(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + ln.Addr().String()
+	op := newFakeOP(t, base+"/auth/callback")
+	logs := &rigLogs{}
+	// Debug, to hold the library's own logging to the same rule.
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	sessions := auth.NewSessions(s, auth.SessionOptions{PublicOrigin: base}, log)
+	cfg := auth.LoginConfig{
+		Issuer: op.issuer(), ClientID: op.clientID, ClientSecret: op.clientSecret, PublicURL: base,
+		Scopes:     []string{"openid", "email", "given_name", "usual_name", "siret"},
+		NameFields: []string{"given_name", "usual_name"}, RegistrationIDClaim: "siret",
+		SecretKey:    []byte(strings.Repeat("s", 32)),
+		Provisioning: store.LoginOptions{FallbackToEmail: true, CreateUser: true, RegistrationIDPattern: store.SIRETPattern},
+		HTTPClient:   &http.Client{Timeout: 5 * time.Second},
+	}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	login, err := auth.NewLogin(cfg, s, sessions, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	login.Mount(mux)
+	api := graph.NewHandler(s, graph.Options{Settings: graph.Settings{Features: graph.Features{TeamsDisplay: true}}})
+	mux.Handle("/graphql", sessions.CORS(sessions.Middleware(sessions.CSRF(api))))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "landed on "+r.URL.RequestURI()) })
+	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: mux}}
+	srv.Start()
+	r := &loginRig{url: base, s: s, op: op, logs: logs}
+	t.Cleanup(func() {
+		srv.Close()
+		if !t.Failed() {
+			r.checkLogs(t)
+		}
+	})
+	return r
+}
+
+// checkLogs fails the test when a code, token or cookie value is in the logs. A JWT is looked
+// for whole and by its payload and signature, which are each unique.
+func (r *loginRig) checkLogs(t *testing.T) {
+	t.Helper()
+	logs := r.logs.String()
+	r.op.mu.Lock()
+	secrets := slices.Clone(r.op.secrets)
+	r.op.mu.Unlock()
+	r.mu.Lock()
+	secrets = append(secrets, r.cookies...)
+	r.mu.Unlock()
+	for _, s := range secrets {
+		parts := []string{s}
+		if p := strings.Split(s, "."); len(p) == 3 {
+			parts = append(parts, p[1], p[2])
+		}
+		for _, p := range parts {
+			if len(p) >= 16 && strings.Contains(logs, p) {
+				t.Errorf("a secret handed out in the login reached the logs (%.12s…):\n%s", p, logs)
+				return
+			}
+		}
+	}
+}
+
+// cookieRecorder notes the value of every cookie a browser sends or receives.
+type cookieRecorder struct {
+	rig  *loginRig
+	next http.RoundTripper
+}
+
+func (c cookieRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	var seen []string
+	for _, ck := range req.Cookies() {
+		seen = append(seen, ck.Value)
+	}
+	resp, err := c.next.RoundTrip(req)
+	if err == nil {
+		for _, ck := range resp.Cookies() {
+			seen = append(seen, ck.Value)
+		}
+	}
+	c.rig.mu.Lock()
+	for _, v := range seen {
+		if v != "" {
+			c.rig.cookies = append(c.rig.cookies, v)
+		}
+	}
+	c.rig.mu.Unlock()
+	return resp, err
+}
+
+// browser is a cookie-keeping client that follows redirects between the relying party and
+// the provider (both on loopback) and stops at any other site, such as the failure URL.
+func (r *loginRig) browser(t *testing.T) *http.Client {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &http.Client{Jar: jar, Transport: cookieRecorder{rig: r, next: http.DefaultTransport},
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if req.URL.Hostname() != "127.0.0.1" {
+				return http.ErrUseLastResponse
+			}
+			return nil
+		}}
+}
+
+// landing is where a login ended.
+type landing struct {
+	status   int
+	body     string
+	location string // a redirect to another site, not followed
+}
+
+// logIn has the provider answer as k says and runs the whole flow in c.
+func (r *loginRig) logIn(t *testing.T, c *http.Client, k opKnobs) landing {
+	t.Helper()
+	r.op.set(k)
+	resp, err := c.Get(r.url + "/auth/login?next=/home")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return landing{status: resp.StatusCode, body: string(body), location: resp.Header.Get("Location")}
+}
+
+// mustLand fails unless the login landed on next.
+func mustLand(t *testing.T, l landing) {
+	t.Helper()
+	if l.status != http.StatusOK || l.body != "landed on /home" {
+		t.Fatalf("login ended with %d %q (location %q), want it to land on /home", l.status, l.body, l.location)
+	}
+}
+
+// mustRefuse fails unless the login ended on the failure page with reason.
+func mustRefuse(t *testing.T, l landing, reason string) {
+	t.Helper()
+	if l.status != http.StatusUnauthorized || !strings.Contains(l.body, "(reason: "+reason+")") {
+		t.Fatalf("login ended with %d %q, want the failure page with reason %s", l.status, l.body, reason)
+	}
+}
+
+// gql runs query with c's cookie and decodes data into out; it returns the first error code.
+func (r *loginRig) gql(t *testing.T, c *http.Client, query string, out any) string {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"query": query})
+	req, _ := http.NewRequest(http.MethodPost, r.url+"/graphql", strings.NewReader(string(body)))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Origin", r.url)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var res struct {
+		Data   json.RawMessage
+		Errors []struct{ Extensions struct{ Code string } }
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&res); err != nil {
+		t.Fatalf("graphql answered %d: %v", resp.StatusCode, err)
+	}
+	if len(res.Errors) > 0 {
+		return res.Errors[0].Extensions.Code
+	}
+	if err := json.Unmarshal(res.Data, out); err != nil {
+		t.Fatal(err)
+	}
+	return ""
+}
+
+type meAnswer struct {
+	Me struct {
+		ID, Email, Name string
+		Organization    *struct{ Name string }
+	}
+}
+
+// me is { me { … } } with c's cookie; it fails the test when the session does not work.
+func (r *loginRig) me(t *testing.T, c *http.Client) meAnswer {
+	t.Helper()
+	var out meAnswer
+	if code := r.gql(t, c, `{ me { id email name organization { name } } }`, &out); code != "" {
+		t.Fatalf("me answered %s, want the logged-in user", code)
+	}
+	return out
+}
+
+// mustBeAnonymous fails when c's cookies open a session.
+func (r *loginRig) mustBeAnonymous(t *testing.T, c *http.Client) {
+	t.Helper()
+	var out meAnswer
+	if code := r.gql(t, c, `{ me { id } }`, &out); code != "UNAUTHENTICATED" {
+		t.Fatalf("me answered %q (user %s), want UNAUTHENTICATED: a session is open", code, out.Me.ID)
+	}
+	for _, ck := range c.Jar.Cookies(mustParse(t, r.url+"/graphql")) {
+		if strings.Contains(ck.Name, "people_session") {
+			t.Fatalf("the browser holds a session cookie %s", ck.Name)
+		}
+	}
+}
+
+// withCookies is a fresh client holding c's current cookies for the API: the old cookie, kept
+// to try again after a logout.
+func (r *loginRig) withCookies(t *testing.T, c *http.Client) *http.Client {
+	t.Helper()
+	u := mustParse(t, r.url+"/graphql")
+	fresh := r.browser(t)
+	fresh.Jar.SetCookies(u, c.Jar.Cookies(u))
+	return fresh
+}
+
+func mustParse(t *testing.T, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// scalar reads one value with SQL.
+func scalar[T any](t *testing.T, s *store.Store, query string, args ...any) T {
+	t.Helper()
+	var v T
+	if err := s.DB().QueryRowContext(t.Context(), query, args...).Scan(&v); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return v
+}
+
+// person is a user as the provider knows them: a fresh sub and email.
+func person() (sub, email string) {
+	tok := storetest.Unique()
+	return "op-sub-" + tok, "person-" + tok + "@example.test"
+}
+
+func freshSIRET() string { return fmt.Sprintf("%014d", mathrand.Int64N(1e14)) }
+
+func TestLoginWithFakeProvider(t *testing.T) {
+	t.Parallel()
+	r := newLoginRig(t, nil)
+	u := storetest.User(t, r.s, storetest.Organization(t, r.s))
+	sub, _ := person()
+	storetest.MustExec(t, r.s.DB(), "INSERT INTO user_identities (user_id, issuer, subject) VALUES (?, ?, ?)", u.ID, r.op.issuer(), sub)
+	c := r.browser(t)
+	r.mustBeAnonymous(t, c)
+	mustLand(t, r.logIn(t, c, opKnobs{Sub: sub, Userinfo: map[string]any{"email": u.Email, "given_name": "Anne", "usual_name": "Martin"}}))
+	me := r.me(t, c)
+	if me.Me.ID != u.ID.String() || me.Me.Email != u.Email || me.Me.Name != "Anne Martin" || me.Me.Organization == nil {
+		t.Errorf("me = %+v, want %s named Anne Martin in an organization", me.Me, u.ID)
+	}
+}
+
+func TestLoginIDTokenChecks(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	tests := []struct {
+		name  string
+		k     opKnobs
+		tweak func(*auth.LoginConfig)
+		ok    bool
+	}{
+		{name: "wrong nonce", k: opKnobs{IDToken: map[string]any{"nonce": "forged"}}},
+		{name: "no nonce", k: opKnobs{IDToken: map[string]any{"nonce": nil}}},
+		{name: "wrong audience", k: opKnobs{IDToken: map[string]any{"aud": []string{"another-client"}}}},
+		{name: "wrong issuer", k: opKnobs{IDToken: map[string]any{"iss": "https://evil.example"}}},
+		{name: "expired", k: opKnobs{IDToken: map[string]any{"iat": now.Add(-time.Hour).Unix(), "exp": now.Add(-time.Minute).Unix()}}},
+		{name: "issued an hour ahead", k: opKnobs{IDToken: map[string]any{"iat": now.Add(time.Hour).Unix(), "exp": now.Add(2 * time.Hour).Unix()}}},
+		{name: "alg none", k: opKnobs{Sign: signNone}},
+		{name: "HS256 keyed with the RSA public key", k: opKnobs{Sign: signHS256Public}},
+		{name: "key not in the JWKS", k: opKnobs{Sign: signStranger}},
+		{name: "key not in the JWKS under the published kid", k: opKnobs{Sign: signStrangerKid}},
+		{name: "tampered payload", k: opKnobs{Sign: signTampered}},
+		{name: "ES256 when only RS256 is accepted", k: opKnobs{Sign: signES256}},
+		{name: "RS256 when only ES256 is accepted", k: opKnobs{}, tweak: func(c *auth.LoginConfig) { c.SignAlgs = []string{"ES256"} }},
+		{name: "ES256 accepted when configured", k: opKnobs{Sign: signES256}, tweak: func(c *auth.LoginConfig) { c.SignAlgs = []string{"ES256"} }, ok: true},
+		{name: "RS256 accepted by default", k: opKnobs{}, ok: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := newLoginRig(t, tt.tweak)
+			sub, email := person()
+			tt.k.Sub, tt.k.Userinfo = sub, map[string]any{"email": email}
+			c := r.browser(t)
+			l := r.logIn(t, c, tt.k)
+			if tt.ok {
+				mustLand(t, l)
+				if me := r.me(t, c); me.Me.Email != email {
+					t.Errorf("me.email = %q, want %q", me.Me.Email, email)
+				}
+				return
+			}
+			mustRefuse(t, l, "invalid_token")
+			r.mustBeAnonymous(t, c)
+			if n := scalar[int](t, r.s, "SELECT count(*) FROM users WHERE email = ?", email); n != 0 {
+				t.Errorf("a refused login created %d users", n)
+			}
+		})
+	}
+}
+
+func TestLoginUserinfoChecks(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		format string // UserinfoFormat
+		as     string
+		sign   string
+		sub    string // "" is the ID token's
+		ok     bool
+	}{
+		{name: "JSON", as: userinfoJSON, ok: true},
+		{name: "JWT by content type", as: userinfoJWT, ok: true},
+		{name: "JWT when configured", format: "jwt", as: userinfoJWT, ok: true},
+		{name: "JWT signed ES256 when only RS256 is accepted", format: "jwt", as: userinfoJWT, sign: signES256},
+		{name: "JSON when configured", format: "json", ok: true},
+		{name: "sub differs", sub: "someone-else"},
+		{name: "JWT sub differs", as: userinfoJWT, sub: "someone-else"},
+		{name: "JWT with a bad signature", as: userinfoJWT, sign: signTampered},
+		{name: "JWT signed by a key not in the JWKS", as: userinfoJWT, sign: signStrangerKid},
+		{name: "JWT alg none", as: userinfoJWT, sign: signNone},
+		{name: "JWT HS256 keyed with the RSA public key", as: userinfoJWT, sign: signHS256Public},
+		{name: "JSON when jwt is configured", format: "jwt"},
+		{name: "JWT when json is configured", format: "json", as: userinfoJWT},
+		{name: "status 500", as: userinfoError},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := newLoginRig(t, func(c *auth.LoginConfig) { c.UserinfoFormat = tt.format })
+			sub, email := person()
+			info := map[string]any{"email": email, "given_name": "Jeanne", "usual_name": "Roux"}
+			if tt.sub != "" {
+				info["sub"] = tt.sub
+			}
+			c := r.browser(t)
+			l := r.logIn(t, c, opKnobs{Sub: sub, Userinfo: info, UserinfoAs: tt.as, UserinfoSign: tt.sign})
+			if !tt.ok {
+				mustRefuse(t, l, "invalid_userinfo")
+				r.mustBeAnonymous(t, c)
+				return
+			}
+			mustLand(t, l)
+			if me := r.me(t, c); me.Me.Email != email || me.Me.Name != "Jeanne Roux" {
+				t.Errorf("me = %+v, want the userinfo's email and name", me.Me)
+			}
+		})
+	}
+}
+
+// The relying party sends an S256 challenge, then the matching verifier with its client
+// credentials; nonce and state are fresh at every login.
+func TestLoginPKCEAndParameters(t *testing.T) {
+	t.Parallel()
+	r := newLoginRig(t, func(c *auth.LoginConfig) { c.ExtraParams = map[string]string{"acr_values": "eidas1"} })
+	for range 2 {
+		sub, email := person()
+		mustLand(t, r.logIn(t, r.browser(t), opKnobs{Sub: sub, Userinfo: map[string]any{"email": email}}))
+	}
+	r.op.mu.Lock()
+	defer r.op.mu.Unlock()
+	if len(r.op.authReqs) != 2 || len(r.op.tokenReqs) != 2 {
+		t.Fatalf("%d authorization and %d token requests, want 2 each", len(r.op.authReqs), len(r.op.tokenReqs))
+	}
+	for i, q := range r.op.authReqs {
+		if q.Get("code_challenge_method") != "S256" || len(q.Get("code_challenge")) != 43 {
+			t.Errorf("authorization request %d: code_challenge %q method %q, want S256", i, q.Get("code_challenge"), q.Get("code_challenge_method"))
+		}
+		if q.Get("acr_values") != "eidas1" {
+			t.Errorf("authorization request %d: acr_values = %q, want eidas1", i, q.Get("acr_values"))
+		}
+		if q.Get("nonce") == "" || q.Get("state") == "" || q.Get("state") == q.Get("nonce") {
+			t.Errorf("authorization request %d: nonce %q, state %q", i, q.Get("nonce"), q.Get("state"))
+		}
+		if scopes := strings.Fields(q.Get("scope")); !strings.Contains(" "+q.Get("scope")+" ", " openid ") || len(scopes) != 5 {
+			t.Errorf("authorization request %d: scope %q", i, q.Get("scope"))
+		}
+		tr := r.op.tokenReqs[i]
+		if tr.refused != "" || tr.form.Get("code_verifier") == "" || s256(tr.form.Get("code_verifier")) != q.Get("code_challenge") {
+			t.Errorf("token request %d: verifier %q for challenge %q (refused: %q)", i, tr.form.Get("code_verifier"), q.Get("code_challenge"), tr.refused)
+		}
+		if tr.form.Get("client_secret") != "" && tr.clientAuth == "basic" {
+			t.Errorf("token request %d: the client secret went both in the header and the body", i)
+		}
+	}
+	if a, b := r.op.authReqs[0], r.op.authReqs[1]; a.Get("nonce") == b.Get("nonce") || a.Get("state") == b.Get("state") || a.Get("code_challenge") == b.Get("code_challenge") {
+		t.Errorf("two logins reused a nonce, state or challenge")
+	}
+}
+
+func TestLoginProvisioning(t *testing.T) {
+	t.Parallel()
+
+	t.Run("email fallback links new subs to the existing user", func(t *testing.T) {
+		t.Parallel()
+		r := newLoginRig(t, nil)
+		u := storetest.User(t, r.s, storetest.Organization(t, r.s))
+		subA, _ := person()
+		subB, _ := person()
+		for _, sub := range []string{subA, subB, subA} {
+			c := r.browser(t)
+			mustLand(t, r.logIn(t, c, opKnobs{Sub: sub, Userinfo: map[string]any{"email": strings.ToUpper(u.Email[:1]) + u.Email[1:]}}))
+			if me := r.me(t, c); me.Me.ID != u.ID.String() {
+				t.Errorf("sub %s logged in as %s, want the existing user %s", sub, me.Me.ID, u.ID)
+			}
+		}
+		if n := scalar[int](t, r.s, "SELECT count(*) FROM user_identities WHERE user_id = ? AND issuer = ? AND subject IN (?, ?)", u.ID, r.op.issuer(), subA, subB); n != 2 {
+			t.Errorf("%d identities linked, want both subs", n)
+		}
+		if n := scalar[int](t, r.s, "SELECT count(*) FROM users WHERE lower(email) = lower(?)", u.Email); n != 1 {
+			t.Errorf("%d users with the email, want 1", n)
+		}
+	})
+
+	t.Run("ambiguous email refused", func(t *testing.T) {
+		t.Parallel()
+		r := newLoginRig(t, nil)
+		org := storetest.Organization(t, r.s)
+		_, email := person()
+		storetest.User(t, r.s, org, storetest.WithEmail(email))
+		storetest.User(t, r.s, org, storetest.WithEmail(strings.ToUpper(email[:6])+email[6:]))
+		sub, _ := person()
+		c := r.browser(t)
+		mustRefuse(t, r.logIn(t, c, opKnobs{Sub: sub, Userinfo: map[string]any{"email": email}}), store.ReasonAmbiguousEmail)
+		r.mustBeAnonymous(t, c)
+		if n := scalar[int](t, r.s, "SELECT count(*) FROM user_identities WHERE subject = ?", sub); n != 0 {
+			t.Errorf("the refused sub was linked %d times", n)
+		}
+	})
+
+	t.Run("no user creation", func(t *testing.T) {
+		t.Parallel()
+		r := newLoginRig(t, func(c *auth.LoginConfig) { c.Provisioning.CreateUser = false })
+		sub, email := person()
+		c := r.browser(t)
+		mustRefuse(t, r.logIn(t, c, opKnobs{Sub: sub, Userinfo: map[string]any{"email": email}}), store.ReasonUserCreationDisabled)
+		r.mustBeAnonymous(t, c)
+		if n := scalar[int](t, r.s, "SELECT count(*) FROM users WHERE email = ?", email); n != 0 {
+			t.Errorf("%d users created", n)
+		}
+		// A known user still logs in.
+		u := storetest.User(t, r.s, storetest.Organization(t, r.s))
+		mustLand(t, r.logIn(t, c, opKnobs{Sub: sub + "-known", Userinfo: map[string]any{"email": u.Email}}))
+		if me := r.me(t, c); me.Me.ID != u.ID.String() {
+			t.Errorf("logged in as %s, want %s", me.Me.ID, u.ID)
+		}
+	})
+
+	t.Run("organization created from the siret claim", func(t *testing.T) {
+		t.Parallel()
+		r := newLoginRig(t, nil)
+		// A domain of its own: a known domain would find its organization, as in People.
+		sub, email := "op-"+storetest.Unique(), "paul@siret-"+storetest.Unique()+".test"
+		siret := freshSIRET()
+		c := r.browser(t)
+		mustLand(t, r.logIn(t, c, opKnobs{Sub: sub, Userinfo: map[string]any{"email": email, "siret": siret, "given_name": "Paul"}}))
+		me := r.me(t, c)
+		if me.Me.Email != email || me.Me.Name != "Paul" || me.Me.Organization == nil || me.Me.Organization.Name != siret {
+			t.Fatalf("me = %+v (organization %+v), want a new user in a new organization named %s", me.Me, me.Me.Organization, siret)
+		}
+		if n := scalar[int](t, r.s, `SELECT count(*) FROM organization_registration_ids ori JOIN users u ON u.organization_id = ori.organization_id
+			WHERE ori.registration_id = ? AND u.id = ?`, siret, me.Me.ID); n != 1 {
+			t.Errorf("the user's organization does not hold the siret")
+		}
+		if n := scalar[int](t, r.s, "SELECT count(*) FROM contacts WHERE owner_id = ? AND user_id = ? AND data->'emails'->0->>'value' = ?", me.Me.ID, me.Me.ID, email); n != 1 {
+			t.Errorf("%d profile contacts, want 1", n)
+		}
+		if n := scalar[int](t, r.s, "SELECT count(*) FROM organization_accesses WHERE user_id = ?", me.Me.ID); n != 0 {
+			t.Errorf("the first user of the organization was given %d organization accesses", n)
+		}
+	})
+
+	t.Run("existing organization found by its siret", func(t *testing.T) {
+		t.Parallel()
+		r := newLoginRig(t, nil)
+		org := storetest.Organization(t, r.s)
+		siret := freshSIRET()
+		storetest.MustExec(t, r.s.DB(), "INSERT INTO organization_registration_ids (organization_id, registration_id) VALUES (?, ?)", org, siret)
+		sub, email := person()
+		c := r.browser(t)
+		mustLand(t, r.logIn(t, c, opKnobs{Sub: sub, Userinfo: map[string]any{"email": email, "siret": siret}}))
+		me := r.me(t, c)
+		if got := scalar[uuid.UUID](t, r.s, "SELECT organization_id FROM users WHERE id = ?", me.Me.ID); got != org {
+			t.Errorf("new user in organization %s, want %s", got, org)
+		}
+	})
+
+	t.Run("organization by email domain", func(t *testing.T) {
+		t.Parallel()
+		r := newLoginRig(t, nil)
+		domain := "new-" + storetest.Unique() + ".test"
+		c := r.browser(t)
+		mustLand(t, r.logIn(t, c, opKnobs{Sub: "op-" + storetest.Unique(), Userinfo: map[string]any{"email": "first@" + domain}}))
+		first := r.me(t, c)
+		if first.Me.Organization == nil || first.Me.Organization.Name != domain {
+			t.Fatalf("me = %+v, want a new organization named %s", first.Me, domain)
+		}
+		// A second person from the domain joins it.
+		c = r.browser(t)
+		mustLand(t, r.logIn(t, c, opKnobs{Sub: "op-" + storetest.Unique(), Userinfo: map[string]any{"email": "second@" + domain}}))
+		second := r.me(t, c)
+		if second.Me.ID == first.Me.ID || scalar[int](t, r.s, "SELECT count(DISTINCT organization_id) FROM users WHERE id IN (?, ?)", first.Me.ID, second.Me.ID) != 1 {
+			t.Errorf("two users of %s are not in one organization", domain)
+		}
+		if n := scalar[int](t, r.s, "SELECT count(*) FROM organization_domains WHERE domain = ?", domain); n != 1 {
+			t.Errorf("%d organizations hold the domain", n)
+		}
+	})
+
+	t.Run("invitations become team accesses, expired ones stay", func(t *testing.T) {
+		t.Parallel()
+		r := newLoginRig(t, nil)
+		org := storetest.Organization(t, r.s)
+		issuer := storetest.User(t, r.s, org)
+		valid := storetest.Team(t, r.s, org, "Valid "+storetest.Unique())
+		expired := storetest.Team(t, r.s, org, "Expired "+storetest.Unique())
+		storetest.Access(t, r.s, valid, issuer.ID, store.RoleOwner)
+		storetest.Access(t, r.s, expired, issuer.ID, store.RoleOwner)
+		sub, email := person()
+		storetest.MustExec(t, r.s.DB(), "INSERT INTO invitations (email, team_id, role, issuer_id) VALUES (?, ?, 'administrator', ?)", strings.ToUpper(email[:6])+email[6:], valid, issuer.ID)
+		storetest.MustExec(t, r.s.DB(), "INSERT INTO invitations (email, team_id, role, issuer_id, created_at) VALUES (?, ?, 'member', ?, now() - interval '8 days')", email, expired, issuer.ID)
+		c := r.browser(t)
+		mustLand(t, r.logIn(t, c, opKnobs{Sub: sub, Userinfo: map[string]any{"email": email}}))
+		var teams struct {
+			Teams struct{ Nodes []struct{ ID, Role string } }
+		}
+		if code := r.gql(t, c, `{ teams { nodes { id role } } }`, &teams); code != "" {
+			t.Fatalf("teams answered %s", code)
+		}
+		if len(teams.Teams.Nodes) != 1 || teams.Teams.Nodes[0].ID != valid.String() || teams.Teams.Nodes[0].Role != "ADMINISTRATOR" {
+			t.Errorf("teams = %+v, want only %s as ADMINISTRATOR", teams.Teams.Nodes, valid)
+		}
+		if n := scalar[int](t, r.s, "SELECT count(*) FROM invitations WHERE team_id = ?", valid); n != 0 {
+			t.Errorf("the accepted invitation is still there")
+		}
+		if n := scalar[int](t, r.s, "SELECT count(*) FROM invitations WHERE team_id = ?", expired); n != 1 {
+			t.Errorf("the expired invitation is gone")
+		}
+	})
+}
+
+func TestLoginFailureRedirect(t *testing.T) {
+	t.Parallel()
+	r := newLoginRig(t, func(c *auth.LoginConfig) {
+		c.FailureRedirect = "https://front.example/login-failed"
+		c.Provisioning.CreateUser = false
+	})
+	for _, tt := range []struct {
+		name, reason string
+		k            opKnobs
+	}{
+		{"bad ID token", "invalid_token", opKnobs{IDToken: map[string]any{"nonce": "forged"}}},
+		{"bad userinfo", "invalid_userinfo", opKnobs{UserinfoAs: userinfoError}},
+		{"refused user", store.ReasonUserCreationDisabled, opKnobs{}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			sub, email := person()
+			tt.k.Sub, tt.k.Userinfo = sub, map[string]any{"email": email}
+			c := r.browser(t)
+			l := r.logIn(t, c, tt.k)
+			if want := "https://front.example/login-failed?reason=" + tt.reason; l.status != http.StatusFound || l.location != want {
+				t.Errorf("refusal answered %d to %q, want a redirect to %s", l.status, l.location, want)
+			}
+			r.mustBeAnonymous(t, c)
+		})
+	}
+}
+
+func TestLoginProviderDownAtFirstLogin(t *testing.T) {
+	t.Parallel()
+	r := newLoginRig(t, nil)
+	r.op.down.Store(true)
+	c := r.browser(t)
+	mustRefuse(t, r.logIn(t, c, opKnobs{}), "provider_unavailable")
+	r.mustBeAnonymous(t, c)
+	r.op.down.Store(false)
+	sub, email := person()
+	mustLand(t, r.logIn(t, c, opKnobs{Sub: sub, Userinfo: map[string]any{"email": email}}))
+	if me := r.me(t, c); me.Me.Email != email {
+		t.Errorf("me.email = %q, want %q", me.Me.Email, email)
+	}
+}
+
+// logoutToken is a back-channel logout token for the rig's client, with claims changed by
+// change (a nil value removes a claim).
+func (r *loginRig) logoutToken(t *testing.T, change map[string]any, how string) string {
+	t.Helper()
+	claims := map[string]any{
+		"iss": r.op.issuer(), "aud": r.op.clientID, "iat": time.Now().Unix(), "exp": time.Now().Add(2 * time.Minute).Unix(),
+		"jti":    randomString(),
+		"events": map[string]any{backchannelEvent: map[string]any{}},
+	}
+	for k, v := range change {
+		if v == nil {
+			delete(claims, k)
+		} else {
+			claims[k] = v
+		}
+	}
+	token, err := r.op.sign(claims, how)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.op.handedOut(token)
+	return token
+}
+
+func (r *loginRig) backchannel(t *testing.T, token string) int {
+	t.Helper()
+	resp, err := http.PostForm(r.url+"/auth/backchannel-logout", url.Values{"logout_token": {token}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func TestLoginBackchannelLogout(t *testing.T) {
+	t.Parallel()
+
+	// Two browsers of one person, each with its own provider session.
+	loggedIn := func(t *testing.T, r *loginRig) (sub, sidA, sidB string, a, b *http.Client) {
+		t.Helper()
+		sub, email := person()
+		sidA, sidB = "sid-"+storetest.Unique(), "sid-"+storetest.Unique()
+		a, b = r.browser(t), r.browser(t)
+		mustLand(t, r.logIn(t, a, opKnobs{Sub: sub, IDToken: map[string]any{"sid": sidA}, Userinfo: map[string]any{"email": email}}))
+		mustLand(t, r.logIn(t, b, opKnobs{Sub: sub, IDToken: map[string]any{"sid": sidB}, Userinfo: map[string]any{"email": email}}))
+		return sub, sidA, sidB, r.withCookies(t, a), r.withCookies(t, b)
+	}
+
+	t.Run("by sid", func(t *testing.T) {
+		t.Parallel()
+		r := newLoginRig(t, nil)
+		sub, sidA, _, a, b := loggedIn(t, r)
+		if got := scalar[int](t, r.s, "SELECT count(*) FROM sessions WHERE subject = ? AND sid = ?", sub, sidA); got != 1 {
+			t.Fatalf("%d sessions hold the ID token's sid, want 1", got)
+		}
+		if status := r.backchannel(t, r.logoutToken(t, map[string]any{"sid": sidA}, signRS256)); status != http.StatusOK {
+			t.Fatalf("logout token answered %d, want 200", status)
+		}
+		r.mustBeAnonymous(t, a)
+		r.me(t, b) // the other provider session stays
+	})
+
+	t.Run("by sub", func(t *testing.T) {
+		t.Parallel()
+		r := newLoginRig(t, nil)
+		sub, _, _, a, b := loggedIn(t, r)
+		if status := r.backchannel(t, r.logoutToken(t, map[string]any{"sub": sub}, signRS256)); status != http.StatusOK {
+			t.Fatalf("logout token answered %d, want 200", status)
+		}
+		r.mustBeAnonymous(t, a)
+		r.mustBeAnonymous(t, b)
+	})
+
+	t.Run("by sid and sub, signed ES256 when configured", func(t *testing.T) {
+		t.Parallel()
+		r := newLoginRig(t, func(c *auth.LoginConfig) { c.SignAlgs = []string{"RS256", "ES256"} })
+		sub, sidA, _, a, b := loggedIn(t, r)
+		if status := r.backchannel(t, r.logoutToken(t, map[string]any{"sid": sidA, "sub": sub}, signES256)); status != http.StatusOK {
+			t.Fatalf("logout token answered %d, want 200", status)
+		}
+		r.mustBeAnonymous(t, a)
+		r.me(t, b)
+	})
+
+	t.Run("refused tokens end nothing", func(t *testing.T) {
+		t.Parallel()
+		r := newLoginRig(t, nil)
+		sub, sidA, _, a, b := loggedIn(t, r)
+		both := map[string]any{"sid": sidA, "sub": sub}
+		with := func(extra map[string]any) map[string]any {
+			m := maps.Clone(both)
+			maps.Copy(m, extra)
+			return m
+		}
+		for _, tt := range []struct {
+			name   string
+			claims map[string]any
+			how    string
+		}{
+			{"tampered signature", both, signTampered},
+			{"key not in the JWKS", both, signStranger},
+			{"key not in the JWKS under the published kid", both, signStrangerKid},
+			{"alg none", both, signNone},
+			{"HS256 keyed with the RSA public key", both, signHS256Public},
+			{"ES256 when only RS256 is accepted", both, signES256},
+			{"wrong audience", with(map[string]any{"aud": "another-client"}), signRS256},
+			{"wrong issuer", with(map[string]any{"iss": "https://evil.example"}), signRS256},
+			{"no events", with(map[string]any{"events": nil}), signRS256},
+			{"another event", with(map[string]any{"events": map[string]any{"http://schemas.openid.net/event/other": map[string]any{}}}), signRS256},
+			{"with a nonce", with(map[string]any{"nonce": "n-1"}), signRS256},
+			{"neither sid nor sub", map[string]any{}, signRS256},
+			{"issued an hour ahead", with(map[string]any{"iat": time.Now().Add(time.Hour).Unix()}), signRS256},
+			{"expired", with(map[string]any{"iat": time.Now().Add(-time.Hour).Unix(), "exp": time.Now().Add(-30 * time.Minute).Unix()}), signRS256},
+			{"no iat", with(map[string]any{"iat": nil}), signRS256},
+			{"not a JWT", nil, "garbage"},
+		} {
+			token := "not-a-token"
+			if tt.how != "garbage" {
+				token = r.logoutToken(t, tt.claims, tt.how)
+			}
+			if status := r.backchannel(t, token); status != http.StatusBadRequest {
+				t.Errorf("%s: answered %d, want 400", tt.name, status)
+			}
+		}
+		r.me(t, a)
+		r.me(t, b)
+		if n := scalar[int](t, r.s, "SELECT count(*) FROM sessions WHERE subject = ?", sub); n != 2 {
+			t.Errorf("%d sessions left, want 2", n)
+		}
+	})
+}
+
+// Logout through the provider: the browser leaves with id_token_hint and state, comes back,
+// and the old cookie is useless.
+func TestLoginLogoutThroughFakeProvider(t *testing.T) {
+	t.Parallel()
+	r := newLoginRig(t, nil)
+	sub, email := person()
+	c := r.browser(t)
+	mustLand(t, r.logIn(t, c, opKnobs{Sub: sub, Userinfo: map[string]any{"email": email}}))
+	old := r.withCookies(t, c)
+	req, _ := http.NewRequest(http.MethodPost, r.url+"/auth/logout", nil)
+	req.Header.Set("Origin", r.url)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	_, after, ok := strings.Cut(string(body), `url=`)
+	end, _, _ := strings.Cut(after, `"`)
+	if resp.StatusCode != http.StatusOK || !ok || !strings.HasPrefix(end, r.op.issuer()+"/logout?") {
+		t.Fatalf("logout answered %d %s, want a page leading to the provider", resp.StatusCode, body)
+	}
+	resp, err = c.Get(strings.ReplaceAll(end, "&amp;", "&"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "landed on /" {
+		t.Errorf("after the provider's logout: %d %q", resp.StatusCode, body)
+	}
+	r.op.mu.Lock()
+	q := r.op.endSession[0]
+	r.op.mu.Unlock()
+	if q.Get("id_token_hint") == "" || q.Get("state") == "" || q.Get("post_logout_redirect_uri") != r.url+"/auth/logout/callback" {
+		t.Errorf("end session request %v", q)
+	}
+	r.mustBeAnonymous(t, old)
+}
+
+// The logs of logins that succeed, fail at each step, and end by back-channel hold no code,
+// token or cookie value (each rig checks at its end; this one goes through every path).
+func TestLoginLogsNoSecrets(t *testing.T) {
+	t.Parallel()
+	r := newLoginRig(t, nil)
+	sub, email := person()
+	info := map[string]any{"email": email}
+	sid := "sid-" + storetest.Unique()
+	c := r.browser(t)
+	mustLand(t, r.logIn(t, c, opKnobs{Sub: sub, Userinfo: info, IDToken: map[string]any{"sid": sid}}))
+	for _, k := range []opKnobs{
+		{Sub: sub, Userinfo: info, IDToken: map[string]any{"nonce": "forged"}},
+		{Sub: sub, Userinfo: info, Sign: signStrangerKid},
+		{Sub: sub, Userinfo: info, Sign: signNone},
+		{Sub: sub, Userinfo: map[string]any{"sub": "other"}},
+		{Sub: sub, Userinfo: info, UserinfoAs: userinfoJWT, UserinfoSign: signTampered},
+		{Sub: sub, Userinfo: info, UserinfoAs: userinfoError},
+	} {
+		if l := r.logIn(t, r.browser(t), k); l.status != http.StatusUnauthorized {
+			t.Errorf("login answered %d, want a refusal", l.status)
+		}
+	}
+	if status := r.backchannel(t, r.logoutToken(t, map[string]any{"sid": sid, "nonce": "x"}, signRS256)); status != http.StatusBadRequest {
+		t.Errorf("bad logout token answered %d", status)
+	}
+	if status := r.backchannel(t, r.logoutToken(t, map[string]any{"sid": sid}, signRS256)); status != http.StatusOK {
+		t.Errorf("logout token answered %d", status)
+	}
+	r.mustBeAnonymous(t, c)
+	if !strings.Contains(r.logs.String(), "login refused") {
+		t.Errorf("no refusal logged:\n%s", r.logs.String())
+	}
+	r.checkLogs(t)
+}
