@@ -215,12 +215,17 @@ func (l *Login) login(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, l.cookie(loginCookie, sealed, int(loginTTL.Seconds())))
 	opts := []rp.AuthURLOpt{rp.WithCodeChallenge(oidc.NewSHACodeChallenge(st.Verifier)), authParam("nonce", st.Nonce)}
 	for k, v := range l.cfg.ExtraParams {
-		if k != "nonce" && k != "state" && !strings.HasPrefix(k, "code_challenge") {
+		if !reservedAuthParams[k] && !strings.HasPrefix(k, "code_challenge") {
 			opts = append(opts, authParam(k, v))
 		}
 	}
 	http.Redirect(w, r, rp.AuthURL(st.State, party, opts...), http.StatusFound)
 }
+
+// reservedAuthParams are the authorization request's own parameters: configuration may add
+// others (acr_values…) but never replace these.
+var reservedAuthParams = map[string]bool{"nonce": true, "state": true, "client_id": true, "redirect_uri": true,
+	"scope": true, "response_type": true, "response_mode": true}
 
 func authParam(k, v string) rp.AuthURLOpt {
 	return func() []oauth2.AuthCodeOption { return []oauth2.AuthCodeOption{oauth2.SetAuthURLParam(k, v)} }
