@@ -57,6 +57,7 @@ var (
 func Require(ctx context.Context, methods ...Method) (Principal, error) {
 	p, ok := PrincipalFrom(ctx)
 	if !ok {
+		noteUnauthenticated(ctx) // the bearer middleware then answers 401 (RFC 6750)
 		return Principal{}, ErrUnauthenticated
 	}
 	if len(methods) == 0 {
