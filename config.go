@@ -53,6 +53,8 @@ type Config struct {
 	// LISTEN_ADDR only unless DevOIDCAllowRemote.
 	OIDCOPURL          string
 	DevOIDCAllowRemote bool
+
+	Bearer BearerSettings // partner services' bearer tokens (config_bearer.go)
 }
 
 // Development reports whether the server runs for a developer on their machine.
@@ -88,6 +90,7 @@ func parseConfig(getenv func(string) string) (Config, error) {
 		DevOIDCAllowRemote: p.boolean("DEV_OIDC_ALLOW_REMOTE", false),
 	}
 	c.SessionCookieSecure = p.boolean("SESSION_COOKIE_SECURE", !c.Development())
+	c.Bearer = p.bearer()
 	if c.DatabaseURL == "" {
 		p.errs = append(p.errs, "DATABASE_URL is required (make run sets it to a private PostgreSQL under .data/)")
 	}

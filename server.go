@@ -131,7 +131,7 @@ func newSessions(cfg Config, s *store.Store, log *slog.Logger) *auth.Sessions {
 	}, log)
 }
 
-func newMux(cfg Config, s *store.Store, sessions *auth.Sessions, log *slog.Logger) *http.ServeMux {
+func newMux(cfg Config, s *store.Store, sessions *auth.Sessions, rs *auth.ResourceServer, log *slog.Logger) *http.ServeMux {
 	api := graph.NewHandler(s, graph.Options{Log: log, Settings: graph.Settings{
 		Release: cfg.Release, Commit: cfg.Commit,
 		Features: graph.Features{
@@ -140,13 +140,18 @@ func newMux(cfg Config, s *store.Store, sessions *auth.Sessions, log *slog.Logge
 		},
 	}})
 	mux := http.NewServeMux()
-	// CORS answers preflights before anyone authenticates. The bearer middleware, when wired,
-	// goes right after it: a request with an Authorization header is judged by that header
+	// CORS answers preflights before anyone authenticates. The bearer middleware (partner
+	// services) goes right after it: a request with an Authorization header is judged by that header
 	// alone, and the session middleware then leaves it be. CSRF needs to know which of the two
 	// authenticated the request, so it comes after both.
 	var endpoint http.Handler = sessions.CSRF(http.MaxBytesHandler(api, maxBodyBytes))
 	endpoint = sessions.Middleware(endpoint)
+	endpoint = rs.Middleware(endpoint)
 	mux.Handle("/graphql", sessions.CORS(endpoint))
+	// The public keys that the authorization server encrypts introspection answers to, at
+	// People's two paths.
+	mux.Handle("GET /jwks", rs.JWKS())
+	mux.Handle("GET /api/v1.0/jwks", rs.JWKS())
 	pg := playground.Handler()
 	mux.Handle("/playground", pg)
 	mux.Handle("/playground/", pg)
@@ -187,7 +192,11 @@ func serve(ctx context.Context, cfg Config, s *store.Store, log *slog.Logger, re
 	if err != nil {
 		return err
 	}
-	mux := newMux(cfg, s, sessions, log)
+	rs, err := newResourceServer(cfg, s, dev, log)
+	if err != nil {
+		return err
+	}
+	mux := newMux(cfg, s, sessions, rs, log)
 	if dev != nil {
 		mux.Handle(devop.Path+"/", dev.Handler())
 	}
