@@ -17,8 +17,8 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 )
 
-// Introspection is what the authorization server said about a token, once every check passed.
-type Introspection struct {
+// tokenInfo is what the authorization server said about a token, once every check passed.
+type tokenInfo struct {
 	Subject  string    // sub: public, or pairwise for the calling service
 	Audience string    // the calling service's client id (the claim named by AudienceClaim)
 	Scopes   []string  // every scope granted to the token
@@ -45,7 +45,7 @@ type introspector struct {
 
 // introspect asks the authorization server about token (RFC 7662) and checks the answer. It
 // returns a *refusal, or an error wrapping errUnavailable.
-func (in *introspector) introspect(ctx context.Context, token string) (*Introspection, error) {
+func (in *introspector) introspect(ctx context.Context, token string) (*tokenInfo, error) {
 	form := url.Values{"token": {token}}
 	if in.cfg.ClientAuthMethod == ClientSecretPost {
 		form.Set("client_id", in.cfg.ClientID)
@@ -187,11 +187,11 @@ func (in *introspector) openJWT(ctx context.Context, body []byte) (map[string]an
 
 // check applies the rules both modes share. The scope comes last: 403 insufficient_scope is
 // for a token that is good in every other way.
-func (in *introspector) check(claims map[string]any) (*Introspection, error) {
+func (in *introspector) check(claims map[string]any) (*tokenInfo, error) {
 	if active, _ := claims["active"].(bool); !active {
 		return nil, invalidToken("the token is not active")
 	}
-	var out Introspection
+	var out tokenInfo
 	if v, ok := claims["exp"]; ok {
 		n, isNum := v.(json.Number)
 		exp, err := n.Float64()
