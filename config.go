@@ -54,6 +54,9 @@ type Config struct {
 	OIDCOPURL          string
 	DevOIDCAllowRemote bool
 
+	Login LoginSettings // browser sign-in (config_login.go)
+	Mail  mailConfig    // invitation emails (config_mail.go)
+
 	Bearer BearerSettings // partner services' bearer tokens (config_bearer.go)
 }
 
@@ -90,6 +93,8 @@ func parseConfig(getenv func(string) string) (Config, error) {
 		DevOIDCAllowRemote: p.boolean("DEV_OIDC_ALLOW_REMOTE", false),
 	}
 	c.SessionCookieSecure = p.boolean("SESSION_COOKIE_SECURE", !c.Development())
+	c.Login = p.login(c)
+	c.Mail = p.mail(c)
 	c.Bearer = p.bearer()
 	if c.DatabaseURL == "" {
 		p.errs = append(p.errs, "DATABASE_URL is required (make run sets it to a private PostgreSQL under .data/)")

@@ -16,7 +16,6 @@ type BearerSettings struct {
 	IntrospectionEndpoint string        // OIDC_OP_INTROSPECTION_ENDPOINT
 	JWKSEndpoint          string        // OIDC_OP_JWKS_ENDPOINT: the authorization server's signing keys (jwt backend)
 	Timeout               time.Duration // OIDC_TIMEOUT
-	FallbackToEmail       bool          // OIDC_FALLBACK_TO_EMAIL_FOR_IDENTIFICATION
 	ClientID              string        // OIDC_RS_CLIENT_ID
 	ClientSecret          secret        // OIDC_RS_CLIENT_SECRET
 	ClientAuthMethod      string        // OIDC_RS_CLIENT_AUTH_METHOD
@@ -37,7 +36,6 @@ func (p *parser) bearer() BearerSettings {
 		IntrospectionEndpoint: p.str("OIDC_OP_INTROSPECTION_ENDPOINT", ""),
 		JWKSEndpoint:          p.str("OIDC_OP_JWKS_ENDPOINT", ""),
 		Timeout:               p.duration("OIDC_TIMEOUT", 5*time.Second),
-		FallbackToEmail:       p.boolean("OIDC_FALLBACK_TO_EMAIL_FOR_IDENTIFICATION", true),
 		ClientID:              p.str("OIDC_RS_CLIENT_ID", ""),
 		ClientSecret:          secret(strings.TrimSpace(p.getenv("OIDC_RS_CLIENT_SECRET"))),
 		ClientAuthMethod:      p.oneOf("OIDC_RS_CLIENT_AUTH_METHOD", auth.ClientSecretPost, auth.ClientSecretPost, auth.ClientSecretBasic),

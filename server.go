@@ -47,6 +47,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return err
 	}
 	log := newLogger(cfg, stdout)
+	slog.SetDefault(log) // libraries that log through slog's default (zitadel/oidc) use ours
 	cmd := "serve"
 	if len(args) > 0 {
 		cmd, args = args[0], args[1:]
@@ -121,6 +122,9 @@ func loadDemo(ctx context.Context, s *store.Store, log *slog.Logger, args []stri
 // maxBodyBytes bounds a GraphQL request body.
 const maxBodyBytes = 1 << 20
 
+// mailInterval is how often queued emails are looked for.
+const mailInterval = 5 * time.Second
+
 // sessionPurgeInterval is how often expired sessions are deleted.
 const sessionPurgeInterval = 10 * time.Minute
 
@@ -188,6 +192,13 @@ func serve(ctx context.Context, cfg Config, s *store.Store, log *slog.Logger, re
 	purged := make(chan struct{})
 	go func() { defer close(purged); sessions.PurgeEvery(purgeCtx, sessionPurgeInterval) }()
 	defer func() { stopPurge(); <-purged }() // before run closes the store
+	if cfg.Mail.Host != "" || cfg.Development() {
+		mailed := make(chan struct{})
+		go func() { defer close(mailed); newMailer(cfg.Mail, s, log).run(purgeCtx, mailInterval) }()
+		defer func() { stopPurge(); <-mailed }()
+	} else {
+		log.Warn("invitation emails stay queued: set EMAIL_HOST")
+	}
 	dev, err := newDevOIDC(ctx, cfg, s, log)
 	if err != nil {
 		return err
@@ -199,6 +210,13 @@ func serve(ctx context.Context, cfg Config, s *store.Store, log *slog.Logger, re
 	mux := newMux(cfg, s, sessions, rs, log)
 	if dev != nil {
 		mux.Handle(devop.Path+"/", dev.Handler())
+	}
+	login, err := newLogin(cfg, s, sessions, dev, log)
+	if err != nil {
+		return err
+	}
+	if login != nil {
+		login.Mount(mux)
 	}
 	srv := &http.Server{
 		Handler:           mux,
@@ -256,6 +274,35 @@ func newDevOIDC(ctx context.Context, cfg Config, s *store.Store, log *slog.Logge
 		Development:    true,
 		Log:            log,
 	})
+}
+
+// newLogin prepares the browser sign-in against OIDC_OP_URL, or against the development
+// provider when that runs; without either there is no browser sign-in (nil).
+func newLogin(cfg Config, s *store.Store, sessions *auth.Sessions, dev *devop.Provider, log *slog.Logger) (*auth.Login, error) {
+	l := cfg.Login
+	lc := auth.LoginConfig{
+		Issuer: cfg.OIDCOPURL, ClientID: l.ClientID, ClientSecret: l.ClientSecret.reveal(),
+		SignAlgs: l.SignAlgs, Scopes: l.Scopes, ExtraParams: l.ExtraParams, UserinfoFormat: l.UserinfoFormat,
+		Endpoints: l.Endpoints, PublicURL: cfg.PublicURL, NameFields: l.NameFields, RegistrationIDClaim: l.RegistrationIDClaim,
+		LoginRedirect: l.LoginRedirect, FailureRedirect: l.FailureRedirect, LogoutRedirect: l.LogoutRedirect,
+		CookieSecure: cfg.SessionCookieSecure, SecretKey: []byte(l.SecretKey.reveal()),
+		Provisioning: store.LoginOptions{FallbackToEmail: l.FallbackToEmail, CreateUser: l.CreateUser,
+			FirstUserAdmin: l.FirstUserAdmin, RegistrationIDPattern: cfg.RegistrationIDPattern},
+	}
+	switch {
+	case cfg.OIDCOPURL != "":
+	case dev != nil:
+		// The development provider answers like ProConnect: ask for the claims People's
+		// deployments ask for, so that names and SIRETs flow as in production.
+		rc := dev.RPClient()
+		lc.Issuer, lc.ClientID, lc.ClientSecret = dev.Issuer(), rc.ID, rc.Secret
+		lc.Scopes = []string{"openid", "email", "given_name", "usual_name", "siret"}
+		lc.RegistrationIDClaim, lc.Endpoints = "siret", nil
+	default:
+		log.Warn("browser sign-in is off: set OIDC_OP_URL (or run in development for the built-in provider)")
+		return nil, nil
+	}
+	return auth.NewLogin(lc, s, sessions, log)
 }
 
 // displayAddr names a listening address as a person would type it.

@@ -18,7 +18,7 @@ func newResourceServer(cfg Config, s *store.Store, dev *devop.Provider, log *slo
 		Issuer: cfg.OIDCOPURL, IntrospectionURL: b.IntrospectionEndpoint, JWKSURL: b.JWKSEndpoint,
 		ClientID: b.ClientID, ClientSecret: b.ClientSecret.reveal(), ClientAuthMethod: b.ClientAuthMethod,
 		Backend: b.Backend, EncryptionAlg: b.EncryptionAlgo, EncryptionEnc: b.EncryptionEncoding, SigningAlg: b.SigningAlgo,
-		Scopes: b.Scopes, AudienceClaim: b.AudienceClaim, FallbackToEmail: b.FallbackToEmail,
+		Scopes: b.Scopes, AudienceClaim: b.AudienceClaim, FallbackToEmail: cfg.Login.FallbackToEmail,
 		Timeout: b.Timeout, CacheTTL: b.CacheTTL,
 	}
 	if b.PrivateKey != "" {

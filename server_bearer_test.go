@@ -58,7 +58,7 @@ func TestBearerConfig(t *testing.T) {
 	}
 	if b := c.Bearer; !b.Enabled(c) || b.Backend != "jwt" || b.ClientAuthMethod != "client_secret_post" || b.EncryptionAlgo != "RSA-OAEP" ||
 		b.EncryptionEncoding != "A256GCM" || b.SigningAlgo != "ES256" || strings.Join(b.Scopes, ",") != "groups" || b.AudienceClaim != "aud" ||
-		!b.FallbackToEmail || b.Timeout.Seconds() != 5 || b.CacheTTL.Seconds() != 60 {
+		!c.Login.FallbackToEmail || b.Timeout.Seconds() != 5 || b.CacheTTL.Seconds() != 60 {
 		t.Errorf("settings = %+v", b)
 	}
 	var buf bytes.Buffer

@@ -20,7 +20,8 @@ func TestDevOIDCMounting(t *testing.T) {
 	}{
 		{"development on loopback", map[string]string{"ENVIRONMENT": "development"}, true},
 		{"production", map[string]string{"ENVIRONMENT": "production"}, false},
-		{"a real provider is configured", map[string]string{"ENVIRONMENT": "development", "OIDC_OP_URL": "https://op.example.com"}, false},
+		{"a real provider is configured", map[string]string{"ENVIRONMENT": "development", "OIDC_OP_URL": "https://op.example.com",
+			"OIDC_RP_CLIENT_SECRET": "s", "SECRET_KEY": strings.Repeat("k", 32)}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -35,18 +35,20 @@ func startServer(t *testing.T, dbURL string, extra map[string]string) string {
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, nil, env(vars), io.Discard, ready) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run() after shutdown = %v", err)
-		}
-	})
 	select {
 	case addr := <-ready:
+		t.Cleanup(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("run() after shutdown = %v", err)
+			}
+		})
 		return "http://" + addr
 	case err := <-done:
+		cancel()
 		t.Fatalf("server did not start: %v", err)
 	case <-time.After(30 * time.Second):
+		cancel()
 		t.Fatal("server did not start within 30s")
 	}
 	return ""
