@@ -12,7 +12,7 @@ export GOFLAGS ?= -buildvcs=false
 # The development database: DATABASE_URL when set, else the private cluster under .data/pg.
 DEV_DB = $${DATABASE_URL:-$$($(PG) start $(DATA)/pg)}
 
-.PHONY: run build stop demo migrate gen test check bench clean-data token
+.PHONY: run build stop demo migrate gen test check bench clean-data token chromium
 
 build:
 	@mkdir -p $(DATA)
@@ -62,8 +62,15 @@ check:
 		echo "check: gofmt would change:" >&2; echo "$$out" >&2; exit 1; fi
 	$(GO) vet ./...
 
+## chromium: install Debian's Chromium for the browser test (browser_test.go) when missing;
+##           only root can, so anyone else is told which package to install
+chromium:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } || { \
+		echo "make test: the browser test needs Debian's package chromium: install it as root (apt-get install chromium)" >&2; exit 1; }
+
 ## test: the whole suite against a throw-away PostgreSQL cluster, plus make check
-test: check
+test: chromium check
 	@dir=$$(mktemp -d /tmp/people-test.XXXXXX); chmod 755 $$dir; \
 	trap '$(PG) destroy $$dir/pg >/dev/null 2>&1 || true; rm -rf $$dir' EXIT; \
 	url=$$($(PG) start $$dir/pg --ephemeral); \
