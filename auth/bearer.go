@@ -186,6 +186,17 @@ func (rs *ResourceServer) Middleware(next http.Handler) http.Handler {
 			refuse(w, e.refusal)
 			return
 		}
+		// The principal may come from the cache: whether the user is still active is asked
+		// every time (one indexed read), so a deactivation takes effect at once.
+		active, err := rs.store.UserIsActive(r.Context(), e.principal.UserID)
+		if err != nil {
+			refuse(w, rs.refused(r.Context(), fmt.Errorf("check user: %w", err)).refusal)
+			return
+		}
+		if !active {
+			refuse(w, rs.refused(r.Context(), invalidToken("the user is not active")).refusal)
+			return
+		}
 		next.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), e.principal)))
 	})
 }

@@ -86,6 +86,19 @@ func TestBearerSubjects(t *testing.T) {
 		}
 	})
 
+	t.Run("deactivation cuts a cached token at once", func(t *testing.T) {
+		t.Parallel()
+		u, pub := e.user(t)
+		tok := e.as.Mint(oidctest.Token{Subject: pub, ClientID: docs})
+		if got := e.me(t, tok); got != u.ID.String() { // now cached
+			t.Fatalf("me = %s, want %s", got, u.ID)
+		}
+		storetest.MustExec(t, e.s.DB(), "UPDATE users SET is_active = false WHERE id = ?", u.ID)
+		if a := e.do(t, "Bearer "+tok, `{ me { id } }`, nil); a.status != http.StatusUnauthorized {
+			t.Errorf("deactivated user's cached token: status %d, want 401", a.status)
+		}
+	})
+
 	t.Run("without email fallback", func(t *testing.T) {
 		t.Parallel()
 		strict := newRSEnv(t, auth.BackendJSON, func(c *auth.ResourceServerConfig) { c.FallbackToEmail = false })
