@@ -149,11 +149,15 @@ func (p *Provider) login(w http.ResponseWriter, r *http.Request) {
 // sameOrigin reports whether a browser's request comes from the provider's own pages. Fetch
 // metadata and Origin are absent from older browsers and from non-browser clients.
 func (p *Provider) sameOrigin(r *http.Request) bool {
-	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" {
+	site := r.Header.Get("Sec-Fetch-Site")
+	if site != "" && site != "same-origin" {
 		return false
 	}
 	origin := r.Header.Get("Origin")
-	return origin == "" || origin == p.origin()
+	// Every page here has Referrer-Policy: no-referrer, under which browsers send "Origin: null"
+	// with a POST, even to the same origin (Fetch, "serializing a request origin"); Sec-Fetch-Site,
+	// which a page cannot forge, then vouches for it.
+	return origin == "" || origin == p.origin() || (origin == "null" && site == "same-origin")
 }
 
 // origin is the issuer's scheme and host.
