@@ -412,24 +412,6 @@ func writeJSON(w http.ResponseWriter, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-// rigLogs collects the relying party's log output from concurrent handlers.
-type rigLogs struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *rigLogs) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *rigLogs) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // loginRig is the relying party as server.go wires it (login handlers, sessions, the GraphQL
 // API) in front of a fakeOP. At the end of the test it checks that no token, code or cookie
 // value it saw reached the logs.
@@ -437,7 +419,7 @@ type loginRig struct {
 	url  string
 	s    *store.Store
 	op   *fakeOP
-	logs *rigLogs
+	logs *logBuffer
 
 	mu      sync.Mutex
 	cookies []string // every cookie value the browsers sent or received
@@ -452,7 +434,7 @@ func newLoginRig(t *testing.T, tweak func(*auth.LoginConfig)) *loginRig {
 	}
 	base := "http://" + ln.Addr().String()
 	op := newFakeOP(t, base+"/auth/callback")
-	logs := &rigLogs{}
+	logs := &logBuffer{}
 	// Debug, to hold the library's own logging to the same rule.
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	sessions := auth.NewSessions(s, auth.SessionOptions{PublicOrigin: base}, log)

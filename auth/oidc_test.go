@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 
 	"lasuite.fr/people/auth"
@@ -22,24 +21,6 @@ import (
 	"lasuite.fr/people/store/storetest"
 )
 
-// syncBuffer collects log output from concurrent handlers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // signIn is a whole server as make run wires it, on a loopback httptest server: the
 // development provider at /dev-oidc, the login handlers, sessions and the GraphQL API.
 type signIn struct {
@@ -47,7 +28,7 @@ type signIn struct {
 	s     *store.Store
 	dev   *devop.Provider
 	login *auth.Login
-	logs  *syncBuffer
+	logs  *logBuffer
 }
 
 func newSignIn(t *testing.T, tweak func(*auth.LoginConfig)) *signIn {
@@ -58,7 +39,7 @@ func newSignIn(t *testing.T, tweak func(*auth.LoginConfig)) *signIn {
 		t.Fatal(err)
 	}
 	base := "http://" + ln.Addr().String()
-	logs := &syncBuffer{}
+	logs := &logBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	dev, err := devop.New(t.Context(), devop.Options{
 		Issuer: base + devop.Path, Users: s,

@@ -42,24 +42,6 @@ func rsNewKeyPEM() string {
 	return string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
 }
 
-// rsLogs collects the JSON logs of handlers that run concurrently.
-type rsLogs struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *rsLogs) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *rsLogs) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // rsEnv is an authorization server, and the resource server middleware in front of the real
 // GraphQL handler over the real store, with their logs.
 type rsEnv struct {
@@ -69,7 +51,7 @@ type rsEnv struct {
 	api  http.Handler // GraphQL alone
 	rs   *auth.ResourceServer
 	cfg  auth.ResourceServerConfig
-	logs *rsLogs
+	logs *logBuffer
 }
 
 // newRSEnv starts an environment for backend (auth.BackendJSON or auth.BackendJWT); edit may
@@ -95,7 +77,7 @@ func newRSEnv(tb testing.TB, backend string, edit ...func(*auth.ResourceServerCo
 
 func newRSEnvWith(tb testing.TB, as *oidctest.Server, cfg auth.ResourceServerConfig) *rsEnv {
 	tb.Helper()
-	e := &rsEnv{as: as, s: storetest.Open(tb), cfg: cfg, logs: &rsLogs{}}
+	e := &rsEnv{as: as, s: storetest.Open(tb), cfg: cfg, logs: &logBuffer{}}
 	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	var err error
 	if e.rs, err = auth.NewResourceServer(cfg, e.s, log); err != nil {

@@ -23,24 +23,6 @@ import (
 	"lasuite.fr/people/store/storetest"
 )
 
-// lockedBuffer collects the logs of a server whose handlers run concurrently.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // site is the real GraphQL handler behind the session middleware, as server.go wires it, on
 // 127.0.0.1. Every cookie it hands out is checked against its logs when the test ends.
 type site struct {
@@ -48,7 +30,7 @@ type site struct {
 	s        *store.Store
 	sessions *auth.Sessions
 	url      string // also the server's public origin
-	logs     *lockedBuffer
+	logs     *logBuffer
 	handed   *handedOut
 }
 
@@ -100,7 +82,7 @@ func newSite(t testing.TB, opts ...siteOpt) *site {
 	for _, opt := range opts {
 		opt(&o, &outer)
 	}
-	logs := &lockedBuffer{}
+	logs := &logBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	st := &site{t: t, s: s, sessions: auth.NewSessions(s, o, log), url: url, logs: logs, handed: &handedOut{}}
 	api := graph.NewHandler(s, graph.Options{Log: log, Settings: graph.Settings{Release: "test", Commit: "test"}})
