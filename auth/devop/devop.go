@@ -1,7 +1,9 @@
 // Package devop is the development OpenID Provider of `make run`: discovery, JWKS, the
 // authorization code flow with PKCE behind a login page that lists demo users (no password),
 // userinfo (JSON, or a signed JWT for clients configured so, as ProConnect answers), end session,
-// token introspection (RFC 7662) and, for `make token`, access tokens minted without a browser.
+// token introspection (RFC 7662, and RFC 9701's signed and encrypted JWT for a client that asks
+// for it, as ProConnect answers People) and, for `make token`, access tokens minted without a
+// browser.
 // It is built on zitadel/oidc's op package, with its tokens, codes and keys in memory: a restart
 // signs everybody out.
 //
@@ -13,6 +15,7 @@
 package devop
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -24,6 +27,7 @@ import (
 	"slices"
 	"strings"
 
+	jose "github.com/go-jose/go-jose/v4"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"lasuite.fr/people/store"
@@ -43,6 +47,10 @@ type Client struct {
 	RedirectURIs           []string // exact matches only
 	PostLogoutRedirectURIs []string
 	UserinfoJWT            bool // answer userinfo as a signed JWT (application/jwt), as ProConnect does
+	// IntrospectionEncryption is the client's registration for RFC 9701: its introspection
+	// answers in JWT form are encrypted so. Without it they are signed only, which RFC 9701
+	// allows and People's resource server refuses.
+	IntrospectionEncryption *Encryption
 }
 
 // Options configure New.
@@ -59,9 +67,13 @@ type Options struct {
 	// introspect only its own tokens.
 	PartnerClients []Client
 
-	SigningAlg  string // "RS256" (default) or "ES256": ID tokens and signed userinfo
-	Development bool   // POST <issuer>/dev/token answers only when true
-	Log         *slog.Logger
+	SigningAlg string // "RS256" (default) or "ES256": ID tokens and signed userinfo
+	// IntrospectionSigningAlg signs RFC 9701 introspection answers: "ES256" (default, as
+	// ProConnect's and OIDC_RS_SIGNING_ALGO's) or "RS256". Its key is SigningAlg's when they
+	// are the same algorithm, else a second key, published next to it.
+	IntrospectionSigningAlg string
+	Development             bool // POST <issuer>/dev/token answers only when true
+	Log                     *slog.Logger
 }
 
 // Provider is a running development OpenID Provider.
@@ -100,6 +112,7 @@ func New(ctx context.Context, o Options) (*Provider, error) {
 	p := &Provider{issuer: issuer, path: strings.TrimSuffix(u.EscapedPath(), "/"), development: o.Development, log: o.Log}
 
 	seen := map[string]bool{}
+	recipients := map[string]recipient{}
 	for i, c := range append([]Client{o.RPClient}, o.PartnerClients...) {
 		if c.ID == "" || seen[c.ID] {
 			return nil, fmt.Errorf("dev oidc: client ids must be set and unique (%q)", c.ID)
@@ -108,7 +121,14 @@ func New(ctx context.Context, o Options) (*Provider, error) {
 		if c.Secret == "" {
 			c.Secret = randomString(32)
 		}
-		c.RedirectURIs, c.PostLogoutRedirectURIs = slices.Clone(c.RedirectURIs), slices.Clone(c.PostLogoutRedirectURIs)
+		if c.IntrospectionEncryption != nil {
+			r, err := c.IntrospectionEncryption.recipient()
+			if err != nil {
+				return nil, fmt.Errorf("dev oidc: client %q: introspection encryption: %w", c.ID, err)
+			}
+			recipients[c.ID] = r
+		}
+		c = cloneClient(c)
 		if i == 0 {
 			p.rp = c
 		} else {
@@ -119,7 +139,16 @@ func New(ctx context.Context, o Options) (*Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.storage = newStorage(o.Users, key, issuer, p.rp, p.partners)
+	introspectionKey := key
+	if alg := cmp.Or(o.IntrospectionSigningAlg, "ES256"); alg != string(key.alg) {
+		if introspectionKey, err = newSigningKey(alg); err != nil {
+			return nil, err
+		}
+	}
+	p.storage = newStorage(o.Users, key, introspectionKey, issuer, p.rp, p.partners)
+	for id, r := range recipients {
+		p.storage.clients[id].recipient = &r
+	}
 	if p.op, p.handler, err = p.newOP(); err != nil {
 		return nil, err
 	}
@@ -164,6 +193,9 @@ func (p *Provider) Endpoints() Endpoints {
 
 func cloneClient(c Client) Client {
 	c.RedirectURIs, c.PostLogoutRedirectURIs = slices.Clone(c.RedirectURIs), slices.Clone(c.PostLogoutRedirectURIs)
+	if e := c.IntrospectionEncryption; e != nil {
+		c.IntrospectionEncryption = &Encryption{Keys: jose.JSONWebKeySet{Keys: slices.Clone(e.Keys.Keys)}, Alg: e.Alg, Enc: e.Enc}
+	}
 	return c
 }
 

@@ -232,8 +232,9 @@ func TestDiscoveryCarriesTheIssuerPath(t *testing.T) {
 	}
 	keys := e.get(t, ep.JWKS)
 	var set jose.JSONWebKeySet
-	if err := json.NewDecoder(keys.Body).Decode(&set); err != nil || len(set.Keys) != 1 || !set.Keys[0].IsPublic() || set.Keys[0].Algorithm != "RS256" {
-		t.Errorf("JWKS = %+v (%v), want one public RS256 key", set, err)
+	if err := json.NewDecoder(keys.Body).Decode(&set); err != nil || len(set.Keys) != 2 ||
+		!set.Keys[0].IsPublic() || set.Keys[0].Algorithm != "RS256" || !set.Keys[1].IsPublic() || set.Keys[1].Algorithm != "ES256" {
+		t.Errorf("JWKS = %+v (%v), want a public RS256 key (ID tokens), then a public ES256 key (introspection answers)", set, err)
 	}
 }
 

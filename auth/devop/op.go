@@ -71,6 +71,7 @@ func (p *Provider) newOP() (*op.Provider, http.Handler, error) {
 	mux.HandleFunc("GET /"+pathLoggedOut, p.loggedOut)
 	mux.HandleFunc("/"+pathUserinfo, p.userinfo)
 	mux.HandleFunc("/"+pathDevToken, p.mint)
+	mux.Handle("/"+pathIntrospect, p.introspectionJWT(oidcHandler))
 	mux.Handle("/", oidcHandler)
 	return provider, http.StripPrefix(p.path, headers(mux)), nil
 }
@@ -121,11 +122,15 @@ func (s *server) VerifyClient(ctx context.Context, r *op.Request[op.ClientCreden
 }
 
 // Introspect answers a failed client authentication with 401 invalid_client (RFC 7662 2.1)
-// rather than zitadel's 400; a client_assertion is not a way in here.
+// rather than zitadel's 400; a client_assertion is not a way in here. It tells introspectionJWT
+// who the caller is, whose key an RFC 9701 answer is encrypted to.
 func (s *server) Introspect(ctx context.Context, r *op.Request[op.IntrospectionRequest]) (*op.Response, error) {
 	cc := r.Data.ClientCredentials
 	if cc.ClientAssertion != "" || s.p.storage.AuthorizeClientIDSecret(ctx, cc.ClientID, cc.ClientSecret) != nil {
 		return nil, errClientAuth()
+	}
+	if c, ok := ctx.Value(callerKey{}).(*caller); ok {
+		c.clientID = cc.ClientID
 	}
 	return s.LegacyServer.Introspect(ctx, r)
 }

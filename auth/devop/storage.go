@@ -34,11 +34,12 @@ var errNotFound = errors.New("not found or expired")
 // storage is zitadel's op.Storage, in memory. Auth requests are handed out as copies, so
 // zitadel reads them while the login page may change the original.
 type storage struct {
-	users   Directory
-	key     signingKey
-	issuer  string
-	rpID    string
-	clients map[string]*client
+	users            Directory
+	key              signingKey // ID tokens and signed userinfo
+	introspectionKey signingKey // RFC 9701 answers: key itself when the algorithms agree
+	issuer           string
+	rpID             string
+	clients          map[string]*client
 
 	mu           sync.Mutex
 	authRequests map[string]*authRequest
@@ -48,8 +49,8 @@ type storage struct {
 
 var _ op.Storage = (*storage)(nil)
 
-func newStorage(users Directory, key signingKey, issuer string, rp Client, partners []Client) *storage {
-	s := &storage{users: users, key: key, issuer: issuer, rpID: rp.ID, clients: map[string]*client{},
+func newStorage(users Directory, key, introspectionKey signingKey, issuer string, rp Client, partners []Client) *storage {
+	s := &storage{users: users, key: key, introspectionKey: introspectionKey, issuer: issuer, rpID: rp.ID, clients: map[string]*client{},
 		authRequests: map[string]*authRequest{}, codes: map[string]string{}, tokens: map[string]*accessToken{}}
 	for _, c := range append([]Client{rp}, partners...) {
 		s.clients[c.ID] = &client{Client: c, loginURL: issuer + "/" + pathLogin + "?authRequestID="}
@@ -311,7 +312,8 @@ func (s *storage) RevokeToken(_ context.Context, tokenID, _, clientID string) *o
 // client is a Client as zitadel's op.Client.
 type client struct {
 	Client
-	loginURL string
+	loginURL  string
+	recipient *recipient // from IntrospectionEncryption; nil: RFC 9701 answers are signed only
 }
 
 func (c *client) GetID() string                       { return c.ID }
@@ -435,7 +437,8 @@ func userInfo(u store.DevUser, scopes []string) *oidc.UserInfo {
 
 // ---- keys
 
-// signingKey signs ID tokens and userinfo; it is made at start and published in the JWKS.
+// signingKey signs ID tokens and userinfo, or introspection answers; it is made at start and
+// published in the JWKS.
 type signingKey struct {
 	id  string
 	alg jose.SignatureAlgorithm
@@ -487,5 +490,8 @@ func (s *storage) SignatureAlgorithms(context.Context) ([]jose.SignatureAlgorith
 }
 
 func (s *storage) KeySet(context.Context) ([]op.Key, error) {
-	return []op.Key{publicKey{s.key}}, nil
+	if s.introspectionKey.id == s.key.id {
+		return []op.Key{publicKey{s.key}}, nil
+	}
+	return []op.Key{publicKey{s.key}, publicKey{s.introspectionKey}}, nil
 }
