@@ -23,6 +23,24 @@ const (
 	CodeInternal        = "INTERNAL"
 )
 
+// Error codes of requests refused before they run (graph/transport.go, graph/limits.go,
+// graph/introspection.go). gqlgen's own GRAPHQL_PARSE_FAILED and GRAPHQL_VALIDATION_FAILED
+// pass through unchanged.
+const (
+	CodeBadRequest             = "BAD_REQUEST"               // not a GraphQL-over-HTTP request: bad JSON, no query, a parameter of the wrong type
+	CodeNotAcceptable          = "NOT_ACCEPTABLE"            // 406: Accept names neither JSON media type
+	CodeUnsupportedMediaType   = "UNSUPPORTED_MEDIA_TYPE"    // 415: a POST body that is not application/json
+	CodeMethodNotAllowed       = "METHOD_NOT_ALLOWED"        // 405: a mutation over GET, or a method other than GET and POST
+	CodeRequestTooLarge        = "REQUEST_TOO_LARGE"         // 413: the body exceeds GRAPHQL_MAX_BODY_BYTES
+	CodeOperationNotFound      = "OPERATION_NOT_FOUND"       // operationName names no operation of the document
+	CodeOperationTooLarge      = "OPERATION_TOO_LARGE"       // the document exceeds GRAPHQL_MAX_OPERATION_BYTES
+	CodeQueryTooDeep           = "QUERY_TOO_DEEP"            // fields nested deeper than GRAPHQL_MAX_DEPTH
+	CodeQueryTooComplex        = "QUERY_TOO_COMPLEX"         // cost above GRAPHQL_MAX_COMPLEXITY
+	CodeTooManyAliases         = "TOO_MANY_ALIASES"          // more aliases than GRAPHQL_MAX_ALIASES
+	CodeIntrospectionDisabled  = "INTROSPECTION_DISABLED"    // __schema or __type refused by GRAPHQL_INTROSPECTION
+	CodePersistedQueryNotFound = "PERSISTED_QUERY_NOT_FOUND" // Apollo's: send the query with its hash
+)
+
 var codes = map[store.Kind]string{
 	store.KindNotFound: CodeNotFound, store.KindForbidden: CodeForbidden,
 	store.KindInvalid: CodeBadUserInput, store.KindConflict: CodeConflict,

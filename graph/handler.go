@@ -24,33 +24,43 @@ type Options struct {
 	Settings   Settings
 	Log        *slog.Logger
 	LoaderWait time.Duration // how long loaders gather keys before one query; 0 means 1ms
-	Complexity int           // query complexity budget; 0 means 5000
+	Limits     Limits        // request limits (graph/limits.go); zero fields take DefaultLimits()
+	// Introspection is who may query __schema and __type; the zero value allows staff only.
+	Introspection Introspection
 }
+
+// persistedQueryCacheSize bounds the automatic persisted queries remembered, each at most
+// Limits.MaxOperationBytes long.
+const persistedQueryCacheSize = 1000
 
 // publicFields are the root fields open without authentication. Every other root field must
 // carry @auth (TestAuthDirectiveOnEveryRootField), and the handler refuses one that does not,
 // so a field added without it is closed, not open.
 var publicFields = map[string]bool{"config": true, "__schema": true, "__type": true, "__typename": true}
 
-// NewHandler serves GraphQL over HTTP (POST, and GET for queries).
+// NewHandler serves GraphQL over HTTP (POST, and GET for queries; graph/transport.go).
 func NewHandler(s *store.Store, o Options) http.Handler {
 	if o.LoaderWait <= 0 {
 		o.LoaderWait = time.Millisecond
 	}
-	if o.Complexity <= 0 {
-		o.Complexity = 5000
-	}
+	o.Limits = o.Limits.withDefaults()
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	r := &Resolver{store: s, settings: o.Settings, log: o.Log}
-	srv := handler.New(NewExecutableSchema(Config{Resolvers: r, Directives: DirectiveRoot{Auth: authDirective}}))
+	es := NewExecutableSchema(Config{Resolvers: r, Directives: DirectiveRoot{Auth: authDirective}})
+	srv := handler.New(es)
 	srv.AddTransport(transport.Options{})
-	srv.AddTransport(transport.GET{})
-	srv.AddTransport(transport.POST{})
-	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
-	srv.Use(extension.Introspection{})
-	srv.Use(extension.FixedComplexityLimit(o.Complexity))
+	srv.AddTransport(httpTransport{maxBody: o.Limits.MaxBodyBytes})
+	queries := lru.New[*ast.QueryDocument](1000)
+	srv.SetQueryCache(queries)
+	// In this order: the size before anything reads the document, persisted queries before the
+	// shape of what they stand for; then, after gqlgen's validation, cost and introspection.
+	srv.Use(operationSize{max: o.Limits.MaxOperationBytes})
+	srv.Use(persistedQueries{extension.AutomaticPersistedQuery{Cache: lru.New[string](persistedQueryCacheSize)}})
+	srv.Use(operationShape{limits: o.Limits, cache: queries})
+	srv.Use(operationCost{schema: newCostSchema(es), max: o.Limits.MaxComplexity})
+	srv.Use(introspectionPolicy{policy: o.Introspection, store: s, log: o.Log})
 	srv.SetErrorPresenter(presentError(o.Log))
 	srv.SetRecoverFunc(recoverPanic(o.Log))
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {

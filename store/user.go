@@ -156,6 +156,16 @@ func (s *Store) ManagesATeam(ctx context.Context, user uuid.UUID) (bool, error) 
 	return ok, nil
 }
 
+// UserIsStaff reports whether the user is active staff (users.is_staff), who may introspect the
+// API in production.
+func (s *Store) UserIsStaff(ctx context.Context, id uuid.UUID) (bool, error) {
+	ok, err := s.db.NewSelect().TableExpr("users").Where("id = ? AND is_active AND is_staff", id).Exists(ctx)
+	if err != nil {
+		return false, fromDB("select staff user", err)
+	}
+	return ok, nil
+}
+
 // UserIsActive reports whether the user exists and is active. Cached credentials (introspected
 // bearer tokens) ask it on every request, so that deactivating a user takes effect at once.
 func (s *Store) UserIsActive(ctx context.Context, id uuid.UUID) (bool, error) {
