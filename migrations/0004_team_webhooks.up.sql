@@ -25,7 +25,9 @@ CREATE TABLE team_webhooks (
 	last_error text,
 	CONSTRAINT team_webhooks_team_id_url_key UNIQUE (team_id, url)
 );
-CREATE TRIGGER team_webhooks_updated_at BEFORE UPDATE ON team_webhooks FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+-- updated_at dates the configuration: the worker's bookkeeping (status, last_*) does not move it.
+CREATE TRIGGER team_webhooks_updated_at BEFORE UPDATE OF team_id, url, secret, protocol ON team_webhooks
+	FOR EACH ROW EXECUTE FUNCTION set_updated_at();
 
 -- One membership change on its way to one webhook. A delivery is self-contained: it copies the
 -- webhook's URL, secret and protocol and the user's email when queued, so that it outlives the

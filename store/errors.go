@@ -88,6 +88,11 @@ var constraintErrors = map[string]Error{
 	"team_accesses_team_id_user_id_key":                 {KindConflict, "userId", "this user is already in this team"},
 	"team_accesses_user_id_fkey":                        {KindNotFound, "userId", "user not found"},
 	"team_service_providers_service_provider_id_fkey":   {KindInvalid, "serviceProviderIds", "unknown service provider"},
+	"team_webhooks_team_id_fkey":                        {KindNotFound, "teamId", "team not found"},
+	"team_webhooks_team_id_url_key":                     {KindConflict, "url", "this team already has a webhook with this URL"},
+	"team_webhooks_url_check":                           {KindInvalid, "url", "enter an http or https URL without user name or password"},
+	"team_webhooks_secret_check":                        {KindInvalid, "secret", "the secret may only contain visible ASCII characters, without spaces"},
+	"team_webhooks_protocol_check":                      {KindInvalid, "protocol", "unknown protocol"},
 	"invitations_email_team_id_key":                     {KindConflict, "email", "this email has already been invited to this team"},
 	"invitations_email_check":                           {KindInvalid, "email", "enter a valid email address"},
 	"contacts_full_name_check":                          {KindInvalid, "fullName", "the full name cannot be blank"},
@@ -108,7 +113,7 @@ func ConstraintNames() []string {
 // column only in the message, so the table decides).
 var lengthFields = map[string]string{
 	"users": "name", "organizations": "name", "teams": "name", "contacts": "fullName",
-	"service_providers": "name", "invitations": "email",
+	"service_providers": "name", "invitations": "email", "team_webhooks": "url",
 }
 
 // fromDB turns expected database errors into *Error and wraps the rest with op.

@@ -19,6 +19,7 @@ import (
 type Store struct {
 	db                 *bun.DB
 	invitationValidity time.Duration
+	webhookAllowHTTP   bool
 }
 
 // Options tune the connection pool.
@@ -26,6 +27,7 @@ type Options struct {
 	MaxConns           int           // pool size; 0 means 20
 	StatementTimeout   time.Duration // PostgreSQL statement_timeout; 0 keeps the server's
 	InvitationValidity time.Duration // how long an invitation may be accepted; 0 means 7 days
+	WebhookAllowHTTP   bool          // accept http:// webhook URLs (WEBHOOK_ALLOW_HTTP: development and tests)
 }
 
 // Open connects to PostgreSQL at dsn (a postgres:// URL) and checks that it answers.
@@ -58,7 +60,7 @@ func New(db *bun.DB, o Options) *Store {
 	if o.InvitationValidity <= 0 {
 		o.InvitationValidity = 7 * 24 * time.Hour
 	}
-	return &Store{db: db, invitationValidity: o.InvitationValidity}
+	return &Store{db: db, invitationValidity: o.InvitationValidity, webhookAllowHTTP: o.WebhookAllowHTTP}
 }
 
 // DB is the underlying database, for migrations, health checks, demo data and tests.

@@ -1,0 +1,351 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/uptrace/bun"
+)
+
+// Webhook protocols and statuses, as the database stores them. TeamWebhook keeps them as plain
+// strings (the admin API's shape); these constants name their values.
+const (
+	WebhookProtocolSCIM = "scim" // People's SCIM PatchOp on the team's members; the only one for now
+
+	WebhookStatusPending = "pending" // deliveries wait (or none was ever made, People's default)
+	WebhookStatusSuccess = "success" // the last finished delivery was accepted
+	WebhookStatusFailure = "failure" // the last finished delivery was given up after WEBHOOK_MAX_AGE
+)
+
+// TeamWebhook is a receiver of a team's membership changes, as staff see it. The secret is
+// write-only: only whether there is one is ever read back.
+type TeamWebhook struct {
+	ID        uuid.UUID `bun:"id"`
+	CreatedAt time.Time `bun:"created_at"`
+	UpdatedAt time.Time `bun:"updated_at"` // of the configuration, not of the deliveries
+	TeamID    uuid.UUID `bun:"team_id"`
+	URL       string    `bun:"url"`
+	Protocol  string    `bun:"protocol"`
+	// Status is pending while deliveries wait, else the outcome of the last finished one.
+	Status    string `bun:"status"`
+	HasSecret bool   `bun:"has_secret"`
+	Pending   int    `bun:"pending"` // deliveries not yet made, retries included
+	Failed    int    `bun:"failed"`  // deliveries given up, kept for the retention period
+	// LastDeliveryAt is the start of the last attempt, successful or not; nil before any.
+	LastDeliveryAt *time.Time `bun:"last_delivery_at"`
+	LastError      string     `bun:"last_error"` // why the last attempt failed; "" after a success
+}
+
+// NewTeamWebhook is a webhook to create. An empty Secret means none, an empty Protocol SCIM.
+type NewTeamWebhook struct {
+	TeamID   uuid.UUID
+	URL      string
+	Secret   string
+	Protocol string
+}
+
+// TeamWebhookUpdate holds the fields to change; nil means unchanged, and an empty Secret
+// removes the secret.
+type TeamWebhookUpdate struct {
+	URL, Secret, Protocol *string
+}
+
+// selectTeamWebhooks reads webhooks with their delivery summary; where filters w.
+func selectTeamWebhooks(ctx context.Context, db bun.IDB, dest *[]TeamWebhook, where string, args ...any) error {
+	return db.NewRaw(`
+		SELECT w.id, w.created_at, w.updated_at, w.team_id, w.url, w.protocol,
+			CASE WHEN d.pending > 0 THEN 'pending' ELSE w.status END AS status,
+			w.secret IS NOT NULL AS has_secret, d.pending, d.failed,
+			w.last_attempt_at AS last_delivery_at, coalesce(w.last_error, '') AS last_error
+		FROM team_webhooks w
+		CROSS JOIN LATERAL (
+			SELECT count(*) FILTER (WHERE status = 'pending') AS pending,
+				count(*) FILTER (WHERE status = 'failure') AS failed
+			FROM team_webhook_deliveries WHERE webhook_id = w.id) d
+		WHERE `+where+`
+		ORDER BY w.team_id, w.created_at, w.id`, args...).Scan(ctx, dest)
+}
+
+// TeamWebhooks returns the webhooks of each team, oldest first. It is for staff: there is no
+// actor, and the caller checks that the principal is staff.
+func (s *Store) TeamWebhooks(ctx context.Context, teamIDs []uuid.UUID) (map[uuid.UUID][]TeamWebhook, error) {
+	out := make(map[uuid.UUID][]TeamWebhook, len(teamIDs))
+	if len(teamIDs) == 0 {
+		return out, nil
+	}
+	var ws []TeamWebhook
+	if err := selectTeamWebhooks(ctx, s.db, &ws, "w.team_id = ANY (?)", pgUUIDs(teamIDs)); err != nil {
+		return nil, fromDB("select team webhooks", err)
+	}
+	for _, w := range ws {
+		out[w.TeamID] = append(out[w.TeamID], w)
+	}
+	return out, nil
+}
+
+func teamWebhookByID(ctx context.Context, db bun.IDB, id uuid.UUID) (*TeamWebhook, error) {
+	var ws []TeamWebhook
+	if err := selectTeamWebhooks(ctx, db, &ws, "w.id = ?", id); err != nil {
+		return nil, fromDB("select team webhook", err)
+	}
+	if len(ws) == 0 {
+		return nil, notFound("team webhook")
+	}
+	return &ws[0], nil
+}
+
+// CreateTeamWebhook adds a webhook to a team; staff only (the caller checks). It is told about
+// the membership changes that commit after it.
+func (s *Store) CreateTeamWebhook(ctx context.Context, in NewTeamWebhook) (*TeamWebhook, error) {
+	u, err := s.checkWebhookURL(in.URL)
+	if err != nil {
+		return nil, err
+	}
+	secret, err := checkWebhookSecret(in.Secret)
+	if err != nil {
+		return nil, err
+	}
+	protocol := in.Protocol
+	if protocol == "" {
+		protocol = WebhookProtocolSCIM
+	}
+	if err := checkWebhookProtocol(protocol); err != nil {
+		return nil, err
+	}
+	var w *TeamWebhook
+	err = s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		var id uuid.UUID
+		err := tx.QueryRowContext(ctx, `INSERT INTO team_webhooks (team_id, url, secret, protocol)
+			VALUES (?, ?, ?, ?) RETURNING id`, in.TeamID, u, nullable(secret), protocol).Scan(&id)
+		if err != nil {
+			return fromDB("insert team webhook", err)
+		}
+		w, err = teamWebhookByID(ctx, tx, id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// UpdateTeamWebhook changes a webhook's URL, secret or protocol; staff only (the caller
+// checks). The deliveries not yet made follow (migration 0004's follow_team_webhook): a
+// corrected URL or a rotated secret applies to them.
+func (s *Store) UpdateTeamWebhook(ctx context.Context, id uuid.UUID, up TeamWebhookUpdate) (*TeamWebhook, error) {
+	var u, secret, protocol *string
+	if up.URL != nil {
+		v, err := s.checkWebhookURL(*up.URL)
+		if err != nil {
+			return nil, err
+		}
+		u = &v
+	}
+	if up.Secret != nil {
+		v, err := checkWebhookSecret(*up.Secret)
+		if err != nil {
+			return nil, err
+		}
+		secret = &v
+	}
+	if up.Protocol != nil {
+		if err := checkWebhookProtocol(*up.Protocol); err != nil {
+			return nil, err
+		}
+		protocol = up.Protocol
+	}
+	var w *TeamWebhook
+	err := s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if u != nil || secret != nil || protocol != nil {
+			res, err := tx.ExecContext(ctx, `UPDATE team_webhooks SET url = coalesce(?0, url),
+				secret = CASE WHEN ?1 THEN ?2 ELSE secret END, protocol = coalesce(?3, protocol)
+				WHERE id = ?4`, u, secret != nil, nullable(deref(secret)), protocol, id)
+			if err != nil {
+				return fromDB("update team webhook", err)
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				return notFound("team webhook")
+			}
+		}
+		var err error
+		w, err = teamWebhookByID(ctx, tx, id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// DeleteTeamWebhook deletes a webhook; staff only (the caller checks). Its deliveries not yet
+// made are cancelled with it (migration 0004's follow_team_webhook); those made stay as history
+// until the retention period ends.
+func (s *Store) DeleteTeamWebhook(ctx context.Context, id uuid.UUID) error {
+	res, err := s.db.ExecContext(ctx, "DELETE FROM team_webhooks WHERE id = ?", id)
+	if err != nil {
+		return fromDB("delete team webhook", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return notFound("team webhook")
+	}
+	return nil
+}
+
+// checkWebhookURL accepts an absolute https URL with a host (http too when the deployment allows
+// it: development and tests), without user info, whose credential belongs in the secret since
+// URLs are shown to staff and logged, nor fragment, which HTTP never sends. It returns the URL
+// as Go writes it, which is what the worker requests.
+func (s *Store) checkWebhookURL(raw string) (string, error) {
+	raw = strings.TrimSpace(raw)
+	u, err := url.Parse(raw)
+	switch {
+	case raw == "":
+		return "", invalid("url", "enter a URL")
+	case err != nil || u.Opaque != "" || u.Hostname() == "" || (u.Scheme != "https" && u.Scheme != "http"):
+		return "", invalid("url", "enter an absolute URL such as https://service.example.org/scim/v2/Groups/42")
+	case u.Scheme == "http" && !s.webhookAllowHTTP:
+		return "", invalid("url", "the URL must use https")
+	case u.User != nil:
+		return "", invalid("url", "the URL cannot hold a user name or password: use the secret")
+	case u.Fragment != "" || strings.Contains(raw, "#"):
+		return "", invalid("url", "the URL cannot have a fragment")
+	}
+	out := u.String()
+	if len(out) > 2048 || !utf8.ValidString(out) {
+		return "", invalid("url", "the URL may have at most 2048 characters")
+	}
+	return out, nil
+}
+
+// secretPattern is team_webhooks_secret_check: visible ASCII, as an HTTP header value allows.
+var secretPattern = regexp.MustCompile(`^[!-~]+$`)
+
+func checkWebhookSecret(secret string) (string, error) {
+	switch {
+	case secret == "":
+		return "", nil
+	case len(secret) > 255:
+		return "", invalid("secret", "the secret may have at most 255 characters")
+	case !secretPattern.MatchString(secret):
+		return "", invalid("secret", "the secret may only contain visible ASCII characters, without spaces")
+	}
+	return secret, nil
+}
+
+func checkWebhookProtocol(p string) error {
+	if p != WebhookProtocolSCIM {
+		return invalid("protocol", "unknown protocol")
+	}
+	return nil
+}
+
+// WebhookDelivery is one membership change on its way to one webhook. Secret is a credential:
+// it is sent as a bearer token and never logged.
+type WebhookDelivery struct {
+	ID        uuid.UUID `bun:"id"` // the Idempotency-Key
+	CreatedAt time.Time `bun:"created_at"`
+	WebhookID uuid.UUID `bun:"webhook_id"` // may name a webhook deleted with its team
+	TeamID    uuid.UUID `bun:"team_id"`
+	URL       string    `bun:"url"`
+	Secret    string    `bun:"secret,nullzero"`
+	Protocol  string    `bun:"protocol"`
+	Operation string    `bun:"operation"` // "add" or "remove"
+	UserID    uuid.UUID `bun:"user_id"`
+	Email     string    `bun:"email,nullzero"` // the user's email when the change was made; "" for none
+	Attempts  int       `bun:"attempts"`       // this one included
+}
+
+// ClaimWebhookDeliveries takes up to limit deliveries due now, counts the attempt and pushes
+// their next attempt lease into the future, in one statement: several server instances never
+// send one delivery at the same time (FOR UPDATE SKIP LOCKED), and a delivery whose sender dies
+// is retried once the lease is over. A delivery waits while an earlier one for the same webhook
+// and user is not finished, so that a receiver never sees a removal before the addition it
+// undoes.
+func (s *Store) ClaimWebhookDeliveries(ctx context.Context, limit int, lease time.Duration) ([]WebhookDelivery, error) {
+	var ds []WebhookDelivery
+	err := s.db.NewRaw(`
+		UPDATE team_webhook_deliveries d SET attempts = d.attempts + 1, last_attempt_at = now(),
+			next_attempt_at = now() + ? * interval '1 microsecond'
+		WHERE d.id IN (
+			SELECT c.id FROM team_webhook_deliveries c
+			WHERE c.status = 'pending' AND c.next_attempt_at <= now()
+				AND NOT EXISTS (SELECT 1 FROM team_webhook_deliveries e
+					WHERE e.webhook_id = c.webhook_id AND e.user_id = c.user_id AND e.status = 'pending' AND e.seq < c.seq)
+			ORDER BY c.next_attempt_at, c.seq LIMIT ? FOR UPDATE SKIP LOCKED)
+		RETURNING d.id, d.created_at, d.webhook_id, d.team_id, d.url, d.secret, d.protocol, d.operation,
+			d.user_id, d.email, d.attempts`,
+		lease.Microseconds(), limit).Scan(ctx, &ds)
+	if err != nil {
+		return nil, fromDB("claim webhook deliveries", err)
+	}
+	return ds, nil
+}
+
+// WebhookDelivered records an accepted delivery, forgets its secret, and on its webhook the
+// success. A delivery cancelled meanwhile (its webhook deleted) is left alone.
+func (s *Store) WebhookDelivered(ctx context.Context, id uuid.UUID) error {
+	_, err := s.db.ExecContext(ctx, `
+		WITH d AS (
+			UPDATE team_webhook_deliveries SET status = 'success', secret = NULL, finished_at = now(), last_error = NULL
+			WHERE id = ? AND status = 'pending' RETURNING webhook_id, last_attempt_at)
+		UPDATE team_webhooks w SET status = 'success', last_attempt_at = d.last_attempt_at, last_error = NULL
+		FROM d WHERE w.id = d.webhook_id AND (w.last_attempt_at IS NULL OR w.last_attempt_at <= d.last_attempt_at)`, id)
+	return fromDB("record webhook delivery", err)
+}
+
+// WebhookAttemptFailed records why an attempt failed. The delivery is retried after retryIn,
+// but never later than maxAge after the change, where it gets a last attempt; an attempt that
+// fails once maxAge has passed gives the delivery up (status failure, secret forgotten). final
+// says whether it was given up, or is gone. reason is for operators and must hold no credential.
+func (s *Store) WebhookAttemptFailed(ctx context.Context, id uuid.UUID, reason string, retryIn, maxAge time.Duration) (final bool, err error) {
+	if len(reason) > 500 {
+		reason = strings.ToValidUTF8(reason[:500], "")
+	}
+	var status string
+	err = s.db.QueryRowContext(ctx, `
+		WITH d AS (
+			UPDATE team_webhook_deliveries SET last_error = ?0,
+				status = CASE WHEN created_at + ?2 * interval '1 microsecond' <= now() THEN 'failure' ELSE 'pending' END,
+				finished_at = CASE WHEN created_at + ?2 * interval '1 microsecond' <= now() THEN now() END,
+				secret = CASE WHEN created_at + ?2 * interval '1 microsecond' <= now() THEN NULL ELSE secret END,
+				next_attempt_at = least(now() + ?1 * interval '1 microsecond', created_at + ?2 * interval '1 microsecond')
+			WHERE id = ?3 AND status = 'pending' RETURNING webhook_id, last_attempt_at, status),
+		w AS (
+			UPDATE team_webhooks w SET last_attempt_at = d.last_attempt_at, last_error = ?0,
+				status = CASE WHEN d.status = 'failure' THEN 'failure' ELSE w.status END
+			FROM d WHERE w.id = d.webhook_id AND (w.last_attempt_at IS NULL OR w.last_attempt_at <= d.last_attempt_at))
+		SELECT status FROM d`, reason, retryIn.Microseconds(), maxAge.Microseconds(), id).Scan(&status)
+	if errors.Is(err, sql.ErrNoRows) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fromDB("record webhook attempt", err)
+	}
+	return status != WebhookStatusPending, nil
+}
+
+// PurgeWebhookDeliveries deletes the deliveries finished more than retention ago and returns
+// how many went.
+func (s *Store) PurgeWebhookDeliveries(ctx context.Context, retention time.Duration) (int, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM team_webhook_deliveries
+		WHERE status <> 'pending' AND finished_at < now() - ? * interval '1 microsecond'`, retention.Microseconds())
+	if err != nil {
+		return 0, fromDB("purge webhook deliveries", err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
