@@ -58,6 +58,8 @@ type Config struct {
 	Mail  mailConfig    // invitation emails (config_mail.go)
 
 	Bearer BearerSettings // partner services' bearer tokens (config_bearer.go)
+
+	GraphQL GraphQLSettings // request limits and introspection (config_graphql.go)
 }
 
 // Development reports whether the server runs for a developer on their machine.
@@ -96,6 +98,7 @@ func parseConfig(getenv func(string) string) (Config, error) {
 	c.Login = p.login(c)
 	c.Mail = p.mail(c)
 	c.Bearer = p.bearer()
+	c.GraphQL = p.graphql()
 	if c.DatabaseURL == "" {
 		p.errs = append(p.errs, "DATABASE_URL is required (make run sets it to a private PostgreSQL under .data/)")
 	}

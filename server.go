@@ -119,9 +119,6 @@ func loadDemo(ctx context.Context, s *store.Store, log *slog.Logger, args []stri
 	return nil
 }
 
-// maxBodyBytes bounds a GraphQL request body.
-const maxBodyBytes = 1 << 20
-
 // mailInterval is how often queued emails are looked for.
 const mailInterval = 5 * time.Second
 
@@ -142,13 +139,14 @@ func newMux(cfg Config, s *store.Store, sessions *auth.Sessions, rs *auth.Resour
 			ContactsDisplay: cfg.FeatureContactsDisplay, ContactsCreate: cfg.FeatureContactsCreate,
 			TeamsDisplay: cfg.FeatureTeamsDisplay, TeamsCreate: cfg.FeatureTeamsCreate,
 		},
-	}})
+	}, Limits: cfg.GraphQL.limits(), Introspection: cfg.GraphQL.introspection(cfg.Development())})
 	mux := http.NewServeMux()
 	// CORS answers preflights before anyone authenticates. The bearer middleware (partner
 	// services) goes right after it: a request with an Authorization header is judged by that header
 	// alone, and the session middleware then leaves it be. CSRF needs to know which of the two
-	// authenticated the request, so it comes after both.
-	var endpoint http.Handler = sessions.CSRF(http.MaxBytesHandler(api, maxBodyBytes))
+	// authenticated the request, so it comes after both. The handler bounds the body itself
+	// (GRAPHQL_MAX_BODY_BYTES), answering 413.
+	var endpoint http.Handler = sessions.CSRF(api)
 	endpoint = sessions.Middleware(endpoint)
 	endpoint = rs.Middleware(endpoint)
 	mux.Handle("/graphql", sessions.CORS(endpoint))

@@ -201,3 +201,26 @@ func requiredArgs(schema *ast.Schema, f *ast.FieldDefinition) (string, bool) {
 	}
 	return "(" + strings.Join(args, ", ") + ")", true
 }
+
+// The costs the README quotes: a list costs first times its selection.
+func TestComplexityExamples(t *testing.T) {
+	s := storetest.Open(t)
+	viewer := session(storetest.User(t, s, storetest.Organization(t, s)).ID)
+	for _, tt := range []struct {
+		query string
+		vars  map[string]any
+		cost  int
+	}{
+		{"{ teams(first: 20) { nodes { accesses(first: 10) { nodes { user { name } } } } } }", nil, 620},
+		{teamsPageQuery, map[string]any{"n": 20}, 2340},
+		{teamsPageQuery, map[string]any{"n": 100}, 11700},
+	} {
+		for _, budget := range []int{tt.cost, tt.cost - 1} {
+			h := graph.NewHandler(s, graph.Options{Settings: allFeatures, Limits: graph.Limits{MaxComplexity: budget}})
+			r := serve(t, h, httpReq{method: http.MethodPost, contentType: mediaJSON, as: viewer, body: jsonBody(t, tt.query, tt.vars)})
+			if want := map[bool]string{true: "", false: graph.CodeQueryTooComplex}[budget == tt.cost]; r.Code() != want {
+				t.Errorf("%.40s… %v with a budget of %d: code %q, want %q (costs %d)", tt.query, tt.vars, budget, r.Code(), want, tt.cost)
+			}
+		}
+	}
+}
