@@ -18,9 +18,9 @@ import (
 //
 //  1. No mutation over GET, whoever the caller: CSRF answers 405 to a GET whose document
 //     contains a mutation (or subscription), even when operationName picks a query, so a link
-//     or redirect can never change anything. gqlgen's GET transport refuses them too (406,
-//     after building the operation); this check comes first, is cheaper, and gives the status
-//     GraphQL over HTTP asks for.
+//     or redirect can never change anything. The GraphQL handler refuses them too (405, once it
+//     knows which operation runs, persisted queries included); this check comes first and
+//     needs no operation.
 //  2. A cookie-authenticated request with any other method must be JSON. A cross-site page can
 //     only send text/plain, application/x-www-form-urlencoded or multipart/form-data without
 //     a CORS preflight, and the preflight is granted to the allowed origins only. Every such
