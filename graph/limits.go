@@ -92,10 +92,12 @@ func (p persistedQueries) MutateOperationParameters(ctx context.Context, raw *gr
 }
 
 // operationShape refuses documents nested deeper than MaxDepth, with more than MaxAliases
-// aliases, or with more fields than the complexity budget could ever allow (each costs at
-// least 1), before gqlgen validates them: validation and the complexity walk both grow with
-// the document expanded, and a few fragments spread into each other multiply it. It parses
-// once more only documents the query cache does not hold; cached ones passed already.
+// aliases, or with more fields than the complexity budget could ever allow, before gqlgen
+// validates them: validation and the complexity walk both grow with the document expanded,
+// and a few fragments spread into each other multiply it. A field costs at least 1, except a
+// paged one, which costs at least its selection (costSchema): an operation within the budget
+// has at most twice as many fields. It parses once more only documents the query cache does
+// not hold; cached ones passed already.
 type operationShape struct {
 	limits Limits
 	cache  graphql.Cache[*ast.QueryDocument]
@@ -120,8 +122,8 @@ func (o operationShape) MutateOperationParameters(ctx context.Context, p *graphq
 			return limitError(CodeQueryTooDeep, op.Position, "the operation nests fields %d deep, over the limit of %d", s.depth, o.limits.MaxDepth)
 		case s.aliases > o.limits.MaxAliases:
 			return limitError(CodeTooManyAliases, op.Position, "the operation has %d aliases, over the limit of %d", s.aliases, o.limits.MaxAliases)
-		case s.fields > o.limits.MaxComplexity:
-			return limitError(CodeQueryTooComplex, op.Position, "the operation selects %d fields, over the complexity limit of %d", s.fields, o.limits.MaxComplexity)
+		case s.fields > 2*o.limits.MaxComplexity:
+			return limitError(CodeQueryTooComplex, op.Position, "the operation selects %d fields, more than the complexity limit of %d allows", s.fields, o.limits.MaxComplexity)
 		}
 	}
 	return nil

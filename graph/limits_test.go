@@ -224,3 +224,22 @@ func TestComplexityExamples(t *testing.T) {
 		}
 	}
 }
+
+// The shape check counts fields before validation; it never refuses what the cost allows. A
+// paged field with first: 1 costs only its selection, the case where fields outnumber cost.
+func TestShapeCheckWithinCost(t *testing.T) {
+	s := storetest.Open(t)
+	viewer := session(storetest.User(t, s, storetest.Organization(t, s)).ID)
+	var b strings.Builder
+	b.WriteString("{")
+	for i := range 10 {
+		fmt.Fprintf(&b, " t%d: teams(first: 1) { totalCount }", i)
+	}
+	b.WriteString(" }")
+	// 10 teams fields and 10 totalCount fields, costing 1 each: 20 fields, cost 10.
+	h := graph.NewHandler(s, graph.Options{Settings: allFeatures, Limits: graph.Limits{MaxComplexity: 10}})
+	r := serve(t, h, httpReq{method: http.MethodPost, contentType: mediaJSON, as: viewer, body: jsonBody(t, b.String(), nil)})
+	if len(r.Errors) > 0 {
+		t.Errorf("cost 10 within a budget of 10: %+v", r.Errors)
+	}
+}
