@@ -57,6 +57,8 @@ type Config struct {
 	Login LoginSettings // browser sign-in (config_login.go)
 	Mail  mailConfig    // invitation emails (config_mail.go)
 
+	Webhook webhookConfig // team webhooks' delivery (config_webhook.go)
+
 	Bearer BearerSettings // partner services' bearer tokens (config_bearer.go)
 
 	GraphQL GraphQLSettings // request limits and introspection (config_graphql.go)
@@ -97,6 +99,7 @@ func parseConfig(getenv func(string) string) (Config, error) {
 	c.SessionCookieSecure = p.boolean("SESSION_COOKIE_SECURE", !c.Development())
 	c.Login = p.login(c)
 	c.Mail = p.mail(c)
+	c.Webhook = p.webhook(c)
 	c.Bearer = p.bearer()
 	c.GraphQL = p.graphql()
 	if c.DatabaseURL == "" {

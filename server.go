@@ -54,6 +54,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	s, err := store.Open(ctx, cfg.DatabaseURL.reveal(), store.Options{
 		MaxConns: cfg.DatabaseMaxConns, StatementTimeout: cfg.StatementTimeout, InvitationValidity: cfg.InvitationValidity,
+		WebhookAllowHTTP: cfg.Webhook.AllowHTTP,
 	})
 	if err != nil {
 		return err
@@ -197,6 +198,13 @@ func serve(ctx context.Context, cfg Config, s *store.Store, log *slog.Logger, re
 	} else {
 		log.Warn("invitation emails stay queued: set EMAIL_HOST")
 	}
+	// Team webhooks are delivered by every instance: each delivery is claimed before it is sent.
+	hooked := make(chan struct{})
+	go func() {
+		defer close(hooked)
+		newWebhookSender(cfg.Webhook, s, log, nil).run(purgeCtx, webhookInterval)
+	}()
+	defer func() { stopPurge(); <-hooked }()
 	dev, err := newDevOIDC(ctx, cfg, s, log)
 	if err != nil {
 		return err

@@ -1,0 +1,217 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"lasuite.fr/people/store"
+)
+
+// Delivery timing. The lease is how long a claimed delivery stays invisible to other senders:
+// longer than a send and its recording, so a live sender never sees its delivery taken over,
+// and short enough that a crashed sender's deliveries go out a minute later.
+const (
+	webhookTimeout     = 5 * time.Second
+	webhookLease       = time.Minute
+	webhookBatch       = 16
+	webhookInterval    = 2 * time.Second
+	webhookPurgeEvery  = time.Hour
+	webhookBackoffBase = 10 * time.Second
+	webhookBackoffCap  = time.Hour
+)
+
+// webhookSender delivers the queued membership changes (store.WebhookDelivery) to the teams'
+// webhooks, as People's SCIM push but reliably: every change is claimed in the database before
+// it is sent, so several server instances can run one each, and a failed one is retried with
+// exponential backoff and jitter until WEBHOOK_MAX_AGE after the change.
+type webhookSender struct {
+	cfg    webhookConfig
+	store  *store.Store
+	log    *slog.Logger
+	client *http.Client
+	// Tests shorten these.
+	timeout, lease, backoffBase, backoffCap time.Duration
+}
+
+// newWebhookSender verifies receivers' certificates against roots, or the system's pool when
+// nil (People turned verification off).
+func newWebhookSender(cfg webhookConfig, s *store.Store, log *slog.Logger, roots *x509.CertPool) *webhookSender {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots}
+	t.MaxIdleConnsPerHost = 4
+	return &webhookSender{cfg: cfg, store: s, log: log,
+		client: &http.Client{Transport: t,
+			// A redirect is a failure: the PATCH and its bearer token go to the URL staff set, nowhere else.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+		timeout: webhookTimeout, lease: webhookLease, backoffBase: webhookBackoffBase, backoffCap: webhookBackoffCap}
+}
+
+// run sends due deliveries every interval until ctx ends, at once again after a full batch, and
+// purges finished ones past the retention period every hour.
+func (w *webhookSender) run(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	var purged time.Time
+	for {
+		claimed, err := w.sendDue(ctx)
+		if err != nil && ctx.Err() == nil {
+			w.log.ErrorContext(ctx, "webhook queue", "err", err)
+		}
+		if time.Since(purged) >= webhookPurgeEvery && ctx.Err() == nil {
+			if n, err := w.store.PurgeWebhookDeliveries(ctx, w.cfg.Retention); err != nil {
+				w.log.ErrorContext(ctx, "purge webhook deliveries", "err", err)
+			} else if n > 0 {
+				w.log.InfoContext(ctx, "webhook deliveries purged", "deliveries", n)
+			}
+			purged = time.Now()
+		}
+		if claimed == webhookBatch && err == nil && ctx.Err() == nil {
+			continue // more may be due
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// sendDue claims the deliveries due now, sends them concurrently and records each outcome; it
+// returns how many it claimed. The sends and their recording finish even when ctx ends
+// (shutdown): each is bounded by the timeout, and a recorded delivery is not sent again.
+func (w *webhookSender) sendDue(ctx context.Context) (int, error) {
+	ds, err := w.store.ClaimWebhookDeliveries(ctx, webhookBatch, w.lease)
+	if err != nil {
+		return 0, err
+	}
+	ctx = context.WithoutCancel(ctx)
+	errs := make([]error, len(ds))
+	var wg sync.WaitGroup
+	for i, d := range ds {
+		wg.Go(func() { errs[i] = w.deliver(ctx, d) })
+	}
+	wg.Wait()
+	return len(ds), errors.Join(errs...)
+}
+
+// deliver sends one delivery and records the outcome; the error is the recording's.
+func (w *webhookSender) deliver(ctx context.Context, d store.WebhookDelivery) error {
+	log := w.log.With("delivery_id", d.ID, "webhook_id", d.WebhookID, "team_id", d.TeamID, "attempt", d.Attempts)
+	sendErr := w.send(ctx, d)
+	if sendErr == nil {
+		log.InfoContext(ctx, "webhook delivered")
+		return w.store.WebhookDelivered(ctx, d.ID)
+	}
+	final, err := w.store.WebhookAttemptFailed(ctx, d.ID, sendErr.Error(), w.retryDelay(d.Attempts), w.cfg.MaxAge)
+	if err != nil {
+		return err
+	}
+	if final {
+		log.ErrorContext(ctx, "webhook delivery given up", "err", sendErr, "max_age", w.cfg.MaxAge)
+	} else {
+		log.WarnContext(ctx, "webhook delivery failed, will retry", "err", sendErr)
+	}
+	return nil
+}
+
+// retryDelay is the wait after the attempt-th failure: exponential from backoffBase, capped at
+// backoffCap, with "equal jitter" (half of it random) so that the deliveries of one outage do
+// not all come back at the same moment.
+func (w *webhookSender) retryDelay(attempt int) time.Duration {
+	d := w.backoffCap
+	if attempt >= 1 && attempt <= 30 {
+		if e := w.backoffBase << (attempt - 1); e > 0 && e < d {
+			d = e
+		}
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// scimPatch is People's message: a SCIM PatchOp (RFC 7644 §3.5.2) adding or removing one member.
+type scimPatch struct {
+	Schemas    []string        `json:"schemas"`
+	Operations []scimOperation `json:"Operations"`
+}
+
+type scimOperation struct {
+	Op    string       `json:"op"`
+	Path  string       `json:"path"`
+	Value []scimMember `json:"value"`
+}
+
+type scimMember struct {
+	Value string  `json:"value"`
+	Email *string `json:"email"` // null for a user without one, as People's None
+	Type  string  `json:"type"`
+}
+
+// send makes one attempt: a PATCH of the SCIM message, with the delivery's id as the
+// Idempotency-Key (a timed-out attempt may have been applied: the retry says it is the same).
+// Any 2xx is a success (People wanted 200; SCIM receivers may answer 204). The error names
+// neither the URL nor the secret: it is logged and shown to staff.
+func (w *webhookSender) send(ctx context.Context, d store.WebhookDelivery) error {
+	if d.Protocol != store.WebhookProtocolSCIM {
+		return fmt.Errorf("unknown protocol %q", d.Protocol)
+	}
+	u, err := url.Parse(d.URL)
+	switch {
+	case err != nil:
+		return errors.New("invalid URL")
+	case u.Scheme == "http" && !w.cfg.AllowHTTP:
+		return errors.New("http URLs are refused (WEBHOOK_ALLOW_HTTP is off)")
+	case u.Scheme != "https" && u.Scheme != "http":
+		return errors.New("the URL must use https")
+	}
+	m := scimMember{Value: d.UserID.String(), Type: "User"}
+	if d.Email != "" {
+		m.Email = &d.Email
+	}
+	body, err := json.Marshal(scimPatch{
+		Schemas:    []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+		Operations: []scimOperation{{Op: d.Operation, Path: "members", Value: []scimMember{m}}},
+	})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, w.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPatch, d.URL, bytes.NewReader(body))
+	if err != nil {
+		return errors.New("invalid URL")
+	}
+	req.Header.Set("Content-Type", "application/scim+json")
+	req.Header.Set("Accept", "application/scim+json, application/json")
+	req.Header.Set("Idempotency-Key", d.ID.String())
+	if d.Secret != "" {
+		req.Header.Set("Authorization", "Bearer "+d.Secret)
+	}
+	resp, err := w.client.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			if ue.Timeout() {
+				return fmt.Errorf("no answer within %v", w.timeout)
+			}
+			err = ue.Err
+		}
+		return fmt.Errorf("request failed: %w", err)
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("the receiver answered %s", resp.Status)
+	}
+	return nil
+}
