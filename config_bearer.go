@@ -1,6 +1,12 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"strings"
 	"time"
@@ -31,6 +37,11 @@ type BearerSettings struct {
 
 // bearer reads the partner services' settings. A broken decryption key stops the server here,
 // before it listens, rather than at the first encrypted answer.
+//
+// In development without OIDC_OP_URL, the authorization server is the development provider
+// (server_bearer.go), whose JWKS endpoint the server knows, so OIDC_RS_BACKEND=jwt needs neither
+// OIDC_OP_JWKS_ENDPOINT nor OIDC_RS_PRIVATE_KEY_STR: without a key, one is made for this run, and
+// the provider encrypts to it (it lives in the same process, and forgets its tokens at a restart too).
 func (p *parser) bearer() BearerSettings {
 	b := BearerSettings{
 		IntrospectionEndpoint: p.str("OIDC_OP_INTROSPECTION_ENDPOINT", ""),
@@ -48,12 +59,21 @@ func (p *parser) bearer() BearerSettings {
 		AudienceClaim:         p.str("OIDC_RS_AUDIENCE_CLAIM", "aud"),
 		CacheTTL:              p.duration("OIDC_RS_INTROSPECTION_CACHE_TTL", 60*time.Second),
 	}
+	// config.go reads ENVIRONMENT and OIDC_OP_URL the same way.
+	devProvider := p.str("ENVIRONMENT", "production") == "development" && p.str("OIDC_OP_URL", "") == ""
+	if b.Backend == auth.BackendJWT && b.PrivateKey == "" && devProvider {
+		key, err := newDecryptionKeyPEM(b.EncryptionAlgo)
+		if err != nil {
+			p.errs = append(p.errs, fmt.Sprintf("OIDC_RS_PRIVATE_KEY_STR: %v", err))
+		}
+		b.PrivateKey = secret(key)
+	}
 	if b.PrivateKey != "" {
 		if _, err := auth.ParseDecryptionKeys(b.PrivateKey.reveal(), b.EncryptionAlgo); err != nil {
 			p.errs = append(p.errs, fmt.Sprintf("OIDC_RS_PRIVATE_KEY_STR: %v (with OIDC_RS_ENCRYPTION_ALGO=%s)", err, b.EncryptionAlgo))
 		}
 	}
-	if b.Backend == auth.BackendJWT {
+	if b.Backend == auth.BackendJWT && !devProvider {
 		if b.PrivateKey == "" {
 			p.errs = append(p.errs, "OIDC_RS_BACKEND=jwt needs OIDC_RS_PRIVATE_KEY_STR, the PEM private key that introspection answers are encrypted to")
 		}
@@ -62,6 +82,29 @@ func (p *parser) bearer() BearerSettings {
 		}
 	}
 	return b
+}
+
+// newDecryptionKeyPEM makes a private key for the JWE key algorithm alg: RSA 2048 bits for
+// RSA-OAEP*, P-256 for ECDH-ES*, as PKCS #8 PEM.
+func newDecryptionKeyPEM(alg string) (string, error) {
+	var key any
+	var err error
+	switch {
+	case strings.HasPrefix(alg, "RSA-OAEP"):
+		key, err = rsa.GenerateKey(rand.Reader, 2048)
+	case strings.HasPrefix(alg, "ECDH-ES"):
+		key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	default:
+		return "", fmt.Errorf("no key can be made for OIDC_RS_ENCRYPTION_ALGO=%s: use RSA-OAEP, RSA-OAEP-256 or ECDH-ES", alg)
+	}
+	if err != nil {
+		return "", fmt.Errorf("generate a key: %w", err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return "", fmt.Errorf("encode a key: %w", err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})), nil
 }
 
 // Enabled reports whether the environment configures a resource server.

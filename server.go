@@ -271,7 +271,7 @@ func newDevOIDC(ctx context.Context, cfg Config, s *store.Store, log *slog.Logge
 		log.WarnContext(ctx, "development OpenID provider not mounted", "reason", err.Error())
 		return nil, nil
 	}
-	return devop.New(ctx, devop.Options{
+	o := devop.Options{
 		Issuer: cfg.PublicURL + devop.Path,
 		Users:  s,
 		RPClient: devop.Client{ID: "people", RedirectURIs: []string{cfg.PublicURL + "/auth/callback"},
@@ -279,7 +279,11 @@ func newDevOIDC(ctx context.Context, cfg Config, s *store.Store, log *slog.Logge
 		PartnerClients: []devop.Client{{ID: "docs"}, {ID: "meet"}}, // the demo's service providers
 		Development:    true,
 		Log:            log,
-	})
+	}
+	if err := devIntrospection(cfg.Bearer, &o); err != nil {
+		return nil, err
+	}
+	return devop.New(ctx, o)
 }
 
 // newLogin prepares the browser sign-in against OIDC_OP_URL, or against the development

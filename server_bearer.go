@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"log/slog"
 
 	"lasuite.fr/people/auth"
@@ -10,7 +11,8 @@ import (
 
 // newResourceServer prepares the bearer tokens of partner services: against the authorization
 // server of the OIDC_RS_* settings, or, in development, against the development provider (People
-// is its client "people", which may introspect every token), so that make token works. Without
+// is its client "people", which may introspect every token), so that make token works, with
+// RFC 7662 answers or, with OIDC_RS_BACKEND=jwt, RFC 9701 ones (devIntrospection). Without
 // either, bearer tokens are refused with 401 and the rest of the server runs.
 func newResourceServer(cfg Config, s *store.Store, dev *devop.Provider, log *slog.Logger) (*auth.ResourceServer, error) {
 	b := cfg.Bearer
@@ -34,10 +36,27 @@ func newResourceServer(cfg Config, s *store.Store, dev *devop.Provider, log *slo
 	case dev != nil:
 		c, ep := dev.RPClient(), dev.Endpoints()
 		rc.Issuer, rc.IntrospectionURL, rc.JWKSURL, rc.ClientID, rc.ClientSecret = dev.Issuer(), ep.Introspection, ep.JWKS, c.ID, c.Secret
-		rc.Backend, rc.ClientAuthMethod = auth.BackendJSON, auth.ClientSecretBasic
-		log.Info("bearer tokens accepted from the development provider", "issuer", rc.Issuer)
+		rc.ClientAuthMethod = auth.ClientSecretBasic
+		log.Info("bearer tokens accepted from the development provider", "issuer", rc.Issuer, "backend", rc.Backend)
 	default:
 		log.Warn("bearer tokens refused: set OIDC_OP_URL, OIDC_OP_INTROSPECTION_ENDPOINT, OIDC_RS_CLIENT_ID and OIDC_RS_CLIENT_SECRET to accept partner services")
 	}
 	return auth.NewResourceServer(rc, s, log)
+}
+
+// devIntrospection registers this server with the development provider for OIDC_RS_BACKEND=jwt,
+// as a deployment registers with ProConnect: its client "people" gets RFC 9701 answers signed
+// with OIDC_RS_SIGNING_ALGO and encrypted, as OIDC_RS_ENCRYPTION_ALGO and _ENCODING say, to the
+// keys that /jwks publishes (OIDC_RS_PRIVATE_KEY_STR, or the key parseConfig made for this run).
+func devIntrospection(b BearerSettings, o *devop.Options) error {
+	if b.Backend != auth.BackendJWT {
+		return nil
+	}
+	keys, err := auth.ParseDecryptionKeys(b.PrivateKey.reveal(), b.EncryptionAlgo)
+	if err != nil {
+		return fmt.Errorf("OIDC_RS_PRIVATE_KEY_STR: %w", err) // parseConfig has checked it already
+	}
+	o.RPClient.IntrospectionEncryption = &devop.Encryption{Keys: keys.PublicKeys(), Alg: b.EncryptionAlgo, Enc: b.EncryptionEncoding}
+	o.IntrospectionSigningAlg = b.SigningAlgo
+	return nil
 }
