@@ -114,13 +114,13 @@ func (w *webhookSender) deliver(ctx context.Context, d store.WebhookDelivery) er
 		log.InfoContext(ctx, "webhook delivered")
 		return w.store.WebhookDelivered(ctx, d.ID)
 	}
-	final, err := w.store.WebhookAttemptFailed(ctx, d.ID, sendErr.Error(), w.retryDelay(d.Attempts), w.cfg.MaxAge)
-	if err != nil {
+	status, err := w.store.WebhookAttemptFailed(ctx, d.ID, sendErr.Error(), w.retryDelay(d.Attempts), w.cfg.MaxAge)
+	switch {
+	case err != nil:
 		return err
-	}
-	if final {
+	case status == store.WebhookStatusFailure:
 		log.ErrorContext(ctx, "webhook delivery given up", "err", sendErr, "max_age", w.cfg.MaxAge)
-	} else {
+	case status == store.WebhookStatusPending:
 		log.WarnContext(ctx, "webhook delivery failed, will retry", "err", sendErr)
 	}
 	return nil

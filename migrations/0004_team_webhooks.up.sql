@@ -67,17 +67,20 @@ CREATE INDEX team_webhook_deliveries_finished_at_idx ON team_webhook_deliveries 
 -- access, 'remove' for a deleted one, and both for an access moved to another team or user
 -- (no path of ours does that, psql might). A role change is not a membership change: the
 -- SCIM message has no role, and People sends nothing either.
+-- The webhooks are read FOR SHARE: an edit or a deletion of one of them waits for this
+-- transaction, so that follow_team_webhook then sees the deliveries queued here and re-targets
+-- or cancels them too, instead of leaving one with a stale URL or to a deleted webhook.
 CREATE FUNCTION announce_team_membership() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
 	IF TG_OP IN ('DELETE', 'UPDATE') THEN
 		INSERT INTO team_webhook_deliveries (webhook_id, team_id, url, secret, protocol, operation, user_id, email)
 		SELECT w.id, w.team_id, w.url, w.secret, w.protocol, 'remove', OLD.user_id, (SELECT u.email FROM users u WHERE u.id = OLD.user_id)
-		FROM team_webhooks w WHERE w.team_id = OLD.team_id ORDER BY w.id;
+		FROM team_webhooks w WHERE w.team_id = OLD.team_id ORDER BY w.id FOR SHARE OF w;
 	END IF;
 	IF TG_OP IN ('INSERT', 'UPDATE') THEN
 		INSERT INTO team_webhook_deliveries (webhook_id, team_id, url, secret, protocol, operation, user_id, email)
 		SELECT w.id, w.team_id, w.url, w.secret, w.protocol, 'add', NEW.user_id, (SELECT u.email FROM users u WHERE u.id = NEW.user_id)
-		FROM team_webhooks w WHERE w.team_id = NEW.team_id ORDER BY w.id;
+		FROM team_webhooks w WHERE w.team_id = NEW.team_id ORDER BY w.id FOR SHARE OF w;
 	END IF;
 	RETURN NULL;
 END $$;

@@ -225,7 +225,10 @@ func (s *Store) checkWebhookURL(raw string) (string, error) {
 		return "", invalid("url", "the URL cannot have a fragment")
 	}
 	out := u.String()
-	if len(out) > 2048 || !utf8.ValidString(out) {
+	switch {
+	case !utf8.ValidString(out):
+		return "", invalid("url", "enter an absolute URL such as https://service.example.org/scim/v2/Groups/42")
+	case len(out) > 2048:
 		return "", invalid("url", "the URL may have at most 2048 characters")
 	}
 	return out, nil
@@ -295,47 +298,66 @@ func (s *Store) ClaimWebhookDeliveries(ctx context.Context, limit int, lease tim
 	return ds, nil
 }
 
+// lockDeliveryWebhook takes the row lock of the delivery's webhook, if it still exists, before
+// the delivery's: the order in which an edit of the webhook locks them too (follow_team_webhook),
+// so that recording an outcome and editing its webhook at the same moment cannot deadlock.
+func lockDeliveryWebhook(ctx context.Context, tx bun.Tx, id uuid.UUID) error {
+	_, err := tx.ExecContext(ctx, `SELECT FROM team_webhooks
+		WHERE id = (SELECT webhook_id FROM team_webhook_deliveries WHERE id = ?) FOR NO KEY UPDATE`, id)
+	return fromDB("lock delivery webhook", err)
+}
+
 // WebhookDelivered records an accepted delivery, forgets its secret, and on its webhook the
 // success. A delivery cancelled meanwhile (its webhook deleted) is left alone.
 func (s *Store) WebhookDelivered(ctx context.Context, id uuid.UUID) error {
-	_, err := s.db.ExecContext(ctx, `
-		WITH d AS (
-			UPDATE team_webhook_deliveries SET status = 'success', secret = NULL, finished_at = now(), last_error = NULL
-			WHERE id = ? AND status = 'pending' RETURNING webhook_id, last_attempt_at)
-		UPDATE team_webhooks w SET status = 'success', last_attempt_at = d.last_attempt_at, last_error = NULL
-		FROM d WHERE w.id = d.webhook_id AND (w.last_attempt_at IS NULL OR w.last_attempt_at <= d.last_attempt_at)`, id)
-	return fromDB("record webhook delivery", err)
+	return s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if err := lockDeliveryWebhook(ctx, tx, id); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `
+			WITH d AS (
+				UPDATE team_webhook_deliveries SET status = 'success', secret = NULL, finished_at = now(), last_error = NULL
+				WHERE id = ? AND status = 'pending' RETURNING webhook_id, last_attempt_at)
+			UPDATE team_webhooks w SET status = 'success', last_attempt_at = d.last_attempt_at, last_error = NULL
+			FROM d WHERE w.id = d.webhook_id AND (w.last_attempt_at IS NULL OR w.last_attempt_at <= d.last_attempt_at)`, id)
+		return fromDB("record webhook delivery", err)
+	})
 }
 
 // WebhookAttemptFailed records why an attempt failed. The delivery is retried after retryIn,
 // but never later than maxAge after the change, where it gets a last attempt; an attempt that
-// fails once maxAge has passed gives the delivery up (status failure, secret forgotten). final
-// says whether it was given up, or is gone. reason is for operators and must hold no credential.
-func (s *Store) WebhookAttemptFailed(ctx context.Context, id uuid.UUID, reason string, retryIn, maxAge time.Duration) (final bool, err error) {
+// fails once maxAge has passed gives the delivery up (status failure, secret forgotten). It
+// returns the delivery's status: pending (to be retried), failure (given up), or "" when the
+// delivery is gone (cancelled with its webhook). reason is for operators and staff: it must
+// hold no credential.
+func (s *Store) WebhookAttemptFailed(ctx context.Context, id uuid.UUID, reason string, retryIn, maxAge time.Duration) (string, error) {
 	if len(reason) > 500 {
 		reason = strings.ToValidUTF8(reason[:500], "")
 	}
 	var status string
-	err = s.db.QueryRowContext(ctx, `
-		WITH d AS (
-			UPDATE team_webhook_deliveries SET last_error = ?0,
-				status = CASE WHEN created_at + ?2 * interval '1 microsecond' <= now() THEN 'failure' ELSE 'pending' END,
-				finished_at = CASE WHEN created_at + ?2 * interval '1 microsecond' <= now() THEN now() END,
-				secret = CASE WHEN created_at + ?2 * interval '1 microsecond' <= now() THEN NULL ELSE secret END,
-				next_attempt_at = least(now() + ?1 * interval '1 microsecond', created_at + ?2 * interval '1 microsecond')
-			WHERE id = ?3 AND status = 'pending' RETURNING webhook_id, last_attempt_at, status),
-		w AS (
-			UPDATE team_webhooks w SET last_attempt_at = d.last_attempt_at, last_error = ?0,
-				status = CASE WHEN d.status = 'failure' THEN 'failure' ELSE w.status END
-			FROM d WHERE w.id = d.webhook_id AND (w.last_attempt_at IS NULL OR w.last_attempt_at <= d.last_attempt_at))
-		SELECT status FROM d`, reason, retryIn.Microseconds(), maxAge.Microseconds(), id).Scan(&status)
-	if errors.Is(err, sql.ErrNoRows) {
-		return true, nil
-	}
-	if err != nil {
-		return false, fromDB("record webhook attempt", err)
-	}
-	return status != WebhookStatusPending, nil
+	err := s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if err := lockDeliveryWebhook(ctx, tx, id); err != nil {
+			return err
+		}
+		err := tx.QueryRowContext(ctx, `
+			WITH d AS (
+				UPDATE team_webhook_deliveries SET last_error = ?0,
+					status = CASE WHEN created_at + ?2 * interval '1 microsecond' <= now() THEN 'failure' ELSE 'pending' END,
+					finished_at = CASE WHEN created_at + ?2 * interval '1 microsecond' <= now() THEN now() END,
+					secret = CASE WHEN created_at + ?2 * interval '1 microsecond' <= now() THEN NULL ELSE secret END,
+					next_attempt_at = least(now() + ?1 * interval '1 microsecond', created_at + ?2 * interval '1 microsecond')
+				WHERE id = ?3 AND status = 'pending' RETURNING webhook_id, last_attempt_at, status),
+			w AS (
+				UPDATE team_webhooks w SET last_attempt_at = d.last_attempt_at, last_error = ?0,
+					status = CASE WHEN d.status = 'failure' THEN 'failure' ELSE w.status END
+				FROM d WHERE w.id = d.webhook_id AND (w.last_attempt_at IS NULL OR w.last_attempt_at <= d.last_attempt_at))
+			SELECT status FROM d`, reason, retryIn.Microseconds(), maxAge.Microseconds(), id).Scan(&status)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		return fromDB("record webhook attempt", err)
+	})
+	return status, err
 }
 
 // PurgeWebhookDeliveries deletes the deliveries finished more than retention ago and returns

@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"strings"
@@ -312,6 +313,52 @@ func TestMembershipChangesAreQueued(t *testing.T) {
 			t.Errorf("deliveries after the webhook's deletion = %+v, want them cancelled", got)
 		}
 	})
+}
+
+// An edit or a deletion of a webhook during a membership change waits for it, then applies to
+// its deliveries too.
+func TestTeamWebhookEditRacingAMembershipChange(t *testing.T) {
+	s := storetest.Open(t)
+	for _, tc := range []struct {
+		name string
+		edit func(ctx context.Context, w *store.TeamWebhook) error
+		want int // deliveries left
+	}{
+		{"deleted", func(ctx context.Context, w *store.TeamWebhook) error { return s.DeleteTeamWebhook(ctx, w.ID) }, 0},
+		{"moved", func(ctx context.Context, w *store.TeamWebhook) error {
+			u := "https://moved.example.test/"
+			_, err := s.UpdateTeamWebhook(ctx, w.ID, store.TeamWebhookUpdate{URL: &u})
+			return err
+		}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			team, w := hooked(t, s)
+			tx, err := s.DB().BeginTx(t.Context(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback()
+			storetest.MustExec(t, tx, "INSERT INTO team_accesses (team_id, user_id, role) VALUES (?, ?, 'member')", team.ID, team.Outsider)
+			done := make(chan error, 1)
+			go func() { done <- tc.edit(context.Background(), w) }()
+			select {
+			case err := <-done:
+				t.Fatalf("the edit did not wait for the membership change (err: %v)", err)
+			case <-time.After(300 * time.Millisecond):
+			}
+			if err := tx.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			got := queued(t, s, team.ID)
+			if len(got) != tc.want || (tc.want == 1 && got[0].URL != "https://moved.example.test/") {
+				t.Errorf("deliveries %+v, want %d, to the webhook's new URL", got, tc.want)
+			}
+		})
+	}
 }
 
 // The outbox tables hold their rules whatever path writes.
