@@ -104,6 +104,46 @@ func teamWebhookByID(ctx context.Context, db bun.IDB, id uuid.UUID) (*TeamWebhoo
 // CreateTeamWebhook adds a webhook to a team; staff only (the caller checks). It is told about
 // the membership changes that commit after it.
 func (s *Store) CreateTeamWebhook(ctx context.Context, in NewTeamWebhook) (*TeamWebhook, error) {
+	var w *TeamWebhook
+	err := s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		w, err = s.createTeamWebhook(ctx, tx, in)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// UpdateTeamWebhook changes a webhook's URL, secret or protocol; staff only (the caller
+// checks). The deliveries not yet made follow (migration 0004's follow_team_webhook): a
+// corrected URL or a rotated secret applies to them.
+func (s *Store) UpdateTeamWebhook(ctx context.Context, id uuid.UUID, up TeamWebhookUpdate) (*TeamWebhook, error) {
+	var w *TeamWebhook
+	err := s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		w, err = s.updateTeamWebhook(ctx, tx, id, up)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// DeleteTeamWebhook deletes a webhook; staff only (the caller checks). Its deliveries not yet
+// made are cancelled with it (migration 0004's follow_team_webhook); those made stay as history
+// until the retention period ends.
+func (s *Store) DeleteTeamWebhook(ctx context.Context, id uuid.UUID) error {
+	_, err := deleteTeamWebhook(ctx, s.db, id)
+	return err
+}
+
+// createTeamWebhook, updateTeamWebhook and deleteTeamWebhook are the staff operations inside
+// the caller's transaction, for a caller that writes more in it (the audit trail).
+
+func (s *Store) createTeamWebhook(ctx context.Context, tx bun.IDB, in NewTeamWebhook) (*TeamWebhook, error) {
 	u, err := s.checkWebhookURL(in.URL)
 	if err != nil {
 		return nil, err
@@ -119,27 +159,16 @@ func (s *Store) CreateTeamWebhook(ctx context.Context, in NewTeamWebhook) (*Team
 	if err := checkWebhookProtocol(protocol); err != nil {
 		return nil, err
 	}
-	var w *TeamWebhook
-	err = s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		var id uuid.UUID
-		err := tx.QueryRowContext(ctx, `INSERT INTO team_webhooks (team_id, url, secret, protocol)
-			VALUES (?, ?, ?, ?) RETURNING id`, in.TeamID, u, nullable(secret), protocol).Scan(&id)
-		if err != nil {
-			return fromDB("insert team webhook", err)
-		}
-		w, err = teamWebhookByID(ctx, tx, id)
-		return err
-	})
+	var id uuid.UUID
+	err = tx.QueryRowContext(ctx, `INSERT INTO team_webhooks (team_id, url, secret, protocol)
+		VALUES (?, ?, ?, ?) RETURNING id`, in.TeamID, u, nullable(secret), protocol).Scan(&id)
 	if err != nil {
-		return nil, err
+		return nil, fromDB("insert team webhook", err)
 	}
-	return w, nil
+	return teamWebhookByID(ctx, tx, id)
 }
 
-// UpdateTeamWebhook changes a webhook's URL, secret or protocol; staff only (the caller
-// checks). The deliveries not yet made follow (migration 0004's follow_team_webhook): a
-// corrected URL or a rotated secret applies to them.
-func (s *Store) UpdateTeamWebhook(ctx context.Context, id uuid.UUID, up TeamWebhookUpdate) (*TeamWebhook, error) {
+func (s *Store) updateTeamWebhook(ctx context.Context, tx bun.IDB, id uuid.UUID, up TeamWebhookUpdate) (*TeamWebhook, error) {
 	var u, secret, protocol *string
 	if up.URL != nil {
 		v, err := s.checkWebhookURL(*up.URL)
@@ -161,27 +190,28 @@ func (s *Store) UpdateTeamWebhook(ctx context.Context, id uuid.UUID, up TeamWebh
 		}
 		protocol = up.Protocol
 	}
-	var w *TeamWebhook
-	err := s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		if u != nil || secret != nil || protocol != nil {
-			res, err := tx.ExecContext(ctx, `UPDATE team_webhooks SET url = coalesce(?0, url),
-				secret = CASE WHEN ?1 THEN ?2 ELSE secret END, protocol = coalesce(?3, protocol)
-				WHERE id = ?4`, u, secret != nil, nullable(deref(secret)), protocol, id)
-			if err != nil {
-				return fromDB("update team webhook", err)
-			}
-			if n, _ := res.RowsAffected(); n == 0 {
-				return notFound("team webhook")
-			}
+	if u != nil || secret != nil || protocol != nil {
+		res, err := tx.ExecContext(ctx, `UPDATE team_webhooks SET url = coalesce(?0, url),
+			secret = CASE WHEN ?1 THEN ?2 ELSE secret END, protocol = coalesce(?3, protocol)
+			WHERE id = ?4`, u, secret != nil, nullable(deref(secret)), protocol, id)
+		if err != nil {
+			return nil, fromDB("update team webhook", err)
 		}
-		var err error
-		w, err = teamWebhookByID(ctx, tx, id)
-		return err
-	})
-	if err != nil {
-		return nil, err
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil, notFound("team webhook")
+		}
 	}
-	return w, nil
+	return teamWebhookByID(ctx, tx, id)
+}
+
+// deleteTeamWebhook returns the deleted webhook's team.
+func deleteTeamWebhook(ctx context.Context, tx bun.IDB, id uuid.UUID) (uuid.UUID, error) {
+	var team uuid.UUID
+	err := tx.QueryRowContext(ctx, "DELETE FROM team_webhooks WHERE id = ? RETURNING team_id", id).Scan(&team)
+	if err != nil {
+		return uuid.Nil, notFoundOr(err, "team webhook", "delete team webhook")
+	}
+	return team, nil
 }
 
 func deref(s *string) string {
@@ -189,20 +219,6 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
-}
-
-// DeleteTeamWebhook deletes a webhook; staff only (the caller checks). Its deliveries not yet
-// made are cancelled with it (migration 0004's follow_team_webhook); those made stay as history
-// until the retention period ends.
-func (s *Store) DeleteTeamWebhook(ctx context.Context, id uuid.UUID) error {
-	res, err := s.db.ExecContext(ctx, "DELETE FROM team_webhooks WHERE id = ?", id)
-	if err != nil {
-		return fromDB("delete team webhook", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return notFound("team webhook")
-	}
-	return nil
 }
 
 // checkWebhookURL accepts an absolute https URL with a host (http too when the deployment allows
