@@ -98,9 +98,14 @@ var authMethods = map[model.AuthMethod]auth.Method{
 	model.AuthMethodBearer:  auth.MethodBearer,
 }
 
+var actorMethods = map[auth.Method]store.ActorMethod{
+	auth.MethodSession: store.ActorSession,
+	auth.MethodBearer:  store.ActorBearer,
+}
+
 // actorOf is the store's view of a principal: a bearer token acts through its service.
 func actorOf(p auth.Principal) store.Actor {
-	a := store.Actor{UserID: p.UserID}
+	a := store.Actor{UserID: p.UserID, Method: actorMethods[p.Method]}
 	if p.Method == auth.MethodBearer {
 		a.ServiceProviderID = p.ServiceProviderID
 		if a.ServiceProviderID == uuid.Nil {

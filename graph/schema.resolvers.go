@@ -51,8 +51,8 @@ func (r *invitationResolver) Issuer(ctx context.Context, obj *store.Invitation) 
 }
 
 func (r *mutationResolver) UpdateMe(ctx context.Context, input model.UpdateMeInput) (*model.UpdateMePayload, error) {
-	p, _ := principal(ctx)
-	u, err := r.store.UpdateMe(ctx, p.UserID, store.UserUpdate{Language: input.Language, Timezone: input.Timezone})
+	_, actor := principal(ctx)
+	u, err := r.store.UpdateMe(ctx, actor, store.UserUpdate{Language: input.Language, Timezone: input.Timezone})
 	if err != nil {
 		return nil, fmt.Errorf("update me: %w", err)
 	}
@@ -60,8 +60,8 @@ func (r *mutationResolver) UpdateMe(ctx context.Context, input model.UpdateMeInp
 }
 
 func (r *mutationResolver) UpdateOrganization(ctx context.Context, input model.UpdateOrganizationInput) (*model.UpdateOrganizationPayload, error) {
-	p, _ := principal(ctx)
-	o, err := r.store.RenameOrganization(ctx, p.UserID, input.ID, input.Name)
+	_, actor := principal(ctx)
+	o, err := r.store.RenameOrganization(ctx, actor, input.ID, input.Name)
 	if err != nil {
 		return nil, fmt.Errorf("rename organization %s: %w", input.ID, err)
 	}
@@ -69,11 +69,11 @@ func (r *mutationResolver) UpdateOrganization(ctx context.Context, input model.U
 }
 
 func (r *mutationResolver) CreateContact(ctx context.Context, input model.CreateContactInput) (*model.CreateContactPayload, error) {
-	p, _ := principal(ctx)
+	_, actor := principal(ctx)
 	if f := r.settings.Features; !f.ContactsDisplay || !f.ContactsCreate {
 		return nil, &store.Error{Kind: store.KindForbidden, Message: "contact creation is disabled"}
 	}
-	c, err := r.store.CreateContact(ctx, p.UserID, store.NewContact{FullName: input.FullName, ShortName: deref(input.ShortName),
+	c, err := r.store.CreateContact(ctx, actor, store.NewContact{FullName: input.FullName, ShortName: deref(input.ShortName),
 		Notes: deref(input.Notes), Data: input.Data, OverrideID: input.OverrideID})
 	if err != nil {
 		return nil, fmt.Errorf("create contact: %w", err)
@@ -82,8 +82,8 @@ func (r *mutationResolver) CreateContact(ctx context.Context, input model.Create
 }
 
 func (r *mutationResolver) UpdateContact(ctx context.Context, input model.UpdateContactInput) (*model.UpdateContactPayload, error) {
-	p, _ := principal(ctx)
-	c, err := r.store.UpdateContact(ctx, p.UserID, input.ID, store.ContactUpdate{FullName: input.FullName,
+	_, actor := principal(ctx)
+	c, err := r.store.UpdateContact(ctx, actor, input.ID, store.ContactUpdate{FullName: input.FullName,
 		ShortName: input.ShortName, Notes: input.Notes, Data: input.Data})
 	if err != nil {
 		return nil, fmt.Errorf("update contact %s: %w", input.ID, err)
@@ -92,8 +92,8 @@ func (r *mutationResolver) UpdateContact(ctx context.Context, input model.Update
 }
 
 func (r *mutationResolver) DeleteContact(ctx context.Context, input model.DeleteContactInput) (*model.DeleteContactPayload, error) {
-	p, _ := principal(ctx)
-	if err := r.store.DeleteContact(ctx, p.UserID, input.ID); err != nil {
+	_, actor := principal(ctx)
+	if err := r.store.DeleteContact(ctx, actor, input.ID); err != nil {
 		return nil, fmt.Errorf("delete contact %s: %w", input.ID, err)
 	}
 	return &model.DeleteContactPayload{DeletedID: input.ID}, nil

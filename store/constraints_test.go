@@ -791,6 +791,7 @@ func TestConstraintMessages(t *testing.T) {
 		r := rules{t, s}
 		team := storetest.TeamWithEveryRole(t, s)
 		owner := store.UserActor(team.Owner)
+		member := store.UserActor(team.Member)
 		public := r.contact(nil, nil)
 		private := r.contact(ptr(r.user()), nil)
 		sp := r.serviceProvider()
@@ -798,7 +799,7 @@ func TestConstraintMessages(t *testing.T) {
 		if _, err := s.CreateInvitation(ctx, owner, store.NewInvitation{TeamID: team.ID, Email: email, Role: store.RoleMember}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.CreateContact(ctx, team.Member, store.NewContact{FullName: "Mine", OverrideID: &public}); err != nil {
+		if _, err := s.CreateContact(ctx, member, store.NewContact{FullName: "Mine", OverrideID: &public}); err != nil {
 			t.Fatal(err)
 		}
 		tests := []struct {
@@ -808,11 +809,11 @@ func TestConstraintMessages(t *testing.T) {
 			field string
 		}{
 			{"unknown time zone", func() error {
-				_, err := s.UpdateMe(ctx, team.Member, store.UserUpdate{Timezone: ptr("Europe/Lutetia")})
+				_, err := s.UpdateMe(ctx, member, store.UserUpdate{Timezone: ptr("Europe/Lutetia")})
 				return err
 			}, store.KindInvalid, "timezone"},
 			{"unknown language", func() error {
-				_, err := s.UpdateMe(ctx, team.Member, store.UserUpdate{Language: ptr("xx-xx")})
+				_, err := s.UpdateMe(ctx, member, store.UserUpdate{Language: ptr("xx-xx")})
 				return err
 			}, store.KindInvalid, "language"},
 			{"user already in the team", func() error {
@@ -828,15 +829,15 @@ func TestConstraintMessages(t *testing.T) {
 				return err
 			}, store.KindConflict, "email"},
 			{"public contact overridden twice", func() error {
-				_, err := s.CreateContact(ctx, team.Member, store.NewContact{FullName: "Again", OverrideID: &public})
+				_, err := s.CreateContact(ctx, member, store.NewContact{FullName: "Again", OverrideID: &public})
 				return err
 			}, store.KindConflict, "overrideId"},
 			{"private contact overridden", func() error {
-				_, err := s.CreateContact(ctx, team.Member, store.NewContact{FullName: "Mine", OverrideID: &private})
+				_, err := s.CreateContact(ctx, member, store.NewContact{FullName: "Mine", OverrideID: &private})
 				return err
 			}, store.KindInvalid, "overrideId"},
 			{"missing contact overridden", func() error {
-				_, err := s.CreateContact(ctx, team.Member, store.NewContact{FullName: "Mine", OverrideID: ptr(uuid.New())})
+				_, err := s.CreateContact(ctx, member, store.NewContact{FullName: "Mine", OverrideID: ptr(uuid.New())})
 				return err
 			}, store.KindInvalid, "overrideId"},
 		}

@@ -138,9 +138,19 @@ func checkContact(fullName, shortName, notes string, data map[string]any) (strin
 	return fullName, shortName, ValidateContactData(data)
 }
 
+// contactChanges are the fields a contact operation set, named without their values: a
+// contact's content is private to its owner, and the audit trail is read by staff.
+func contactChanges(fields ...string) changes {
+	c := changes{}
+	for _, f := range fields {
+		c[f] = "[changed]"
+	}
+	return c
+}
+
 // CreateContact creates a contact owned by the actor. A user overrides a public contact at
 // most once (CONFLICT), and only a public one (BAD_USER_INPUT): the database holds both rules.
-func (s *Store) CreateContact(ctx context.Context, actor uuid.UUID, in NewContact) (*ContactView, error) {
+func (s *Store) CreateContact(ctx context.Context, actor Actor, in NewContact) (*ContactView, error) {
 	fullName, shortName, err := checkContact(in.FullName, in.ShortName, in.Notes, in.Data)
 	if err != nil {
 		return nil, err
@@ -148,10 +158,30 @@ func (s *Store) CreateContact(ctx context.Context, actor uuid.UUID, in NewContac
 	if in.Data == nil {
 		in.Data = map[string]any{}
 	}
-	c := &ContactView{ViewerID: actor, Contact: Contact{OwnerID: &actor, FullName: fullName, ShortName: shortName,
+	c := &ContactView{ViewerID: actor.UserID, Contact: Contact{OwnerID: &actor.UserID, FullName: fullName, ShortName: shortName,
 		Notes: in.Notes, Data: in.Data, OverrideID: in.OverrideID}}
-	if _, err := s.db.NewInsert().Model(&c.Contact).Returning("*").Exec(ctx); err != nil {
-		return nil, fromDB("insert contact", err)
+	err = s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if _, err := tx.NewInsert().Model(&c.Contact).Returning("*").Exec(ctx); err != nil {
+			return fromDB("insert contact", err)
+		}
+		targets := []uuid.UUID{c.ID}
+		if in.OverrideID != nil {
+			targets = append(targets, *in.OverrideID)
+		}
+		set := []string{"fullName"}
+		if shortName != "" {
+			set = append(set, "shortName")
+		}
+		if in.Notes != "" {
+			set = append(set, "notes")
+		}
+		if len(in.Data) > 0 {
+			set = append(set, "data")
+		}
+		return audit(ctx, tx, actor, "createContact", targets, contactChanges(set...))
+	})
+	if err != nil {
+		return nil, err
 	}
 	return c, nil
 }
@@ -164,33 +194,37 @@ type ContactUpdate struct {
 }
 
 // UpdateContact changes a contact; its owner only.
-func (s *Store) UpdateContact(ctx context.Context, actor, id uuid.UUID, up ContactUpdate) (*ContactView, error) {
-	c := &ContactView{ViewerID: actor}
+func (s *Store) UpdateContact(ctx context.Context, actor Actor, id uuid.UUID, up ContactUpdate) (*ContactView, error) {
+	c := &ContactView{ViewerID: actor.UserID}
 	err := s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		if err := tx.NewSelect().Model(c).Where("c.id = ?", id).Where(contactVisible, actor).For("NO KEY UPDATE OF c").Scan(ctx); err != nil {
+		if err := tx.NewSelect().Model(c).Where("c.id = ?", id).Where(contactVisible, actor.UserID).For("NO KEY UPDATE OF c").Scan(ctx); err != nil {
 			return notFoundOr(err, "contact", "select contact")
 		}
 		if !c.Abilities().Update {
 			return forbidden("only the owner of a contact may change it")
 		}
+		var set []string
 		if up.FullName != nil {
-			c.FullName = *up.FullName
+			c.FullName, set = *up.FullName, append(set, "fullName")
 		}
 		if up.ShortName != nil {
-			c.ShortName = *up.ShortName
+			c.ShortName, set = *up.ShortName, append(set, "shortName")
 		}
 		if up.Notes != nil {
-			c.Notes = *up.Notes
+			c.Notes, set = *up.Notes, append(set, "notes")
 		}
 		if up.Data != nil {
-			c.Data = up.Data
+			c.Data, set = up.Data, append(set, "data")
 		}
 		var err error
 		if c.FullName, c.ShortName, err = checkContact(c.FullName, c.ShortName, c.Notes, c.Data); err != nil {
 			return err
 		}
 		_, err = tx.NewUpdate().Model(&c.Contact).Column("full_name", "short_name", "notes", "data").WherePK().Returning("updated_at").Exec(ctx)
-		return fromDB("update contact", err)
+		if err != nil {
+			return fromDB("update contact", err)
+		}
+		return audit(ctx, tx, actor, "updateContact", []uuid.UUID{id}, contactChanges(set...))
 	})
 	if err != nil {
 		return nil, err
@@ -199,10 +233,10 @@ func (s *Store) UpdateContact(ctx context.Context, actor, id uuid.UUID, up Conta
 }
 
 // DeleteContact deletes a contact; its owner only, and never a profile contact.
-func (s *Store) DeleteContact(ctx context.Context, actor, id uuid.UUID) error {
+func (s *Store) DeleteContact(ctx context.Context, actor Actor, id uuid.UUID) error {
 	return s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		c := &ContactView{ViewerID: actor}
-		if err := tx.NewSelect().Model(c).Where("c.id = ?", id).Where(contactVisible, actor).For("UPDATE OF c").Scan(ctx); err != nil {
+		c := &ContactView{ViewerID: actor.UserID}
+		if err := tx.NewSelect().Model(c).Where("c.id = ?", id).Where(contactVisible, actor.UserID).For("UPDATE OF c").Scan(ctx); err != nil {
 			return notFoundOr(err, "contact", "select contact")
 		}
 		if !c.Abilities().Delete {
@@ -211,7 +245,9 @@ func (s *Store) DeleteContact(ctx context.Context, actor, id uuid.UUID) error {
 			}
 			return forbidden("only the owner of a contact may delete it")
 		}
-		_, err := tx.ExecContext(ctx, "DELETE FROM contacts WHERE id = ?", id)
-		return fromDB("delete contact", err)
+		if _, err := tx.ExecContext(ctx, "DELETE FROM contacts WHERE id = ?", id); err != nil {
+			return fromDB("delete contact", err)
+		}
+		return audit(ctx, tx, actor, "deleteContact", []uuid.UUID{id}, nil)
 	})
 }

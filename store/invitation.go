@@ -110,7 +110,10 @@ func (s *Store) CreateInvitation(ctx context.Context, actor Actor, in NewInvitat
 		_, err = tx.ExecContext(ctx, `INSERT INTO mail_queue (template, recipient, language, invitation_id, payload)
 			SELECT 'invitation', ?, u.language, ?, jsonb_build_object('team_name', t.name, 'role', ?::text, 'issuer_name', coalesce(u.name, u.email))
 			FROM users u, teams t WHERE u.id = ? AND t.id = ?`, email, inv.ID, in.Role, actor.UserID, in.TeamID)
-		return fromDB("queue invitation email", err)
+		if err != nil {
+			return fromDB("queue invitation email", err)
+		}
+		return audit(ctx, tx, actor, "createInvitation", []uuid.UUID{inv.ID, in.TeamID}, changes{"email": email, "role": in.Role})
 	})
 	if err != nil {
 		return nil, err
@@ -140,6 +143,6 @@ func (s *Store) DeleteInvitation(ctx context.Context, actor Actor, id uuid.UUID)
 		if n, _ := res.RowsAffected(); n == 0 {
 			return notFound("invitation")
 		}
-		return nil
+		return audit(ctx, tx, actor, "deleteInvitation", []uuid.UUID{id, teamID}, nil)
 	})
 }

@@ -118,7 +118,8 @@ func (s *Store) ProvisionLogin(ctx context.Context, c Claims, o LoginOptions) (*
 		if err != nil {
 			return err
 		}
-		if u == nil {
+		created, hadOrganization := u == nil, u != nil && u.OrganizationID != nil
+		if created {
 			u, err = createLoginUser(ctx, tx, lc, o)
 		} else {
 			u, err = updateLoginUser(ctx, tx, u, lc)
@@ -126,7 +127,11 @@ func (s *Store) ProvisionLogin(ctx context.Context, c Claims, o LoginOptions) (*
 		if err != nil {
 			return err
 		}
-		return acceptInvitations(ctx, tx, u.ID, lc.email, s.invitationValidity)
+		teams, err := acceptInvitations(ctx, tx, u.ID, lc.email, s.invitationValidity)
+		if err != nil {
+			return err
+		}
+		return auditLogin(ctx, tx, u, created, !hadOrganization && u.OrganizationID != nil, teams)
 	})
 	if err != nil {
 		return nil, err
@@ -404,14 +409,40 @@ func loginOrganization(ctx context.Context, tx bun.Tx, lc loginClaims) (uuid.UUI
 // a team access with the invited role, and deletes them (their queued emails go with them).
 // Expired ones stay, for their team to see and withdraw. A user already in the team keeps the
 // role they have. The validity is counted by the database clock, as created_at is.
-func acceptInvitations(ctx context.Context, tx bun.Tx, user uuid.UUID, email string, validity time.Duration) error {
+// It returns the teams the user joined.
+func acceptInvitations(ctx context.Context, tx bun.Tx, user uuid.UUID, email string, validity time.Duration) ([]uuid.UUID, error) {
 	if email == "" {
-		return nil
+		return nil, nil
 	}
-	_, err := tx.ExecContext(ctx, `WITH accepted AS (
+	var teams []uuid.UUID
+	err := tx.NewRaw(`WITH accepted AS (
 			DELETE FROM invitations WHERE lower(email) = lower(?) AND created_at > now() - ? * interval '1 microsecond'
 			RETURNING team_id, role)
 		INSERT INTO team_accesses (team_id, user_id, role) SELECT team_id, ?, role FROM accepted
-		ON CONFLICT (team_id, user_id) DO NOTHING`, email, validity.Microseconds(), user)
-	return fromDB("accept invitations", err)
+		ON CONFLICT (team_id, user_id) DO NOTHING RETURNING team_id`, email, validity.Microseconds(), user).Scan(ctx, &teams)
+	if err != nil {
+		return nil, fromDB("accept invitations", err)
+	}
+	return teams, nil
+}
+
+// auditLogin records what a login changed beyond the user's own profile: a user created, an
+// organization given to a user without one, invitations turned into team accesses. The email
+// and name a login copies from the identity provider, and the time of the login, are not
+// events: they are the provider's data, kept in step at every login.
+func auditLogin(ctx context.Context, tx bun.Tx, u *User, created, organizationSet bool, teams []uuid.UUID) error {
+	if !created && !organizationSet && len(teams) == 0 {
+		return nil
+	}
+	targets, c := []uuid.UUID{u.ID}, changes{}
+	if created {
+		c["userCreated"] = true
+	}
+	if (created || organizationSet) && u.OrganizationID != nil {
+		targets, c["organizationId"] = append(targets, *u.OrganizationID), *u.OrganizationID
+	}
+	if len(teams) > 0 {
+		targets, c["joinedTeamIds"] = append(targets, teams...), teams
+	}
+	return audit(ctx, tx, Actor{UserID: u.ID, Method: ActorLogin}, "provisionLogin", targets, c)
 }

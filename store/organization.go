@@ -73,7 +73,7 @@ func (s *Store) OrganizationsByIDs(ctx context.Context, actor uuid.UUID, ids []u
 }
 
 // RenameOrganization changes the name of the actor's own organization; its administrators only.
-func (s *Store) RenameOrganization(ctx context.Context, actor uuid.UUID, id uuid.UUID, name string) (*OrganizationView, error) {
+func (s *Store) RenameOrganization(ctx context.Context, actor Actor, id uuid.UUID, name string) (*OrganizationView, error) {
 	name, err := checkName(name, 100)
 	if err != nil {
 		return nil, err
@@ -84,8 +84,8 @@ func (s *Store) RenameOrganization(ctx context.Context, actor uuid.UUID, id uuid
 	var o *OrganizationView
 	err = s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		o = new(OrganizationView)
-		err := selectOrganizations(tx, actor, o).Where("o.id = ?", id).
-			Where("o.id = (SELECT organization_id FROM users WHERE id = ?)", actor).For("NO KEY UPDATE OF o").Scan(ctx)
+		err := selectOrganizations(tx, actor.UserID, o).Where("o.id = ?", id).
+			Where("o.id = (SELECT organization_id FROM users WHERE id = ?)", actor.UserID).For("NO KEY UPDATE OF o").Scan(ctx)
 		if err != nil {
 			return notFoundOr(err, "organization", "select organization")
 		}
@@ -96,7 +96,7 @@ func (s *Store) RenameOrganization(ctx context.Context, actor uuid.UUID, id uuid
 			return fromDB("update organization", err)
 		}
 		o.Name = name
-		return nil
+		return audit(ctx, tx, actor, "updateOrganization", []uuid.UUID{id}, changes{"name": name})
 	})
 	if err != nil {
 		return nil, err

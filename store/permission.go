@@ -78,3 +78,15 @@ func canGrant(viewer, role Role) bool {
 	}
 	return false
 }
+
+// staffAccessAbilities is what staff may do with any team's access, members or not: staff
+// stand in for an owner who has left, so they set any role, owner included, and remove anyone,
+// but the last-owner rule holds for them too: the only owner of a team can be neither removed
+// nor demoted, by anyone. Add another owner first.
+func staffAccessAbilities(target Role, owners int) AccessAbilities {
+	if target == RoleOwner && owners <= 1 {
+		return AccessAbilities{}
+	}
+	all := []Role{RoleOwner, RoleAdministrator, RoleMember}
+	return AccessAbilities{Delete: true, SetRoleTo: slices.DeleteFunc(all, func(r Role) bool { return r == target })}
+}

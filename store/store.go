@@ -74,13 +74,16 @@ func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 
 // Actor is who acts: a user, and for a partner service's bearer token the service provider it
 // came through. A zero ServiceProviderID means a browser session, which sees all the user's teams.
+// Method is how the actor authenticated, as the audit trail records it; the zero value means a
+// browser session, or a bearer token when ServiceProviderID is set.
 type Actor struct {
 	UserID            uuid.UUID
 	ServiceProviderID uuid.UUID
+	Method            ActorMethod
 }
 
 // UserActor is a browser-session actor.
-func UserActor(id uuid.UUID) Actor { return Actor{UserID: id} }
+func UserActor(id uuid.UUID) Actor { return Actor{UserID: id, Method: ActorSession} }
 
 func (a Actor) viaService() bool { return a.ServiceProviderID != uuid.Nil }
 

@@ -185,10 +185,16 @@ func (s *Store) CreateTeam(ctx context.Context, actor Actor, in NewTeam) (*TeamV
 		if err != nil {
 			return notFoundOr(err, "user", "insert team")
 		}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO team_accesses (team_id, user_id, role) VALUES (?, ?, ?)", t.ID, actor.UserID, RoleOwner); err != nil {
+		var access uuid.UUID
+		if err := tx.QueryRowContext(ctx, "INSERT INTO team_accesses (team_id, user_id, role) VALUES (?, ?, ?) RETURNING id",
+			t.ID, actor.UserID, RoleOwner).Scan(&access); err != nil {
 			return fromDB("insert owner access", err)
 		}
-		return setTeamServiceProviders(ctx, tx, t.ID, sps)
+		if err := setTeamServiceProviders(ctx, tx, t.ID, sps); err != nil {
+			return err
+		}
+		return audit(ctx, tx, actor, "createTeam", []uuid.UUID{t.ID, access},
+			changes{"name": name, "serviceProviderIds": nonNil(sps)})
 	})
 	if err != nil {
 		return nil, err
@@ -250,7 +256,11 @@ func (s *Store) UpdateTeam(ctx context.Context, actor Actor, id uuid.UUID, up Te
 			}
 		}
 		t.ViewerRole = role
-		return fromDB("select updated team", tx.NewSelect().Model(&t.Team).Where("t.id = ?", id).Scan(ctx))
+		if err := tx.NewSelect().Model(&t.Team).Where("t.id = ?", id).Scan(ctx); err != nil {
+			return fromDB("select updated team", err)
+		}
+		return audit(ctx, tx, actor, "updateTeam", []uuid.UUID{id},
+			changes{}.set("name", up.Name).set("serviceProviderIds", up.ServiceProviderIDs))
 	})
 	if err != nil {
 		return nil, err
@@ -271,11 +281,20 @@ func (s *Store) DeleteTeam(ctx context.Context, actor Actor, id uuid.UUID) error
 			}
 			return forbidden("only owners may delete a team")
 		}
-		if _, err := tx.ExecContext(ctx, "DELETE FROM teams WHERE id = ?", id); err != nil {
+		var name string
+		if err := tx.QueryRowContext(ctx, "DELETE FROM teams WHERE id = ? RETURNING name", id).Scan(&name); err != nil {
 			return fromDB("delete team", err)
 		}
-		return nil
+		return audit(ctx, tx, actor, "deleteTeam", []uuid.UUID{id}, changes{"name": name})
 	})
+}
+
+// nonNil is ids, or an empty list for nil, so that the audit trail says [] rather than null.
+func nonNil(ids []uuid.UUID) []uuid.UUID {
+	if ids == nil {
+		return []uuid.UUID{}
+	}
+	return ids
 }
 
 // pgUUIDs passes a uuid slice as a PostgreSQL uuid[] parameter.

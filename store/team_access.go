@@ -32,10 +32,14 @@ type TeamAccessView struct {
 	ViewerID   uuid.UUID `bun:"-"`
 	User       *User     `bun:"-"` // the access's user, when the query that read it joined it
 	viaService bool      // the viewer acts through a partner service's token
+	asStaff    bool      // the viewer is staff, reading through the admin operations
 }
 
 // Abilities is what the viewer may do with the access.
 func (a TeamAccessView) Abilities() AccessAbilities {
+	if a.asStaff {
+		return staffAccessAbilities(a.Role, a.Owners)
+	}
 	return accessAbilities(a.ViewerRole, a.ViewerID == a.UserID, a.Role, a.Owners, a.viaService)
 }
 
@@ -76,6 +80,25 @@ type accessRow struct {
 // that a page of teams does not need a second round of user lookups, whose batching would
 // depend on timing.
 func (s *Store) TeamAccessesByTeamIDs(ctx context.Context, actor Actor, teamIDs []uuid.UUID, f AccessFilter) (map[uuid.UUID]List[TeamAccessView], error) {
+	viewer := visibleTeams(s.db.NewSelect().TableExpr("teams AS t").ColumnExpr("t.id AS team_id, va.role"), actor).
+		Where("t.id IN (?)", bun.List(teamIDs))
+	return s.teamAccessPages(ctx, viewer, f, func(a *TeamAccessView) {
+		a.ViewerID, a.viaService = actor.UserID, actor.viaService()
+	})
+}
+
+// AdminTeamAccessesByTeamIDs is TeamAccessesByTeamIDs for staff: every team among teamIDs,
+// with the abilities staff have (staffAccessAbilities). The caller checks that the principal is
+// staff.
+func (s *Store) AdminTeamAccessesByTeamIDs(ctx context.Context, teamIDs []uuid.UUID, f AccessFilter) (map[uuid.UUID]List[TeamAccessView], error) {
+	viewer := s.db.NewSelect().TableExpr("teams AS t").ColumnExpr("t.id AS team_id, ''::varchar AS role").
+		Where("t.id IN (?)", bun.List(teamIDs))
+	return s.teamAccessPages(ctx, viewer, f, func(a *TeamAccessView) { a.asStaff = true })
+}
+
+// teamAccessPages pages the accesses of the teams viewer selects (team_id, and the viewer's
+// role in it), and view sets who views each one.
+func (s *Store) teamAccessPages(ctx context.Context, viewer *bun.SelectQuery, f AccessFilter, view func(*TeamAccessView)) (map[uuid.UUID]List[TeamAccessView], error) {
 	if err := CheckPage(f.Page); err != nil {
 		return nil, err
 	}
@@ -84,8 +107,6 @@ func (s *Store) TeamAccessesByTeamIDs(ctx context.Context, actor Actor, teamIDs 
 		return nil, invalid("orderBy", "unknown order")
 	}
 	search, term := "", searchTerm(f.Search)
-	viewer := visibleTeams(s.db.NewSelect().TableExpr("teams AS t").ColumnExpr("t.id AS team_id, va.role"), actor).
-		Where("t.id IN (?)", bun.List(teamIDs))
 	args := []any{viewer}
 	if term != "" {
 		search = "AND (search_key(u.name) LIKE search_key(?) OR search_key(u.email) LIKE search_key(?))"
@@ -112,7 +133,7 @@ func (s *Store) TeamAccessesByTeamIDs(ctx context.Context, actor Actor, teamIDs 
 		return nil, fromDB("select team accesses", err)
 	}
 	return pagesByTeam(f.Page, rows, func(r accessRow) (uuid.UUID, int) { return r.TeamID, r.Rank }, func(r accessRow) TeamAccessView {
-		r.ViewerID, r.viaService = actor.UserID, actor.viaService()
+		view(&r.TeamAccessView)
 		r.User = &r.Joined
 		return r.TeamAccessView
 	}), nil
@@ -201,8 +222,10 @@ func (s *Store) CreateTeamAccess(ctx context.Context, actor Actor, teamID, userI
 			return notFoundOr(err, "user", "insert team access")
 		}
 		a.ViewerRole = viewer
-		a.Owners, err = countOwners(ctx, tx, teamID)
-		return err
+		if a.Owners, err = countOwners(ctx, tx, teamID); err != nil {
+			return err
+		}
+		return audit(ctx, tx, actor, "createTeamAccess", []uuid.UUID{a.ID, teamID, userID}, changes{"role": role})
 	})
 	if err != nil {
 		return nil, err
@@ -242,7 +265,7 @@ func (s *Store) SetTeamAccessRole(ctx context.Context, actor Actor, id uuid.UUID
 			a.Owners++
 		}
 		a.Role = role
-		return nil
+		return audit(ctx, tx, actor, "updateTeamAccess", []uuid.UUID{id, a.TeamID, a.UserID}, changes{"role": role})
 	})
 	if err != nil {
 		return nil, err
@@ -269,7 +292,7 @@ func (s *Store) DeleteTeamAccess(ctx context.Context, actor Actor, id uuid.UUID)
 			return fromDB("delete team access", err)
 		}
 		teamID = a.TeamID
-		return nil
+		return audit(ctx, tx, actor, "deleteTeamAccess", []uuid.UUID{id, a.TeamID, a.UserID}, changes{"role": a.Role})
 	})
 	return teamID, err
 }

@@ -100,7 +100,7 @@ type UserUpdate struct {
 
 // UpdateMe changes the actor's own preferences. Validity (known language, IANA zone) is
 // enforced by the database and reported as KindInvalid.
-func (s *Store) UpdateMe(ctx context.Context, actor uuid.UUID, up UserUpdate) (*User, error) {
+func (s *Store) UpdateMe(ctx context.Context, actor Actor, up UserUpdate) (*User, error) {
 	// The database holds both rules; checking here as well reports the language first when both
 	// are wrong, and a NUL as the client's error (PostgreSQL refuses it before any constraint).
 	if up.Language != nil && !slices.ContainsFunc(Languages, func(l struct{ Code, Name string }) bool { return l.Code == *up.Language }) {
@@ -109,24 +109,30 @@ func (s *Store) UpdateMe(ctx context.Context, actor uuid.UUID, up UserUpdate) (*
 	if up.Timezone != nil && !storableText(*up.Timezone) {
 		return nil, invalid("timezone", "the time zone must be a valid IANA name such as Europe/Paris")
 	}
+	if up.Language == nil && up.Timezone == nil {
+		return s.UserByID(ctx, actor.UserID)
+	}
 	u := new(User)
-	q := s.db.NewUpdate().Model(u).Where("id = ?", actor).Returning("*")
-	set := false
-	if up.Language != nil {
-		q, set = q.Set("language = ?", *up.Language), true
-	}
-	if up.Timezone != nil {
-		q, set = q.Set("timezone = ?", *up.Timezone), true
-	}
-	if !set {
-		return s.UserByID(ctx, actor)
-	}
-	res, err := q.Exec(ctx, u)
+	err := s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		q := tx.NewUpdate().Model(u).Where("id = ?", actor.UserID).Returning("*")
+		if up.Language != nil {
+			q = q.Set("language = ?", *up.Language)
+		}
+		if up.Timezone != nil {
+			q = q.Set("timezone = ?", *up.Timezone)
+		}
+		res, err := q.Exec(ctx, u)
+		if err != nil {
+			return fromDB("update user", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return notFound("user")
+		}
+		return audit(ctx, tx, actor, "updateMe", []uuid.UUID{actor.UserID},
+			changes{}.set("language", up.Language).set("timezone", up.Timezone))
+	})
 	if err != nil {
-		return nil, fromDB("update user", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return nil, notFound("user")
+		return nil, err
 	}
 	return u, nil
 }

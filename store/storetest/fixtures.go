@@ -152,3 +152,16 @@ func TeamWithEveryRole(tb testing.TB, s *store.Store) TeamRoles {
 	t.MemberAccess = Access(tb, s, t.ID, t.Member, store.RoleMember)
 	return t
 }
+
+// ServiceProvider creates a service provider with a fresh name and audience id and returns its id.
+func ServiceProvider(tb testing.TB, s *store.Store) uuid.UUID {
+	tb.Helper()
+	tok := Unique()
+	var id uuid.UUID
+	err := s.DB().QueryRowContext(context.Background(),
+		"INSERT INTO service_providers (name, audience_id) VALUES (?, ?) RETURNING id", "Service "+tok, "client-"+tok).Scan(&id)
+	if err != nil {
+		tb.Fatalf("create service provider: %v", err)
+	}
+	return id
+}
