@@ -135,7 +135,7 @@ func newSessions(cfg Config, s *store.Store, log *slog.Logger) *auth.Sessions {
 
 func newMux(cfg Config, s *store.Store, sessions *auth.Sessions, rs *auth.ResourceServer, log *slog.Logger) *http.ServeMux {
 	api := graph.NewHandler(s, graph.Options{Log: log, Settings: graph.Settings{
-		Release: cfg.Release, Commit: cfg.Commit,
+		Release: cfg.Release, Commit: cfg.Commit, RegistrationIDPattern: cfg.RegistrationIDPattern,
 		Features: graph.Features{
 			ContactsDisplay: cfg.FeatureContactsDisplay, ContactsCreate: cfg.FeatureContactsCreate,
 			TeamsDisplay: cfg.FeatureTeamsDisplay, TeamsCreate: cfg.FeatureTeamsCreate,

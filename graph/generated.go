@@ -31,23 +31,177 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
+	AdminOrganization() AdminOrganizationResolver
+	AdminServiceProvider() AdminServiceProviderResolver
+	AdminTeam() AdminTeamResolver
+	AdminUser() AdminUserResolver
+	AuditEvent() AuditEventResolver
 	Contact() ContactResolver
 	Invitation() InvitationResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
 	Team() TeamResolver
 	TeamAccess() TeamAccessResolver
+	TeamWebhook() TeamWebhookResolver
 	User() UserResolver
 }
 
 type DirectiveRoot struct {
-	Auth func(ctx context.Context, obj any, next graphql.Resolver, methods []model.AuthMethod) (res any, err error)
+	Auth func(ctx context.Context, obj any, next graphql.Resolver, methods []model.AuthMethod, staff bool) (res any, err error)
 }
 
 type ComplexityRoot struct {
 	Ability struct {
 		CanCreate func(childComplexity int) int
 		CanView   func(childComplexity int) int
+	}
+
+	AdminDeleteTeamWebhookPayload struct {
+		DeletedID func(childComplexity int) int
+	}
+
+	AdminOrganization struct {
+		Administrators   func(childComplexity int) int
+		CreatedAt        func(childComplexity int) int
+		Domains          func(childComplexity int) int
+		ID               func(childComplexity int) int
+		IsActive         func(childComplexity int) int
+		Metadata         func(childComplexity int) int
+		Name             func(childComplexity int) int
+		RegistrationIDs  func(childComplexity int) int
+		ServiceProviders func(childComplexity int) int
+		UpdatedAt        func(childComplexity int) int
+	}
+
+	AdminOrganizationConnection struct {
+		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	AdminOrganizationEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	AdminOrganizationPayload struct {
+		Organization func(childComplexity int) int
+	}
+
+	AdminServiceProvider struct {
+		AudienceID    func(childComplexity int) int
+		CreatedAt     func(childComplexity int) int
+		ID            func(childComplexity int) int
+		Name          func(childComplexity int) int
+		Organizations func(childComplexity int) int
+		TeamCount     func(childComplexity int) int
+		UpdatedAt     func(childComplexity int) int
+	}
+
+	AdminServiceProviderConnection struct {
+		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	AdminServiceProviderEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	AdminServiceProviderPayload struct {
+		ServiceProvider func(childComplexity int) int
+	}
+
+	AdminTeam struct {
+		Accesses             func(childComplexity int, search *string, orderBy *model.TeamAccessOrder, first *int, after *string) int
+		CreatedAt            func(childComplexity int) int
+		ExternalID           func(childComplexity int) int
+		ID                   func(childComplexity int) int
+		IsVisibleAllServices func(childComplexity int) int
+		Name                 func(childComplexity int) int
+		Organization         func(childComplexity int) int
+		ServiceProviders     func(childComplexity int) int
+		UpdatedAt            func(childComplexity int) int
+		Webhooks             func(childComplexity int) int
+	}
+
+	AdminTeamConnection struct {
+		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	AdminTeamEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	AdminTeamPayload struct {
+		Team func(childComplexity int) int
+	}
+
+	AdminTeamWebhookPayload struct {
+		Webhook func(childComplexity int) int
+	}
+
+	AdminUpdateUserPayload struct {
+		User func(childComplexity int) int
+	}
+
+	AdminUser struct {
+		CreatedAt    func(childComplexity int) int
+		Email        func(childComplexity int) int
+		ID           func(childComplexity int) int
+		IsActive     func(childComplexity int) int
+		IsDevice     func(childComplexity int) int
+		IsStaff      func(childComplexity int) int
+		Language     func(childComplexity int) int
+		LastLoginAt  func(childComplexity int) int
+		Name         func(childComplexity int) int
+		Organization func(childComplexity int) int
+		Sub          func(childComplexity int) int
+		Timezone     func(childComplexity int) int
+		UpdatedAt    func(childComplexity int) int
+	}
+
+	AdminUserConnection struct {
+		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	AdminUserEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	AuditEvent struct {
+		Actor           func(childComplexity int) int
+		ActorID         func(childComplexity int) int
+		Changes         func(childComplexity int) int
+		CreatedAt       func(childComplexity int) int
+		ID              func(childComplexity int) int
+		Method          func(childComplexity int) int
+		Operation       func(childComplexity int) int
+		ServiceProvider func(childComplexity int) int
+		TargetIDs       func(childComplexity int) int
+	}
+
+	AuditEventConnection struct {
+		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	AuditEventEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
 	}
 
 	Config struct {
@@ -157,19 +311,35 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		CreateContact      func(childComplexity int, input model.CreateContactInput) int
-		CreateInvitation   func(childComplexity int, input model.CreateInvitationInput) int
-		CreateTeam         func(childComplexity int, input model.CreateTeamInput) int
-		CreateTeamAccess   func(childComplexity int, input model.CreateTeamAccessInput) int
-		DeleteContact      func(childComplexity int, input model.DeleteContactInput) int
-		DeleteInvitation   func(childComplexity int, input model.DeleteInvitationInput) int
-		DeleteTeam         func(childComplexity int, input model.DeleteTeamInput) int
-		DeleteTeamAccess   func(childComplexity int, input model.DeleteTeamAccessInput) int
-		UpdateContact      func(childComplexity int, input model.UpdateContactInput) int
-		UpdateMe           func(childComplexity int, input model.UpdateMeInput) int
-		UpdateOrganization func(childComplexity int, input model.UpdateOrganizationInput) int
-		UpdateTeam         func(childComplexity int, input model.UpdateTeamInput) int
-		UpdateTeamAccess   func(childComplexity int, input model.UpdateTeamAccessInput) int
+		AdminCreateOrganization              func(childComplexity int, input model.AdminCreateOrganizationInput) int
+		AdminCreateServiceProvider           func(childComplexity int, input model.AdminCreateServiceProviderInput) int
+		AdminCreateTeamAccess                func(childComplexity int, input model.CreateTeamAccessInput) int
+		AdminCreateTeamWebhook               func(childComplexity int, input model.AdminCreateTeamWebhookInput) int
+		AdminDeleteTeamAccess                func(childComplexity int, input model.DeleteTeamAccessInput) int
+		AdminDeleteTeamWebhook               func(childComplexity int, input model.AdminDeleteTeamWebhookInput) int
+		AdminGrantOrganizationAdministrator  func(childComplexity int, input model.AdminOrganizationAdministratorInput) int
+		AdminLinkServiceProvider             func(childComplexity int, input model.AdminServiceProviderLinksInput) int
+		AdminRevokeOrganizationAdministrator func(childComplexity int, input model.AdminOrganizationAdministratorInput) int
+		AdminUnlinkServiceProvider           func(childComplexity int, input model.AdminServiceProviderLinksInput) int
+		AdminUpdateOrganization              func(childComplexity int, input model.AdminUpdateOrganizationInput) int
+		AdminUpdateServiceProvider           func(childComplexity int, input model.AdminUpdateServiceProviderInput) int
+		AdminUpdateTeam                      func(childComplexity int, input model.AdminUpdateTeamInput) int
+		AdminUpdateTeamAccess                func(childComplexity int, input model.UpdateTeamAccessInput) int
+		AdminUpdateTeamWebhook               func(childComplexity int, input model.AdminUpdateTeamWebhookInput) int
+		AdminUpdateUser                      func(childComplexity int, input model.AdminUpdateUserInput) int
+		CreateContact                        func(childComplexity int, input model.CreateContactInput) int
+		CreateInvitation                     func(childComplexity int, input model.CreateInvitationInput) int
+		CreateTeam                           func(childComplexity int, input model.CreateTeamInput) int
+		CreateTeamAccess                     func(childComplexity int, input model.CreateTeamAccessInput) int
+		DeleteContact                        func(childComplexity int, input model.DeleteContactInput) int
+		DeleteInvitation                     func(childComplexity int, input model.DeleteInvitationInput) int
+		DeleteTeam                           func(childComplexity int, input model.DeleteTeamInput) int
+		DeleteTeamAccess                     func(childComplexity int, input model.DeleteTeamAccessInput) int
+		UpdateContact                        func(childComplexity int, input model.UpdateContactInput) int
+		UpdateMe                             func(childComplexity int, input model.UpdateMeInput) int
+		UpdateOrganization                   func(childComplexity int, input model.UpdateOrganizationInput) int
+		UpdateTeam                           func(childComplexity int, input model.UpdateTeamInput) int
+		UpdateTeamAccess                     func(childComplexity int, input model.UpdateTeamAccessInput) int
 	}
 
 	Organization struct {
@@ -194,15 +364,21 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		Config           func(childComplexity int) int
-		Contact          func(childComplexity int, id uuid.UUID) int
-		Contacts         func(childComplexity int, search *string, first *int, after *string) int
-		Me               func(childComplexity int) int
-		Organization     func(childComplexity int, id uuid.UUID) int
-		ServiceProviders func(childComplexity int, search *string, first *int, after *string) int
-		Team             func(childComplexity int, id uuid.UUID) int
-		Teams            func(childComplexity int, search *string, orderBy *model.TeamOrder, first *int, after *string) int
-		Users            func(childComplexity int, search *string, notInTeam *uuid.UUID, first *int, after *string) int
+		AdminAuditEvents      func(childComplexity int, actorID *uuid.UUID, targetID *uuid.UUID, operation *string, since *time.Time, until *time.Time, first *int, after *string) int
+		AdminOrganizations    func(childComplexity int, search *string, first *int, after *string) int
+		AdminServiceProviders func(childComplexity int, search *string, first *int, after *string) int
+		AdminTeam             func(childComplexity int, id uuid.UUID) int
+		AdminTeams            func(childComplexity int, search *string, organizationID *uuid.UUID, first *int, after *string) int
+		AdminUsers            func(childComplexity int, search *string, isActive *bool, isStaff *bool, organizationID *uuid.UUID, first *int, after *string) int
+		Config                func(childComplexity int) int
+		Contact               func(childComplexity int, id uuid.UUID) int
+		Contacts              func(childComplexity int, search *string, first *int, after *string) int
+		Me                    func(childComplexity int) int
+		Organization          func(childComplexity int, id uuid.UUID) int
+		ServiceProviders      func(childComplexity int, search *string, first *int, after *string) int
+		Team                  func(childComplexity int, id uuid.UUID) int
+		Teams                 func(childComplexity int, search *string, orderBy *model.TeamOrder, first *int, after *string) int
+		Users                 func(childComplexity int, search *string, notInTeam *uuid.UUID, first *int, after *string) int
 	}
 
 	ServiceProvider struct {
@@ -281,6 +457,20 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	TeamWebhook struct {
+		CreatedAt      func(childComplexity int) int
+		Failed         func(childComplexity int) int
+		HasSecret      func(childComplexity int) int
+		ID             func(childComplexity int) int
+		LastDeliveryAt func(childComplexity int) int
+		LastError      func(childComplexity int) int
+		Pending        func(childComplexity int) int
+		Protocol       func(childComplexity int) int
+		Status         func(childComplexity int) int
+		URL            func(childComplexity int) int
+		UpdatedAt      func(childComplexity int) int
+	}
+
 	UpdateContactPayload struct {
 		Contact func(childComplexity int) int
 	}
@@ -335,6 +525,31 @@ type ComplexityRoot struct {
 
 // region    ************************** generated!.gotpl **************************
 
+type AdminOrganizationResolver interface {
+	Administrators(ctx context.Context, obj *store.AdminOrganization) ([]store.User, error)
+	ServiceProviders(ctx context.Context, obj *store.AdminOrganization) ([]store.AdminServiceProvider, error)
+}
+type AdminServiceProviderResolver interface {
+	Organizations(ctx context.Context, obj *store.AdminServiceProvider) ([]store.AdminOrganization, error)
+}
+type AdminTeamResolver interface {
+	Organization(ctx context.Context, obj *store.Team) (*store.AdminOrganization, error)
+
+	Accesses(ctx context.Context, obj *store.Team, search *string, orderBy *model.TeamAccessOrder, first *int, after *string) (*model.TeamAccessConnection, error)
+	ServiceProviders(ctx context.Context, obj *store.Team) ([]store.ServiceProvider, error)
+	Webhooks(ctx context.Context, obj *store.Team) ([]store.TeamWebhook, error)
+}
+type AdminUserResolver interface {
+	Email(ctx context.Context, obj *store.User) (*string, error)
+	Name(ctx context.Context, obj *store.User) (*string, error)
+
+	Organization(ctx context.Context, obj *store.User) (*store.AdminOrganization, error)
+}
+type AuditEventResolver interface {
+	Actor(ctx context.Context, obj *store.AuditEvent) (*store.User, error)
+	Method(ctx context.Context, obj *store.AuditEvent) (model.AuditMethod, error)
+	ServiceProvider(ctx context.Context, obj *store.AuditEvent) (*store.AdminServiceProvider, error)
+}
 type ContactResolver interface {
 	ShortName(ctx context.Context, obj *store.ContactView) (*string, error)
 
@@ -360,6 +575,22 @@ type MutationResolver interface {
 	DeleteTeamAccess(ctx context.Context, input model.DeleteTeamAccessInput) (*model.DeleteTeamAccessPayload, error)
 	CreateInvitation(ctx context.Context, input model.CreateInvitationInput) (*model.CreateInvitationPayload, error)
 	DeleteInvitation(ctx context.Context, input model.DeleteInvitationInput) (*model.DeleteInvitationPayload, error)
+	AdminUpdateUser(ctx context.Context, input model.AdminUpdateUserInput) (*model.AdminUpdateUserPayload, error)
+	AdminCreateOrganization(ctx context.Context, input model.AdminCreateOrganizationInput) (*model.AdminOrganizationPayload, error)
+	AdminUpdateOrganization(ctx context.Context, input model.AdminUpdateOrganizationInput) (*model.AdminOrganizationPayload, error)
+	AdminGrantOrganizationAdministrator(ctx context.Context, input model.AdminOrganizationAdministratorInput) (*model.AdminOrganizationPayload, error)
+	AdminRevokeOrganizationAdministrator(ctx context.Context, input model.AdminOrganizationAdministratorInput) (*model.AdminOrganizationPayload, error)
+	AdminCreateServiceProvider(ctx context.Context, input model.AdminCreateServiceProviderInput) (*model.AdminServiceProviderPayload, error)
+	AdminUpdateServiceProvider(ctx context.Context, input model.AdminUpdateServiceProviderInput) (*model.AdminServiceProviderPayload, error)
+	AdminLinkServiceProvider(ctx context.Context, input model.AdminServiceProviderLinksInput) (*model.AdminServiceProviderPayload, error)
+	AdminUnlinkServiceProvider(ctx context.Context, input model.AdminServiceProviderLinksInput) (*model.AdminServiceProviderPayload, error)
+	AdminUpdateTeam(ctx context.Context, input model.AdminUpdateTeamInput) (*model.AdminTeamPayload, error)
+	AdminCreateTeamAccess(ctx context.Context, input model.CreateTeamAccessInput) (*model.CreateTeamAccessPayload, error)
+	AdminUpdateTeamAccess(ctx context.Context, input model.UpdateTeamAccessInput) (*model.UpdateTeamAccessPayload, error)
+	AdminDeleteTeamAccess(ctx context.Context, input model.DeleteTeamAccessInput) (*model.DeleteTeamAccessPayload, error)
+	AdminCreateTeamWebhook(ctx context.Context, input model.AdminCreateTeamWebhookInput) (*model.AdminTeamWebhookPayload, error)
+	AdminUpdateTeamWebhook(ctx context.Context, input model.AdminUpdateTeamWebhookInput) (*model.AdminTeamWebhookPayload, error)
+	AdminDeleteTeamWebhook(ctx context.Context, input model.AdminDeleteTeamWebhookInput) (*model.AdminDeleteTeamWebhookPayload, error)
 }
 type QueryResolver interface {
 	Config(ctx context.Context) (*model.Config, error)
@@ -371,6 +602,12 @@ type QueryResolver interface {
 	Teams(ctx context.Context, search *string, orderBy *model.TeamOrder, first *int, after *string) (*model.TeamConnection, error)
 	Team(ctx context.Context, id uuid.UUID) (*store.TeamView, error)
 	ServiceProviders(ctx context.Context, search *string, first *int, after *string) (*model.ServiceProviderConnection, error)
+	AdminUsers(ctx context.Context, search *string, isActive *bool, isStaff *bool, organizationID *uuid.UUID, first *int, after *string) (*model.AdminUserConnection, error)
+	AdminOrganizations(ctx context.Context, search *string, first *int, after *string) (*model.AdminOrganizationConnection, error)
+	AdminServiceProviders(ctx context.Context, search *string, first *int, after *string) (*model.AdminServiceProviderConnection, error)
+	AdminTeams(ctx context.Context, search *string, organizationID *uuid.UUID, first *int, after *string) (*model.AdminTeamConnection, error)
+	AdminTeam(ctx context.Context, id uuid.UUID) (*store.Team, error)
+	AdminAuditEvents(ctx context.Context, actorID *uuid.UUID, targetID *uuid.UUID, operation *string, since *time.Time, until *time.Time, first *int, after *string) (*model.AuditEventConnection, error)
 }
 type TeamResolver interface {
 	Role(ctx context.Context, obj *store.TeamView) (model.TeamRole, error)
@@ -383,6 +620,13 @@ type TeamAccessResolver interface {
 	Role(ctx context.Context, obj *store.TeamAccessView) (model.TeamRole, error)
 
 	Abilities(ctx context.Context, obj *store.TeamAccessView) (*model.TeamAccessAbilities, error)
+}
+type TeamWebhookResolver interface {
+	Protocol(ctx context.Context, obj *store.TeamWebhook) (model.WebhookProtocol, error)
+
+	Status(ctx context.Context, obj *store.TeamWebhook) (model.WebhookStatus, error)
+
+	LastError(ctx context.Context, obj *store.TeamWebhook) (*string, error)
 }
 type UserResolver interface {
 	Email(ctx context.Context, obj *store.User) (*string, error)
@@ -422,6 +666,542 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Ability.CanView(childComplexity), true
+
+	case "AdminDeleteTeamWebhookPayload.deletedId":
+		if e.ComplexityRoot.AdminDeleteTeamWebhookPayload.DeletedID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminDeleteTeamWebhookPayload.DeletedID(childComplexity), true
+
+	case "AdminOrganization.administrators":
+		if e.ComplexityRoot.AdminOrganization.Administrators == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminOrganization.Administrators(childComplexity), true
+	case "AdminOrganization.createdAt":
+		if e.ComplexityRoot.AdminOrganization.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminOrganization.CreatedAt(childComplexity), true
+	case "AdminOrganization.domains":
+		if e.ComplexityRoot.AdminOrganization.Domains == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminOrganization.Domains(childComplexity), true
+	case "AdminOrganization.id":
+		if e.ComplexityRoot.AdminOrganization.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminOrganization.ID(childComplexity), true
+	case "AdminOrganization.isActive":
+		if e.ComplexityRoot.AdminOrganization.IsActive == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminOrganization.IsActive(childComplexity), true
+	case "AdminOrganization.metadata":
+		if e.ComplexityRoot.AdminOrganization.Metadata == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminOrganization.Metadata(childComplexity), true
+	case "AdminOrganization.name":
+		if e.ComplexityRoot.AdminOrganization.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminOrganization.Name(childComplexity), true
+	case "AdminOrganization.registrationIds":
+		if e.ComplexityRoot.AdminOrganization.RegistrationIDs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminOrganization.RegistrationIDs(childComplexity), true
+	case "AdminOrganization.serviceProviders":
+		if e.ComplexityRoot.AdminOrganization.ServiceProviders == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminOrganization.ServiceProviders(childComplexity), true
+	case "AdminOrganization.updatedAt":
+		if e.ComplexityRoot.AdminOrganization.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminOrganization.UpdatedAt(childComplexity), true
+
+	case "AdminOrganizationConnection.edges":
+		if e.ComplexityRoot.AdminOrganizationConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminOrganizationConnection.Edges(childComplexity), true
+	case "AdminOrganizationConnection.nodes":
+		if e.ComplexityRoot.AdminOrganizationConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminOrganizationConnection.Nodes(childComplexity), true
+	case "AdminOrganizationConnection.pageInfo":
+		if e.ComplexityRoot.AdminOrganizationConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminOrganizationConnection.PageInfo(childComplexity), true
+	case "AdminOrganizationConnection.totalCount":
+		if e.ComplexityRoot.AdminOrganizationConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminOrganizationConnection.TotalCount(childComplexity), true
+
+	case "AdminOrganizationEdge.cursor":
+		if e.ComplexityRoot.AdminOrganizationEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminOrganizationEdge.Cursor(childComplexity), true
+	case "AdminOrganizationEdge.node":
+		if e.ComplexityRoot.AdminOrganizationEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminOrganizationEdge.Node(childComplexity), true
+
+	case "AdminOrganizationPayload.organization":
+		if e.ComplexityRoot.AdminOrganizationPayload.Organization == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminOrganizationPayload.Organization(childComplexity), true
+
+	case "AdminServiceProvider.audienceId":
+		if e.ComplexityRoot.AdminServiceProvider.AudienceID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminServiceProvider.AudienceID(childComplexity), true
+	case "AdminServiceProvider.createdAt":
+		if e.ComplexityRoot.AdminServiceProvider.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminServiceProvider.CreatedAt(childComplexity), true
+	case "AdminServiceProvider.id":
+		if e.ComplexityRoot.AdminServiceProvider.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminServiceProvider.ID(childComplexity), true
+	case "AdminServiceProvider.name":
+		if e.ComplexityRoot.AdminServiceProvider.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminServiceProvider.Name(childComplexity), true
+	case "AdminServiceProvider.organizations":
+		if e.ComplexityRoot.AdminServiceProvider.Organizations == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminServiceProvider.Organizations(childComplexity), true
+	case "AdminServiceProvider.teamCount":
+		if e.ComplexityRoot.AdminServiceProvider.TeamCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminServiceProvider.TeamCount(childComplexity), true
+	case "AdminServiceProvider.updatedAt":
+		if e.ComplexityRoot.AdminServiceProvider.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminServiceProvider.UpdatedAt(childComplexity), true
+
+	case "AdminServiceProviderConnection.edges":
+		if e.ComplexityRoot.AdminServiceProviderConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminServiceProviderConnection.Edges(childComplexity), true
+	case "AdminServiceProviderConnection.nodes":
+		if e.ComplexityRoot.AdminServiceProviderConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminServiceProviderConnection.Nodes(childComplexity), true
+	case "AdminServiceProviderConnection.pageInfo":
+		if e.ComplexityRoot.AdminServiceProviderConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminServiceProviderConnection.PageInfo(childComplexity), true
+	case "AdminServiceProviderConnection.totalCount":
+		if e.ComplexityRoot.AdminServiceProviderConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminServiceProviderConnection.TotalCount(childComplexity), true
+
+	case "AdminServiceProviderEdge.cursor":
+		if e.ComplexityRoot.AdminServiceProviderEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminServiceProviderEdge.Cursor(childComplexity), true
+	case "AdminServiceProviderEdge.node":
+		if e.ComplexityRoot.AdminServiceProviderEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminServiceProviderEdge.Node(childComplexity), true
+
+	case "AdminServiceProviderPayload.serviceProvider":
+		if e.ComplexityRoot.AdminServiceProviderPayload.ServiceProvider == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminServiceProviderPayload.ServiceProvider(childComplexity), true
+
+	case "AdminTeam.accesses":
+		if e.ComplexityRoot.AdminTeam.Accesses == nil {
+			break
+		}
+
+		args, err := ec.field_AdminTeam_accesses_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.AdminTeam.Accesses(childComplexity, args["search"].(*string), args["orderBy"].(*model.TeamAccessOrder), args["first"].(*int), args["after"].(*string)), true
+	case "AdminTeam.createdAt":
+		if e.ComplexityRoot.AdminTeam.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminTeam.CreatedAt(childComplexity), true
+	case "AdminTeam.externalId":
+		if e.ComplexityRoot.AdminTeam.ExternalID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminTeam.ExternalID(childComplexity), true
+	case "AdminTeam.id":
+		if e.ComplexityRoot.AdminTeam.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminTeam.ID(childComplexity), true
+	case "AdminTeam.isVisibleAllServices":
+		if e.ComplexityRoot.AdminTeam.IsVisibleAllServices == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminTeam.IsVisibleAllServices(childComplexity), true
+	case "AdminTeam.name":
+		if e.ComplexityRoot.AdminTeam.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminTeam.Name(childComplexity), true
+	case "AdminTeam.organization":
+		if e.ComplexityRoot.AdminTeam.Organization == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminTeam.Organization(childComplexity), true
+	case "AdminTeam.serviceProviders":
+		if e.ComplexityRoot.AdminTeam.ServiceProviders == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminTeam.ServiceProviders(childComplexity), true
+	case "AdminTeam.updatedAt":
+		if e.ComplexityRoot.AdminTeam.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminTeam.UpdatedAt(childComplexity), true
+	case "AdminTeam.webhooks":
+		if e.ComplexityRoot.AdminTeam.Webhooks == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminTeam.Webhooks(childComplexity), true
+
+	case "AdminTeamConnection.edges":
+		if e.ComplexityRoot.AdminTeamConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminTeamConnection.Edges(childComplexity), true
+	case "AdminTeamConnection.nodes":
+		if e.ComplexityRoot.AdminTeamConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminTeamConnection.Nodes(childComplexity), true
+	case "AdminTeamConnection.pageInfo":
+		if e.ComplexityRoot.AdminTeamConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminTeamConnection.PageInfo(childComplexity), true
+	case "AdminTeamConnection.totalCount":
+		if e.ComplexityRoot.AdminTeamConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminTeamConnection.TotalCount(childComplexity), true
+
+	case "AdminTeamEdge.cursor":
+		if e.ComplexityRoot.AdminTeamEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminTeamEdge.Cursor(childComplexity), true
+	case "AdminTeamEdge.node":
+		if e.ComplexityRoot.AdminTeamEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminTeamEdge.Node(childComplexity), true
+
+	case "AdminTeamPayload.team":
+		if e.ComplexityRoot.AdminTeamPayload.Team == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminTeamPayload.Team(childComplexity), true
+
+	case "AdminTeamWebhookPayload.webhook":
+		if e.ComplexityRoot.AdminTeamWebhookPayload.Webhook == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminTeamWebhookPayload.Webhook(childComplexity), true
+
+	case "AdminUpdateUserPayload.user":
+		if e.ComplexityRoot.AdminUpdateUserPayload.User == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminUpdateUserPayload.User(childComplexity), true
+
+	case "AdminUser.createdAt":
+		if e.ComplexityRoot.AdminUser.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminUser.CreatedAt(childComplexity), true
+	case "AdminUser.email":
+		if e.ComplexityRoot.AdminUser.Email == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminUser.Email(childComplexity), true
+	case "AdminUser.id":
+		if e.ComplexityRoot.AdminUser.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminUser.ID(childComplexity), true
+	case "AdminUser.isActive":
+		if e.ComplexityRoot.AdminUser.IsActive == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminUser.IsActive(childComplexity), true
+	case "AdminUser.isDevice":
+		if e.ComplexityRoot.AdminUser.IsDevice == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminUser.IsDevice(childComplexity), true
+	case "AdminUser.isStaff":
+		if e.ComplexityRoot.AdminUser.IsStaff == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminUser.IsStaff(childComplexity), true
+	case "AdminUser.language":
+		if e.ComplexityRoot.AdminUser.Language == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminUser.Language(childComplexity), true
+	case "AdminUser.lastLoginAt":
+		if e.ComplexityRoot.AdminUser.LastLoginAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminUser.LastLoginAt(childComplexity), true
+	case "AdminUser.name":
+		if e.ComplexityRoot.AdminUser.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminUser.Name(childComplexity), true
+	case "AdminUser.organization":
+		if e.ComplexityRoot.AdminUser.Organization == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminUser.Organization(childComplexity), true
+	case "AdminUser.sub":
+		if e.ComplexityRoot.AdminUser.Sub == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminUser.Sub(childComplexity), true
+	case "AdminUser.timezone":
+		if e.ComplexityRoot.AdminUser.Timezone == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminUser.Timezone(childComplexity), true
+	case "AdminUser.updatedAt":
+		if e.ComplexityRoot.AdminUser.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminUser.UpdatedAt(childComplexity), true
+
+	case "AdminUserConnection.edges":
+		if e.ComplexityRoot.AdminUserConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminUserConnection.Edges(childComplexity), true
+	case "AdminUserConnection.nodes":
+		if e.ComplexityRoot.AdminUserConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminUserConnection.Nodes(childComplexity), true
+	case "AdminUserConnection.pageInfo":
+		if e.ComplexityRoot.AdminUserConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminUserConnection.PageInfo(childComplexity), true
+	case "AdminUserConnection.totalCount":
+		if e.ComplexityRoot.AdminUserConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminUserConnection.TotalCount(childComplexity), true
+
+	case "AdminUserEdge.cursor":
+		if e.ComplexityRoot.AdminUserEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminUserEdge.Cursor(childComplexity), true
+	case "AdminUserEdge.node":
+		if e.ComplexityRoot.AdminUserEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminUserEdge.Node(childComplexity), true
+
+	case "AuditEvent.actor":
+		if e.ComplexityRoot.AuditEvent.Actor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.Actor(childComplexity), true
+	case "AuditEvent.actorId":
+		if e.ComplexityRoot.AuditEvent.ActorID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.ActorID(childComplexity), true
+	case "AuditEvent.changes":
+		if e.ComplexityRoot.AuditEvent.Changes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.Changes(childComplexity), true
+	case "AuditEvent.createdAt":
+		if e.ComplexityRoot.AuditEvent.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.CreatedAt(childComplexity), true
+	case "AuditEvent.id":
+		if e.ComplexityRoot.AuditEvent.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.ID(childComplexity), true
+	case "AuditEvent.method":
+		if e.ComplexityRoot.AuditEvent.Method == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.Method(childComplexity), true
+	case "AuditEvent.operation":
+		if e.ComplexityRoot.AuditEvent.Operation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.Operation(childComplexity), true
+	case "AuditEvent.serviceProvider":
+		if e.ComplexityRoot.AuditEvent.ServiceProvider == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.ServiceProvider(childComplexity), true
+	case "AuditEvent.targetIds":
+		if e.ComplexityRoot.AuditEvent.TargetIDs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.TargetIDs(childComplexity), true
+
+	case "AuditEventConnection.edges":
+		if e.ComplexityRoot.AuditEventConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEventConnection.Edges(childComplexity), true
+	case "AuditEventConnection.nodes":
+		if e.ComplexityRoot.AuditEventConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEventConnection.Nodes(childComplexity), true
+	case "AuditEventConnection.pageInfo":
+		if e.ComplexityRoot.AuditEventConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEventConnection.PageInfo(childComplexity), true
+	case "AuditEventConnection.totalCount":
+		if e.ComplexityRoot.AuditEventConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEventConnection.TotalCount(childComplexity), true
+
+	case "AuditEventEdge.cursor":
+		if e.ComplexityRoot.AuditEventEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEventEdge.Cursor(childComplexity), true
+	case "AuditEventEdge.node":
+		if e.ComplexityRoot.AuditEventEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEventEdge.Node(childComplexity), true
 
 	case "Config.commit":
 		if e.ComplexityRoot.Config.Commit == nil {
@@ -753,6 +1533,182 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Language.Name(childComplexity), true
 
+	case "Mutation.adminCreateOrganization":
+		if e.ComplexityRoot.Mutation.AdminCreateOrganization == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_adminCreateOrganization_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AdminCreateOrganization(childComplexity, args["input"].(model.AdminCreateOrganizationInput)), true
+	case "Mutation.adminCreateServiceProvider":
+		if e.ComplexityRoot.Mutation.AdminCreateServiceProvider == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_adminCreateServiceProvider_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AdminCreateServiceProvider(childComplexity, args["input"].(model.AdminCreateServiceProviderInput)), true
+	case "Mutation.adminCreateTeamAccess":
+		if e.ComplexityRoot.Mutation.AdminCreateTeamAccess == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_adminCreateTeamAccess_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AdminCreateTeamAccess(childComplexity, args["input"].(model.CreateTeamAccessInput)), true
+	case "Mutation.adminCreateTeamWebhook":
+		if e.ComplexityRoot.Mutation.AdminCreateTeamWebhook == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_adminCreateTeamWebhook_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AdminCreateTeamWebhook(childComplexity, args["input"].(model.AdminCreateTeamWebhookInput)), true
+	case "Mutation.adminDeleteTeamAccess":
+		if e.ComplexityRoot.Mutation.AdminDeleteTeamAccess == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_adminDeleteTeamAccess_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AdminDeleteTeamAccess(childComplexity, args["input"].(model.DeleteTeamAccessInput)), true
+	case "Mutation.adminDeleteTeamWebhook":
+		if e.ComplexityRoot.Mutation.AdminDeleteTeamWebhook == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_adminDeleteTeamWebhook_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AdminDeleteTeamWebhook(childComplexity, args["input"].(model.AdminDeleteTeamWebhookInput)), true
+	case "Mutation.adminGrantOrganizationAdministrator":
+		if e.ComplexityRoot.Mutation.AdminGrantOrganizationAdministrator == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_adminGrantOrganizationAdministrator_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AdminGrantOrganizationAdministrator(childComplexity, args["input"].(model.AdminOrganizationAdministratorInput)), true
+	case "Mutation.adminLinkServiceProvider":
+		if e.ComplexityRoot.Mutation.AdminLinkServiceProvider == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_adminLinkServiceProvider_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AdminLinkServiceProvider(childComplexity, args["input"].(model.AdminServiceProviderLinksInput)), true
+	case "Mutation.adminRevokeOrganizationAdministrator":
+		if e.ComplexityRoot.Mutation.AdminRevokeOrganizationAdministrator == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_adminRevokeOrganizationAdministrator_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AdminRevokeOrganizationAdministrator(childComplexity, args["input"].(model.AdminOrganizationAdministratorInput)), true
+	case "Mutation.adminUnlinkServiceProvider":
+		if e.ComplexityRoot.Mutation.AdminUnlinkServiceProvider == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_adminUnlinkServiceProvider_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AdminUnlinkServiceProvider(childComplexity, args["input"].(model.AdminServiceProviderLinksInput)), true
+	case "Mutation.adminUpdateOrganization":
+		if e.ComplexityRoot.Mutation.AdminUpdateOrganization == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_adminUpdateOrganization_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AdminUpdateOrganization(childComplexity, args["input"].(model.AdminUpdateOrganizationInput)), true
+	case "Mutation.adminUpdateServiceProvider":
+		if e.ComplexityRoot.Mutation.AdminUpdateServiceProvider == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_adminUpdateServiceProvider_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AdminUpdateServiceProvider(childComplexity, args["input"].(model.AdminUpdateServiceProviderInput)), true
+	case "Mutation.adminUpdateTeam":
+		if e.ComplexityRoot.Mutation.AdminUpdateTeam == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_adminUpdateTeam_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AdminUpdateTeam(childComplexity, args["input"].(model.AdminUpdateTeamInput)), true
+	case "Mutation.adminUpdateTeamAccess":
+		if e.ComplexityRoot.Mutation.AdminUpdateTeamAccess == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_adminUpdateTeamAccess_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AdminUpdateTeamAccess(childComplexity, args["input"].(model.UpdateTeamAccessInput)), true
+	case "Mutation.adminUpdateTeamWebhook":
+		if e.ComplexityRoot.Mutation.AdminUpdateTeamWebhook == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_adminUpdateTeamWebhook_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AdminUpdateTeamWebhook(childComplexity, args["input"].(model.AdminUpdateTeamWebhookInput)), true
+	case "Mutation.adminUpdateUser":
+		if e.ComplexityRoot.Mutation.AdminUpdateUser == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_adminUpdateUser_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AdminUpdateUser(childComplexity, args["input"].(model.AdminUpdateUserInput)), true
 	case "Mutation.createContact":
 		if e.ComplexityRoot.Mutation.CreateContact == nil {
 			break
@@ -972,6 +1928,72 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PageInfo.StartCursor(childComplexity), true
 
+	case "Query.adminAuditEvents":
+		if e.ComplexityRoot.Query.AdminAuditEvents == nil {
+			break
+		}
+
+		args, err := ec.field_Query_adminAuditEvents_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.AdminAuditEvents(childComplexity, args["actorId"].(*uuid.UUID), args["targetId"].(*uuid.UUID), args["operation"].(*string), args["since"].(*time.Time), args["until"].(*time.Time), args["first"].(*int), args["after"].(*string)), true
+	case "Query.adminOrganizations":
+		if e.ComplexityRoot.Query.AdminOrganizations == nil {
+			break
+		}
+
+		args, err := ec.field_Query_adminOrganizations_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.AdminOrganizations(childComplexity, args["search"].(*string), args["first"].(*int), args["after"].(*string)), true
+	case "Query.adminServiceProviders":
+		if e.ComplexityRoot.Query.AdminServiceProviders == nil {
+			break
+		}
+
+		args, err := ec.field_Query_adminServiceProviders_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.AdminServiceProviders(childComplexity, args["search"].(*string), args["first"].(*int), args["after"].(*string)), true
+	case "Query.adminTeam":
+		if e.ComplexityRoot.Query.AdminTeam == nil {
+			break
+		}
+
+		args, err := ec.field_Query_adminTeam_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.AdminTeam(childComplexity, args["id"].(uuid.UUID)), true
+	case "Query.adminTeams":
+		if e.ComplexityRoot.Query.AdminTeams == nil {
+			break
+		}
+
+		args, err := ec.field_Query_adminTeams_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.AdminTeams(childComplexity, args["search"].(*string), args["organizationId"].(*uuid.UUID), args["first"].(*int), args["after"].(*string)), true
+	case "Query.adminUsers":
+		if e.ComplexityRoot.Query.AdminUsers == nil {
+			break
+		}
+
+		args, err := ec.field_Query_adminUsers_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.AdminUsers(childComplexity, args["search"].(*string), args["isActive"].(*bool), args["isStaff"].(*bool), args["organizationId"].(*uuid.UUID), args["first"].(*int), args["after"].(*string)), true
 	case "Query.config":
 		if e.ComplexityRoot.Query.Config == nil {
 			break
@@ -1342,6 +2364,73 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.TeamEdge.Node(childComplexity), true
 
+	case "TeamWebhook.createdAt":
+		if e.ComplexityRoot.TeamWebhook.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamWebhook.CreatedAt(childComplexity), true
+	case "TeamWebhook.failed":
+		if e.ComplexityRoot.TeamWebhook.Failed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamWebhook.Failed(childComplexity), true
+	case "TeamWebhook.hasSecret":
+		if e.ComplexityRoot.TeamWebhook.HasSecret == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamWebhook.HasSecret(childComplexity), true
+	case "TeamWebhook.id":
+		if e.ComplexityRoot.TeamWebhook.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamWebhook.ID(childComplexity), true
+	case "TeamWebhook.lastDeliveryAt":
+		if e.ComplexityRoot.TeamWebhook.LastDeliveryAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamWebhook.LastDeliveryAt(childComplexity), true
+	case "TeamWebhook.lastError":
+		if e.ComplexityRoot.TeamWebhook.LastError == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamWebhook.LastError(childComplexity), true
+	case "TeamWebhook.pending":
+		if e.ComplexityRoot.TeamWebhook.Pending == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamWebhook.Pending(childComplexity), true
+	case "TeamWebhook.protocol":
+		if e.ComplexityRoot.TeamWebhook.Protocol == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamWebhook.Protocol(childComplexity), true
+	case "TeamWebhook.status":
+		if e.ComplexityRoot.TeamWebhook.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamWebhook.Status(childComplexity), true
+	case "TeamWebhook.url":
+		if e.ComplexityRoot.TeamWebhook.URL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamWebhook.URL(childComplexity), true
+	case "TeamWebhook.updatedAt":
+		if e.ComplexityRoot.TeamWebhook.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamWebhook.UpdatedAt(childComplexity), true
+
 	case "UpdateContactPayload.contact":
 		if e.ComplexityRoot.UpdateContactPayload.Contact == nil {
 			break
@@ -1492,6 +2581,17 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
+			graphql.NewInputUnmarshaler("AdminCreateOrganizationInput", ec.unmarshalInputAdminCreateOrganizationInput),
+			graphql.NewInputUnmarshaler("AdminCreateServiceProviderInput", ec.unmarshalInputAdminCreateServiceProviderInput),
+			graphql.NewInputUnmarshaler("AdminCreateTeamWebhookInput", ec.unmarshalInputAdminCreateTeamWebhookInput),
+			graphql.NewInputUnmarshaler("AdminDeleteTeamWebhookInput", ec.unmarshalInputAdminDeleteTeamWebhookInput),
+			graphql.NewInputUnmarshaler("AdminOrganizationAdministratorInput", ec.unmarshalInputAdminOrganizationAdministratorInput),
+			graphql.NewInputUnmarshaler("AdminServiceProviderLinksInput", ec.unmarshalInputAdminServiceProviderLinksInput),
+			graphql.NewInputUnmarshaler("AdminUpdateOrganizationInput", ec.unmarshalInputAdminUpdateOrganizationInput),
+			graphql.NewInputUnmarshaler("AdminUpdateServiceProviderInput", ec.unmarshalInputAdminUpdateServiceProviderInput),
+			graphql.NewInputUnmarshaler("AdminUpdateTeamInput", ec.unmarshalInputAdminUpdateTeamInput),
+			graphql.NewInputUnmarshaler("AdminUpdateTeamWebhookInput", ec.unmarshalInputAdminUpdateTeamWebhookInput),
+			graphql.NewInputUnmarshaler("AdminUpdateUserInput", ec.unmarshalInputAdminUpdateUserInput),
 			graphql.NewInputUnmarshaler("CreateContactInput", ec.unmarshalInputCreateContactInput),
 			graphql.NewInputUnmarshaler("CreateInvitationInput", ec.unmarshalInputCreateInvitationInput),
 			graphql.NewInputUnmarshaler("CreateTeamAccessInput", ec.unmarshalInputCreateTeamAccessInput),
@@ -1598,9 +2698,11 @@ enum AuthMethod {
 
 """
 The field needs a caller authenticated by one of methods (default: SESSION). Fields without
-it are refused, except the public ones (config).
+it are refused, except the public ones (config). With staff: true the caller must also be an
+active staff user (users.is_staff) in a browser session: anyone else gets FORBIDDEN, and a
+partner service's bearer token never reaches a staff field, whatever methods says.
 """
-directive @auth(methods: [AuthMethod!]) on FIELD_DEFINITION
+directive @auth(methods: [AuthMethod!], staff: Boolean! = false) on FIELD_DEFINITION
 
 "An RFC 3339 date and time."
 scalar Time
@@ -1625,6 +2727,23 @@ type Query {
   team(id: ID!): Team! @auth(methods: [SESSION, BEARER])
   "Service providers linked to the caller's organization."
   serviceProviders(search: String, first: Int, after: String): ServiceProviderConnection! @auth
+
+  # Staff (operators): People's Django admin. See the README's operators' section.
+  "Every user, active or not, newest first. search matches a name or email fragment, or exactly a sub or an id."
+  adminUsers(search: String, isActive: Boolean, isStaff: Boolean, organizationId: ID, first: Int, after: String): AdminUserConnection! @auth(staff: true)
+  "Every organization, by name. search matches a name fragment, or exactly a registration id or a domain."
+  adminOrganizations(search: String, first: Int, after: String): AdminOrganizationConnection! @auth(staff: true)
+  "Every service provider, by name. search matches a name fragment or exactly an audience id."
+  adminServiceProviders(search: String, first: Int, after: String): AdminServiceProviderConnection! @auth(staff: true)
+  "Every team, newest first."
+  adminTeams(search: String, organizationId: ID, first: Int, after: String): AdminTeamConnection! @auth(staff: true)
+  "Any team, with its members, services and webhooks."
+  adminTeam(id: ID!): AdminTeam! @auth(staff: true)
+  """
+  The audit trail, newest first: every mutation, by anyone. targetId matches any of an event's
+  targets; since is inclusive, until exclusive.
+  """
+  adminAuditEvents(actorId: ID, targetId: ID, operation: String, since: Time, until: Time, first: Int, after: String): AuditEventConnection! @auth(staff: true)
 }
 
 type Mutation {
@@ -1641,6 +2760,36 @@ type Mutation {
   deleteTeamAccess(input: DeleteTeamAccessInput!): DeleteTeamAccessPayload! @auth
   createInvitation(input: CreateInvitationInput!): CreateInvitationPayload! @auth(methods: [SESSION, BEARER])
   deleteInvitation(input: DeleteInvitationInput!): DeleteInvitationPayload! @auth(methods: [SESSION, BEARER])
+
+  # Staff (operators).
+  """
+  Changes any user. Deactivating ends their sessions and their partner services' tokens at once.
+  Staff cannot deactivate themselves or drop their own staff status (FORBIDDEN).
+  """
+  adminUpdateUser(input: AdminUpdateUserInput!): AdminUpdateUserPayload! @auth(staff: true)
+  adminCreateOrganization(input: AdminCreateOrganizationInput!): AdminOrganizationPayload! @auth(staff: true)
+  adminUpdateOrganization(input: AdminUpdateOrganizationInput!): AdminOrganizationPayload! @auth(staff: true)
+  adminGrantOrganizationAdministrator(input: AdminOrganizationAdministratorInput!): AdminOrganizationPayload! @auth(staff: true)
+  adminRevokeOrganizationAdministrator(input: AdminOrganizationAdministratorInput!): AdminOrganizationPayload! @auth(staff: true)
+  adminCreateServiceProvider(input: AdminCreateServiceProviderInput!): AdminServiceProviderPayload! @auth(staff: true)
+  adminUpdateServiceProvider(input: AdminUpdateServiceProviderInput!): AdminServiceProviderPayload! @auth(staff: true)
+  "Links a service provider to organizations and teams; existing links are kept."
+  adminLinkServiceProvider(input: AdminServiceProviderLinksInput!): AdminServiceProviderPayload! @auth(staff: true)
+  "Removes links between a service provider and organizations and teams."
+  adminUnlinkServiceProvider(input: AdminServiceProviderLinksInput!): AdminServiceProviderPayload! @auth(staff: true)
+  adminUpdateTeam(input: AdminUpdateTeamInput!): AdminTeamPayload! @auth(staff: true)
+  """
+  Adds an active user to any team with any role. Staff manage every team's accesses as an
+  owner would, owners included, but a team never loses its last owner (FORBIDDEN).
+  """
+  adminCreateTeamAccess(input: CreateTeamAccessInput!): CreateTeamAccessPayload! @auth(staff: true)
+  adminUpdateTeamAccess(input: UpdateTeamAccessInput!): UpdateTeamAccessPayload! @auth(staff: true)
+  adminDeleteTeamAccess(input: DeleteTeamAccessInput!): DeleteTeamAccessPayload! @auth(staff: true)
+  "Adds a webhook told about the team's membership changes from now on (README: Team webhooks)."
+  adminCreateTeamWebhook(input: AdminCreateTeamWebhookInput!): AdminTeamWebhookPayload! @auth(staff: true)
+  adminUpdateTeamWebhook(input: AdminUpdateTeamWebhookInput!): AdminTeamWebhookPayload! @auth(staff: true)
+  "Deletes a webhook and cancels its waiting deliveries."
+  adminDeleteTeamWebhook(input: AdminDeleteTeamWebhookInput!): AdminDeleteTeamWebhookPayload! @auth(staff: true)
 }
 
 type PageInfo {
@@ -2022,6 +3171,309 @@ input DeleteInvitationInput {
 type DeleteInvitationPayload {
   deletedId: ID!
 }
+
+# --- staff (operators) ---------------------------------------------------------------------
+
+"A user as staff see them."
+type AdminUser {
+  id: ID!
+  "The identity provider's subject, as People kept it."
+  sub: String!
+  email: String
+  name: String
+  language: String!
+  timezone: String!
+  isDevice: Boolean!
+  isStaff: Boolean!
+  isActive: Boolean!
+  organization: AdminOrganization
+  createdAt: Time!
+  updatedAt: Time!
+  lastLoginAt: Time
+}
+
+type AdminUserConnection {
+  edges: [AdminUserEdge!]!
+  nodes: [AdminUser!]!
+  pageInfo: PageInfo!
+  totalCount: Int!
+}
+
+type AdminUserEdge {
+  cursor: String!
+  node: AdminUser!
+}
+
+"Fields left out are unchanged."
+input AdminUpdateUserInput {
+  id: ID!
+  isActive: Boolean
+  isStaff: Boolean
+  organizationId: ID
+  "An empty string removes the name."
+  name: String
+  "An empty string removes the email."
+  email: String
+}
+
+type AdminUpdateUserPayload {
+  user: AdminUser!
+}
+
+"An organization as staff see it."
+type AdminOrganization {
+  id: ID!
+  name: String!
+  "Registration ids, such as SIRET numbers (ORGANIZATION_REGISTRATION_ID_PATTERN)."
+  registrationIds: [String!]!
+  domains: [String!]!
+  "People's free-form metadata (is_public_service, is_commune…)."
+  metadata: JSONObject!
+  isActive: Boolean!
+  createdAt: Time!
+  updatedAt: Time!
+  "Users with the administrator role, who may rename it if they belong to it."
+  administrators: [AdminUser!]!
+  serviceProviders: [AdminServiceProvider!]!
+}
+
+type AdminOrganizationConnection {
+  edges: [AdminOrganizationEdge!]!
+  nodes: [AdminOrganization!]!
+  pageInfo: PageInfo!
+  totalCount: Int!
+}
+
+type AdminOrganizationEdge {
+  cursor: String!
+  node: AdminOrganization!
+}
+
+"""
+An organization needs a registration id or a domain; none may belong to another organization
+(CONFLICT), as at login.
+"""
+input AdminCreateOrganizationInput {
+  name: String!
+  registrationIds: [String!]
+  domains: [String!]
+}
+
+"Fields left out are unchanged; registrationIds and domains replace the organization's."
+input AdminUpdateOrganizationInput {
+  id: ID!
+  name: String
+  registrationIds: [String!]
+  domains: [String!]
+  "Replaces the metadata whole."
+  metadata: JSONObject
+  isActive: Boolean
+}
+
+input AdminOrganizationAdministratorInput {
+  organizationId: ID!
+  userId: ID!
+}
+
+type AdminOrganizationPayload {
+  organization: AdminOrganization!
+}
+
+"A service provider as staff see it."
+type AdminServiceProvider {
+  id: ID!
+  name: String!
+  "The OAuth client id of the service: its tokens' audience."
+  audienceId: String!
+  createdAt: Time!
+  updatedAt: Time!
+  organizations: [AdminOrganization!]!
+  "How many teams are shared with it."
+  teamCount: Int!
+}
+
+type AdminServiceProviderConnection {
+  edges: [AdminServiceProviderEdge!]!
+  nodes: [AdminServiceProvider!]!
+  pageInfo: PageInfo!
+  totalCount: Int!
+}
+
+type AdminServiceProviderEdge {
+  cursor: String!
+  node: AdminServiceProvider!
+}
+
+input AdminCreateServiceProviderInput {
+  "Defaults to the audience id."
+  name: String
+  audienceId: String!
+}
+
+input AdminUpdateServiceProviderInput {
+  id: ID!
+  name: String
+  audienceId: String
+}
+
+"At most 100 of each."
+input AdminServiceProviderLinksInput {
+  id: ID!
+  organizationIds: [ID!]
+  teamIds: [ID!]
+}
+
+type AdminServiceProviderPayload {
+  serviceProvider: AdminServiceProvider!
+}
+
+"A team as staff see it."
+type AdminTeam {
+  id: ID!
+  name: String!
+  organization: AdminOrganization
+  isVisibleAllServices: Boolean!
+  externalId: ID!
+  createdAt: Time!
+  updatedAt: Time!
+  "Its members; abilities say what staff may do with each."
+  accesses(search: String, orderBy: TeamAccessOrder, first: Int, after: String): TeamAccessConnection!
+  serviceProviders: [ServiceProvider!]!
+  webhooks: [TeamWebhook!]!
+}
+
+type AdminTeamConnection {
+  edges: [AdminTeamEdge!]!
+  nodes: [AdminTeam!]!
+  pageInfo: PageInfo!
+  totalCount: Int!
+}
+
+type AdminTeamEdge {
+  cursor: String!
+  node: AdminTeam!
+}
+
+"Fields left out are unchanged; serviceProviderIds replaces the team's services."
+input AdminUpdateTeamInput {
+  id: ID!
+  name: String
+  isVisibleAllServices: Boolean
+  serviceProviderIds: [ID!]
+}
+
+type AdminTeamPayload {
+  team: AdminTeam!
+}
+
+enum WebhookProtocol {
+  "People's SCIM PatchOp on the team's members."
+  SCIM
+}
+
+enum WebhookStatus {
+  "Deliveries wait (or none was ever made)."
+  PENDING
+  "The last finished delivery was accepted."
+  SUCCESS
+  "The last finished delivery was given up after WEBHOOK_MAX_AGE."
+  FAILURE
+}
+
+"A receiver of a team's membership changes, with its delivery state. Its secret is write-only."
+type TeamWebhook {
+  id: ID!
+  url: String!
+  protocol: WebhookProtocol!
+  hasSecret: Boolean!
+  status: WebhookStatus!
+  "Deliveries not yet made, retries included."
+  pending: Int!
+  "Deliveries given up, kept for WEBHOOK_DELIVERY_RETENTION."
+  failed: Int!
+  "The start of the last attempt, successful or not."
+  lastDeliveryAt: Time
+  "Why the last attempt failed; null after a success."
+  lastError: String
+  createdAt: Time!
+  updatedAt: Time!
+}
+
+input AdminCreateTeamWebhookInput {
+  teamId: ID!
+  "https (http only with WEBHOOK_ALLOW_HTTP), without user name or password."
+  url: String!
+  "Sent as Authorization: Bearer <secret>; visible ASCII, without spaces."
+  secret: String
+  protocol: WebhookProtocol = SCIM
+}
+
+"Fields left out are unchanged; waiting deliveries follow a new URL or secret."
+input AdminUpdateTeamWebhookInput {
+  id: ID!
+  url: String
+  "An empty string removes the secret."
+  secret: String
+  protocol: WebhookProtocol
+}
+
+input AdminDeleteTeamWebhookInput {
+  id: ID!
+}
+
+type AdminTeamWebhookPayload {
+  webhook: TeamWebhook!
+}
+
+type AdminDeleteTeamWebhookPayload {
+  deletedId: ID!
+}
+
+"How the actor of an audit event authenticated."
+enum AuditMethod {
+  "A browser session."
+  SESSION
+  "A partner service's bearer token, on the actor's behalf."
+  BEARER
+  "A browser login that provisioned its user (created it, gave it an organization, accepted invitations)."
+  LOGIN
+  "The command line (people create-staff); there is no actor."
+  COMMAND
+}
+
+"One mutation, as the audit trail recorded it in the mutation's own transaction."
+type AuditEvent {
+  id: ID!
+  createdAt: Time!
+  "Null for the command line."
+  actorId: ID
+  "The actor, while the user exists."
+  actor: AdminUser
+  method: AuditMethod!
+  "The partner service, for a bearer token."
+  serviceProvider: AdminServiceProvider
+  "The mutation's name (createTeam, adminUpdateUser…), or provisionLogin, createStaff."
+  operation: String!
+  "The rows the operation touched: the first is the one it is about."
+  targetIds: [ID!]!
+  """
+  The fields the operation set, by their API names. Never a secret (a webhook secret reads
+  "[set]"), nor a contact's content ("[changed]": it is private to its owner).
+  """
+  changes: JSONObject!
+}
+
+type AuditEventConnection {
+  edges: [AuditEventEdge!]!
+  nodes: [AuditEvent!]!
+  pageInfo: PageInfo!
+  totalCount: Int!
+}
+
+type AuditEventEdge {
+  cursor: String!
+  node: AuditEvent!
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -2038,6 +3490,302 @@ func (ec *executionContext) childFields_Ability(ctx context.Context, field graph
 		return ec.fieldContext_Ability_canCreate(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Ability", field.Name)
+}
+
+func (ec *executionContext) childFields_AdminDeleteTeamWebhookPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "deletedId":
+		return ec.fieldContext_AdminDeleteTeamWebhookPayload_deletedId(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AdminDeleteTeamWebhookPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_AdminOrganization(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_AdminOrganization_id(ctx, field)
+	case "name":
+		return ec.fieldContext_AdminOrganization_name(ctx, field)
+	case "registrationIds":
+		return ec.fieldContext_AdminOrganization_registrationIds(ctx, field)
+	case "domains":
+		return ec.fieldContext_AdminOrganization_domains(ctx, field)
+	case "metadata":
+		return ec.fieldContext_AdminOrganization_metadata(ctx, field)
+	case "isActive":
+		return ec.fieldContext_AdminOrganization_isActive(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_AdminOrganization_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_AdminOrganization_updatedAt(ctx, field)
+	case "administrators":
+		return ec.fieldContext_AdminOrganization_administrators(ctx, field)
+	case "serviceProviders":
+		return ec.fieldContext_AdminOrganization_serviceProviders(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AdminOrganization", field.Name)
+}
+
+func (ec *executionContext) childFields_AdminOrganizationConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_AdminOrganizationConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_AdminOrganizationConnection_nodes(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_AdminOrganizationConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_AdminOrganizationConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AdminOrganizationConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_AdminOrganizationEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_AdminOrganizationEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_AdminOrganizationEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AdminOrganizationEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_AdminOrganizationPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "organization":
+		return ec.fieldContext_AdminOrganizationPayload_organization(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AdminOrganizationPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_AdminServiceProvider(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_AdminServiceProvider_id(ctx, field)
+	case "name":
+		return ec.fieldContext_AdminServiceProvider_name(ctx, field)
+	case "audienceId":
+		return ec.fieldContext_AdminServiceProvider_audienceId(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_AdminServiceProvider_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_AdminServiceProvider_updatedAt(ctx, field)
+	case "organizations":
+		return ec.fieldContext_AdminServiceProvider_organizations(ctx, field)
+	case "teamCount":
+		return ec.fieldContext_AdminServiceProvider_teamCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AdminServiceProvider", field.Name)
+}
+
+func (ec *executionContext) childFields_AdminServiceProviderConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_AdminServiceProviderConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_AdminServiceProviderConnection_nodes(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_AdminServiceProviderConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_AdminServiceProviderConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AdminServiceProviderConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_AdminServiceProviderEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_AdminServiceProviderEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_AdminServiceProviderEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AdminServiceProviderEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_AdminServiceProviderPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "serviceProvider":
+		return ec.fieldContext_AdminServiceProviderPayload_serviceProvider(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AdminServiceProviderPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_AdminTeam(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_AdminTeam_id(ctx, field)
+	case "name":
+		return ec.fieldContext_AdminTeam_name(ctx, field)
+	case "organization":
+		return ec.fieldContext_AdminTeam_organization(ctx, field)
+	case "isVisibleAllServices":
+		return ec.fieldContext_AdminTeam_isVisibleAllServices(ctx, field)
+	case "externalId":
+		return ec.fieldContext_AdminTeam_externalId(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_AdminTeam_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_AdminTeam_updatedAt(ctx, field)
+	case "accesses":
+		return ec.fieldContext_AdminTeam_accesses(ctx, field)
+	case "serviceProviders":
+		return ec.fieldContext_AdminTeam_serviceProviders(ctx, field)
+	case "webhooks":
+		return ec.fieldContext_AdminTeam_webhooks(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AdminTeam", field.Name)
+}
+
+func (ec *executionContext) childFields_AdminTeamConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_AdminTeamConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_AdminTeamConnection_nodes(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_AdminTeamConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_AdminTeamConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AdminTeamConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_AdminTeamEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_AdminTeamEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_AdminTeamEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AdminTeamEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_AdminTeamPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "team":
+		return ec.fieldContext_AdminTeamPayload_team(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AdminTeamPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_AdminTeamWebhookPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "webhook":
+		return ec.fieldContext_AdminTeamWebhookPayload_webhook(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AdminTeamWebhookPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_AdminUpdateUserPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "user":
+		return ec.fieldContext_AdminUpdateUserPayload_user(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AdminUpdateUserPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_AdminUser(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_AdminUser_id(ctx, field)
+	case "sub":
+		return ec.fieldContext_AdminUser_sub(ctx, field)
+	case "email":
+		return ec.fieldContext_AdminUser_email(ctx, field)
+	case "name":
+		return ec.fieldContext_AdminUser_name(ctx, field)
+	case "language":
+		return ec.fieldContext_AdminUser_language(ctx, field)
+	case "timezone":
+		return ec.fieldContext_AdminUser_timezone(ctx, field)
+	case "isDevice":
+		return ec.fieldContext_AdminUser_isDevice(ctx, field)
+	case "isStaff":
+		return ec.fieldContext_AdminUser_isStaff(ctx, field)
+	case "isActive":
+		return ec.fieldContext_AdminUser_isActive(ctx, field)
+	case "organization":
+		return ec.fieldContext_AdminUser_organization(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_AdminUser_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_AdminUser_updatedAt(ctx, field)
+	case "lastLoginAt":
+		return ec.fieldContext_AdminUser_lastLoginAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AdminUser", field.Name)
+}
+
+func (ec *executionContext) childFields_AdminUserConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_AdminUserConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_AdminUserConnection_nodes(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_AdminUserConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_AdminUserConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AdminUserConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_AdminUserEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_AdminUserEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_AdminUserEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AdminUserEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_AuditEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_AuditEvent_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_AuditEvent_createdAt(ctx, field)
+	case "actorId":
+		return ec.fieldContext_AuditEvent_actorId(ctx, field)
+	case "actor":
+		return ec.fieldContext_AuditEvent_actor(ctx, field)
+	case "method":
+		return ec.fieldContext_AuditEvent_method(ctx, field)
+	case "serviceProvider":
+		return ec.fieldContext_AuditEvent_serviceProvider(ctx, field)
+	case "operation":
+		return ec.fieldContext_AuditEvent_operation(ctx, field)
+	case "targetIds":
+		return ec.fieldContext_AuditEvent_targetIds(ctx, field)
+	case "changes":
+		return ec.fieldContext_AuditEvent_changes(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AuditEvent", field.Name)
+}
+
+func (ec *executionContext) childFields_AuditEventConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_AuditEventConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_AuditEventConnection_nodes(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_AuditEventConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_AuditEventConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AuditEventConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_AuditEventEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_AuditEventEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_AuditEventEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AuditEventEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_Config(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2446,6 +4194,34 @@ func (ec *executionContext) childFields_TeamEdge(ctx context.Context, field grap
 	return nil, fmt.Errorf("no field named %q was found under type TeamEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_TeamWebhook(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_TeamWebhook_id(ctx, field)
+	case "url":
+		return ec.fieldContext_TeamWebhook_url(ctx, field)
+	case "protocol":
+		return ec.fieldContext_TeamWebhook_protocol(ctx, field)
+	case "hasSecret":
+		return ec.fieldContext_TeamWebhook_hasSecret(ctx, field)
+	case "status":
+		return ec.fieldContext_TeamWebhook_status(ctx, field)
+	case "pending":
+		return ec.fieldContext_TeamWebhook_pending(ctx, field)
+	case "failed":
+		return ec.fieldContext_TeamWebhook_failed(ctx, field)
+	case "lastDeliveryAt":
+		return ec.fieldContext_TeamWebhook_lastDeliveryAt(ctx, field)
+	case "lastError":
+		return ec.fieldContext_TeamWebhook_lastError(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_TeamWebhook_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_TeamWebhook_updatedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TeamWebhook", field.Name)
+}
+
 func (ec *executionContext) childFields_UpdateContactPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "contact":
@@ -2671,6 +4447,276 @@ func (ec *executionContext) dir_auth_args(ctx context.Context, rawArgs map[strin
 		return nil, err
 	}
 	args["methods"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "staff",
+		func(ctx context.Context, v any) (bool, error) {
+			return ec.unmarshalNBoolean2bool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["staff"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_AdminTeam_accesses_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "search",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["search"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*model.TeamAccessOrder, error) {
+			return ec.unmarshalOTeamAccessOrder2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐTeamAccessOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_adminCreateOrganization_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.AdminCreateOrganizationInput, error) {
+			return ec.unmarshalNAdminCreateOrganizationInput2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminCreateOrganizationInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_adminCreateServiceProvider_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.AdminCreateServiceProviderInput, error) {
+			return ec.unmarshalNAdminCreateServiceProviderInput2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminCreateServiceProviderInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_adminCreateTeamAccess_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CreateTeamAccessInput, error) {
+			return ec.unmarshalNCreateTeamAccessInput2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐCreateTeamAccessInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_adminCreateTeamWebhook_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.AdminCreateTeamWebhookInput, error) {
+			return ec.unmarshalNAdminCreateTeamWebhookInput2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminCreateTeamWebhookInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_adminDeleteTeamAccess_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.DeleteTeamAccessInput, error) {
+			return ec.unmarshalNDeleteTeamAccessInput2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐDeleteTeamAccessInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_adminDeleteTeamWebhook_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.AdminDeleteTeamWebhookInput, error) {
+			return ec.unmarshalNAdminDeleteTeamWebhookInput2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminDeleteTeamWebhookInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_adminGrantOrganizationAdministrator_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.AdminOrganizationAdministratorInput, error) {
+			return ec.unmarshalNAdminOrganizationAdministratorInput2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminOrganizationAdministratorInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_adminLinkServiceProvider_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.AdminServiceProviderLinksInput, error) {
+			return ec.unmarshalNAdminServiceProviderLinksInput2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminServiceProviderLinksInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_adminRevokeOrganizationAdministrator_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.AdminOrganizationAdministratorInput, error) {
+			return ec.unmarshalNAdminOrganizationAdministratorInput2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminOrganizationAdministratorInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_adminUnlinkServiceProvider_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.AdminServiceProviderLinksInput, error) {
+			return ec.unmarshalNAdminServiceProviderLinksInput2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminServiceProviderLinksInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_adminUpdateOrganization_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.AdminUpdateOrganizationInput, error) {
+			return ec.unmarshalNAdminUpdateOrganizationInput2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminUpdateOrganizationInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_adminUpdateServiceProvider_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.AdminUpdateServiceProviderInput, error) {
+			return ec.unmarshalNAdminUpdateServiceProviderInput2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminUpdateServiceProviderInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_adminUpdateTeamAccess_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UpdateTeamAccessInput, error) {
+			return ec.unmarshalNUpdateTeamAccessInput2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐUpdateTeamAccessInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_adminUpdateTeamWebhook_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.AdminUpdateTeamWebhookInput, error) {
+			return ec.unmarshalNAdminUpdateTeamWebhookInput2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminUpdateTeamWebhookInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_adminUpdateTeam_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.AdminUpdateTeamInput, error) {
+			return ec.unmarshalNAdminUpdateTeamInput2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminUpdateTeamInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_adminUpdateUser_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.AdminUpdateUserInput, error) {
+			return ec.unmarshalNAdminUpdateUserInput2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminUpdateUserInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
 	return args, nil
 }
 
@@ -2867,6 +4913,234 @@ func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["name"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_adminAuditEvents_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "actorId",
+		func(ctx context.Context, v any) (*uuid.UUID, error) {
+			return ec.unmarshalOID2ᚖgithubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["actorId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "targetId",
+		func(ctx context.Context, v any) (*uuid.UUID, error) {
+			return ec.unmarshalOID2ᚖgithubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["targetId"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "operation",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["operation"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "since",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["since"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "until",
+		func(ctx context.Context, v any) (*time.Time, error) {
+			return ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["until"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg5
+	arg6, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg6
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_adminOrganizations_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "search",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["search"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_adminServiceProviders_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "search",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["search"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_adminTeam_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (uuid.UUID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_adminTeams_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "search",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["search"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "organizationId",
+		func(ctx context.Context, v any) (*uuid.UUID, error) {
+			return ec.unmarshalOID2ᚖgithubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["organizationId"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_adminUsers_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "search",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["search"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "isActive",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["isActive"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "isStaff",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["isStaff"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "organizationId",
+		func(ctx context.Context, v any) (*uuid.UUID, error) {
+			return ec.unmarshalOID2ᚖgithubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["organizationId"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg4
+	arg5, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg5
 	return args, nil
 }
 
@@ -3226,6 +5500,2288 @@ func (ec *executionContext) _Ability_canCreate(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_Ability_canCreate(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Ability", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _AdminDeleteTeamWebhookPayload_deletedId(ctx context.Context, field graphql.CollectedField, obj *model.AdminDeleteTeamWebhookPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminDeleteTeamWebhookPayload_deletedId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DeletedID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminDeleteTeamWebhookPayload_deletedId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminDeleteTeamWebhookPayload", field, false, false, "ID")
+}
+
+func (ec *executionContext) _AdminOrganization_id(ctx context.Context, field graphql.CollectedField, obj *store.AdminOrganization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminOrganization_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminOrganization_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminOrganization", field, false, false, "ID")
+}
+
+func (ec *executionContext) _AdminOrganization_name(ctx context.Context, field graphql.CollectedField, obj *store.AdminOrganization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminOrganization_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminOrganization_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminOrganization", field, false, false, "String")
+}
+
+func (ec *executionContext) _AdminOrganization_registrationIds(ctx context.Context, field graphql.CollectedField, obj *store.AdminOrganization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminOrganization_registrationIds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RegistrationIDs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminOrganization_registrationIds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminOrganization", field, false, false, "String")
+}
+
+func (ec *executionContext) _AdminOrganization_domains(ctx context.Context, field graphql.CollectedField, obj *store.AdminOrganization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminOrganization_domains(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Domains, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminOrganization_domains(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminOrganization", field, false, false, "String")
+}
+
+func (ec *executionContext) _AdminOrganization_metadata(ctx context.Context, field graphql.CollectedField, obj *store.AdminOrganization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminOrganization_metadata(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Metadata, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v map[string]any) graphql.Marshaler {
+			return ec.marshalNJSONObject2map(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminOrganization_metadata(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminOrganization", field, false, false, "JSONObject")
+}
+
+func (ec *executionContext) _AdminOrganization_isActive(ctx context.Context, field graphql.CollectedField, obj *store.AdminOrganization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminOrganization_isActive(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IsActive, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminOrganization_isActive(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminOrganization", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _AdminOrganization_createdAt(ctx context.Context, field graphql.CollectedField, obj *store.AdminOrganization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminOrganization_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminOrganization_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminOrganization", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AdminOrganization_updatedAt(ctx context.Context, field graphql.CollectedField, obj *store.AdminOrganization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminOrganization_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminOrganization_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminOrganization", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AdminOrganization_administrators(ctx context.Context, field graphql.CollectedField, obj *store.AdminOrganization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminOrganization_administrators(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.AdminOrganization().Administrators(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []store.User) graphql.Marshaler {
+			return ec.marshalNAdminUser2ᚕlasuiteᚗfrᚋpeopleᚋstoreᚐUserᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminOrganization_administrators(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdminOrganization",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminUser(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AdminOrganization_serviceProviders(ctx context.Context, field graphql.CollectedField, obj *store.AdminOrganization) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminOrganization_serviceProviders(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.AdminOrganization().ServiceProviders(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []store.AdminServiceProvider) graphql.Marshaler {
+			return ec.marshalNAdminServiceProvider2ᚕlasuiteᚗfrᚋpeopleᚋstoreᚐAdminServiceProviderᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminOrganization_serviceProviders(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdminOrganization",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminServiceProvider(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AdminOrganizationConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.AdminOrganizationConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminOrganizationConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.AdminOrganizationEdge) graphql.Marshaler {
+			return ec.marshalNAdminOrganizationEdge2ᚕlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminOrganizationEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminOrganizationConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdminOrganizationConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminOrganizationEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AdminOrganizationConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.AdminOrganizationConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminOrganizationConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []store.AdminOrganization) graphql.Marshaler {
+			return ec.marshalNAdminOrganization2ᚕlasuiteᚗfrᚋpeopleᚋstoreᚐAdminOrganizationᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminOrganizationConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdminOrganizationConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminOrganization(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AdminOrganizationConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.AdminOrganizationConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminOrganizationConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminOrganizationConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdminOrganizationConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AdminOrganizationConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.AdminOrganizationConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminOrganizationConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminOrganizationConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminOrganizationConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AdminOrganizationEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.AdminOrganizationEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminOrganizationEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminOrganizationEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminOrganizationEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _AdminOrganizationEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.AdminOrganizationEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminOrganizationEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *store.AdminOrganization) graphql.Marshaler {
+			return ec.marshalNAdminOrganization2ᚖlasuiteᚗfrᚋpeopleᚋstoreᚐAdminOrganization(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminOrganizationEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdminOrganizationEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminOrganization(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AdminOrganizationPayload_organization(ctx context.Context, field graphql.CollectedField, obj *model.AdminOrganizationPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminOrganizationPayload_organization(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Organization, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *store.AdminOrganization) graphql.Marshaler {
+			return ec.marshalNAdminOrganization2ᚖlasuiteᚗfrᚋpeopleᚋstoreᚐAdminOrganization(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminOrganizationPayload_organization(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdminOrganizationPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminOrganization(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AdminServiceProvider_id(ctx context.Context, field graphql.CollectedField, obj *store.AdminServiceProvider) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminServiceProvider_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminServiceProvider_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminServiceProvider", field, false, false, "ID")
+}
+
+func (ec *executionContext) _AdminServiceProvider_name(ctx context.Context, field graphql.CollectedField, obj *store.AdminServiceProvider) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminServiceProvider_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminServiceProvider_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminServiceProvider", field, false, false, "String")
+}
+
+func (ec *executionContext) _AdminServiceProvider_audienceId(ctx context.Context, field graphql.CollectedField, obj *store.AdminServiceProvider) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminServiceProvider_audienceId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AudienceID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminServiceProvider_audienceId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminServiceProvider", field, false, false, "String")
+}
+
+func (ec *executionContext) _AdminServiceProvider_createdAt(ctx context.Context, field graphql.CollectedField, obj *store.AdminServiceProvider) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminServiceProvider_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminServiceProvider_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminServiceProvider", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AdminServiceProvider_updatedAt(ctx context.Context, field graphql.CollectedField, obj *store.AdminServiceProvider) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminServiceProvider_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminServiceProvider_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminServiceProvider", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AdminServiceProvider_organizations(ctx context.Context, field graphql.CollectedField, obj *store.AdminServiceProvider) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminServiceProvider_organizations(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.AdminServiceProvider().Organizations(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []store.AdminOrganization) graphql.Marshaler {
+			return ec.marshalNAdminOrganization2ᚕlasuiteᚗfrᚋpeopleᚋstoreᚐAdminOrganizationᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminServiceProvider_organizations(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdminServiceProvider",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminOrganization(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AdminServiceProvider_teamCount(ctx context.Context, field graphql.CollectedField, obj *store.AdminServiceProvider) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminServiceProvider_teamCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TeamCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminServiceProvider_teamCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminServiceProvider", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AdminServiceProviderConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.AdminServiceProviderConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminServiceProviderConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.AdminServiceProviderEdge) graphql.Marshaler {
+			return ec.marshalNAdminServiceProviderEdge2ᚕlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminServiceProviderEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminServiceProviderConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdminServiceProviderConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminServiceProviderEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AdminServiceProviderConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.AdminServiceProviderConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminServiceProviderConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []store.AdminServiceProvider) graphql.Marshaler {
+			return ec.marshalNAdminServiceProvider2ᚕlasuiteᚗfrᚋpeopleᚋstoreᚐAdminServiceProviderᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminServiceProviderConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdminServiceProviderConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminServiceProvider(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AdminServiceProviderConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.AdminServiceProviderConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminServiceProviderConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminServiceProviderConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdminServiceProviderConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AdminServiceProviderConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.AdminServiceProviderConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminServiceProviderConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminServiceProviderConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminServiceProviderConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AdminServiceProviderEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.AdminServiceProviderEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminServiceProviderEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminServiceProviderEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminServiceProviderEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _AdminServiceProviderEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.AdminServiceProviderEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminServiceProviderEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *store.AdminServiceProvider) graphql.Marshaler {
+			return ec.marshalNAdminServiceProvider2ᚖlasuiteᚗfrᚋpeopleᚋstoreᚐAdminServiceProvider(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminServiceProviderEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdminServiceProviderEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminServiceProvider(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AdminServiceProviderPayload_serviceProvider(ctx context.Context, field graphql.CollectedField, obj *model.AdminServiceProviderPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminServiceProviderPayload_serviceProvider(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ServiceProvider, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *store.AdminServiceProvider) graphql.Marshaler {
+			return ec.marshalNAdminServiceProvider2ᚖlasuiteᚗfrᚋpeopleᚋstoreᚐAdminServiceProvider(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminServiceProviderPayload_serviceProvider(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdminServiceProviderPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminServiceProvider(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AdminTeam_id(ctx context.Context, field graphql.CollectedField, obj *store.Team) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminTeam_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminTeam_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminTeam", field, false, false, "ID")
+}
+
+func (ec *executionContext) _AdminTeam_name(ctx context.Context, field graphql.CollectedField, obj *store.Team) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminTeam_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminTeam_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminTeam", field, false, false, "String")
+}
+
+func (ec *executionContext) _AdminTeam_organization(ctx context.Context, field graphql.CollectedField, obj *store.Team) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminTeam_organization(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.AdminTeam().Organization(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *store.AdminOrganization) graphql.Marshaler {
+			return ec.marshalOAdminOrganization2ᚖlasuiteᚗfrᚋpeopleᚋstoreᚐAdminOrganization(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AdminTeam_organization(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdminTeam",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminOrganization(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AdminTeam_isVisibleAllServices(ctx context.Context, field graphql.CollectedField, obj *store.Team) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminTeam_isVisibleAllServices(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IsVisibleAllServices, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminTeam_isVisibleAllServices(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminTeam", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _AdminTeam_externalId(ctx context.Context, field graphql.CollectedField, obj *store.Team) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminTeam_externalId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExternalID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminTeam_externalId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminTeam", field, false, false, "ID")
+}
+
+func (ec *executionContext) _AdminTeam_createdAt(ctx context.Context, field graphql.CollectedField, obj *store.Team) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminTeam_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminTeam_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminTeam", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AdminTeam_updatedAt(ctx context.Context, field graphql.CollectedField, obj *store.Team) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminTeam_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminTeam_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminTeam", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AdminTeam_accesses(ctx context.Context, field graphql.CollectedField, obj *store.Team) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminTeam_accesses(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.AdminTeam().Accesses(ctx, obj, fc.Args["search"].(*string), fc.Args["orderBy"].(*model.TeamAccessOrder), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.TeamAccessConnection) graphql.Marshaler {
+			return ec.marshalNTeamAccessConnection2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐTeamAccessConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminTeam_accesses(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdminTeam",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TeamAccessConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_AdminTeam_accesses_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AdminTeam_serviceProviders(ctx context.Context, field graphql.CollectedField, obj *store.Team) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminTeam_serviceProviders(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.AdminTeam().ServiceProviders(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []store.ServiceProvider) graphql.Marshaler {
+			return ec.marshalNServiceProvider2ᚕlasuiteᚗfrᚋpeopleᚋstoreᚐServiceProviderᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminTeam_serviceProviders(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdminTeam",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ServiceProvider(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AdminTeam_webhooks(ctx context.Context, field graphql.CollectedField, obj *store.Team) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminTeam_webhooks(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.AdminTeam().Webhooks(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []store.TeamWebhook) graphql.Marshaler {
+			return ec.marshalNTeamWebhook2ᚕlasuiteᚗfrᚋpeopleᚋstoreᚐTeamWebhookᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminTeam_webhooks(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdminTeam",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TeamWebhook(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AdminTeamConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.AdminTeamConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminTeamConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.AdminTeamEdge) graphql.Marshaler {
+			return ec.marshalNAdminTeamEdge2ᚕlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminTeamEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminTeamConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdminTeamConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminTeamEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AdminTeamConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.AdminTeamConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminTeamConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []store.Team) graphql.Marshaler {
+			return ec.marshalNAdminTeam2ᚕlasuiteᚗfrᚋpeopleᚋstoreᚐTeamᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminTeamConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdminTeamConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminTeam(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AdminTeamConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.AdminTeamConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminTeamConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminTeamConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdminTeamConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AdminTeamConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.AdminTeamConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminTeamConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminTeamConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminTeamConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AdminTeamEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.AdminTeamEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminTeamEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminTeamEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminTeamEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _AdminTeamEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.AdminTeamEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminTeamEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *store.Team) graphql.Marshaler {
+			return ec.marshalNAdminTeam2ᚖlasuiteᚗfrᚋpeopleᚋstoreᚐTeam(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminTeamEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdminTeamEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminTeam(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AdminTeamPayload_team(ctx context.Context, field graphql.CollectedField, obj *model.AdminTeamPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminTeamPayload_team(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Team, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *store.Team) graphql.Marshaler {
+			return ec.marshalNAdminTeam2ᚖlasuiteᚗfrᚋpeopleᚋstoreᚐTeam(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminTeamPayload_team(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdminTeamPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminTeam(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AdminTeamWebhookPayload_webhook(ctx context.Context, field graphql.CollectedField, obj *model.AdminTeamWebhookPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminTeamWebhookPayload_webhook(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Webhook, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *store.TeamWebhook) graphql.Marshaler {
+			return ec.marshalNTeamWebhook2ᚖlasuiteᚗfrᚋpeopleᚋstoreᚐTeamWebhook(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminTeamWebhookPayload_webhook(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdminTeamWebhookPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TeamWebhook(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AdminUpdateUserPayload_user(ctx context.Context, field graphql.CollectedField, obj *model.AdminUpdateUserPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminUpdateUserPayload_user(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.User, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *store.User) graphql.Marshaler {
+			return ec.marshalNAdminUser2ᚖlasuiteᚗfrᚋpeopleᚋstoreᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminUpdateUserPayload_user(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdminUpdateUserPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminUser(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AdminUser_id(ctx context.Context, field graphql.CollectedField, obj *store.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminUser_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminUser_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminUser", field, false, false, "ID")
+}
+
+func (ec *executionContext) _AdminUser_sub(ctx context.Context, field graphql.CollectedField, obj *store.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminUser_sub(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Sub, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminUser_sub(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminUser", field, false, false, "String")
+}
+
+func (ec *executionContext) _AdminUser_email(ctx context.Context, field graphql.CollectedField, obj *store.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminUser_email(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.AdminUser().Email(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AdminUser_email(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminUser", field, true, true, "String")
+}
+
+func (ec *executionContext) _AdminUser_name(ctx context.Context, field graphql.CollectedField, obj *store.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminUser_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.AdminUser().Name(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AdminUser_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminUser", field, true, true, "String")
+}
+
+func (ec *executionContext) _AdminUser_language(ctx context.Context, field graphql.CollectedField, obj *store.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminUser_language(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Language, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminUser_language(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminUser", field, false, false, "String")
+}
+
+func (ec *executionContext) _AdminUser_timezone(ctx context.Context, field graphql.CollectedField, obj *store.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminUser_timezone(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Timezone, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminUser_timezone(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminUser", field, false, false, "String")
+}
+
+func (ec *executionContext) _AdminUser_isDevice(ctx context.Context, field graphql.CollectedField, obj *store.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminUser_isDevice(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IsDevice, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminUser_isDevice(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminUser", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _AdminUser_isStaff(ctx context.Context, field graphql.CollectedField, obj *store.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminUser_isStaff(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IsStaff, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminUser_isStaff(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminUser", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _AdminUser_isActive(ctx context.Context, field graphql.CollectedField, obj *store.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminUser_isActive(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IsActive, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminUser_isActive(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminUser", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _AdminUser_organization(ctx context.Context, field graphql.CollectedField, obj *store.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminUser_organization(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.AdminUser().Organization(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *store.AdminOrganization) graphql.Marshaler {
+			return ec.marshalOAdminOrganization2ᚖlasuiteᚗfrᚋpeopleᚋstoreᚐAdminOrganization(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AdminUser_organization(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdminUser",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminOrganization(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AdminUser_createdAt(ctx context.Context, field graphql.CollectedField, obj *store.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminUser_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminUser_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminUser", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AdminUser_updatedAt(ctx context.Context, field graphql.CollectedField, obj *store.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminUser_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminUser_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminUser", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AdminUser_lastLoginAt(ctx context.Context, field graphql.CollectedField, obj *store.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminUser_lastLoginAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastLoginAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AdminUser_lastLoginAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminUser", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AdminUserConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.AdminUserConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminUserConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.AdminUserEdge) graphql.Marshaler {
+			return ec.marshalNAdminUserEdge2ᚕlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminUserEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminUserConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdminUserConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminUserEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AdminUserConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.AdminUserConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminUserConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []store.User) graphql.Marshaler {
+			return ec.marshalNAdminUser2ᚕlasuiteᚗfrᚋpeopleᚋstoreᚐUserᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminUserConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdminUserConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminUser(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AdminUserConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.AdminUserConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminUserConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminUserConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdminUserConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AdminUserConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.AdminUserConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminUserConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminUserConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminUserConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AdminUserEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.AdminUserEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminUserEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminUserEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminUserEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _AdminUserEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.AdminUserEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminUserEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *store.User) graphql.Marshaler {
+			return ec.marshalNAdminUser2ᚖlasuiteᚗfrᚋpeopleᚋstoreᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminUserEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdminUserEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminUser(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AuditEvent_id(ctx context.Context, field graphql.CollectedField, obj *store.AuditEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEvent_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEvent_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEvent", field, false, false, "ID")
+}
+
+func (ec *executionContext) _AuditEvent_createdAt(ctx context.Context, field graphql.CollectedField, obj *store.AuditEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEvent_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEvent_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEvent", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AuditEvent_actorId(ctx context.Context, field graphql.CollectedField, obj *store.AuditEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEvent_actorId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ActorID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *uuid.UUID) graphql.Marshaler {
+			return ec.marshalOID2ᚖgithubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEvent_actorId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEvent", field, false, false, "ID")
+}
+
+func (ec *executionContext) _AuditEvent_actor(ctx context.Context, field graphql.CollectedField, obj *store.AuditEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEvent_actor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.AuditEvent().Actor(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *store.User) graphql.Marshaler {
+			return ec.marshalOAdminUser2ᚖlasuiteᚗfrᚋpeopleᚋstoreᚐUser(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEvent_actor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AuditEvent",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminUser(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AuditEvent_method(ctx context.Context, field graphql.CollectedField, obj *store.AuditEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEvent_method(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.AuditEvent().Method(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.AuditMethod) graphql.Marshaler {
+			return ec.marshalNAuditMethod2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAuditMethod(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEvent_method(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEvent", field, true, true, "AuditMethod")
+}
+
+func (ec *executionContext) _AuditEvent_serviceProvider(ctx context.Context, field graphql.CollectedField, obj *store.AuditEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEvent_serviceProvider(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.AuditEvent().ServiceProvider(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *store.AdminServiceProvider) graphql.Marshaler {
+			return ec.marshalOAdminServiceProvider2ᚖlasuiteᚗfrᚋpeopleᚋstoreᚐAdminServiceProvider(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEvent_serviceProvider(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AuditEvent",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminServiceProvider(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AuditEvent_operation(ctx context.Context, field graphql.CollectedField, obj *store.AuditEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEvent_operation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Operation, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEvent_operation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEvent", field, false, false, "String")
+}
+
+func (ec *executionContext) _AuditEvent_targetIds(ctx context.Context, field graphql.CollectedField, obj *store.AuditEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEvent_targetIds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TargetIDs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2ᚕgithubᚗcomᚋgoogleᚋuuidᚐUUIDᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEvent_targetIds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEvent", field, false, false, "ID")
+}
+
+func (ec *executionContext) _AuditEvent_changes(ctx context.Context, field graphql.CollectedField, obj *store.AuditEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEvent_changes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Changes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v map[string]any) graphql.Marshaler {
+			return ec.marshalNJSONObject2map(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEvent_changes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEvent", field, false, false, "JSONObject")
+}
+
+func (ec *executionContext) _AuditEventConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.AuditEventConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEventConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.AuditEventEdge) graphql.Marshaler {
+			return ec.marshalNAuditEventEdge2ᚕlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAuditEventEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEventConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AuditEventConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuditEventEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AuditEventConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.AuditEventConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEventConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []store.AuditEvent) graphql.Marshaler {
+			return ec.marshalNAuditEvent2ᚕlasuiteᚗfrᚋpeopleᚋstoreᚐAuditEventᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEventConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AuditEventConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuditEvent(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AuditEventConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.AuditEventConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEventConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEventConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AuditEventConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AuditEventConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.AuditEventConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEventConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEventConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEventConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AuditEventEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.AuditEventEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEventEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEventEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEventEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _AuditEventEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.AuditEventEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEventEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *store.AuditEvent) graphql.Marshaler {
+			return ec.marshalNAuditEvent2ᚖlasuiteᚗfrᚋpeopleᚋstoreᚐAuditEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEventEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AuditEventEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuditEvent(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Config_languages(ctx context.Context, field graphql.CollectedField, obj *model.Config) (ret graphql.Marshaler) {
@@ -4611,11 +9167,16 @@ func (ec *executionContext) _Mutation_updateMe(ctx context.Context, field graphq
 			directive0 := next
 
 			directive1 := func(ctx context.Context) (any, error) {
+				staff, err := ec.unmarshalNBoolean2bool(ctx, false)
+				if err != nil {
+					var zeroVal *model.UpdateMePayload
+					return zeroVal, err
+				}
 				if ec.Directives.Auth == nil {
 					var zeroVal *model.UpdateMePayload
 					return zeroVal, errors.New("directive auth is not implemented")
 				}
-				return ec.Directives.Auth(ctx, nil, directive0, nil)
+				return ec.Directives.Auth(ctx, nil, directive0, nil, staff)
 			}
 
 			next = directive1
@@ -4668,11 +9229,16 @@ func (ec *executionContext) _Mutation_updateOrganization(ctx context.Context, fi
 			directive0 := next
 
 			directive1 := func(ctx context.Context) (any, error) {
+				staff, err := ec.unmarshalNBoolean2bool(ctx, false)
+				if err != nil {
+					var zeroVal *model.UpdateOrganizationPayload
+					return zeroVal, err
+				}
 				if ec.Directives.Auth == nil {
 					var zeroVal *model.UpdateOrganizationPayload
 					return zeroVal, errors.New("directive auth is not implemented")
 				}
-				return ec.Directives.Auth(ctx, nil, directive0, nil)
+				return ec.Directives.Auth(ctx, nil, directive0, nil, staff)
 			}
 
 			next = directive1
@@ -4725,11 +9291,16 @@ func (ec *executionContext) _Mutation_createContact(ctx context.Context, field g
 			directive0 := next
 
 			directive1 := func(ctx context.Context) (any, error) {
+				staff, err := ec.unmarshalNBoolean2bool(ctx, false)
+				if err != nil {
+					var zeroVal *model.CreateContactPayload
+					return zeroVal, err
+				}
 				if ec.Directives.Auth == nil {
 					var zeroVal *model.CreateContactPayload
 					return zeroVal, errors.New("directive auth is not implemented")
 				}
-				return ec.Directives.Auth(ctx, nil, directive0, nil)
+				return ec.Directives.Auth(ctx, nil, directive0, nil, staff)
 			}
 
 			next = directive1
@@ -4782,11 +9353,16 @@ func (ec *executionContext) _Mutation_updateContact(ctx context.Context, field g
 			directive0 := next
 
 			directive1 := func(ctx context.Context) (any, error) {
+				staff, err := ec.unmarshalNBoolean2bool(ctx, false)
+				if err != nil {
+					var zeroVal *model.UpdateContactPayload
+					return zeroVal, err
+				}
 				if ec.Directives.Auth == nil {
 					var zeroVal *model.UpdateContactPayload
 					return zeroVal, errors.New("directive auth is not implemented")
 				}
-				return ec.Directives.Auth(ctx, nil, directive0, nil)
+				return ec.Directives.Auth(ctx, nil, directive0, nil, staff)
 			}
 
 			next = directive1
@@ -4839,11 +9415,16 @@ func (ec *executionContext) _Mutation_deleteContact(ctx context.Context, field g
 			directive0 := next
 
 			directive1 := func(ctx context.Context) (any, error) {
+				staff, err := ec.unmarshalNBoolean2bool(ctx, false)
+				if err != nil {
+					var zeroVal *model.DeleteContactPayload
+					return zeroVal, err
+				}
 				if ec.Directives.Auth == nil {
 					var zeroVal *model.DeleteContactPayload
 					return zeroVal, errors.New("directive auth is not implemented")
 				}
-				return ec.Directives.Auth(ctx, nil, directive0, nil)
+				return ec.Directives.Auth(ctx, nil, directive0, nil, staff)
 			}
 
 			next = directive1
@@ -4901,11 +9482,16 @@ func (ec *executionContext) _Mutation_createTeam(ctx context.Context, field grap
 					var zeroVal *model.CreateTeamPayload
 					return zeroVal, err
 				}
+				staff, err := ec.unmarshalNBoolean2bool(ctx, false)
+				if err != nil {
+					var zeroVal *model.CreateTeamPayload
+					return zeroVal, err
+				}
 				if ec.Directives.Auth == nil {
 					var zeroVal *model.CreateTeamPayload
 					return zeroVal, errors.New("directive auth is not implemented")
 				}
-				return ec.Directives.Auth(ctx, nil, directive0, methods)
+				return ec.Directives.Auth(ctx, nil, directive0, methods, staff)
 			}
 
 			next = directive1
@@ -4963,11 +9549,16 @@ func (ec *executionContext) _Mutation_updateTeam(ctx context.Context, field grap
 					var zeroVal *model.UpdateTeamPayload
 					return zeroVal, err
 				}
+				staff, err := ec.unmarshalNBoolean2bool(ctx, false)
+				if err != nil {
+					var zeroVal *model.UpdateTeamPayload
+					return zeroVal, err
+				}
 				if ec.Directives.Auth == nil {
 					var zeroVal *model.UpdateTeamPayload
 					return zeroVal, errors.New("directive auth is not implemented")
 				}
-				return ec.Directives.Auth(ctx, nil, directive0, methods)
+				return ec.Directives.Auth(ctx, nil, directive0, methods, staff)
 			}
 
 			next = directive1
@@ -5020,11 +9611,16 @@ func (ec *executionContext) _Mutation_deleteTeam(ctx context.Context, field grap
 			directive0 := next
 
 			directive1 := func(ctx context.Context) (any, error) {
+				staff, err := ec.unmarshalNBoolean2bool(ctx, false)
+				if err != nil {
+					var zeroVal *model.DeleteTeamPayload
+					return zeroVal, err
+				}
 				if ec.Directives.Auth == nil {
 					var zeroVal *model.DeleteTeamPayload
 					return zeroVal, errors.New("directive auth is not implemented")
 				}
-				return ec.Directives.Auth(ctx, nil, directive0, nil)
+				return ec.Directives.Auth(ctx, nil, directive0, nil, staff)
 			}
 
 			next = directive1
@@ -5077,11 +9673,16 @@ func (ec *executionContext) _Mutation_createTeamAccess(ctx context.Context, fiel
 			directive0 := next
 
 			directive1 := func(ctx context.Context) (any, error) {
+				staff, err := ec.unmarshalNBoolean2bool(ctx, false)
+				if err != nil {
+					var zeroVal *model.CreateTeamAccessPayload
+					return zeroVal, err
+				}
 				if ec.Directives.Auth == nil {
 					var zeroVal *model.CreateTeamAccessPayload
 					return zeroVal, errors.New("directive auth is not implemented")
 				}
-				return ec.Directives.Auth(ctx, nil, directive0, nil)
+				return ec.Directives.Auth(ctx, nil, directive0, nil, staff)
 			}
 
 			next = directive1
@@ -5134,11 +9735,16 @@ func (ec *executionContext) _Mutation_updateTeamAccess(ctx context.Context, fiel
 			directive0 := next
 
 			directive1 := func(ctx context.Context) (any, error) {
+				staff, err := ec.unmarshalNBoolean2bool(ctx, false)
+				if err != nil {
+					var zeroVal *model.UpdateTeamAccessPayload
+					return zeroVal, err
+				}
 				if ec.Directives.Auth == nil {
 					var zeroVal *model.UpdateTeamAccessPayload
 					return zeroVal, errors.New("directive auth is not implemented")
 				}
-				return ec.Directives.Auth(ctx, nil, directive0, nil)
+				return ec.Directives.Auth(ctx, nil, directive0, nil, staff)
 			}
 
 			next = directive1
@@ -5191,11 +9797,16 @@ func (ec *executionContext) _Mutation_deleteTeamAccess(ctx context.Context, fiel
 			directive0 := next
 
 			directive1 := func(ctx context.Context) (any, error) {
+				staff, err := ec.unmarshalNBoolean2bool(ctx, false)
+				if err != nil {
+					var zeroVal *model.DeleteTeamAccessPayload
+					return zeroVal, err
+				}
 				if ec.Directives.Auth == nil {
 					var zeroVal *model.DeleteTeamAccessPayload
 					return zeroVal, errors.New("directive auth is not implemented")
 				}
-				return ec.Directives.Auth(ctx, nil, directive0, nil)
+				return ec.Directives.Auth(ctx, nil, directive0, nil, staff)
 			}
 
 			next = directive1
@@ -5253,11 +9864,16 @@ func (ec *executionContext) _Mutation_createInvitation(ctx context.Context, fiel
 					var zeroVal *model.CreateInvitationPayload
 					return zeroVal, err
 				}
+				staff, err := ec.unmarshalNBoolean2bool(ctx, false)
+				if err != nil {
+					var zeroVal *model.CreateInvitationPayload
+					return zeroVal, err
+				}
 				if ec.Directives.Auth == nil {
 					var zeroVal *model.CreateInvitationPayload
 					return zeroVal, errors.New("directive auth is not implemented")
 				}
-				return ec.Directives.Auth(ctx, nil, directive0, methods)
+				return ec.Directives.Auth(ctx, nil, directive0, methods, staff)
 			}
 
 			next = directive1
@@ -5315,11 +9931,16 @@ func (ec *executionContext) _Mutation_deleteInvitation(ctx context.Context, fiel
 					var zeroVal *model.DeleteInvitationPayload
 					return zeroVal, err
 				}
+				staff, err := ec.unmarshalNBoolean2bool(ctx, false)
+				if err != nil {
+					var zeroVal *model.DeleteInvitationPayload
+					return zeroVal, err
+				}
 				if ec.Directives.Auth == nil {
 					var zeroVal *model.DeleteInvitationPayload
 					return zeroVal, errors.New("directive auth is not implemented")
 				}
-				return ec.Directives.Auth(ctx, nil, directive0, methods)
+				return ec.Directives.Auth(ctx, nil, directive0, methods, staff)
 			}
 
 			next = directive1
@@ -5350,6 +9971,998 @@ func (ec *executionContext) fieldContext_Mutation_deleteInvitation(ctx context.C
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_deleteInvitation_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_adminUpdateUser(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_adminUpdateUser(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AdminUpdateUser(ctx, fc.Args["input"].(model.AdminUpdateUserInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				staff, err := ec.unmarshalNBoolean2bool(ctx, true)
+				if err != nil {
+					var zeroVal *model.AdminUpdateUserPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *model.AdminUpdateUserPayload
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil, staff)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AdminUpdateUserPayload) graphql.Marshaler {
+			return ec.marshalNAdminUpdateUserPayload2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminUpdateUserPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_adminUpdateUser(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminUpdateUserPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_adminUpdateUser_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_adminCreateOrganization(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_adminCreateOrganization(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AdminCreateOrganization(ctx, fc.Args["input"].(model.AdminCreateOrganizationInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				staff, err := ec.unmarshalNBoolean2bool(ctx, true)
+				if err != nil {
+					var zeroVal *model.AdminOrganizationPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *model.AdminOrganizationPayload
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil, staff)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AdminOrganizationPayload) graphql.Marshaler {
+			return ec.marshalNAdminOrganizationPayload2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminOrganizationPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_adminCreateOrganization(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminOrganizationPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_adminCreateOrganization_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_adminUpdateOrganization(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_adminUpdateOrganization(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AdminUpdateOrganization(ctx, fc.Args["input"].(model.AdminUpdateOrganizationInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				staff, err := ec.unmarshalNBoolean2bool(ctx, true)
+				if err != nil {
+					var zeroVal *model.AdminOrganizationPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *model.AdminOrganizationPayload
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil, staff)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AdminOrganizationPayload) graphql.Marshaler {
+			return ec.marshalNAdminOrganizationPayload2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminOrganizationPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_adminUpdateOrganization(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminOrganizationPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_adminUpdateOrganization_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_adminGrantOrganizationAdministrator(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_adminGrantOrganizationAdministrator(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AdminGrantOrganizationAdministrator(ctx, fc.Args["input"].(model.AdminOrganizationAdministratorInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				staff, err := ec.unmarshalNBoolean2bool(ctx, true)
+				if err != nil {
+					var zeroVal *model.AdminOrganizationPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *model.AdminOrganizationPayload
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil, staff)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AdminOrganizationPayload) graphql.Marshaler {
+			return ec.marshalNAdminOrganizationPayload2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminOrganizationPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_adminGrantOrganizationAdministrator(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminOrganizationPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_adminGrantOrganizationAdministrator_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_adminRevokeOrganizationAdministrator(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_adminRevokeOrganizationAdministrator(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AdminRevokeOrganizationAdministrator(ctx, fc.Args["input"].(model.AdminOrganizationAdministratorInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				staff, err := ec.unmarshalNBoolean2bool(ctx, true)
+				if err != nil {
+					var zeroVal *model.AdminOrganizationPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *model.AdminOrganizationPayload
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil, staff)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AdminOrganizationPayload) graphql.Marshaler {
+			return ec.marshalNAdminOrganizationPayload2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminOrganizationPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_adminRevokeOrganizationAdministrator(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminOrganizationPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_adminRevokeOrganizationAdministrator_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_adminCreateServiceProvider(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_adminCreateServiceProvider(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AdminCreateServiceProvider(ctx, fc.Args["input"].(model.AdminCreateServiceProviderInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				staff, err := ec.unmarshalNBoolean2bool(ctx, true)
+				if err != nil {
+					var zeroVal *model.AdminServiceProviderPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *model.AdminServiceProviderPayload
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil, staff)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AdminServiceProviderPayload) graphql.Marshaler {
+			return ec.marshalNAdminServiceProviderPayload2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminServiceProviderPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_adminCreateServiceProvider(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminServiceProviderPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_adminCreateServiceProvider_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_adminUpdateServiceProvider(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_adminUpdateServiceProvider(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AdminUpdateServiceProvider(ctx, fc.Args["input"].(model.AdminUpdateServiceProviderInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				staff, err := ec.unmarshalNBoolean2bool(ctx, true)
+				if err != nil {
+					var zeroVal *model.AdminServiceProviderPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *model.AdminServiceProviderPayload
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil, staff)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AdminServiceProviderPayload) graphql.Marshaler {
+			return ec.marshalNAdminServiceProviderPayload2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminServiceProviderPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_adminUpdateServiceProvider(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminServiceProviderPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_adminUpdateServiceProvider_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_adminLinkServiceProvider(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_adminLinkServiceProvider(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AdminLinkServiceProvider(ctx, fc.Args["input"].(model.AdminServiceProviderLinksInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				staff, err := ec.unmarshalNBoolean2bool(ctx, true)
+				if err != nil {
+					var zeroVal *model.AdminServiceProviderPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *model.AdminServiceProviderPayload
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil, staff)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AdminServiceProviderPayload) graphql.Marshaler {
+			return ec.marshalNAdminServiceProviderPayload2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminServiceProviderPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_adminLinkServiceProvider(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminServiceProviderPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_adminLinkServiceProvider_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_adminUnlinkServiceProvider(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_adminUnlinkServiceProvider(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AdminUnlinkServiceProvider(ctx, fc.Args["input"].(model.AdminServiceProviderLinksInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				staff, err := ec.unmarshalNBoolean2bool(ctx, true)
+				if err != nil {
+					var zeroVal *model.AdminServiceProviderPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *model.AdminServiceProviderPayload
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil, staff)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AdminServiceProviderPayload) graphql.Marshaler {
+			return ec.marshalNAdminServiceProviderPayload2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminServiceProviderPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_adminUnlinkServiceProvider(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminServiceProviderPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_adminUnlinkServiceProvider_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_adminUpdateTeam(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_adminUpdateTeam(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AdminUpdateTeam(ctx, fc.Args["input"].(model.AdminUpdateTeamInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				staff, err := ec.unmarshalNBoolean2bool(ctx, true)
+				if err != nil {
+					var zeroVal *model.AdminTeamPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *model.AdminTeamPayload
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil, staff)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AdminTeamPayload) graphql.Marshaler {
+			return ec.marshalNAdminTeamPayload2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminTeamPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_adminUpdateTeam(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminTeamPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_adminUpdateTeam_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_adminCreateTeamAccess(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_adminCreateTeamAccess(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AdminCreateTeamAccess(ctx, fc.Args["input"].(model.CreateTeamAccessInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				staff, err := ec.unmarshalNBoolean2bool(ctx, true)
+				if err != nil {
+					var zeroVal *model.CreateTeamAccessPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *model.CreateTeamAccessPayload
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil, staff)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CreateTeamAccessPayload) graphql.Marshaler {
+			return ec.marshalNCreateTeamAccessPayload2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐCreateTeamAccessPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_adminCreateTeamAccess(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CreateTeamAccessPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_adminCreateTeamAccess_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_adminUpdateTeamAccess(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_adminUpdateTeamAccess(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AdminUpdateTeamAccess(ctx, fc.Args["input"].(model.UpdateTeamAccessInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				staff, err := ec.unmarshalNBoolean2bool(ctx, true)
+				if err != nil {
+					var zeroVal *model.UpdateTeamAccessPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *model.UpdateTeamAccessPayload
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil, staff)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.UpdateTeamAccessPayload) graphql.Marshaler {
+			return ec.marshalNUpdateTeamAccessPayload2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐUpdateTeamAccessPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_adminUpdateTeamAccess(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_UpdateTeamAccessPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_adminUpdateTeamAccess_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_adminDeleteTeamAccess(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_adminDeleteTeamAccess(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AdminDeleteTeamAccess(ctx, fc.Args["input"].(model.DeleteTeamAccessInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				staff, err := ec.unmarshalNBoolean2bool(ctx, true)
+				if err != nil {
+					var zeroVal *model.DeleteTeamAccessPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *model.DeleteTeamAccessPayload
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil, staff)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DeleteTeamAccessPayload) graphql.Marshaler {
+			return ec.marshalNDeleteTeamAccessPayload2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐDeleteTeamAccessPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_adminDeleteTeamAccess(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DeleteTeamAccessPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_adminDeleteTeamAccess_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_adminCreateTeamWebhook(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_adminCreateTeamWebhook(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AdminCreateTeamWebhook(ctx, fc.Args["input"].(model.AdminCreateTeamWebhookInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				staff, err := ec.unmarshalNBoolean2bool(ctx, true)
+				if err != nil {
+					var zeroVal *model.AdminTeamWebhookPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *model.AdminTeamWebhookPayload
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil, staff)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AdminTeamWebhookPayload) graphql.Marshaler {
+			return ec.marshalNAdminTeamWebhookPayload2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminTeamWebhookPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_adminCreateTeamWebhook(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminTeamWebhookPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_adminCreateTeamWebhook_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_adminUpdateTeamWebhook(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_adminUpdateTeamWebhook(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AdminUpdateTeamWebhook(ctx, fc.Args["input"].(model.AdminUpdateTeamWebhookInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				staff, err := ec.unmarshalNBoolean2bool(ctx, true)
+				if err != nil {
+					var zeroVal *model.AdminTeamWebhookPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *model.AdminTeamWebhookPayload
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil, staff)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AdminTeamWebhookPayload) graphql.Marshaler {
+			return ec.marshalNAdminTeamWebhookPayload2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminTeamWebhookPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_adminUpdateTeamWebhook(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminTeamWebhookPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_adminUpdateTeamWebhook_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_adminDeleteTeamWebhook(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_adminDeleteTeamWebhook(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AdminDeleteTeamWebhook(ctx, fc.Args["input"].(model.AdminDeleteTeamWebhookInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				staff, err := ec.unmarshalNBoolean2bool(ctx, true)
+				if err != nil {
+					var zeroVal *model.AdminDeleteTeamWebhookPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *model.AdminDeleteTeamWebhookPayload
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil, staff)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AdminDeleteTeamWebhookPayload) graphql.Marshaler {
+			return ec.marshalNAdminDeleteTeamWebhookPayload2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminDeleteTeamWebhookPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_adminDeleteTeamWebhook(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminDeleteTeamWebhookPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_adminDeleteTeamWebhook_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -5693,11 +11306,16 @@ func (ec *executionContext) _Query_me(ctx context.Context, field graphql.Collect
 					var zeroVal *store.User
 					return zeroVal, err
 				}
+				staff, err := ec.unmarshalNBoolean2bool(ctx, false)
+				if err != nil {
+					var zeroVal *store.User
+					return zeroVal, err
+				}
 				if ec.Directives.Auth == nil {
 					var zeroVal *store.User
 					return zeroVal, errors.New("directive auth is not implemented")
 				}
-				return ec.Directives.Auth(ctx, nil, directive0, methods)
+				return ec.Directives.Auth(ctx, nil, directive0, methods, staff)
 			}
 
 			next = directive1
@@ -5739,11 +11357,16 @@ func (ec *executionContext) _Query_users(ctx context.Context, field graphql.Coll
 			directive0 := next
 
 			directive1 := func(ctx context.Context) (any, error) {
+				staff, err := ec.unmarshalNBoolean2bool(ctx, false)
+				if err != nil {
+					var zeroVal *model.UserConnection
+					return zeroVal, err
+				}
 				if ec.Directives.Auth == nil {
 					var zeroVal *model.UserConnection
 					return zeroVal, errors.New("directive auth is not implemented")
 				}
-				return ec.Directives.Auth(ctx, nil, directive0, nil)
+				return ec.Directives.Auth(ctx, nil, directive0, nil, staff)
 			}
 
 			next = directive1
@@ -5796,11 +11419,16 @@ func (ec *executionContext) _Query_contacts(ctx context.Context, field graphql.C
 			directive0 := next
 
 			directive1 := func(ctx context.Context) (any, error) {
+				staff, err := ec.unmarshalNBoolean2bool(ctx, false)
+				if err != nil {
+					var zeroVal *model.ContactConnection
+					return zeroVal, err
+				}
 				if ec.Directives.Auth == nil {
 					var zeroVal *model.ContactConnection
 					return zeroVal, errors.New("directive auth is not implemented")
 				}
-				return ec.Directives.Auth(ctx, nil, directive0, nil)
+				return ec.Directives.Auth(ctx, nil, directive0, nil, staff)
 			}
 
 			next = directive1
@@ -5853,11 +11481,16 @@ func (ec *executionContext) _Query_contact(ctx context.Context, field graphql.Co
 			directive0 := next
 
 			directive1 := func(ctx context.Context) (any, error) {
+				staff, err := ec.unmarshalNBoolean2bool(ctx, false)
+				if err != nil {
+					var zeroVal *store.ContactView
+					return zeroVal, err
+				}
 				if ec.Directives.Auth == nil {
 					var zeroVal *store.ContactView
 					return zeroVal, errors.New("directive auth is not implemented")
 				}
-				return ec.Directives.Auth(ctx, nil, directive0, nil)
+				return ec.Directives.Auth(ctx, nil, directive0, nil, staff)
 			}
 
 			next = directive1
@@ -5910,11 +11543,16 @@ func (ec *executionContext) _Query_organization(ctx context.Context, field graph
 			directive0 := next
 
 			directive1 := func(ctx context.Context) (any, error) {
+				staff, err := ec.unmarshalNBoolean2bool(ctx, false)
+				if err != nil {
+					var zeroVal *store.OrganizationView
+					return zeroVal, err
+				}
 				if ec.Directives.Auth == nil {
 					var zeroVal *store.OrganizationView
 					return zeroVal, errors.New("directive auth is not implemented")
 				}
-				return ec.Directives.Auth(ctx, nil, directive0, nil)
+				return ec.Directives.Auth(ctx, nil, directive0, nil, staff)
 			}
 
 			next = directive1
@@ -5972,11 +11610,16 @@ func (ec *executionContext) _Query_teams(ctx context.Context, field graphql.Coll
 					var zeroVal *model.TeamConnection
 					return zeroVal, err
 				}
+				staff, err := ec.unmarshalNBoolean2bool(ctx, false)
+				if err != nil {
+					var zeroVal *model.TeamConnection
+					return zeroVal, err
+				}
 				if ec.Directives.Auth == nil {
 					var zeroVal *model.TeamConnection
 					return zeroVal, errors.New("directive auth is not implemented")
 				}
-				return ec.Directives.Auth(ctx, nil, directive0, methods)
+				return ec.Directives.Auth(ctx, nil, directive0, methods, staff)
 			}
 
 			next = directive1
@@ -6034,11 +11677,16 @@ func (ec *executionContext) _Query_team(ctx context.Context, field graphql.Colle
 					var zeroVal *store.TeamView
 					return zeroVal, err
 				}
+				staff, err := ec.unmarshalNBoolean2bool(ctx, false)
+				if err != nil {
+					var zeroVal *store.TeamView
+					return zeroVal, err
+				}
 				if ec.Directives.Auth == nil {
 					var zeroVal *store.TeamView
 					return zeroVal, errors.New("directive auth is not implemented")
 				}
-				return ec.Directives.Auth(ctx, nil, directive0, methods)
+				return ec.Directives.Auth(ctx, nil, directive0, methods, staff)
 			}
 
 			next = directive1
@@ -6091,11 +11739,16 @@ func (ec *executionContext) _Query_serviceProviders(ctx context.Context, field g
 			directive0 := next
 
 			directive1 := func(ctx context.Context) (any, error) {
+				staff, err := ec.unmarshalNBoolean2bool(ctx, false)
+				if err != nil {
+					var zeroVal *model.ServiceProviderConnection
+					return zeroVal, err
+				}
 				if ec.Directives.Auth == nil {
 					var zeroVal *model.ServiceProviderConnection
 					return zeroVal, errors.New("directive auth is not implemented")
 				}
-				return ec.Directives.Auth(ctx, nil, directive0, nil)
+				return ec.Directives.Auth(ctx, nil, directive0, nil, staff)
 			}
 
 			next = directive1
@@ -6126,6 +11779,378 @@ func (ec *executionContext) fieldContext_Query_serviceProviders(ctx context.Cont
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_serviceProviders_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_adminUsers(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_adminUsers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().AdminUsers(ctx, fc.Args["search"].(*string), fc.Args["isActive"].(*bool), fc.Args["isStaff"].(*bool), fc.Args["organizationId"].(*uuid.UUID), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				staff, err := ec.unmarshalNBoolean2bool(ctx, true)
+				if err != nil {
+					var zeroVal *model.AdminUserConnection
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *model.AdminUserConnection
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil, staff)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AdminUserConnection) graphql.Marshaler {
+			return ec.marshalNAdminUserConnection2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminUserConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_adminUsers(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminUserConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_adminUsers_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_adminOrganizations(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_adminOrganizations(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().AdminOrganizations(ctx, fc.Args["search"].(*string), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				staff, err := ec.unmarshalNBoolean2bool(ctx, true)
+				if err != nil {
+					var zeroVal *model.AdminOrganizationConnection
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *model.AdminOrganizationConnection
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil, staff)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AdminOrganizationConnection) graphql.Marshaler {
+			return ec.marshalNAdminOrganizationConnection2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminOrganizationConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_adminOrganizations(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminOrganizationConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_adminOrganizations_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_adminServiceProviders(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_adminServiceProviders(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().AdminServiceProviders(ctx, fc.Args["search"].(*string), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				staff, err := ec.unmarshalNBoolean2bool(ctx, true)
+				if err != nil {
+					var zeroVal *model.AdminServiceProviderConnection
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *model.AdminServiceProviderConnection
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil, staff)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AdminServiceProviderConnection) graphql.Marshaler {
+			return ec.marshalNAdminServiceProviderConnection2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminServiceProviderConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_adminServiceProviders(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminServiceProviderConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_adminServiceProviders_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_adminTeams(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_adminTeams(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().AdminTeams(ctx, fc.Args["search"].(*string), fc.Args["organizationId"].(*uuid.UUID), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				staff, err := ec.unmarshalNBoolean2bool(ctx, true)
+				if err != nil {
+					var zeroVal *model.AdminTeamConnection
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *model.AdminTeamConnection
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil, staff)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AdminTeamConnection) graphql.Marshaler {
+			return ec.marshalNAdminTeamConnection2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminTeamConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_adminTeams(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminTeamConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_adminTeams_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_adminTeam(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_adminTeam(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().AdminTeam(ctx, fc.Args["id"].(uuid.UUID))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				staff, err := ec.unmarshalNBoolean2bool(ctx, true)
+				if err != nil {
+					var zeroVal *store.Team
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *store.Team
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil, staff)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *store.Team) graphql.Marshaler {
+			return ec.marshalNAdminTeam2ᚖlasuiteᚗfrᚋpeopleᚋstoreᚐTeam(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_adminTeam(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminTeam(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_adminTeam_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_adminAuditEvents(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_adminAuditEvents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().AdminAuditEvents(ctx, fc.Args["actorId"].(*uuid.UUID), fc.Args["targetId"].(*uuid.UUID), fc.Args["operation"].(*string), fc.Args["since"].(*time.Time), fc.Args["until"].(*time.Time), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				staff, err := ec.unmarshalNBoolean2bool(ctx, true)
+				if err != nil {
+					var zeroVal *model.AuditEventConnection
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *model.AuditEventConnection
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil, staff)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AuditEventConnection) graphql.Marshaler {
+			return ec.marshalNAuditEventConnection2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAuditEventConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_adminAuditEvents(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuditEventConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_adminAuditEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -7381,6 +13406,259 @@ func (ec *executionContext) fieldContext_TeamEdge_node(_ context.Context, field 
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _TeamWebhook_id(ctx context.Context, field graphql.CollectedField, obj *store.TeamWebhook) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamWebhook_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TeamWebhook_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TeamWebhook", field, false, false, "ID")
+}
+
+func (ec *executionContext) _TeamWebhook_url(ctx context.Context, field graphql.CollectedField, obj *store.TeamWebhook) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamWebhook_url(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.URL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TeamWebhook_url(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TeamWebhook", field, false, false, "String")
+}
+
+func (ec *executionContext) _TeamWebhook_protocol(ctx context.Context, field graphql.CollectedField, obj *store.TeamWebhook) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamWebhook_protocol(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.TeamWebhook().Protocol(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.WebhookProtocol) graphql.Marshaler {
+			return ec.marshalNWebhookProtocol2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐWebhookProtocol(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TeamWebhook_protocol(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TeamWebhook", field, true, true, "WebhookProtocol")
+}
+
+func (ec *executionContext) _TeamWebhook_hasSecret(ctx context.Context, field graphql.CollectedField, obj *store.TeamWebhook) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamWebhook_hasSecret(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HasSecret, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TeamWebhook_hasSecret(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TeamWebhook", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _TeamWebhook_status(ctx context.Context, field graphql.CollectedField, obj *store.TeamWebhook) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamWebhook_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.TeamWebhook().Status(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.WebhookStatus) graphql.Marshaler {
+			return ec.marshalNWebhookStatus2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐWebhookStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TeamWebhook_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TeamWebhook", field, true, true, "WebhookStatus")
+}
+
+func (ec *executionContext) _TeamWebhook_pending(ctx context.Context, field graphql.CollectedField, obj *store.TeamWebhook) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamWebhook_pending(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Pending, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TeamWebhook_pending(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TeamWebhook", field, false, false, "Int")
+}
+
+func (ec *executionContext) _TeamWebhook_failed(ctx context.Context, field graphql.CollectedField, obj *store.TeamWebhook) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamWebhook_failed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Failed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TeamWebhook_failed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TeamWebhook", field, false, false, "Int")
+}
+
+func (ec *executionContext) _TeamWebhook_lastDeliveryAt(ctx context.Context, field graphql.CollectedField, obj *store.TeamWebhook) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamWebhook_lastDeliveryAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastDeliveryAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TeamWebhook_lastDeliveryAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TeamWebhook", field, false, false, "Time")
+}
+
+func (ec *executionContext) _TeamWebhook_lastError(ctx context.Context, field graphql.CollectedField, obj *store.TeamWebhook) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamWebhook_lastError(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.TeamWebhook().LastError(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_TeamWebhook_lastError(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TeamWebhook", field, true, true, "String")
+}
+
+func (ec *executionContext) _TeamWebhook_createdAt(ctx context.Context, field graphql.CollectedField, obj *store.TeamWebhook) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamWebhook_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TeamWebhook_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TeamWebhook", field, false, false, "Time")
+}
+
+func (ec *executionContext) _TeamWebhook_updatedAt(ctx context.Context, field graphql.CollectedField, obj *store.TeamWebhook) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamWebhook_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TeamWebhook_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TeamWebhook", field, false, false, "Time")
 }
 
 func (ec *executionContext) _UpdateContactPayload_contact(ctx context.Context, field graphql.CollectedField, obj *model.UpdateContactPayload) (ret graphql.Marshaler) {
@@ -9079,6 +15357,661 @@ func (ec *executionContext) fieldContext___Type_isOneOf(_ context.Context, field
 
 // region    **************************** input.gotpl *****************************
 
+func (ec *executionContext) unmarshalInputAdminCreateOrganizationInput(ctx context.Context, obj any) (model.AdminCreateOrganizationInput, error) {
+	var it model.AdminCreateOrganizationInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "registrationIds", "domains"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "registrationIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("registrationIds"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RegistrationIds = data
+		case "domains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("domains"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Domains = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAdminCreateOrganizationInput unmarshals raw into the AdminCreateOrganizationInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAdminCreateOrganizationInput(ctx context.Context, raw any) (model.AdminCreateOrganizationInput, error) {
+	var out model.AdminCreateOrganizationInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AdminCreateOrganizationInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputAdminCreateServiceProviderInput(ctx context.Context, obj any) (model.AdminCreateServiceProviderInput, error) {
+	var it model.AdminCreateServiceProviderInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "audienceId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "audienceId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("audienceId"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AudienceID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAdminCreateServiceProviderInput unmarshals raw into the AdminCreateServiceProviderInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAdminCreateServiceProviderInput(ctx context.Context, raw any) (model.AdminCreateServiceProviderInput, error) {
+	var out model.AdminCreateServiceProviderInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AdminCreateServiceProviderInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputAdminCreateTeamWebhookInput(ctx context.Context, obj any) (model.AdminCreateTeamWebhookInput, error) {
+	var it model.AdminCreateTeamWebhookInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["protocol"]; !present {
+		asMap["protocol"] = "SCIM"
+	}
+
+	fieldsInOrder := [...]string{"teamId", "url", "secret", "protocol"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "teamId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("teamId"))
+			data, err := ec.unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TeamID = data
+		case "url":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("url"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.URL = data
+		case "secret":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("secret"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Secret = data
+		case "protocol":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("protocol"))
+			data, err := ec.unmarshalOWebhookProtocol2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐWebhookProtocol(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Protocol = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAdminCreateTeamWebhookInput unmarshals raw into the AdminCreateTeamWebhookInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAdminCreateTeamWebhookInput(ctx context.Context, raw any) (model.AdminCreateTeamWebhookInput, error) {
+	var out model.AdminCreateTeamWebhookInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AdminCreateTeamWebhookInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputAdminDeleteTeamWebhookInput(ctx context.Context, obj any) (model.AdminDeleteTeamWebhookInput, error) {
+	var it model.AdminDeleteTeamWebhookInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"id"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAdminDeleteTeamWebhookInput unmarshals raw into the AdminDeleteTeamWebhookInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAdminDeleteTeamWebhookInput(ctx context.Context, raw any) (model.AdminDeleteTeamWebhookInput, error) {
+	var out model.AdminDeleteTeamWebhookInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AdminDeleteTeamWebhookInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputAdminOrganizationAdministratorInput(ctx context.Context, obj any) (model.AdminOrganizationAdministratorInput, error) {
+	var it model.AdminOrganizationAdministratorInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"organizationId", "userId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "organizationId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("organizationId"))
+			data, err := ec.unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrganizationID = data
+		case "userId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("userId"))
+			data, err := ec.unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UserID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAdminOrganizationAdministratorInput unmarshals raw into the AdminOrganizationAdministratorInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAdminOrganizationAdministratorInput(ctx context.Context, raw any) (model.AdminOrganizationAdministratorInput, error) {
+	var out model.AdminOrganizationAdministratorInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AdminOrganizationAdministratorInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputAdminServiceProviderLinksInput(ctx context.Context, obj any) (model.AdminServiceProviderLinksInput, error) {
+	var it model.AdminServiceProviderLinksInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"id", "organizationIds", "teamIds"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "organizationIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("organizationIds"))
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋgoogleᚋuuidᚐUUIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrganizationIds = data
+		case "teamIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("teamIds"))
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋgoogleᚋuuidᚐUUIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TeamIds = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAdminServiceProviderLinksInput unmarshals raw into the AdminServiceProviderLinksInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAdminServiceProviderLinksInput(ctx context.Context, raw any) (model.AdminServiceProviderLinksInput, error) {
+	var out model.AdminServiceProviderLinksInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AdminServiceProviderLinksInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputAdminUpdateOrganizationInput(ctx context.Context, obj any) (model.AdminUpdateOrganizationInput, error) {
+	var it model.AdminUpdateOrganizationInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"id", "name", "registrationIds", "domains", "metadata", "isActive"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "registrationIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("registrationIds"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RegistrationIds = data
+		case "domains":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("domains"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Domains = data
+		case "metadata":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("metadata"))
+			data, err := ec.unmarshalOJSONObject2map(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Metadata = data
+		case "isActive":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("isActive"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IsActive = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAdminUpdateOrganizationInput unmarshals raw into the AdminUpdateOrganizationInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAdminUpdateOrganizationInput(ctx context.Context, raw any) (model.AdminUpdateOrganizationInput, error) {
+	var out model.AdminUpdateOrganizationInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AdminUpdateOrganizationInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputAdminUpdateServiceProviderInput(ctx context.Context, obj any) (model.AdminUpdateServiceProviderInput, error) {
+	var it model.AdminUpdateServiceProviderInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"id", "name", "audienceId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "audienceId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("audienceId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AudienceID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAdminUpdateServiceProviderInput unmarshals raw into the AdminUpdateServiceProviderInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAdminUpdateServiceProviderInput(ctx context.Context, raw any) (model.AdminUpdateServiceProviderInput, error) {
+	var out model.AdminUpdateServiceProviderInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AdminUpdateServiceProviderInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputAdminUpdateTeamInput(ctx context.Context, obj any) (model.AdminUpdateTeamInput, error) {
+	var it model.AdminUpdateTeamInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"id", "name", "isVisibleAllServices", "serviceProviderIds"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "isVisibleAllServices":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("isVisibleAllServices"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IsVisibleAllServices = data
+		case "serviceProviderIds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("serviceProviderIds"))
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋgoogleᚋuuidᚐUUIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ServiceProviderIds = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAdminUpdateTeamInput unmarshals raw into the AdminUpdateTeamInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAdminUpdateTeamInput(ctx context.Context, raw any) (model.AdminUpdateTeamInput, error) {
+	var out model.AdminUpdateTeamInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AdminUpdateTeamInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputAdminUpdateTeamWebhookInput(ctx context.Context, obj any) (model.AdminUpdateTeamWebhookInput, error) {
+	var it model.AdminUpdateTeamWebhookInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"id", "url", "secret", "protocol"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "url":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("url"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.URL = data
+		case "secret":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("secret"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Secret = data
+		case "protocol":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("protocol"))
+			data, err := ec.unmarshalOWebhookProtocol2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐWebhookProtocol(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Protocol = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAdminUpdateTeamWebhookInput unmarshals raw into the AdminUpdateTeamWebhookInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAdminUpdateTeamWebhookInput(ctx context.Context, raw any) (model.AdminUpdateTeamWebhookInput, error) {
+	var out model.AdminUpdateTeamWebhookInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AdminUpdateTeamWebhookInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputAdminUpdateUserInput(ctx context.Context, obj any) (model.AdminUpdateUserInput, error) {
+	var it model.AdminUpdateUserInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"id", "isActive", "isStaff", "organizationId", "name", "email"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "isActive":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("isActive"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IsActive = data
+		case "isStaff":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("isStaff"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IsStaff = data
+		case "organizationId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("organizationId"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrganizationID = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "email":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("email"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Email = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAdminUpdateUserInput unmarshals raw into the AdminUpdateUserInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAdminUpdateUserInput(ctx context.Context, raw any) (model.AdminUpdateUserInput, error) {
+	var out model.AdminUpdateUserInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AdminUpdateUserInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputCreateContactInput(ctx context.Context, obj any) (model.CreateContactInput, error) {
 	var it model.CreateContactInput
 	if obj == nil {
@@ -9785,6 +16718,1032 @@ func (ec *executionContext) _Ability(ctx context.Context, sel ast.SelectionSet, 
 			}
 		case "canCreate":
 			out.Values[i] = ec._Ability_canCreate(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var adminDeleteTeamWebhookPayloadImplementors = []string{"AdminDeleteTeamWebhookPayload"}
+
+func (ec *executionContext) _AdminDeleteTeamWebhookPayload(ctx context.Context, sel ast.SelectionSet, obj *model.AdminDeleteTeamWebhookPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, adminDeleteTeamWebhookPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AdminDeleteTeamWebhookPayload")
+		case "deletedId":
+			out.Values[i] = ec._AdminDeleteTeamWebhookPayload_deletedId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var adminOrganizationImplementors = []string{"AdminOrganization"}
+
+func (ec *executionContext) _AdminOrganization(ctx context.Context, sel ast.SelectionSet, obj *store.AdminOrganization) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, adminOrganizationImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AdminOrganization")
+		case "id":
+			out.Values[i] = ec._AdminOrganization_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "name":
+			out.Values[i] = ec._AdminOrganization_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "registrationIds":
+			out.Values[i] = ec._AdminOrganization_registrationIds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "domains":
+			out.Values[i] = ec._AdminOrganization_domains(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "metadata":
+			out.Values[i] = ec._AdminOrganization_metadata(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "isActive":
+			out.Values[i] = ec._AdminOrganization_isActive(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._AdminOrganization_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updatedAt":
+			out.Values[i] = ec._AdminOrganization_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "administrators":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._AdminOrganization_administrators(ctx, field, obj)
+				})
+		case "serviceProviders":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._AdminOrganization_serviceProviders(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var adminOrganizationConnectionImplementors = []string{"AdminOrganizationConnection"}
+
+func (ec *executionContext) _AdminOrganizationConnection(ctx context.Context, sel ast.SelectionSet, obj *model.AdminOrganizationConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, adminOrganizationConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AdminOrganizationConnection")
+		case "edges":
+			out.Values[i] = ec._AdminOrganizationConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nodes":
+			out.Values[i] = ec._AdminOrganizationConnection_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._AdminOrganizationConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._AdminOrganizationConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var adminOrganizationEdgeImplementors = []string{"AdminOrganizationEdge"}
+
+func (ec *executionContext) _AdminOrganizationEdge(ctx context.Context, sel ast.SelectionSet, obj *model.AdminOrganizationEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, adminOrganizationEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AdminOrganizationEdge")
+		case "cursor":
+			out.Values[i] = ec._AdminOrganizationEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._AdminOrganizationEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var adminOrganizationPayloadImplementors = []string{"AdminOrganizationPayload"}
+
+func (ec *executionContext) _AdminOrganizationPayload(ctx context.Context, sel ast.SelectionSet, obj *model.AdminOrganizationPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, adminOrganizationPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AdminOrganizationPayload")
+		case "organization":
+			out.Values[i] = ec._AdminOrganizationPayload_organization(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var adminServiceProviderImplementors = []string{"AdminServiceProvider"}
+
+func (ec *executionContext) _AdminServiceProvider(ctx context.Context, sel ast.SelectionSet, obj *store.AdminServiceProvider) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, adminServiceProviderImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AdminServiceProvider")
+		case "id":
+			out.Values[i] = ec._AdminServiceProvider_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "name":
+			out.Values[i] = ec._AdminServiceProvider_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "audienceId":
+			out.Values[i] = ec._AdminServiceProvider_audienceId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._AdminServiceProvider_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updatedAt":
+			out.Values[i] = ec._AdminServiceProvider_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "organizations":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._AdminServiceProvider_organizations(ctx, field, obj)
+				})
+		case "teamCount":
+			out.Values[i] = ec._AdminServiceProvider_teamCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var adminServiceProviderConnectionImplementors = []string{"AdminServiceProviderConnection"}
+
+func (ec *executionContext) _AdminServiceProviderConnection(ctx context.Context, sel ast.SelectionSet, obj *model.AdminServiceProviderConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, adminServiceProviderConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AdminServiceProviderConnection")
+		case "edges":
+			out.Values[i] = ec._AdminServiceProviderConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nodes":
+			out.Values[i] = ec._AdminServiceProviderConnection_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._AdminServiceProviderConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._AdminServiceProviderConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var adminServiceProviderEdgeImplementors = []string{"AdminServiceProviderEdge"}
+
+func (ec *executionContext) _AdminServiceProviderEdge(ctx context.Context, sel ast.SelectionSet, obj *model.AdminServiceProviderEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, adminServiceProviderEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AdminServiceProviderEdge")
+		case "cursor":
+			out.Values[i] = ec._AdminServiceProviderEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._AdminServiceProviderEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var adminServiceProviderPayloadImplementors = []string{"AdminServiceProviderPayload"}
+
+func (ec *executionContext) _AdminServiceProviderPayload(ctx context.Context, sel ast.SelectionSet, obj *model.AdminServiceProviderPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, adminServiceProviderPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AdminServiceProviderPayload")
+		case "serviceProvider":
+			out.Values[i] = ec._AdminServiceProviderPayload_serviceProvider(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var adminTeamImplementors = []string{"AdminTeam"}
+
+func (ec *executionContext) _AdminTeam(ctx context.Context, sel ast.SelectionSet, obj *store.Team) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, adminTeamImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AdminTeam")
+		case "id":
+			out.Values[i] = ec._AdminTeam_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "name":
+			out.Values[i] = ec._AdminTeam_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "organization":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._AdminTeam_organization(ctx, field, obj)
+				})
+		case "isVisibleAllServices":
+			out.Values[i] = ec._AdminTeam_isVisibleAllServices(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "externalId":
+			out.Values[i] = ec._AdminTeam_externalId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._AdminTeam_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updatedAt":
+			out.Values[i] = ec._AdminTeam_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "accesses":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._AdminTeam_accesses(ctx, field, obj)
+				})
+		case "serviceProviders":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._AdminTeam_serviceProviders(ctx, field, obj)
+				})
+		case "webhooks":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._AdminTeam_webhooks(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var adminTeamConnectionImplementors = []string{"AdminTeamConnection"}
+
+func (ec *executionContext) _AdminTeamConnection(ctx context.Context, sel ast.SelectionSet, obj *model.AdminTeamConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, adminTeamConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AdminTeamConnection")
+		case "edges":
+			out.Values[i] = ec._AdminTeamConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nodes":
+			out.Values[i] = ec._AdminTeamConnection_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._AdminTeamConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._AdminTeamConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var adminTeamEdgeImplementors = []string{"AdminTeamEdge"}
+
+func (ec *executionContext) _AdminTeamEdge(ctx context.Context, sel ast.SelectionSet, obj *model.AdminTeamEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, adminTeamEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AdminTeamEdge")
+		case "cursor":
+			out.Values[i] = ec._AdminTeamEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._AdminTeamEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var adminTeamPayloadImplementors = []string{"AdminTeamPayload"}
+
+func (ec *executionContext) _AdminTeamPayload(ctx context.Context, sel ast.SelectionSet, obj *model.AdminTeamPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, adminTeamPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AdminTeamPayload")
+		case "team":
+			out.Values[i] = ec._AdminTeamPayload_team(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var adminTeamWebhookPayloadImplementors = []string{"AdminTeamWebhookPayload"}
+
+func (ec *executionContext) _AdminTeamWebhookPayload(ctx context.Context, sel ast.SelectionSet, obj *model.AdminTeamWebhookPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, adminTeamWebhookPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AdminTeamWebhookPayload")
+		case "webhook":
+			out.Values[i] = ec._AdminTeamWebhookPayload_webhook(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var adminUpdateUserPayloadImplementors = []string{"AdminUpdateUserPayload"}
+
+func (ec *executionContext) _AdminUpdateUserPayload(ctx context.Context, sel ast.SelectionSet, obj *model.AdminUpdateUserPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, adminUpdateUserPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AdminUpdateUserPayload")
+		case "user":
+			out.Values[i] = ec._AdminUpdateUserPayload_user(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var adminUserImplementors = []string{"AdminUser"}
+
+func (ec *executionContext) _AdminUser(ctx context.Context, sel ast.SelectionSet, obj *store.User) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, adminUserImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AdminUser")
+		case "id":
+			out.Values[i] = ec._AdminUser_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "sub":
+			out.Values[i] = ec._AdminUser_sub(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "email":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._AdminUser_email(ctx, field, obj)
+				})
+		case "name":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._AdminUser_name(ctx, field, obj)
+				})
+		case "language":
+			out.Values[i] = ec._AdminUser_language(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "timezone":
+			out.Values[i] = ec._AdminUser_timezone(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "isDevice":
+			out.Values[i] = ec._AdminUser_isDevice(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "isStaff":
+			out.Values[i] = ec._AdminUser_isStaff(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "isActive":
+			out.Values[i] = ec._AdminUser_isActive(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "organization":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._AdminUser_organization(ctx, field, obj)
+				})
+		case "createdAt":
+			out.Values[i] = ec._AdminUser_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updatedAt":
+			out.Values[i] = ec._AdminUser_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "lastLoginAt":
+			out.Values[i] = ec._AdminUser_lastLoginAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var adminUserConnectionImplementors = []string{"AdminUserConnection"}
+
+func (ec *executionContext) _AdminUserConnection(ctx context.Context, sel ast.SelectionSet, obj *model.AdminUserConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, adminUserConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AdminUserConnection")
+		case "edges":
+			out.Values[i] = ec._AdminUserConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nodes":
+			out.Values[i] = ec._AdminUserConnection_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._AdminUserConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._AdminUserConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var adminUserEdgeImplementors = []string{"AdminUserEdge"}
+
+func (ec *executionContext) _AdminUserEdge(ctx context.Context, sel ast.SelectionSet, obj *model.AdminUserEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, adminUserEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AdminUserEdge")
+		case "cursor":
+			out.Values[i] = ec._AdminUserEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._AdminUserEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var auditEventImplementors = []string{"AuditEvent"}
+
+func (ec *executionContext) _AuditEvent(ctx context.Context, sel ast.SelectionSet, obj *store.AuditEvent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, auditEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AuditEvent")
+		case "id":
+			out.Values[i] = ec._AuditEvent_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._AuditEvent_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "actorId":
+			out.Values[i] = ec._AuditEvent_actorId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "actor":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._AuditEvent_actor(ctx, field, obj)
+				})
+		case "method":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._AuditEvent_method(ctx, field, obj)
+				})
+		case "serviceProvider":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._AuditEvent_serviceProvider(ctx, field, obj)
+				})
+		case "operation":
+			out.Values[i] = ec._AuditEvent_operation(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "targetIds":
+			out.Values[i] = ec._AuditEvent_targetIds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "changes":
+			out.Values[i] = ec._AuditEvent_changes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var auditEventConnectionImplementors = []string{"AuditEventConnection"}
+
+func (ec *executionContext) _AuditEventConnection(ctx context.Context, sel ast.SelectionSet, obj *model.AuditEventConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, auditEventConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AuditEventConnection")
+		case "edges":
+			out.Values[i] = ec._AuditEventConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nodes":
+			out.Values[i] = ec._AuditEventConnection_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._AuditEventConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._AuditEventConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var auditEventEdgeImplementors = []string{"AuditEventEdge"}
+
+func (ec *executionContext) _AuditEventEdge(ctx context.Context, sel ast.SelectionSet, obj *model.AuditEventEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, auditEventEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AuditEventEdge")
+		case "cursor":
+			out.Values[i] = ec._AuditEventEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._AuditEventEdge_node(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -10685,6 +18644,118 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "adminUpdateUser":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_adminUpdateUser(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "adminCreateOrganization":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_adminCreateOrganization(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "adminUpdateOrganization":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_adminUpdateOrganization(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "adminGrantOrganizationAdministrator":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_adminGrantOrganizationAdministrator(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "adminRevokeOrganizationAdministrator":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_adminRevokeOrganizationAdministrator(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "adminCreateServiceProvider":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_adminCreateServiceProvider(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "adminUpdateServiceProvider":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_adminUpdateServiceProvider(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "adminLinkServiceProvider":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_adminLinkServiceProvider(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "adminUnlinkServiceProvider":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_adminUnlinkServiceProvider(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "adminUpdateTeam":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_adminUpdateTeam(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "adminCreateTeamAccess":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_adminCreateTeamAccess(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "adminUpdateTeamAccess":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_adminUpdateTeamAccess(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "adminDeleteTeamAccess":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_adminDeleteTeamAccess(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "adminCreateTeamWebhook":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_adminCreateTeamWebhook(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "adminUpdateTeamWebhook":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_adminUpdateTeamWebhook(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "adminDeleteTeamWebhook":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_adminDeleteTeamWebhook(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -10918,6 +18989,42 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_serviceProviders(ctx, field)
+				})
+		case "adminUsers":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_adminUsers(ctx, field)
+				})
+		case "adminOrganizations":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_adminOrganizations(ctx, field)
+				})
+		case "adminServiceProviders":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_adminServiceProviders(ctx, field)
+				})
+		case "adminTeams":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_adminTeams(ctx, field)
+				})
+		case "adminTeam":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_adminTeam(ctx, field)
+				})
+		case "adminAuditEvents":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_adminAuditEvents(ctx, field)
 				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
@@ -11462,6 +19569,92 @@ func (ec *executionContext) _TeamEdge(ctx context.Context, sel ast.SelectionSet,
 			out.Values[i] = ec._TeamEdge_node(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var teamWebhookImplementors = []string{"TeamWebhook"}
+
+func (ec *executionContext) _TeamWebhook(ctx context.Context, sel ast.SelectionSet, obj *store.TeamWebhook) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, teamWebhookImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("TeamWebhook")
+		case "id":
+			out.Values[i] = ec._TeamWebhook_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "url":
+			out.Values[i] = ec._TeamWebhook_url(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "protocol":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._TeamWebhook_protocol(ctx, field, obj)
+				})
+		case "hasSecret":
+			out.Values[i] = ec._TeamWebhook_hasSecret(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._TeamWebhook_status(ctx, field, obj)
+				})
+		case "pending":
+			out.Values[i] = ec._TeamWebhook_pending(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "failed":
+			out.Values[i] = ec._TeamWebhook_failed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "lastDeliveryAt":
+			out.Values[i] = ec._TeamWebhook_lastDeliveryAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "lastError":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._TeamWebhook_lastError(ctx, field, obj)
+				})
+		case "createdAt":
+			out.Values[i] = ec._TeamWebhook_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updatedAt":
+			out.Values[i] = ec._TeamWebhook_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -12216,6 +20409,399 @@ func (ec *executionContext) marshalNAbility2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋm
 	return ec._Ability(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNAdminCreateOrganizationInput2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminCreateOrganizationInput(ctx context.Context, v any) (model.AdminCreateOrganizationInput, error) {
+	res, err := ec.unmarshalInputAdminCreateOrganizationInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNAdminCreateServiceProviderInput2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminCreateServiceProviderInput(ctx context.Context, v any) (model.AdminCreateServiceProviderInput, error) {
+	res, err := ec.unmarshalInputAdminCreateServiceProviderInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNAdminCreateTeamWebhookInput2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminCreateTeamWebhookInput(ctx context.Context, v any) (model.AdminCreateTeamWebhookInput, error) {
+	res, err := ec.unmarshalInputAdminCreateTeamWebhookInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNAdminDeleteTeamWebhookInput2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminDeleteTeamWebhookInput(ctx context.Context, v any) (model.AdminDeleteTeamWebhookInput, error) {
+	res, err := ec.unmarshalInputAdminDeleteTeamWebhookInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAdminDeleteTeamWebhookPayload2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminDeleteTeamWebhookPayload(ctx context.Context, sel ast.SelectionSet, v *model.AdminDeleteTeamWebhookPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AdminDeleteTeamWebhookPayload!")
+		return graphql.Null
+	}
+	return ec._AdminDeleteTeamWebhookPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAdminOrganization2lasuiteᚗfrᚋpeopleᚋstoreᚐAdminOrganization(ctx context.Context, sel ast.SelectionSet, v store.AdminOrganization) graphql.Marshaler {
+	return ec._AdminOrganization(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNAdminOrganization2ᚕlasuiteᚗfrᚋpeopleᚋstoreᚐAdminOrganizationᚄ(ctx context.Context, sel ast.SelectionSet, v []store.AdminOrganization) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAdminOrganization2lasuiteᚗfrᚋpeopleᚋstoreᚐAdminOrganization(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAdminOrganization2ᚖlasuiteᚗfrᚋpeopleᚋstoreᚐAdminOrganization(ctx context.Context, sel ast.SelectionSet, v *store.AdminOrganization) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AdminOrganization!")
+		return graphql.Null
+	}
+	return ec._AdminOrganization(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNAdminOrganizationAdministratorInput2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminOrganizationAdministratorInput(ctx context.Context, v any) (model.AdminOrganizationAdministratorInput, error) {
+	res, err := ec.unmarshalInputAdminOrganizationAdministratorInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAdminOrganizationConnection2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminOrganizationConnection(ctx context.Context, sel ast.SelectionSet, v *model.AdminOrganizationConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AdminOrganizationConnection!")
+		return graphql.Null
+	}
+	return ec._AdminOrganizationConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAdminOrganizationEdge2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminOrganizationEdge(ctx context.Context, sel ast.SelectionSet, v model.AdminOrganizationEdge) graphql.Marshaler {
+	return ec._AdminOrganizationEdge(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNAdminOrganizationEdge2ᚕlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminOrganizationEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.AdminOrganizationEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAdminOrganizationEdge2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminOrganizationEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAdminOrganizationPayload2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminOrganizationPayload(ctx context.Context, sel ast.SelectionSet, v *model.AdminOrganizationPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AdminOrganizationPayload!")
+		return graphql.Null
+	}
+	return ec._AdminOrganizationPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAdminServiceProvider2lasuiteᚗfrᚋpeopleᚋstoreᚐAdminServiceProvider(ctx context.Context, sel ast.SelectionSet, v store.AdminServiceProvider) graphql.Marshaler {
+	return ec._AdminServiceProvider(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNAdminServiceProvider2ᚕlasuiteᚗfrᚋpeopleᚋstoreᚐAdminServiceProviderᚄ(ctx context.Context, sel ast.SelectionSet, v []store.AdminServiceProvider) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAdminServiceProvider2lasuiteᚗfrᚋpeopleᚋstoreᚐAdminServiceProvider(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAdminServiceProvider2ᚖlasuiteᚗfrᚋpeopleᚋstoreᚐAdminServiceProvider(ctx context.Context, sel ast.SelectionSet, v *store.AdminServiceProvider) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AdminServiceProvider!")
+		return graphql.Null
+	}
+	return ec._AdminServiceProvider(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAdminServiceProviderConnection2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminServiceProviderConnection(ctx context.Context, sel ast.SelectionSet, v *model.AdminServiceProviderConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AdminServiceProviderConnection!")
+		return graphql.Null
+	}
+	return ec._AdminServiceProviderConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAdminServiceProviderEdge2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminServiceProviderEdge(ctx context.Context, sel ast.SelectionSet, v model.AdminServiceProviderEdge) graphql.Marshaler {
+	return ec._AdminServiceProviderEdge(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNAdminServiceProviderEdge2ᚕlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminServiceProviderEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.AdminServiceProviderEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAdminServiceProviderEdge2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminServiceProviderEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNAdminServiceProviderLinksInput2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminServiceProviderLinksInput(ctx context.Context, v any) (model.AdminServiceProviderLinksInput, error) {
+	res, err := ec.unmarshalInputAdminServiceProviderLinksInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAdminServiceProviderPayload2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminServiceProviderPayload(ctx context.Context, sel ast.SelectionSet, v *model.AdminServiceProviderPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AdminServiceProviderPayload!")
+		return graphql.Null
+	}
+	return ec._AdminServiceProviderPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAdminTeam2lasuiteᚗfrᚋpeopleᚋstoreᚐTeam(ctx context.Context, sel ast.SelectionSet, v store.Team) graphql.Marshaler {
+	return ec._AdminTeam(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNAdminTeam2ᚕlasuiteᚗfrᚋpeopleᚋstoreᚐTeamᚄ(ctx context.Context, sel ast.SelectionSet, v []store.Team) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAdminTeam2lasuiteᚗfrᚋpeopleᚋstoreᚐTeam(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAdminTeam2ᚖlasuiteᚗfrᚋpeopleᚋstoreᚐTeam(ctx context.Context, sel ast.SelectionSet, v *store.Team) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AdminTeam!")
+		return graphql.Null
+	}
+	return ec._AdminTeam(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAdminTeamConnection2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminTeamConnection(ctx context.Context, sel ast.SelectionSet, v *model.AdminTeamConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AdminTeamConnection!")
+		return graphql.Null
+	}
+	return ec._AdminTeamConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAdminTeamEdge2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminTeamEdge(ctx context.Context, sel ast.SelectionSet, v model.AdminTeamEdge) graphql.Marshaler {
+	return ec._AdminTeamEdge(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNAdminTeamEdge2ᚕlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminTeamEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.AdminTeamEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAdminTeamEdge2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminTeamEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAdminTeamPayload2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminTeamPayload(ctx context.Context, sel ast.SelectionSet, v *model.AdminTeamPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AdminTeamPayload!")
+		return graphql.Null
+	}
+	return ec._AdminTeamPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAdminTeamWebhookPayload2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminTeamWebhookPayload(ctx context.Context, sel ast.SelectionSet, v *model.AdminTeamWebhookPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AdminTeamWebhookPayload!")
+		return graphql.Null
+	}
+	return ec._AdminTeamWebhookPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNAdminUpdateOrganizationInput2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminUpdateOrganizationInput(ctx context.Context, v any) (model.AdminUpdateOrganizationInput, error) {
+	res, err := ec.unmarshalInputAdminUpdateOrganizationInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNAdminUpdateServiceProviderInput2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminUpdateServiceProviderInput(ctx context.Context, v any) (model.AdminUpdateServiceProviderInput, error) {
+	res, err := ec.unmarshalInputAdminUpdateServiceProviderInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNAdminUpdateTeamInput2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminUpdateTeamInput(ctx context.Context, v any) (model.AdminUpdateTeamInput, error) {
+	res, err := ec.unmarshalInputAdminUpdateTeamInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNAdminUpdateTeamWebhookInput2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminUpdateTeamWebhookInput(ctx context.Context, v any) (model.AdminUpdateTeamWebhookInput, error) {
+	res, err := ec.unmarshalInputAdminUpdateTeamWebhookInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNAdminUpdateUserInput2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminUpdateUserInput(ctx context.Context, v any) (model.AdminUpdateUserInput, error) {
+	res, err := ec.unmarshalInputAdminUpdateUserInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAdminUpdateUserPayload2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminUpdateUserPayload(ctx context.Context, sel ast.SelectionSet, v *model.AdminUpdateUserPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AdminUpdateUserPayload!")
+		return graphql.Null
+	}
+	return ec._AdminUpdateUserPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAdminUser2lasuiteᚗfrᚋpeopleᚋstoreᚐUser(ctx context.Context, sel ast.SelectionSet, v store.User) graphql.Marshaler {
+	return ec._AdminUser(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNAdminUser2ᚕlasuiteᚗfrᚋpeopleᚋstoreᚐUserᚄ(ctx context.Context, sel ast.SelectionSet, v []store.User) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAdminUser2lasuiteᚗfrᚋpeopleᚋstoreᚐUser(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAdminUser2ᚖlasuiteᚗfrᚋpeopleᚋstoreᚐUser(ctx context.Context, sel ast.SelectionSet, v *store.User) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AdminUser!")
+		return graphql.Null
+	}
+	return ec._AdminUser(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAdminUserConnection2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminUserConnection(ctx context.Context, sel ast.SelectionSet, v *model.AdminUserConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AdminUserConnection!")
+		return graphql.Null
+	}
+	return ec._AdminUserConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAdminUserEdge2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminUserEdge(ctx context.Context, sel ast.SelectionSet, v model.AdminUserEdge) graphql.Marshaler {
+	return ec._AdminUserEdge(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNAdminUserEdge2ᚕlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminUserEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.AdminUserEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAdminUserEdge2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminUserEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAuditEvent2lasuiteᚗfrᚋpeopleᚋstoreᚐAuditEvent(ctx context.Context, sel ast.SelectionSet, v store.AuditEvent) graphql.Marshaler {
+	return ec._AuditEvent(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNAuditEvent2ᚕlasuiteᚗfrᚋpeopleᚋstoreᚐAuditEventᚄ(ctx context.Context, sel ast.SelectionSet, v []store.AuditEvent) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAuditEvent2lasuiteᚗfrᚋpeopleᚋstoreᚐAuditEvent(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAuditEvent2ᚖlasuiteᚗfrᚋpeopleᚋstoreᚐAuditEvent(ctx context.Context, sel ast.SelectionSet, v *store.AuditEvent) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AuditEvent!")
+		return graphql.Null
+	}
+	return ec._AuditEvent(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAuditEventConnection2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAuditEventConnection(ctx context.Context, sel ast.SelectionSet, v *model.AuditEventConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AuditEventConnection!")
+		return graphql.Null
+	}
+	return ec._AuditEventConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAuditEventEdge2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAuditEventEdge(ctx context.Context, sel ast.SelectionSet, v model.AuditEventEdge) graphql.Marshaler {
+	return ec._AuditEventEdge(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNAuditEventEdge2ᚕlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAuditEventEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.AuditEventEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAuditEventEdge2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAuditEventEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNAuditMethod2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAuditMethod(ctx context.Context, v any) (model.AuditMethod, error) {
+	var res model.AuditMethod
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAuditMethod2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAuditMethod(ctx context.Context, sel ast.SelectionSet, v model.AuditMethod) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) unmarshalNAuthMethod2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAuthMethod(ctx context.Context, v any) (model.AuthMethod, error) {
 	var res model.AuthMethod
 	err := res.UnmarshalGQL(v)
@@ -12432,6 +21018,35 @@ func (ec *executionContext) marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx c
 		graphql.AddInvalidNullFromMarshaler(ctx, "ID!")
 	}
 	return res
+}
+
+func (ec *executionContext) unmarshalNID2ᚕgithubᚗcomᚋgoogleᚋuuidᚐUUIDᚄ(ctx context.Context, v any) ([]uuid.UUID, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]uuid.UUID, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNID2ᚕgithubᚗcomᚋgoogleᚋuuidᚐUUIDᚄ(ctx context.Context, sel ast.SelectionSet, v []uuid.UUID) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalNInt2int(ctx context.Context, v any) (int, error) {
@@ -12825,6 +21440,34 @@ func (ec *executionContext) marshalNTeamRole2ᚕlasuiteᚗfrᚋpeopleᚋgraphᚋ
 	return ret
 }
 
+func (ec *executionContext) marshalNTeamWebhook2lasuiteᚗfrᚋpeopleᚋstoreᚐTeamWebhook(ctx context.Context, sel ast.SelectionSet, v store.TeamWebhook) graphql.Marshaler {
+	return ec._TeamWebhook(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNTeamWebhook2ᚕlasuiteᚗfrᚋpeopleᚋstoreᚐTeamWebhookᚄ(ctx context.Context, sel ast.SelectionSet, v []store.TeamWebhook) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNTeamWebhook2lasuiteᚗfrᚋpeopleᚋstoreᚐTeamWebhook(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNTeamWebhook2ᚖlasuiteᚗfrᚋpeopleᚋstoreᚐTeamWebhook(ctx context.Context, sel ast.SelectionSet, v *store.TeamWebhook) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "TeamWebhook!")
+		return graphql.Null
+	}
+	return ec._TeamWebhook(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNTime2timeᚐTime(ctx context.Context, v any) (time.Time, error) {
 	res, err := graphql.UnmarshalTime(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -12958,6 +21601,26 @@ func (ec *executionContext) marshalNUserEdge2ᚕlasuiteᚗfrᚋpeopleᚋgraphᚋ
 	}
 
 	return ret
+}
+
+func (ec *executionContext) unmarshalNWebhookProtocol2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐWebhookProtocol(ctx context.Context, v any) (model.WebhookProtocol, error) {
+	var res model.WebhookProtocol
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNWebhookProtocol2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐWebhookProtocol(ctx context.Context, sel ast.SelectionSet, v model.WebhookProtocol) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNWebhookStatus2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐWebhookStatus(ctx context.Context, v any) (model.WebhookStatus, error) {
+	var res model.WebhookStatus
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNWebhookStatus2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐWebhookStatus(ctx context.Context, sel ast.SelectionSet, v model.WebhookStatus) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) marshalN__Directive2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirective(ctx context.Context, sel ast.SelectionSet, v introspection.Directive) graphql.Marshaler {
@@ -13100,6 +21763,27 @@ func (ec *executionContext) marshalN__TypeKind2string(ctx context.Context, sel a
 		graphql.AddInvalidNullFromMarshaler(ctx, "__TypeKind!")
 	}
 	return res
+}
+
+func (ec *executionContext) marshalOAdminOrganization2ᚖlasuiteᚗfrᚋpeopleᚋstoreᚐAdminOrganization(ctx context.Context, sel ast.SelectionSet, v *store.AdminOrganization) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._AdminOrganization(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOAdminServiceProvider2ᚖlasuiteᚗfrᚋpeopleᚋstoreᚐAdminServiceProvider(ctx context.Context, sel ast.SelectionSet, v *store.AdminServiceProvider) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._AdminServiceProvider(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOAdminUser2ᚖlasuiteᚗfrᚋpeopleᚋstoreᚐUser(ctx context.Context, sel ast.SelectionSet, v *store.User) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._AdminUser(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOAuthMethod2ᚕlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAuthMethodᚄ(ctx context.Context, v any) ([]model.AuthMethod, error) {
@@ -13271,6 +21955,41 @@ func (ec *executionContext) marshalOOrganization2ᚖlasuiteᚗfrᚋpeopleᚋstor
 	return ec._Organization(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalOString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNString2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOString2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNString2string(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalOString2ᚖstring(ctx context.Context, v any) (*string, error) {
 	if v == nil {
 		return nil, nil
@@ -13367,6 +22086,22 @@ func (ec *executionContext) marshalOUserAbilities2ᚖlasuiteᚗfrᚋpeopleᚋgra
 		return graphql.Null
 	}
 	return ec._UserAbilities(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOWebhookProtocol2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐWebhookProtocol(ctx context.Context, v any) (*model.WebhookProtocol, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.WebhookProtocol)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOWebhookProtocol2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐWebhookProtocol(ctx context.Context, sel ast.SelectionSet, v *model.WebhookProtocol) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) marshalO__EnumValue2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐEnumValueᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.EnumValue) graphql.Marshaler {

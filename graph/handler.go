@@ -81,14 +81,23 @@ func NewHandler(s *store.Store, o Options) http.Handler {
 	return srv
 }
 
-// authDirective implements @auth(methods).
-func authDirective(ctx context.Context, _ any, next graphql.Resolver, methods []model.AuthMethod) (any, error) {
+// authDirective implements @auth(methods, staff). A staff field takes browser sessions only,
+// whatever methods says, and the caller's staff status is read once per operation (loaders).
+func authDirective(ctx context.Context, _ any, next graphql.Resolver, methods []model.AuthMethod, staff bool) (any, error) {
 	ms := make([]auth.Method, len(methods))
 	for i, m := range methods {
 		ms[i] = authMethods[m]
 	}
+	if staff {
+		ms = []auth.Method{auth.MethodSession}
+	}
 	if _, err := auth.Require(ctx, ms...); err != nil {
 		return nil, err
+	}
+	if staff {
+		if err := loadersFrom(ctx).requireStaff(ctx); err != nil {
+			return nil, err
+		}
 	}
 	return next(ctx)
 }

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -24,9 +25,15 @@ type loaders struct {
 	teamServiceProviders *pageLoader[[]store.ServiceProvider]
 	pages                teamPages
 
-	mu          sync.Mutex // guards the two maps: one loader per distinct set of list arguments
-	accesses    map[store.AccessFilter]*pageLoader[store.List[store.TeamAccessView]]
-	invitations map[store.Page]*pageLoader[store.List[store.Invitation]]
+	mu            sync.Mutex // guards the maps: one loader per distinct set of list arguments
+	accesses      map[store.AccessFilter]*pageLoader[store.List[store.TeamAccessView]]
+	invitations   map[store.Page]*pageLoader[store.List[store.Invitation]]
+	adminAccesses map[store.AccessFilter]*pageLoader[store.List[store.TeamAccessView]]
+
+	admin adminLoaders // for staff fields (graph/admin.go)
+
+	staffOnce sync.Once // the caller's staff status, read once per operation
+	staffErr  error
 }
 
 type loadersKey struct{}
@@ -44,11 +51,35 @@ func newLoaders(s *store.Store, actor store.Actor, wait time.Duration) *loaders 
 		contacts: dataloadgen.NewLoader(byID(func(ctx context.Context, ids []uuid.UUID) ([]store.ContactView, error) {
 			return s.ContactsByIDs(ctx, actor.UserID, ids)
 		}, func(c store.ContactView) uuid.UUID { return c.ID }, "contact"), opt),
-		accesses:    map[store.AccessFilter]*pageLoader[store.List[store.TeamAccessView]]{},
-		invitations: map[store.Page]*pageLoader[store.List[store.Invitation]]{},
+		accesses:      map[store.AccessFilter]*pageLoader[store.List[store.TeamAccessView]]{},
+		invitations:   map[store.Page]*pageLoader[store.List[store.Invitation]]{},
+		adminAccesses: map[store.AccessFilter]*pageLoader[store.List[store.TeamAccessView]]{},
 	}
 	l.teamServiceProviders = newPageLoader(&l.pages, s.ServiceProvidersByTeamIDs, wait)
+	l.admin = newAdminLoaders(s, &l.pages, wait)
 	return l
+}
+
+// requireStaff refuses a caller who is not active staff. The answer is read once per
+// operation, from the database: never from anything the client sends.
+func (l *loaders) requireStaff(ctx context.Context) error {
+	l.staffOnce.Do(func() {
+		u, err := l.store.UserByID(ctx, l.actor.UserID)
+		switch {
+		case store.KindOf(err) == store.KindNotFound || (err == nil && (!u.IsActive || !u.IsStaff)):
+			l.staffErr = &store.Error{Kind: store.KindForbidden, Message: "only staff may do this"}
+		case err != nil:
+			l.staffErr = fmt.Errorf("staff check: %w", err)
+		}
+	})
+	return l.staffErr
+}
+
+// adminTeamAccesses returns the loader of staff's team access pages for one set of arguments.
+func (l *loaders) adminTeamAccesses(f store.AccessFilter) *pageLoader[store.List[store.TeamAccessView]] {
+	return loaderFor(l, l.adminAccesses, f, func(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]store.List[store.TeamAccessView], error) {
+		return l.store.AdminTeamAccessesByTeamIDs(ctx, ids, f)
+	})
 }
 
 func loadersFrom(ctx context.Context) *loaders {

@@ -5,6 +5,7 @@ package graph
 
 import (
 	"log/slog"
+	"regexp"
 
 	"lasuite.fr/people/store"
 )
@@ -19,6 +20,9 @@ type Settings struct {
 	Features Features
 	Release  string
 	Commit   string
+	// RegistrationIDPattern is ORGANIZATION_REGISTRATION_ID_PATTERN, which staff's organization
+	// edits follow as logins do; nil means SIRETs.
+	RegistrationIDPattern *regexp.Regexp
 }
 
 // Resolver is the dependency root of every resolver.

@@ -8,11 +8,113 @@ package graph
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	"lasuite.fr/people/graph/model"
 	"lasuite.fr/people/store"
 )
+
+func (r *adminOrganizationResolver) Administrators(ctx context.Context, obj *store.AdminOrganization) ([]store.User, error) {
+	us, err := loadersFrom(ctx).admin.organizationAdministrators.Load(ctx, obj.ID)
+	if err != nil {
+		return nil, fmt.Errorf("organization administrators: %w", err)
+	}
+	return nonNilSlice(us), nil
+}
+
+func (r *adminOrganizationResolver) ServiceProviders(ctx context.Context, obj *store.AdminOrganization) ([]store.AdminServiceProvider, error) {
+	sps, err := loadersFrom(ctx).admin.organizationServiceProviders.Load(ctx, obj.ID)
+	if err != nil {
+		return nil, fmt.Errorf("organization service providers: %w", err)
+	}
+	return nonNilSlice(sps), nil
+}
+
+func (r *adminServiceProviderResolver) Organizations(ctx context.Context, obj *store.AdminServiceProvider) ([]store.AdminOrganization, error) {
+	os, err := loadersFrom(ctx).admin.serviceProviderOrganizations.Load(ctx, obj.ID)
+	if err != nil {
+		return nil, fmt.Errorf("service provider organizations: %w", err)
+	}
+	return nonNilSlice(os), nil
+}
+
+func (r *adminTeamResolver) Organization(ctx context.Context, obj *store.Team) (*store.AdminOrganization, error) {
+	if obj.OrganizationID == nil {
+		return nil, nil
+	}
+	return loadersFrom(ctx).admin.organizations.Load(ctx, *obj.OrganizationID)
+}
+
+func (r *adminTeamResolver) Accesses(ctx context.Context, obj *store.Team, search *string, orderBy *model.TeamAccessOrder, first *int, after *string) (*model.TeamAccessConnection, error) {
+	pg, err := page(first, after)
+	if err != nil {
+		return nil, err
+	}
+	f := store.AccessFilter{Search: deref(search), Page: pg}
+	if orderBy != nil {
+		f.Order = accessOrders[*orderBy]
+	}
+	l, err := loadersFrom(ctx).adminTeamAccesses(f).Load(ctx, obj.ID)
+	if err != nil {
+		return nil, fmt.Errorf("team accesses: %w", err)
+	}
+	l.Offset = pg.Offset
+	edges, nodes, info := connection(l, func(c string, n store.TeamAccessView) model.TeamAccessEdge {
+		return model.TeamAccessEdge{Cursor: c, Node: &n}
+	})
+	return &model.TeamAccessConnection{Edges: edges, Nodes: nodes, PageInfo: info, TotalCount: l.Total}, nil
+}
+
+func (r *adminTeamResolver) ServiceProviders(ctx context.Context, obj *store.Team) ([]store.ServiceProvider, error) {
+	sps, err := loadersFrom(ctx).teamServiceProviders.Load(ctx, obj.ID)
+	if err != nil {
+		return nil, fmt.Errorf("team service providers: %w", err)
+	}
+	return nonNilSlice(sps), nil
+}
+
+func (r *adminTeamResolver) Webhooks(ctx context.Context, obj *store.Team) ([]store.TeamWebhook, error) {
+	ws, err := loadersFrom(ctx).admin.teamWebhooks.Load(ctx, obj.ID)
+	if err != nil {
+		return nil, fmt.Errorf("team webhooks: %w", err)
+	}
+	return nonNilSlice(ws), nil
+}
+
+func (r *adminUserResolver) Email(ctx context.Context, obj *store.User) (*string, error) {
+	return optional(obj.Email), nil
+}
+
+func (r *adminUserResolver) Name(ctx context.Context, obj *store.User) (*string, error) {
+	return optional(obj.Name), nil
+}
+
+func (r *adminUserResolver) Organization(ctx context.Context, obj *store.User) (*store.AdminOrganization, error) {
+	if obj.OrganizationID == nil {
+		return nil, nil
+	}
+	return loadersFrom(ctx).admin.organizations.Load(ctx, *obj.OrganizationID)
+}
+
+func (r *auditEventResolver) Actor(ctx context.Context, obj *store.AuditEvent) (*store.User, error) {
+	return optionalUser(ctx, obj.ActorID)
+}
+
+func (r *auditEventResolver) Method(ctx context.Context, obj *store.AuditEvent) (model.AuditMethod, error) {
+	return auditMethodOut(obj.ActorMethod), nil
+}
+
+func (r *auditEventResolver) ServiceProvider(ctx context.Context, obj *store.AuditEvent) (*store.AdminServiceProvider, error) {
+	if obj.ServiceProviderID == nil {
+		return nil, nil
+	}
+	sp, err := loadersFrom(ctx).admin.serviceProviders.Load(ctx, *obj.ServiceProviderID)
+	if store.KindOf(err) == store.KindNotFound {
+		return nil, nil // deleted since
+	}
+	return sp, err
+}
 
 func (r *contactResolver) ShortName(ctx context.Context, obj *store.ContactView) (*string, error) {
 	return optional(obj.ShortName), nil
@@ -175,6 +277,163 @@ func (r *mutationResolver) DeleteInvitation(ctx context.Context, input model.Del
 	return &model.DeleteInvitationPayload{DeletedID: input.ID}, nil
 }
 
+func (r *mutationResolver) AdminUpdateUser(ctx context.Context, input model.AdminUpdateUserInput) (*model.AdminUpdateUserPayload, error) {
+	_, actor := principal(ctx)
+	u, err := r.store.AdminUpdateUser(ctx, actor, input.ID, store.AdminUserUpdate{IsActive: input.IsActive, IsStaff: input.IsStaff,
+		OrganizationID: input.OrganizationID, Name: input.Name, Email: input.Email})
+	if err != nil {
+		return nil, fmt.Errorf("admin update user %s: %w", input.ID, err)
+	}
+	return &model.AdminUpdateUserPayload{User: u}, nil
+}
+
+func (r *mutationResolver) AdminCreateOrganization(ctx context.Context, input model.AdminCreateOrganizationInput) (*model.AdminOrganizationPayload, error) {
+	_, actor := principal(ctx)
+	o, err := r.store.AdminCreateOrganization(ctx, actor, store.NewOrganization{Name: input.Name,
+		RegistrationIDs: input.RegistrationIds, Domains: input.Domains}, r.settings.RegistrationIDPattern)
+	if err != nil {
+		return nil, fmt.Errorf("admin create organization: %w", err)
+	}
+	return &model.AdminOrganizationPayload{Organization: o}, nil
+}
+
+func (r *mutationResolver) AdminUpdateOrganization(ctx context.Context, input model.AdminUpdateOrganizationInput) (*model.AdminOrganizationPayload, error) {
+	_, actor := principal(ctx)
+	up := store.OrganizationUpdate{Name: input.Name, Metadata: input.Metadata, IsActive: input.IsActive}
+	if input.RegistrationIds != nil {
+		up.RegistrationIDs = &input.RegistrationIds
+	}
+	if input.Domains != nil {
+		up.Domains = &input.Domains
+	}
+	o, err := r.store.AdminUpdateOrganization(ctx, actor, input.ID, up, r.settings.RegistrationIDPattern)
+	if err != nil {
+		return nil, fmt.Errorf("admin update organization %s: %w", input.ID, err)
+	}
+	return &model.AdminOrganizationPayload{Organization: o}, nil
+}
+
+func (r *mutationResolver) AdminGrantOrganizationAdministrator(ctx context.Context, input model.AdminOrganizationAdministratorInput) (*model.AdminOrganizationPayload, error) {
+	_, actor := principal(ctx)
+	o, err := r.store.AdminGrantOrganizationAdministrator(ctx, actor, input.OrganizationID, input.UserID)
+	if err != nil {
+		return nil, fmt.Errorf("admin grant organization administrator: %w", err)
+	}
+	return &model.AdminOrganizationPayload{Organization: o}, nil
+}
+
+func (r *mutationResolver) AdminRevokeOrganizationAdministrator(ctx context.Context, input model.AdminOrganizationAdministratorInput) (*model.AdminOrganizationPayload, error) {
+	_, actor := principal(ctx)
+	o, err := r.store.AdminRevokeOrganizationAdministrator(ctx, actor, input.OrganizationID, input.UserID)
+	if err != nil {
+		return nil, fmt.Errorf("admin revoke organization administrator: %w", err)
+	}
+	return &model.AdminOrganizationPayload{Organization: o}, nil
+}
+
+func (r *mutationResolver) AdminCreateServiceProvider(ctx context.Context, input model.AdminCreateServiceProviderInput) (*model.AdminServiceProviderPayload, error) {
+	_, actor := principal(ctx)
+	sp, err := r.store.AdminCreateServiceProvider(ctx, actor, store.NewServiceProvider{Name: deref(input.Name), AudienceID: input.AudienceID})
+	if err != nil {
+		return nil, fmt.Errorf("admin create service provider: %w", err)
+	}
+	return &model.AdminServiceProviderPayload{ServiceProvider: sp}, nil
+}
+
+func (r *mutationResolver) AdminUpdateServiceProvider(ctx context.Context, input model.AdminUpdateServiceProviderInput) (*model.AdminServiceProviderPayload, error) {
+	_, actor := principal(ctx)
+	sp, err := r.store.AdminUpdateServiceProvider(ctx, actor, input.ID, store.ServiceProviderUpdate{Name: input.Name, AudienceID: input.AudienceID})
+	if err != nil {
+		return nil, fmt.Errorf("admin update service provider %s: %w", input.ID, err)
+	}
+	return &model.AdminServiceProviderPayload{ServiceProvider: sp}, nil
+}
+
+func (r *mutationResolver) AdminLinkServiceProvider(ctx context.Context, input model.AdminServiceProviderLinksInput) (*model.AdminServiceProviderPayload, error) {
+	_, actor := principal(ctx)
+	sp, err := r.store.AdminLinkServiceProvider(ctx, actor, input.ID, store.ServiceProviderLinks{OrganizationIDs: input.OrganizationIds, TeamIDs: input.TeamIds})
+	if err != nil {
+		return nil, fmt.Errorf("admin link service provider %s: %w", input.ID, err)
+	}
+	return &model.AdminServiceProviderPayload{ServiceProvider: sp}, nil
+}
+
+func (r *mutationResolver) AdminUnlinkServiceProvider(ctx context.Context, input model.AdminServiceProviderLinksInput) (*model.AdminServiceProviderPayload, error) {
+	_, actor := principal(ctx)
+	sp, err := r.store.AdminUnlinkServiceProvider(ctx, actor, input.ID, store.ServiceProviderLinks{OrganizationIDs: input.OrganizationIds, TeamIDs: input.TeamIds})
+	if err != nil {
+		return nil, fmt.Errorf("admin unlink service provider %s: %w", input.ID, err)
+	}
+	return &model.AdminServiceProviderPayload{ServiceProvider: sp}, nil
+}
+
+func (r *mutationResolver) AdminUpdateTeam(ctx context.Context, input model.AdminUpdateTeamInput) (*model.AdminTeamPayload, error) {
+	_, actor := principal(ctx)
+	up := store.AdminTeamUpdate{Name: input.Name, IsVisibleAllServices: input.IsVisibleAllServices}
+	if input.ServiceProviderIds != nil {
+		up.ServiceProviderIDs = &input.ServiceProviderIds
+	}
+	t, err := r.store.AdminUpdateTeam(ctx, actor, input.ID, up)
+	if err != nil {
+		return nil, fmt.Errorf("admin update team %s: %w", input.ID, err)
+	}
+	return &model.AdminTeamPayload{Team: t}, nil
+}
+
+func (r *mutationResolver) AdminCreateTeamAccess(ctx context.Context, input model.CreateTeamAccessInput) (*model.CreateTeamAccessPayload, error) {
+	_, actor := principal(ctx)
+	a, err := r.store.AdminCreateTeamAccess(ctx, actor, input.TeamID, input.UserID, roleOrMember(input.Role))
+	if err != nil {
+		return nil, fmt.Errorf("admin create team access: %w", err)
+	}
+	return &model.CreateTeamAccessPayload{Access: a}, nil
+}
+
+func (r *mutationResolver) AdminUpdateTeamAccess(ctx context.Context, input model.UpdateTeamAccessInput) (*model.UpdateTeamAccessPayload, error) {
+	_, actor := principal(ctx)
+	a, err := r.store.AdminSetTeamAccessRole(ctx, actor, input.ID, roleIn(input.Role))
+	if err != nil {
+		return nil, fmt.Errorf("admin update team access %s: %w", input.ID, err)
+	}
+	return &model.UpdateTeamAccessPayload{Access: a}, nil
+}
+
+func (r *mutationResolver) AdminDeleteTeamAccess(ctx context.Context, input model.DeleteTeamAccessInput) (*model.DeleteTeamAccessPayload, error) {
+	_, actor := principal(ctx)
+	if _, err := r.store.AdminDeleteTeamAccess(ctx, actor, input.ID); err != nil {
+		return nil, fmt.Errorf("admin delete team access %s: %w", input.ID, err)
+	}
+	return &model.DeleteTeamAccessPayload{DeletedID: input.ID}, nil
+}
+
+func (r *mutationResolver) AdminCreateTeamWebhook(ctx context.Context, input model.AdminCreateTeamWebhookInput) (*model.AdminTeamWebhookPayload, error) {
+	_, actor := principal(ctx)
+	w, err := r.store.AdminCreateTeamWebhook(ctx, actor, store.NewTeamWebhook{TeamID: input.TeamID, URL: input.URL,
+		Secret: deref(input.Secret), Protocol: deref(webhookProtocolIn(input.Protocol))})
+	if err != nil {
+		return nil, fmt.Errorf("admin create team webhook: %w", err)
+	}
+	return &model.AdminTeamWebhookPayload{Webhook: w}, nil
+}
+
+func (r *mutationResolver) AdminUpdateTeamWebhook(ctx context.Context, input model.AdminUpdateTeamWebhookInput) (*model.AdminTeamWebhookPayload, error) {
+	_, actor := principal(ctx)
+	w, err := r.store.AdminUpdateTeamWebhook(ctx, actor, input.ID, store.TeamWebhookUpdate{URL: input.URL, Secret: input.Secret,
+		Protocol: webhookProtocolIn(input.Protocol)})
+	if err != nil {
+		return nil, fmt.Errorf("admin update team webhook %s: %w", input.ID, err)
+	}
+	return &model.AdminTeamWebhookPayload{Webhook: w}, nil
+}
+
+func (r *mutationResolver) AdminDeleteTeamWebhook(ctx context.Context, input model.AdminDeleteTeamWebhookInput) (*model.AdminDeleteTeamWebhookPayload, error) {
+	_, actor := principal(ctx)
+	if err := r.store.AdminDeleteTeamWebhook(ctx, actor, input.ID); err != nil {
+		return nil, fmt.Errorf("admin delete team webhook %s: %w", input.ID, err)
+	}
+	return &model.AdminDeleteTeamWebhookPayload{DeletedID: input.ID}, nil
+}
+
 func (r *queryResolver) Config(ctx context.Context) (*model.Config, error) {
 	return r.config(), nil
 }
@@ -278,6 +537,88 @@ func (r *queryResolver) ServiceProviders(ctx context.Context, search *string, fi
 	return &model.ServiceProviderConnection{Edges: edges, Nodes: nodes, PageInfo: info, TotalCount: l.Total}, nil
 }
 
+func (r *queryResolver) AdminUsers(ctx context.Context, search *string, isActive *bool, isStaff *bool, organizationID *uuid.UUID, first *int, after *string) (*model.AdminUserConnection, error) {
+	pg, err := page(first, after)
+	if err != nil {
+		return nil, err
+	}
+	l, err := r.store.AdminUsers(ctx, store.AdminUserFilter{Search: deref(search), IsActive: isActive, IsStaff: isStaff,
+		OrganizationID: organizationID, Page: pg})
+	if err != nil {
+		return nil, fmt.Errorf("admin users: %w", err)
+	}
+	edges, nodes, info := connection(l, func(c string, n store.User) model.AdminUserEdge { return model.AdminUserEdge{Cursor: c, Node: &n} })
+	return &model.AdminUserConnection{Edges: edges, Nodes: nodes, PageInfo: info, TotalCount: l.Total}, nil
+}
+
+func (r *queryResolver) AdminOrganizations(ctx context.Context, search *string, first *int, after *string) (*model.AdminOrganizationConnection, error) {
+	pg, err := page(first, after)
+	if err != nil {
+		return nil, err
+	}
+	l, err := r.store.AdminOrganizations(ctx, store.AdminOrganizationFilter{Search: deref(search), Page: pg})
+	if err != nil {
+		return nil, fmt.Errorf("admin organizations: %w", err)
+	}
+	edges, nodes, info := connection(l, func(c string, n store.AdminOrganization) model.AdminOrganizationEdge {
+		return model.AdminOrganizationEdge{Cursor: c, Node: &n}
+	})
+	return &model.AdminOrganizationConnection{Edges: edges, Nodes: nodes, PageInfo: info, TotalCount: l.Total}, nil
+}
+
+func (r *queryResolver) AdminServiceProviders(ctx context.Context, search *string, first *int, after *string) (*model.AdminServiceProviderConnection, error) {
+	pg, err := page(first, after)
+	if err != nil {
+		return nil, err
+	}
+	l, err := r.store.AdminServiceProviders(ctx, store.ServiceProviderFilter{Search: deref(search), Page: pg})
+	if err != nil {
+		return nil, fmt.Errorf("admin service providers: %w", err)
+	}
+	edges, nodes, info := connection(l, func(c string, n store.AdminServiceProvider) model.AdminServiceProviderEdge {
+		return model.AdminServiceProviderEdge{Cursor: c, Node: &n}
+	})
+	return &model.AdminServiceProviderConnection{Edges: edges, Nodes: nodes, PageInfo: info, TotalCount: l.Total}, nil
+}
+
+func (r *queryResolver) AdminTeams(ctx context.Context, search *string, organizationID *uuid.UUID, first *int, after *string) (*model.AdminTeamConnection, error) {
+	pg, err := page(first, after)
+	if err != nil {
+		return nil, err
+	}
+	l, err := r.store.AdminTeams(ctx, store.AdminTeamFilter{Search: deref(search), OrganizationID: organizationID, Page: pg})
+	if err != nil {
+		return nil, fmt.Errorf("admin teams: %w", err)
+	}
+	loadersFrom(ctx).adminTeamPage(l.Items)
+	edges, nodes, info := connection(l, func(c string, n store.Team) model.AdminTeamEdge { return model.AdminTeamEdge{Cursor: c, Node: &n} })
+	return &model.AdminTeamConnection{Edges: edges, Nodes: nodes, PageInfo: info, TotalCount: l.Total}, nil
+}
+
+func (r *queryResolver) AdminTeam(ctx context.Context, id uuid.UUID) (*store.Team, error) {
+	t, err := r.store.AdminTeamByID(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("admin team %s: %w", id, err)
+	}
+	return t, nil
+}
+
+func (r *queryResolver) AdminAuditEvents(ctx context.Context, actorID *uuid.UUID, targetID *uuid.UUID, operation *string, since *time.Time, until *time.Time, first *int, after *string) (*model.AuditEventConnection, error) {
+	pg, err := page(first, after)
+	if err != nil {
+		return nil, err
+	}
+	l, err := r.store.AuditEvents(ctx, store.AuditFilter{ActorID: actorID, TargetID: targetID, Operation: deref(operation),
+		Since: since, Until: until, Page: pg})
+	if err != nil {
+		return nil, fmt.Errorf("audit events: %w", err)
+	}
+	edges, nodes, info := connection(l, func(c string, n store.AuditEvent) model.AuditEventEdge {
+		return model.AuditEventEdge{Cursor: c, Node: &n}
+	})
+	return &model.AuditEventConnection{Edges: edges, Nodes: nodes, PageInfo: info, TotalCount: l.Total}, nil
+}
+
 func (r *teamResolver) Role(ctx context.Context, obj *store.TeamView) (model.TeamRole, error) {
 	return roleOut(obj.ViewerRole), nil
 }
@@ -345,6 +686,18 @@ func (r *teamAccessResolver) Abilities(ctx context.Context, obj *store.TeamAcces
 	return &model.TeamAccessAbilities{Delete: a.Delete, SetRoleTo: rolesOut(a.SetRoleTo)}, nil
 }
 
+func (r *teamWebhookResolver) Protocol(ctx context.Context, obj *store.TeamWebhook) (model.WebhookProtocol, error) {
+	return webhookProtocolOut(obj.Protocol), nil
+}
+
+func (r *teamWebhookResolver) Status(ctx context.Context, obj *store.TeamWebhook) (model.WebhookStatus, error) {
+	return webhookStatusOut(obj.Status), nil
+}
+
+func (r *teamWebhookResolver) LastError(ctx context.Context, obj *store.TeamWebhook) (*string, error) {
+	return optional(obj.LastError), nil
+}
+
 func (r *userResolver) Email(ctx context.Context, obj *store.User) (*string, error) {
 	return optional(obj.Email), nil
 }
@@ -367,6 +720,20 @@ func (r *userResolver) Abilities(ctx context.Context, obj *store.User) (*model.U
 	return r.abilities(ctx, obj.ID)
 }
 
+func (r *Resolver) AdminOrganization() AdminOrganizationResolver {
+	return &adminOrganizationResolver{r}
+}
+
+func (r *Resolver) AdminServiceProvider() AdminServiceProviderResolver {
+	return &adminServiceProviderResolver{r}
+}
+
+func (r *Resolver) AdminTeam() AdminTeamResolver { return &adminTeamResolver{r} }
+
+func (r *Resolver) AdminUser() AdminUserResolver { return &adminUserResolver{r} }
+
+func (r *Resolver) AuditEvent() AuditEventResolver { return &auditEventResolver{r} }
+
 func (r *Resolver) Contact() ContactResolver { return &contactResolver{r} }
 
 func (r *Resolver) Invitation() InvitationResolver { return &invitationResolver{r} }
@@ -379,14 +746,22 @@ func (r *Resolver) Team() TeamResolver { return &teamResolver{r} }
 
 func (r *Resolver) TeamAccess() TeamAccessResolver { return &teamAccessResolver{r} }
 
+func (r *Resolver) TeamWebhook() TeamWebhookResolver { return &teamWebhookResolver{r} }
+
 func (r *Resolver) User() UserResolver { return &userResolver{r} }
 
 type (
-	contactResolver    struct{ *Resolver }
-	invitationResolver struct{ *Resolver }
-	mutationResolver   struct{ *Resolver }
-	queryResolver      struct{ *Resolver }
-	teamResolver       struct{ *Resolver }
-	teamAccessResolver struct{ *Resolver }
-	userResolver       struct{ *Resolver }
+	adminOrganizationResolver    struct{ *Resolver }
+	adminServiceProviderResolver struct{ *Resolver }
+	adminTeamResolver            struct{ *Resolver }
+	adminUserResolver            struct{ *Resolver }
+	auditEventResolver           struct{ *Resolver }
+	contactResolver              struct{ *Resolver }
+	invitationResolver           struct{ *Resolver }
+	mutationResolver             struct{ *Resolver }
+	queryResolver                struct{ *Resolver }
+	teamResolver                 struct{ *Resolver }
+	teamAccessResolver           struct{ *Resolver }
+	teamWebhookResolver          struct{ *Resolver }
+	userResolver                 struct{ *Resolver }
 )

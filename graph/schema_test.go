@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/vektah/gqlparser/v2/ast"
 
+	"lasuite.fr/people/auth"
 	"lasuite.fr/people/graph"
 	"lasuite.fr/people/store/storetest"
 )
@@ -50,6 +51,67 @@ func authMethods(f *ast.FieldDefinition) []string {
 		ms = append(ms, c.Value.Raw)
 	}
 	return ms
+}
+
+// staffOnly reports whether a field's @auth directive says staff: true.
+func staffOnly(f *ast.FieldDefinition) bool {
+	d := f.Directives.ForName("auth")
+	if d == nil {
+		return false
+	}
+	arg := d.Arguments.ForName("staff")
+	return arg != nil && arg.Value != nil && arg.Value.Raw == "true"
+}
+
+// TestStaffFields: the staff fields are exactly the admin* ones, none is open to a bearer
+// token, and at run time every one refuses anyone but active staff in a browser session.
+func TestStaffFields(t *testing.T) {
+	var staff []string
+	for _, f := range rootFields(t) {
+		if staffOnly(f) != strings.HasPrefix(f.Name, "admin") {
+			t.Errorf("%s: staff = %v; staff fields are the admin* ones, and only they", f.Name, staffOnly(f))
+		}
+		if staffOnly(f) {
+			staff = append(staff, f.Name)
+			if slices.Contains(authMethods(f), "BEARER") {
+				t.Errorf("%s is a staff field open to bearer tokens", f.Name)
+			}
+		}
+	}
+	if len(staff) < 20 {
+		t.Fatalf("found %d staff fields: the schema did not load as expected", len(staff))
+	}
+
+	s := storetest.Open(t)
+	a := newAPI(t, s, allFeatures)
+	org := storetest.Organization(t, s)
+	plain := storetest.User(t, s, org).ID
+	staffUser := storetest.User(t, s, org, storetest.Staff()).ID
+	formerStaff := storetest.User(t, s, org, storetest.Staff(), storetest.Inactive()).ID
+	for _, field := range staff {
+		t.Run(field, func(t *testing.T) {
+			t.Parallel()
+			q := rootOperations[field]
+			for _, c := range []struct {
+				who  string
+				p    *auth.Principal
+				code string
+			}{
+				{"anonymous", nil, "UNAUTHENTICATED"},
+				{"a user who is not staff", session(plain), "FORBIDDEN"},
+				{"a deactivated staff user", session(formerStaff), "FORBIDDEN"},
+				{"a staff user's bearer token", bearer(staffUser, uuid.New()), "FORBIDDEN"},
+			} {
+				if r := a.do(c.p, q, nil, nil); r.Code() != c.code {
+					t.Errorf("as %s: code = %q, want %q (errors: %+v)", c.who, r.Code(), c.code, r.Errors)
+				}
+			}
+			// Staff get past the directive: what follows is the operation's own answer.
+			if r := a.do(session(staffUser), q, nil, nil); r.Code() == "FORBIDDEN" || r.Code() == "UNAUTHENTICATED" {
+				t.Errorf("as staff: code = %q (errors: %+v)", r.Code(), r.Errors)
+			}
+		})
+	}
 }
 
 func TestAuthDirectiveOnEveryRootField(t *testing.T) {

@@ -17,6 +17,175 @@ type Ability struct {
 	CanCreate bool `json:"canCreate"`
 }
 
+// An organization needs a registration id or a domain; none may belong to another organization
+// (CONFLICT), as at login.
+type AdminCreateOrganizationInput struct {
+	Name            string   `json:"name"`
+	RegistrationIds []string `json:"registrationIds,omitempty"`
+	Domains         []string `json:"domains,omitempty"`
+}
+
+type AdminCreateServiceProviderInput struct {
+	// Defaults to the audience id.
+	Name       *string `json:"name,omitempty"`
+	AudienceID string  `json:"audienceId"`
+}
+
+type AdminCreateTeamWebhookInput struct {
+	TeamID uuid.UUID `json:"teamId"`
+	// https (http only with WEBHOOK_ALLOW_HTTP), without user name or password.
+	URL string `json:"url"`
+	// Sent as Authorization: Bearer <secret>; visible ASCII, without spaces.
+	Secret   *string          `json:"secret,omitempty"`
+	Protocol *WebhookProtocol `json:"protocol,omitempty"`
+}
+
+type AdminDeleteTeamWebhookInput struct {
+	ID uuid.UUID `json:"id"`
+}
+
+type AdminDeleteTeamWebhookPayload struct {
+	DeletedID uuid.UUID `json:"deletedId"`
+}
+
+type AdminOrganizationAdministratorInput struct {
+	OrganizationID uuid.UUID `json:"organizationId"`
+	UserID         uuid.UUID `json:"userId"`
+}
+
+type AdminOrganizationConnection struct {
+	Edges      []AdminOrganizationEdge   `json:"edges"`
+	Nodes      []store.AdminOrganization `json:"nodes"`
+	PageInfo   *PageInfo                 `json:"pageInfo"`
+	TotalCount int                       `json:"totalCount"`
+}
+
+type AdminOrganizationEdge struct {
+	Cursor string                   `json:"cursor"`
+	Node   *store.AdminOrganization `json:"node"`
+}
+
+type AdminOrganizationPayload struct {
+	Organization *store.AdminOrganization `json:"organization"`
+}
+
+type AdminServiceProviderConnection struct {
+	Edges      []AdminServiceProviderEdge   `json:"edges"`
+	Nodes      []store.AdminServiceProvider `json:"nodes"`
+	PageInfo   *PageInfo                    `json:"pageInfo"`
+	TotalCount int                          `json:"totalCount"`
+}
+
+type AdminServiceProviderEdge struct {
+	Cursor string                      `json:"cursor"`
+	Node   *store.AdminServiceProvider `json:"node"`
+}
+
+// At most 100 of each.
+type AdminServiceProviderLinksInput struct {
+	ID              uuid.UUID   `json:"id"`
+	OrganizationIds []uuid.UUID `json:"organizationIds,omitempty"`
+	TeamIds         []uuid.UUID `json:"teamIds,omitempty"`
+}
+
+type AdminServiceProviderPayload struct {
+	ServiceProvider *store.AdminServiceProvider `json:"serviceProvider"`
+}
+
+type AdminTeamConnection struct {
+	Edges      []AdminTeamEdge `json:"edges"`
+	Nodes      []store.Team    `json:"nodes"`
+	PageInfo   *PageInfo       `json:"pageInfo"`
+	TotalCount int             `json:"totalCount"`
+}
+
+type AdminTeamEdge struct {
+	Cursor string      `json:"cursor"`
+	Node   *store.Team `json:"node"`
+}
+
+type AdminTeamPayload struct {
+	Team *store.Team `json:"team"`
+}
+
+type AdminTeamWebhookPayload struct {
+	Webhook *store.TeamWebhook `json:"webhook"`
+}
+
+// Fields left out are unchanged; registrationIds and domains replace the organization's.
+type AdminUpdateOrganizationInput struct {
+	ID              uuid.UUID `json:"id"`
+	Name            *string   `json:"name,omitempty"`
+	RegistrationIds []string  `json:"registrationIds,omitempty"`
+	Domains         []string  `json:"domains,omitempty"`
+	// Replaces the metadata whole.
+	Metadata map[string]any `json:"metadata,omitempty"`
+	IsActive *bool          `json:"isActive,omitempty"`
+}
+
+type AdminUpdateServiceProviderInput struct {
+	ID         uuid.UUID `json:"id"`
+	Name       *string   `json:"name,omitempty"`
+	AudienceID *string   `json:"audienceId,omitempty"`
+}
+
+// Fields left out are unchanged; serviceProviderIds replaces the team's services.
+type AdminUpdateTeamInput struct {
+	ID                   uuid.UUID   `json:"id"`
+	Name                 *string     `json:"name,omitempty"`
+	IsVisibleAllServices *bool       `json:"isVisibleAllServices,omitempty"`
+	ServiceProviderIds   []uuid.UUID `json:"serviceProviderIds,omitempty"`
+}
+
+// Fields left out are unchanged; waiting deliveries follow a new URL or secret.
+type AdminUpdateTeamWebhookInput struct {
+	ID  uuid.UUID `json:"id"`
+	URL *string   `json:"url,omitempty"`
+	// An empty string removes the secret.
+	Secret   *string          `json:"secret,omitempty"`
+	Protocol *WebhookProtocol `json:"protocol,omitempty"`
+}
+
+// Fields left out are unchanged.
+type AdminUpdateUserInput struct {
+	ID             uuid.UUID  `json:"id"`
+	IsActive       *bool      `json:"isActive,omitempty"`
+	IsStaff        *bool      `json:"isStaff,omitempty"`
+	OrganizationID *uuid.UUID `json:"organizationId,omitempty"`
+	// An empty string removes the name.
+	Name *string `json:"name,omitempty"`
+	// An empty string removes the email.
+	Email *string `json:"email,omitempty"`
+}
+
+type AdminUpdateUserPayload struct {
+	User *store.User `json:"user"`
+}
+
+type AdminUserConnection struct {
+	Edges      []AdminUserEdge `json:"edges"`
+	Nodes      []store.User    `json:"nodes"`
+	PageInfo   *PageInfo       `json:"pageInfo"`
+	TotalCount int             `json:"totalCount"`
+}
+
+type AdminUserEdge struct {
+	Cursor string      `json:"cursor"`
+	Node   *store.User `json:"node"`
+}
+
+type AuditEventConnection struct {
+	Edges      []AuditEventEdge   `json:"edges"`
+	Nodes      []store.AuditEvent `json:"nodes"`
+	PageInfo   *PageInfo          `json:"pageInfo"`
+	TotalCount int                `json:"totalCount"`
+}
+
+type AuditEventEdge struct {
+	Cursor string            `json:"cursor"`
+	Node   *store.AuditEvent `json:"node"`
+}
+
 type Config struct {
 	Languages []Language `json:"languages"`
 	Features  *Features  `json:"features"`
@@ -258,6 +427,70 @@ type UserEdge struct {
 	Node   *store.User `json:"node"`
 }
 
+// How the actor of an audit event authenticated.
+type AuditMethod string
+
+const (
+	// A browser session.
+	AuditMethodSession AuditMethod = "SESSION"
+	// A partner service's bearer token, on the actor's behalf.
+	AuditMethodBearer AuditMethod = "BEARER"
+	// A browser login that provisioned its user (created it, gave it an organization, accepted invitations).
+	AuditMethodLogin AuditMethod = "LOGIN"
+	// The command line (people create-staff); there is no actor.
+	AuditMethodCommand AuditMethod = "COMMAND"
+)
+
+var AllAuditMethod = []AuditMethod{
+	AuditMethodSession,
+	AuditMethodBearer,
+	AuditMethodLogin,
+	AuditMethodCommand,
+}
+
+func (e AuditMethod) IsValid() bool {
+	switch e {
+	case AuditMethodSession, AuditMethodBearer, AuditMethodLogin, AuditMethodCommand:
+		return true
+	}
+	return false
+}
+
+func (e AuditMethod) String() string {
+	return string(e)
+}
+
+func (e *AuditMethod) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = AuditMethod(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid AuditMethod", str)
+	}
+	return nil
+}
+
+func (e AuditMethod) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *AuditMethod) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e AuditMethod) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
 // How a caller proved who they are.
 type AuthMethod string
 
@@ -485,6 +718,120 @@ func (e *TeamRole) UnmarshalJSON(b []byte) error {
 }
 
 func (e TeamRole) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type WebhookProtocol string
+
+const (
+	// People's SCIM PatchOp on the team's members.
+	WebhookProtocolScim WebhookProtocol = "SCIM"
+)
+
+var AllWebhookProtocol = []WebhookProtocol{
+	WebhookProtocolScim,
+}
+
+func (e WebhookProtocol) IsValid() bool {
+	switch e {
+	case WebhookProtocolScim:
+		return true
+	}
+	return false
+}
+
+func (e WebhookProtocol) String() string {
+	return string(e)
+}
+
+func (e *WebhookProtocol) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = WebhookProtocol(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid WebhookProtocol", str)
+	}
+	return nil
+}
+
+func (e WebhookProtocol) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *WebhookProtocol) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e WebhookProtocol) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type WebhookStatus string
+
+const (
+	// Deliveries wait (or none was ever made).
+	WebhookStatusPending WebhookStatus = "PENDING"
+	// The last finished delivery was accepted.
+	WebhookStatusSuccess WebhookStatus = "SUCCESS"
+	// The last finished delivery was given up after WEBHOOK_MAX_AGE.
+	WebhookStatusFailure WebhookStatus = "FAILURE"
+)
+
+var AllWebhookStatus = []WebhookStatus{
+	WebhookStatusPending,
+	WebhookStatusSuccess,
+	WebhookStatusFailure,
+}
+
+func (e WebhookStatus) IsValid() bool {
+	switch e {
+	case WebhookStatusPending, WebhookStatusSuccess, WebhookStatusFailure:
+		return true
+	}
+	return false
+}
+
+func (e WebhookStatus) String() string {
+	return string(e)
+}
+
+func (e *WebhookStatus) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = WebhookStatus(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid WebhookStatus", str)
+	}
+	return nil
+}
+
+func (e WebhookStatus) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *WebhookStatus) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e WebhookStatus) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

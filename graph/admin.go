@@ -1,0 +1,89 @@
+package graph
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/vikstrous/dataloadgen"
+
+	"lasuite.fr/people/graph/model"
+	"lasuite.fr/people/store"
+)
+
+// adminLoaders batch the nested fields of the staff types. Their store methods take no actor:
+// only fields under @auth(staff: true) reach them.
+type adminLoaders struct {
+	organizations                *dataloadgen.Loader[uuid.UUID, *store.AdminOrganization]
+	serviceProviders             *dataloadgen.Loader[uuid.UUID, *store.AdminServiceProvider]
+	organizationAdministrators   *dataloadgen.Loader[uuid.UUID, []store.User]
+	organizationServiceProviders *dataloadgen.Loader[uuid.UUID, []store.AdminServiceProvider]
+	serviceProviderOrganizations *dataloadgen.Loader[uuid.UUID, []store.AdminOrganization]
+	teamWebhooks                 *pageLoader[[]store.TeamWebhook]
+}
+
+func newAdminLoaders(s *store.Store, pages *teamPages, wait time.Duration) adminLoaders {
+	opt := dataloadgen.WithWait(wait)
+	return adminLoaders{
+		organizations: dataloadgen.NewLoader(byID(s.AdminOrganizationsByIDs,
+			func(o store.AdminOrganization) uuid.UUID { return o.ID }, "organization"), opt),
+		serviceProviders: dataloadgen.NewLoader(byID(s.AdminServiceProvidersByIDs,
+			func(sp store.AdminServiceProvider) uuid.UUID { return sp.ID }, "service provider"), opt),
+		organizationAdministrators:   dataloadgen.NewLoader(byKey(s.OrganizationAdministratorsByOrganizationIDs), opt),
+		organizationServiceProviders: dataloadgen.NewLoader(byKey(s.ServiceProvidersByOrganizationIDs), opt),
+		serviceProviderOrganizations: dataloadgen.NewLoader(byKey(s.OrganizationsByServiceProviderIDs), opt),
+		teamWebhooks:                 newPageLoader(pages, s.TeamWebhooks, wait),
+	}
+}
+
+// adminTeamPage records a page of teams read by staff, as teamPage does.
+func (l *loaders) adminTeamPage(ts []store.Team) {
+	ids := make([]uuid.UUID, len(ts))
+	for i, t := range ts {
+		ids[i] = t.ID
+	}
+	l.pages.add(ids)
+}
+
+// GraphQL's staff enums are the upper-case spelling of what the database stores, as roles.
+
+func webhookProtocolIn(p *model.WebhookProtocol) *string {
+	if p == nil {
+		return nil
+	}
+	s := strings.ToLower(string(*p))
+	return &s
+}
+
+func webhookProtocolOut(p string) model.WebhookProtocol {
+	return model.WebhookProtocol(strings.ToUpper(p))
+}
+
+func webhookStatusOut(s string) model.WebhookStatus { return model.WebhookStatus(strings.ToUpper(s)) }
+
+func auditMethodOut(m store.ActorMethod) model.AuditMethod {
+	return model.AuditMethod(strings.ToUpper(string(m)))
+}
+
+// nonNilSlice is s, or an empty list for nil: a list field is never null.
+func nonNilSlice[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// optionalUser loads a user that may be gone: an event outlives its actor.
+func optionalUser(ctx context.Context, id *uuid.UUID) (*store.User, error) {
+	if id == nil {
+		return nil, nil
+	}
+	u, err := loadersFrom(ctx).users.Load(ctx, *id)
+	var e *store.Error
+	if errors.As(err, &e) && e.Kind == store.KindNotFound {
+		return nil, nil
+	}
+	return u, err
+}
