@@ -3,9 +3,12 @@
 // every other one: it reads the configuration, wires the store, auth and graph packages, and
 // runs the HTTP server.
 //
-//	people [serve]        migrate (unless MIGRATE=false) and serve on LISTEN_ADDR
-//	people migrate        apply pending migrations and exit
-//	people demo [--once]  load the demo data (with --once: only into a database without it)
+//	people [serve]                       migrate (unless MIGRATE=false) and serve on LISTEN_ADDR
+//	people migrate                       apply pending migrations and exit
+//	people demo [--once]                 load the demo data (with --once: only into a database without it)
+//	people create-staff --email <email>  make an existing user active staff (or --id <user id>)
+//	people token --user <email> --sp <client id>
+//	                                     print a partner service's token from make run's development provider
 package main
 
 import (
@@ -42,16 +45,19 @@ func main() {
 // run is the whole program. ready, when not nil, receives the listening address once the
 // server accepts connections (tests use it; main passes nil).
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer, ready chan<- string) error {
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd, args = args[0], args[1:]
+	}
+	if cmd == "token" { // a client of a running server: no database, no configuration
+		return devToken(ctx, args, getenv, stdout)
+	}
 	cfg, err := parseConfig(getenv)
 	if err != nil {
 		return err
 	}
 	log := newLogger(cfg, stdout)
 	slog.SetDefault(log) // libraries that log through slog's default (zitadel/oidc) use ours
-	cmd := "serve"
-	if len(args) > 0 {
-		cmd, args = args[0], args[1:]
-	}
 	s, err := store.Open(ctx, cfg.DatabaseURL.reveal(), store.Options{
 		MaxConns: cfg.DatabaseMaxConns, StatementTimeout: cfg.StatementTimeout, InvitationValidity: cfg.InvitationValidity,
 		WebhookAllowHTTP: cfg.Webhook.AllowHTTP,
@@ -66,6 +72,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return migrate(ctx, s, log)
 	case "demo":
 		return loadDemo(ctx, s, log, args)
+	case "create-staff":
+		if err := migrations.Check(ctx, s.DB().DB); err != nil {
+			return err
+		}
+		return createStaff(ctx, s, log, stdout, args)
 	case "serve":
 		if cfg.Migrate {
 			if err := migrate(ctx, s, log); err != nil {
@@ -76,7 +87,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		return serve(ctx, cfg, s, log, ready)
 	}
-	return fmt.Errorf("unknown command %q: use serve, migrate or demo", cmd)
+	return fmt.Errorf("unknown command %q: use serve, migrate, demo, create-staff or token", cmd)
 }
 
 func newLogger(cfg Config, w io.Writer) *slog.Logger {
