@@ -76,5 +76,14 @@ test: chromium check
 	url=$$($(PG) start $$dir/pg --ephemeral); \
 	TEST_DATABASE_URL="$$url" $(GO) test -race -count=1 -timeout 20m $(TESTFLAGS) ./...
 
+## bench: the benchmark of the README (bench/): the big demo data set in a throw-away PostgreSQL
+##        cluster, the real server against the floor, W1–W4 at 16 and 64 connections; prints the
+##        table. BENCHFLAGS passes flags to go run ./bench (-profile, -v, -duration 20s...)
+bench:
+	@dir=$$(mktemp -d /tmp/people-bench.XXXXXX); chmod 755 $$dir; \
+	trap '$(PG) destroy $$dir/pg >/dev/null 2>&1 || true; rm -rf $$dir' EXIT; \
+	url=$$($(PG) start $$dir/pg --ephemeral); \
+	$(GO) run ./bench -database-url "$$url" -pgcluster $$dir/pg -work $$dir/work $(BENCHFLAGS)
+
 clean-data: stop
 	rm -rf $(DATA)

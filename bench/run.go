@@ -1,0 +1,406 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"lasuite.fr/people/auth/oidctest"
+	"lasuite.fr/people/bench/load"
+	"lasuite.fr/people/store"
+)
+
+// publicURL is the server's public origin in the benchmark: the Origin its browser requests
+// carry.
+const publicURL = "https://people.bench.test"
+
+// run is the whole benchmark; progress goes to log, the result comes back as a report.
+func run(ctx context.Context, c config, log io.Writer) (*report, error) {
+	say := func(format string, args ...any) { fmt.Fprintf(log, "bench: "+format+"\n", args...) }
+	root, err := repoRoot()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(c.Work, 0o755); err != nil {
+		return nil, err
+	}
+	if c.PGCluster != "" {
+		if err := enableStatementStats(ctx, root, c.PGCluster, c.AdminURL, say); err != nil {
+			return nil, err
+		}
+	}
+	if c.DatabaseURL == "" {
+		if c.DatabaseURL, err = freshDatabase(ctx, c.AdminURL, c.DBName, c.Keep); err != nil {
+			return nil, err
+		}
+	}
+
+	// The builds take a core for a while: overlap them with the seeding, which waits on
+	// PostgreSQL.
+	type built struct {
+		server, floor string
+		err           error
+	}
+	builds := make(chan built, 1)
+	go func() {
+		var b built
+		b.server, b.floor, b.err = build(ctx, root, c.Work)
+		builds <- b
+	}()
+
+	// The authorization server of W4's tokens lives here, in the harness; the demo users'
+	// identities name it as their issuer, as they would name ProConnect.
+	tb := &harnessTB{}
+	defer tb.cleanup()
+	as := oidctest.NewServer(tb, oidctest.Options{ClientSecret: "bench-introspection-secret"})
+	c.Data.Issuer = as.URL
+
+	s, err := store.Open(ctx, c.DatabaseURL, store.Options{MaxConns: 4})
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	say("seeding %d users, %d organizations, %d teams (up to %d members), %d contacts", c.Data.Users, c.Data.Organizations, c.Data.Teams, c.Data.MaxTeamSize, c.Data.Contacts)
+	t0 := time.Now()
+	stats, err := seed(ctx, s, c.Data)
+	if err != nil {
+		return nil, fmt.Errorf("seed: %w", err)
+	}
+	say("seeded in %v: %+v", time.Since(t0).Round(time.Millisecond), stats)
+	pop, err := loadPopulation(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	ps := drawParams(pop, c.Params, c.Data.Seed)
+	cookies, err := openSessions(ctx, s, as.URL, append(ps.callers(), busiest(pop, 50)...))
+	if err != nil {
+		return nil, fmt.Errorf("open sessions: %w", err)
+	}
+	var ws []workload
+	for _, w := range makeWorkloads(ps, cookies, publicURL, as) {
+		if slices.Contains(c.Workloads, w.name) {
+			ws = append(ws, w)
+		}
+	}
+	counter, err := newStatementCounter(ctx, c.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+	defer counter.close()
+
+	b := <-builds
+	if b.err != nil {
+		return nil, b.err
+	}
+	serverDSN := c.DatabaseURL
+	if c.ServerDSN != "" {
+		serverDSN += "&" + c.ServerDSN
+	}
+	startServer := func() (*proc, error) {
+		addr, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		return start(ctx, c.Work, "server", b.server, addr, serverEnv(serverDSN, addr, as), "serve")
+	}
+	startFloor := func() (*proc, error) {
+		addr, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		return start(ctx, c.Work, "floor", b.floor, addr, []string{"DATABASE_URL=" + c.DatabaseURL}, "-listen", addr, "-cookie", cookieName)
+	}
+	srv, err := startServer()
+	if err != nil {
+		return nil, err
+	}
+	defer func() { srv.stop() }()
+	flr, err := startFloor()
+	if err != nil {
+		return nil, err
+	}
+	defer func() { flr.stop() }()
+
+	rep := &report{config: c, data: stats, started: time.Now(), statements: counter.ok}
+	rep.machine, rep.postgres = machine(ctx, s)
+	if rep.notes, err = verify(srv.base, flr.base, ws, 50); err != nil {
+		return nil, err
+	}
+	// Each is measured alone: the server's background work (mail, webhooks) would otherwise
+	// count in the floor's statements and take the floor's CPU.
+	srv.stop()
+	m := &measurer{cfg: c, counter: counter, pg: newPGCPU(ctx, counter.db), log: say}
+	for _, w := range ws {
+		for _, n := range c.Conns {
+			if len(w.floor) > 0 {
+				r, err := m.measure(ctx, flr, w.name, "floor", w.floor, n)
+				if err != nil {
+					return nil, err
+				}
+				rep.runs = append(rep.runs, r)
+			}
+		}
+	}
+	flr.stop()
+	if srv, err = startServer(); err != nil {
+		return nil, err
+	}
+	for _, w := range ws {
+		for _, n := range c.Conns {
+			r, err := m.measure(ctx, srv, w.name, "server", w.server, n)
+			if err != nil {
+				return nil, err
+			}
+			rep.runs = append(rep.runs, r)
+		}
+	}
+	if counter.ok {
+		for _, sz := range sweep(busiest(pop, 50), cookies, publicURL) {
+			r, err := m.measure(ctx, srv, fmt.Sprintf("W1 %d×%d", sz.teams, sz.members), "server", sz.requests, 4)
+			if err != nil {
+				return nil, err
+			}
+			rep.sweep = append(rep.sweep, sweepRun{teams: sz.teams, members: sz.members, run: r})
+		}
+	}
+	if c.Soak > 0 {
+		var mix []load.Request
+		for _, w := range ws {
+			mix = append(mix, w.server...)
+		}
+		n := slices.Max(c.Conns)
+		say("memory: %v at %d connections, all workloads mixed", c.Soak, n)
+		soak := c
+		soak.Duration, soak.Warmup = c.Soak, 0
+		if _, err := (&measurer{cfg: soak, pg: m.pg, log: say}).measure(ctx, srv, "mix", "server", mix, n); err != nil {
+			return nil, err
+		}
+		rep.soakConns = n
+		if rep.rss, rep.peakRSS, err = srv.memory(); err != nil {
+			return nil, err
+		}
+	}
+	return rep, nil
+}
+
+// serverEnv configures the server as a production deployment behind ProConnect: bearer tokens
+// introspected at as (JSON), kept in the cache for the whole run, and rate limits far above
+// what the benchmark sends.
+func serverEnv(dbURL, addr string, as *oidctest.Server) []string {
+	return []string{
+		"ENVIRONMENT=production", "LISTEN_ADDR=" + addr, "DATABASE_URL=" + dbURL, "DATABASE_MAX_CONNS=20",
+		"PUBLIC_URL=" + publicURL, "MIGRATE=false",
+		"OIDC_OP_URL=" + as.URL, "OIDC_OP_INTROSPECTION_ENDPOINT=" + as.IntrospectionURL(),
+		"OIDC_RS_CLIENT_ID=" + as.ClientID, "OIDC_RS_CLIENT_SECRET=" + as.ClientSecret,
+		"OIDC_RS_INTROSPECTION_CACHE_TTL=3600",
+		"OIDC_RP_CLIENT_SECRET=bench-rp-secret", "SECRET_KEY=" + strings.Repeat("b", 40),
+		"BURST_THROTTLE_RATES=1000000000/second", "SUSTAINED_THROTTLE_RATES=1000000000/second",
+	}
+}
+
+// measurer runs one workload at one concurrency and reads the counters around its window.
+type measurer struct {
+	cfg     config
+	counter *statementCounter
+	pg      pgCPU
+	log     func(string, ...any)
+}
+
+// run is one measured run.
+type runResult struct {
+	workload, target string
+	conns            int
+	res              load.Result
+	statements       float64 // per request; -1 when not counted
+	allocs           float64 // per request
+	cpu              time.Duration // of the process under test, per request
+	pgCPU            time.Duration // of PostgreSQL, per request; 0 when unknown
+	top              []queryCalls // the statements of the window, most called first
+}
+
+func (m *measurer) measure(ctx context.Context, p *proc, workload, target string, reqs []load.Request, conns int) (runResult, error) {
+	out := runResult{workload: workload, target: target, conns: conns, statements: -1}
+	var (
+		st0, st1   statSnapshot
+		al0, al1   uint64
+		cpu0, cpu1 time.Duration
+		pg0, pg1   time.Duration
+		errs       []error
+		profiled   sync.WaitGroup
+	)
+	read := func(stmts *statSnapshot, allocs *uint64, cpu *time.Duration) {
+		if m.counter != nil && m.counter.ok {
+			var err error
+			if *stmts, err = m.counter.snapshot(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		st, err := p.stats()
+		if err != nil {
+			errs = append(errs, err)
+		}
+		*allocs = st.Mallocs
+		if *cpu, err = p.cpu(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	res, err := load.Run(ctx, load.Config{
+		BaseURL: p.base, Conns: conns, Warmup: m.cfg.Warmup, Duration: m.cfg.Duration,
+		Requests: reqs, Seed: m.cfg.Data.Seed, Check: noErrors,
+		OnStart: func() {
+			read(&st0, &al0, &cpu0)
+			pg0 = m.pg.read()
+			if m.cfg.Profile && target == "server" {
+				profiled.Add(1)
+				go func() {
+					defer profiled.Done()
+					file := filepath.Join(m.cfg.Work, fmt.Sprintf("cpu-%s-%d.pprof", strings.ReplaceAll(workload, " ", "-"), conns))
+					if err := p.profile(ctx, m.cfg.Duration, file); err != nil {
+						m.log("profile: %v", err)
+					}
+				}()
+			}
+		},
+		OnEnd: func() { read(&st1, &al1, &cpu1); pg1 = m.pg.read() },
+	})
+	profiled.Wait()
+	if err != nil {
+		return out, err
+	}
+	if len(errs) > 0 {
+		return out, errs[0]
+	}
+	out.res = res
+	if res.Requests == 0 {
+		return out, fmt.Errorf("%s %s at %d connections: no request succeeded: %v", target, workload, conns, res.FirstErr)
+	}
+	if res.Errors > 0 {
+		return out, fmt.Errorf("%s %s at %d connections: %d requests failed, first: %v", target, workload, conns, res.Errors, res.FirstErr)
+	}
+	n := float64(res.Requests)
+	if m.counter != nil && m.counter.ok {
+		out.statements = float64(st1.total-st0.total) / n
+		out.top = st1.since(st0)
+	}
+	out.allocs = float64(al1-al0) / n
+	out.cpu = (cpu1 - cpu0) / time.Duration(res.Requests)
+	out.pgCPU = (pg1 - pg0) / time.Duration(res.Requests)
+	m.log("%-6s %-10s %3d conns: %7.0f req/s  p50 %6.2f ms  p99 %6.2f ms  %5.2f stmts/req  %6.0f allocs/req  CPU %5.0f µs/req  PostgreSQL %5.0f µs/req",
+		target, workload, conns, res.Throughput(), ms(res.Latency.Quantile(0.5)), ms(res.Latency.Quantile(0.99)), out.statements, out.allocs,
+		us(out.cpu), us(out.pgCPU))
+	if m.cfg.Verbose {
+		for _, q := range out.top[:min(len(out.top), 6)] {
+			m.log("    %8d × %.140s", q.calls, strings.Join(strings.Fields(q.query), " "))
+		}
+	}
+	return out, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
+// harnessTB is the testing.TB that oidctest asks for, outside a test: the harness is a command,
+// and oidctest calls only the methods defined here (the embedded nil TB is never reached).
+type harnessTB struct {
+	testing.TB
+	mu       sync.Mutex
+	cleanups []func()
+}
+
+func (t *harnessTB) Helper() {}
+
+func (t *harnessTB) Cleanup(f func()) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.cleanups = append(t.cleanups, f)
+}
+
+func (t *harnessTB) cleanup() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, f := range slices.Backward(t.cleanups) {
+		f()
+	}
+}
+
+func (t *harnessTB) Errorf(format string, args ...any) {
+	panic(fmt.Sprintf("authorization server: "+format, args...))
+}
+
+func (t *harnessTB) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf("authorization server: "+format, args...))
+}
+
+// statementCounter reads pg_stat_statements for the benchmark's database.
+type statementCounter struct {
+	db *sql.DB
+	ok bool // pg_stat_statements is loaded
+}
+
+type queryCalls struct {
+	query string
+	calls int64
+}
+
+type statSnapshot struct {
+	total int64
+	calls map[string]queryCalls // by queryid
+}
+
+func newStatementCounter(ctx context.Context, dbURL string) (*statementCounter, error) {
+	db, err := sql.Open("pgx", dbURL)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	c := &statementCounter{db: db}
+	if _, err := db.ExecContext(ctx, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"); err == nil {
+		_, err = c.snapshot(ctx)
+		c.ok = err == nil
+	}
+	return c, nil
+}
+
+func (c *statementCounter) close() { c.db.Close() }
+
+// snapshot reads the calls of every statement run in this database, but its own.
+func (c *statementCounter) snapshot(ctx context.Context) (statSnapshot, error) {
+	s := statSnapshot{calls: map[string]queryCalls{}}
+	rows, err := c.db.QueryContext(ctx, `SELECT queryid::text, query, calls FROM pg_stat_statements
+		WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND query NOT LIKE '%pg_stat_statements%'`)
+	if err != nil {
+		return s, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var q queryCalls
+		if err := rows.Scan(&id, &q.query, &q.calls); err != nil {
+			return s, err
+		}
+		s.calls[id] = q
+		s.total += q.calls
+	}
+	return s, rows.Err()
+}
+
+// since lists the statements that ran between old and s, most called first.
+func (s statSnapshot) since(old statSnapshot) []queryCalls {
+	var out []queryCalls
+	for id, q := range s.calls {
+		if d := q.calls - old.calls[id].calls; d > 0 {
+			out = append(out, queryCalls{query: q.query, calls: d})
+		}
+	}
+	slices.SortFunc(out, func(a, b queryCalls) int { return int(b.calls - a.calls) })
+	return out
+}
