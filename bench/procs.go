@@ -56,8 +56,8 @@ func build(ctx context.Context, root, dir string) (server, floor string, err err
 type proc struct {
 	name  string
 	cmd   *exec.Cmd
-	base  string // http://host:port
-	probe string // host:port of its bench probe
+	base  string        // http://host:port
+	probe string        // host:port of its bench probe
 	done  chan struct{} // closed when it has exited
 }
 

@@ -219,11 +219,11 @@ type runResult struct {
 	workload, target string
 	conns            int
 	res              load.Result
-	statements       float64 // per request; -1 when not counted
-	allocs           float64 // per request
+	statements       float64       // per request; -1 when not counted
+	allocs           float64       // per request
 	cpu              time.Duration // of the process under test, per request
 	pgCPU            time.Duration // of PostgreSQL, per request; 0 when unknown
-	top              []queryCalls // the statements of the window, most called first
+	top              []queryCalls  // the statements of the window, most called first
 }
 
 func (m *measurer) measure(ctx context.Context, p *proc, workload, target string, reqs []load.Request, conns int) (runResult, error) {

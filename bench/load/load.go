@@ -29,8 +29,8 @@ type Request struct {
 
 // Config describes one run.
 type Config struct {
-	BaseURL  string    // scheme://host:port of the server
-	Conns    int       // concurrent connections, each a closed loop
+	BaseURL  string // scheme://host:port of the server
+	Conns    int    // concurrent connections, each a closed loop
 	Warmup   time.Duration
 	Duration time.Duration
 	Requests []Request // picked at random, deterministically per connection: see Run
