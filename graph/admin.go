@@ -2,7 +2,6 @@ package graph
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"time"
 
@@ -81,8 +80,7 @@ func optionalUser(ctx context.Context, id *uuid.UUID) (*store.User, error) {
 		return nil, nil
 	}
 	u, err := loadersFrom(ctx).users.Load(ctx, *id)
-	var e *store.Error
-	if errors.As(err, &e) && e.Kind == store.KindNotFound {
+	if store.KindOf(err) == store.KindNotFound {
 		return nil, nil
 	}
 	return u, err
