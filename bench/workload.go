@@ -187,6 +187,7 @@ func post(base string, r load.Request) (map[string]any, error) {
 // workload for the report.
 func verify(server, floor string, ws []workload, n int) ([]string, error) {
 	var notes []string
+	var w1 []map[string]any // W1's answers, which W4's must equal: same callers, same teams
 	for _, w := range ws {
 		found := 0
 		for i := range min(n, len(w.server)) {
@@ -196,6 +197,12 @@ func verify(server, floor string, ws []workload, n int) ([]string, error) {
 			}
 			if size(got) > 0 {
 				found++
+			}
+			switch {
+			case w.name == "W1":
+				w1 = append(w1, got)
+			case w.name == "W4" && i < len(w1) && !reflect.DeepEqual(got, w1[i]):
+				return nil, fmt.Errorf("W4: request %d with a bearer token answers otherwise than W1 with a session", i)
 			}
 			if len(w.floor) == 0 {
 				continue
@@ -214,7 +221,10 @@ func verify(server, floor string, ws []workload, n int) ([]string, error) {
 			return nil, errors.New(w.name + ": no request found anything: the parameters do not match the data")
 		}
 		same := "same answers as the floor"
-		if len(w.floor) == 0 {
+		switch {
+		case len(w.floor) == 0 && len(w1) > 0:
+			same = "same answers as W1"
+		case len(w.floor) == 0:
 			same = "no floor"
 		}
 		notes = append(notes, fmt.Sprintf("%s: %d of %d sampled requests return data; %s", w.name, found, min(n, len(w.server)), same))
