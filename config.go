@@ -62,6 +62,10 @@ type Config struct {
 	Bearer BearerSettings // partner services' bearer tokens (config_bearer.go)
 
 	GraphQL GraphQLSettings // request limits and introspection (config_graphql.go)
+
+	HTTP       HTTPSettings      // server timeouts and trusted proxies (config_http.go)
+	RateLimits RateLimitSettings // per-caller token buckets (config_http.go)
+	Telemetry  TelemetrySettings // metrics and traces (config_telemetry.go)
 }
 
 // Development reports whether the server runs for a developer on their machine.
@@ -102,6 +106,9 @@ func parseConfig(getenv func(string) string) (Config, error) {
 	c.Webhook = p.webhook(c)
 	c.Bearer = p.bearer()
 	c.GraphQL = p.graphql()
+	c.HTTP = p.http(c)
+	c.RateLimits = p.rateLimits()
+	c.Telemetry = p.telemetry()
 	if c.DatabaseURL == "" {
 		p.errs = append(p.errs, "DATABASE_URL is required (make run sets it to a private PostgreSQL under .data/)")
 	}

@@ -24,6 +24,8 @@ import (
 	"syscall"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"lasuite.fr/people/auth"
 	"lasuite.fr/people/auth/devop"
 	"lasuite.fr/people/graph"
@@ -90,11 +92,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	return fmt.Errorf("unknown command %q: use serve, migrate, demo, create-staff or token", cmd)
 }
 
+// newLogger logs as text for a developer and as JSON in production; every record made with a
+// request's context carries its request id (contextHandler).
 func newLogger(cfg Config, w io.Writer) *slog.Logger {
 	if cfg.Development() {
-		return slog.New(slog.NewTextHandler(w, nil))
+		return slog.New(contextHandler{slog.NewTextHandler(w, nil)})
 	}
-	return slog.New(slog.NewJSONHandler(w, nil))
+	return slog.New(contextHandler{slog.NewJSONHandler(w, nil)})
 }
 
 func migrate(ctx context.Context, s *store.Store, log *slog.Logger) error {
@@ -144,21 +148,22 @@ func newSessions(cfg Config, s *store.Store, log *slog.Logger) *auth.Sessions {
 	}, log)
 }
 
-func newMux(cfg Config, s *store.Store, sessions *auth.Sessions, rs *auth.ResourceServer, log *slog.Logger) *http.ServeMux {
+func newMux(cfg Config, s *store.Store, sessions *auth.Sessions, rs *auth.ResourceServer, o *ops, log *slog.Logger) *http.ServeMux {
 	api := graph.NewHandler(s, graph.Options{Log: log, Settings: graph.Settings{
 		Release: cfg.Release, Commit: cfg.Commit, RegistrationIDPattern: cfg.RegistrationIDPattern,
 		Features: graph.Features{
 			ContactsDisplay: cfg.FeatureContactsDisplay, ContactsCreate: cfg.FeatureContactsCreate,
 			TeamsDisplay: cfg.FeatureTeamsDisplay, TeamsCreate: cfg.FeatureTeamsCreate,
 		},
-	}, Limits: cfg.GraphQL.limits(), Introspection: cfg.GraphQL.introspection(cfg.Development())})
+	}, Limits: cfg.GraphQL.limits(), Introspection: cfg.GraphQL.introspection(cfg.Development()), Observer: o})
 	mux := http.NewServeMux()
 	// CORS answers preflights before anyone authenticates. The bearer middleware (partner
 	// services) goes right after it: a request with an Authorization header is judged by that header
 	// alone, and the session middleware then leaves it be. CSRF needs to know which of the two
-	// authenticated the request, so it comes after both. The handler bounds the body itself
-	// (GRAPHQL_MAX_BODY_BYTES), answering 413.
+	// authenticated the request, so it comes after both, and so does the anonymous rate limit
+	// (ops.callers). The handler bounds the body itself (GRAPHQL_MAX_BODY_BYTES), answering 413.
 	var endpoint http.Handler = sessions.CSRF(api)
+	endpoint = o.callers(endpoint)
 	endpoint = sessions.Middleware(endpoint)
 	endpoint = rs.Middleware(endpoint)
 	mux.Handle("/graphql", sessions.CORS(endpoint))
@@ -189,6 +194,7 @@ func newMux(cfg Config, s *store.Store, sessions *auth.Sessions, rs *auth.Resour
 		}
 		io.WriteString(w, "ok\n")
 	})
+	mux.Handle("GET /metrics", o.metrics.handler(o.metricsToken, log))
 	return mux
 }
 
@@ -220,11 +226,27 @@ func serve(ctx context.Context, cfg Config, s *store.Store, log *slog.Logger, re
 	if err != nil {
 		return err
 	}
-	rs, err := newResourceServer(cfg, s, dev, log)
+	tp, err := newTracerProvider(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	mux := newMux(cfg, s, sessions, rs, log)
+	var tracer trace.Tracer
+	if tp != nil {
+		defer func() { // after the server stopped: its last spans go out
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			tp.Shutdown(sctx)
+		}()
+		tracer = tp.Tracer(tracerName)
+		s.DB().AddQueryHook(queryTracer{tracer})
+		log.Info("tracing", "otlp_endpoint", cfg.Telemetry.OTLPEndpoint, "sample_ratio", cfg.Telemetry.SampleRatio)
+	}
+	o := newOps(cfg, s.DB().DB, tracer, log)
+	rs, err := newResourceServer(cfg, s, dev, o.metrics, log)
+	if err != nil {
+		return err
+	}
+	mux := newMux(cfg, s, sessions, rs, o, log)
 	if dev != nil {
 		mux.Handle(devop.Path+"/", dev.Handler())
 	}
@@ -236,11 +258,11 @@ func serve(ctx context.Context, cfg Config, s *store.Store, log *slog.Logger, re
 		login.Mount(mux)
 	}
 	srv := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		Handler:           o.middleware(mux),
+		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
+		ReadTimeout:       cfg.HTTP.ReadTimeout,
+		WriteTimeout:      cfg.HTTP.WriteTimeout,
+		IdleTimeout:       cfg.HTTP.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	base := "http://" + displayAddr(ln.Addr())

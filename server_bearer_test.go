@@ -103,22 +103,23 @@ func TestBearerConfig(t *testing.T) {
 }
 
 // bearerServer serves newMux like serve does, for the settings of vars.
-func bearerServer(t *testing.T, vars map[string]string) (*httptest.Server, *bytes.Buffer) {
+func bearerServer(t *testing.T, vars map[string]string) (*httptest.Server, *lockedBuffer) {
 	t.Helper()
 	cfg, err := parseConfig(env(vars))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs bytes.Buffer
-	log := slog.New(slog.NewJSONHandler(&logs, nil))
+	logs := new(lockedBuffer) // the server logs each request after answering it
+	log := newLogger(cfg, logs)
 	s := storetest.Open(t)
-	rs, err := newResourceServer(cfg, s, nil, log)
+	o := newOps(cfg, s.DB().DB, nil, log)
+	rs, err := newResourceServer(cfg, s, nil, o.metrics, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(newMux(cfg, s, newSessions(cfg, s, log), rs, log))
+	srv := httptest.NewServer(o.middleware(newMux(cfg, s, newSessions(cfg, s, log), rs, o, log)))
 	t.Cleanup(srv.Close)
-	return srv, &logs
+	return srv, logs
 }
 
 func postGraphQL(t *testing.T, base, authz, query string) (int, http.Header, string) {
@@ -218,11 +219,12 @@ func TestServeBearerWithDevelopmentProvider(t *testing.T) {
 	if err != nil || dev == nil {
 		t.Fatalf("newDevOIDC = %v, %v", dev, err)
 	}
-	rs, err := newResourceServer(cfg, s, dev, log)
+	o := newOps(cfg, s.DB().DB, nil, log)
+	rs, err := newResourceServer(cfg, s, dev, o.metrics, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux := newMux(cfg, s, newSessions(cfg, s, log), rs, log)
+	mux := newMux(cfg, s, newSessions(cfg, s, log), rs, o, log)
 	mux.Handle("/dev-oidc/", dev.Handler())
 	srv := httptest.NewUnstartedServer(mux)
 	srv.Listener.Close()

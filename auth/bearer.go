@@ -54,6 +54,7 @@ type ResourceServerConfig struct {
 	JWKSMinRefresh   time.Duration   // least time between two key set fetches for an unknown kid; default 5s
 	JWKSMaxAge       time.Duration   // key set age after which it is fetched again; default 1h
 	HTTPClient       *http.Client    // nil: one with Timeout that follows no redirect
+	Metrics          Metrics         // counts introspections and cache hits; nil counts nothing
 }
 
 // Enabled reports whether enough is configured to introspect tokens: without it, the server
@@ -88,6 +89,9 @@ func (c *ResourceServerConfig) setDefaults() error {
 	c.CacheSize = cmp.Or(c.CacheSize, 10000)
 	c.JWKSMinRefresh = cmp.Or(c.JWKSMinRefresh, 5*time.Second)
 	c.JWKSMaxAge = cmp.Or(c.JWKSMaxAge, time.Hour)
+	if c.Metrics == nil {
+		c.Metrics = noMetrics{}
+	}
 	switch {
 	case c.Backend != BackendJSON && c.Backend != BackendJWT:
 		return fmt.Errorf("unknown introspection backend %q", c.Backend)
@@ -144,7 +148,7 @@ func NewResourceServer(cfg ResourceServerConfig, s *store.Store, log *slog.Logge
 		}
 	}
 	var err error
-	if rs.cache, err = newTokenCache(cfg.CacheSize); err != nil {
+	if rs.cache, err = newTokenCache(cfg.CacheSize, cfg.Metrics); err != nil {
 		return nil, err
 	}
 	rs.in = &introspector{cfg: cfg, client: client}
@@ -207,9 +211,14 @@ func (rs *ResourceServer) resolve(ctx context.Context, token string) cacheEntry 
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*rs.cfg.Timeout)
 	defer cancel()
 	in, err := rs.in.introspect(ctx, token)
-	if err != nil {
+	if _, ok := errors.AsType[*refusal](err); ok {
+		rs.cfg.Metrics.Introspected(IntrospectionRefused)
+		return rs.refused(ctx, err)
+	} else if err != nil {
+		rs.cfg.Metrics.Introspected(IntrospectionFailed)
 		return rs.refused(ctx, err)
 	}
+	rs.cfg.Metrics.Introspected(IntrospectionActive)
 	var email string
 	if rs.cfg.FallbackToEmail {
 		email = in.Email

@@ -16,6 +16,7 @@ import (
 type tokenCache struct {
 	entries *lru.Cache[[sha256.Size]byte, cacheEntry]
 	flight  singleflight.Group
+	metrics Metrics
 }
 
 type cacheEntry struct {
@@ -24,12 +25,15 @@ type cacheEntry struct {
 	expires   time.Time
 }
 
-func newTokenCache(size int) (*tokenCache, error) {
+func newTokenCache(size int, m Metrics) (*tokenCache, error) {
 	entries, err := lru.New[[sha256.Size]byte, cacheEntry](size)
 	if err != nil {
 		return nil, err
 	}
-	return &tokenCache{entries: entries}, nil
+	if m == nil {
+		m = noMetrics{}
+	}
+	return &tokenCache{entries: entries, metrics: m}, nil
 }
 
 func (c *tokenCache) get(key [sha256.Size]byte) (cacheEntry, bool) {
@@ -47,6 +51,7 @@ func (c *tokenCache) get(key [sha256.Size]byte) (cacheEntry, bool) {
 func (c *tokenCache) resolve(token string, fn func() cacheEntry) cacheEntry {
 	key := sha256.Sum256([]byte(token))
 	if e, ok := c.get(key); ok {
+		c.metrics.TokenCached()
 		return e
 	}
 	v, _, _ := c.flight.Do(string(key[:]), func() (any, error) {

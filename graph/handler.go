@@ -27,6 +27,8 @@ type Options struct {
 	Limits     Limits        // request limits (graph/limits.go); zero fields take DefaultLimits()
 	// Introspection is who may query __schema and __type; the zero value allows staff only.
 	Introspection Introspection
+	// Observer logs, counts, traces and rate-limits operations (graph/observe.go); nil: none.
+	Observer Observer
 }
 
 // persistedQueryCacheSize bounds the automatic persisted queries remembered, each at most
@@ -61,6 +63,9 @@ func NewHandler(s *store.Store, o Options) http.Handler {
 	srv.Use(operationShape{limits: o.Limits, cache: queries})
 	srv.Use(operationCost{schema: newCostSchema(es), max: o.Limits.MaxComplexity})
 	srv.Use(introspectionPolicy{policy: o.Introspection, store: s, log: o.Log})
+	if o.Observer != nil {
+		srv.Use(observe{observer: o.Observer, schema: es.Schema()})
+	}
 	srv.SetErrorPresenter(presentError(o.Log))
 	srv.SetRecoverFunc(recoverPanic(o.Log))
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// HTTPSettings bound the HTTP server's connections and say which proxies may name the client.
+type HTTPSettings struct {
+	ReadHeaderTimeout time.Duration // HTTP_READ_HEADER_TIMEOUT
+	ReadTimeout       time.Duration // HTTP_READ_TIMEOUT: the whole request, body included
+	// WriteTimeout (HTTP_WRITE_TIMEOUT) is also every request's deadline: a request still
+	// waiting for a database connection then gives up, since its answer could not be written.
+	WriteTimeout time.Duration
+	IdleTimeout  time.Duration // HTTP_IDLE_TIMEOUT: a keep-alive connection between requests
+	// TrustedProxies (TRUSTED_PROXIES) are the reverse proxies whose X-Forwarded-For is
+	// believed. Any other peer is the client itself, whatever headers it sends.
+	TrustedProxies []netip.Prefix
+}
+
+// RateLimitSettings are the token buckets of ratelimit.go; a zero rate is off.
+type RateLimitSettings struct {
+	Burst     rate // BURST_THROTTLE_RATES: per caller, on People's throttled data
+	Sustained rate // SUSTAINED_THROTTLE_RATES: the same, over a longer period
+	Anonymous rate // ANON_THROTTLE_RATES: every anonymous GraphQL request, per client address
+}
+
+func (p *parser) http(c Config) HTTPSettings {
+	h := HTTPSettings{
+		ReadHeaderTimeout: p.duration("HTTP_READ_HEADER_TIMEOUT", 10*time.Second),
+		ReadTimeout:       p.duration("HTTP_READ_TIMEOUT", 30*time.Second),
+		WriteTimeout:      p.duration("HTTP_WRITE_TIMEOUT", 60*time.Second),
+		IdleTimeout:       p.duration("HTTP_IDLE_TIMEOUT", 120*time.Second),
+		TrustedProxies:    p.prefixes("TRUSTED_PROXIES"),
+	}
+	// A statement that runs into its timeout must still leave time to answer with an error.
+	if h.WriteTimeout <= c.StatementTimeout {
+		p.errs = append(p.errs, fmt.Sprintf("HTTP_WRITE_TIMEOUT (%s) must be longer than DATABASE_STATEMENT_TIMEOUT (%s)", h.WriteTimeout, c.StatementTimeout))
+	}
+	return h
+}
+
+func (p *parser) rateLimits() RateLimitSettings {
+	return RateLimitSettings{
+		Burst:     p.rate("BURST_THROTTLE_RATES", "20/minute"),
+		Sustained: p.rate("SUSTAINED_THROTTLE_RATES", "150/hour"),
+		Anonymous: p.rate("ANON_THROTTLE_RATES", "300/minute"),
+	}
+}
+
+// rate is a token bucket's rule: N requests per Period, in bursts of up to N. The zero rate
+// limits nothing.
+type rate struct {
+	N      int
+	Period time.Duration
+}
+
+func (r rate) Off() bool { return r.N == 0 }
+
+func (r rate) String() string {
+	if r.Off() {
+		return "off"
+	}
+	return fmt.Sprintf("%d/%s", r.N, r.Period)
+}
+
+// MarshalText makes a Config logged as JSON show "20/1m0s" rather than two numbers.
+func (r rate) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+
+// periods are Django REST framework's: it reads the first letter of the period only, so
+// People's "20/minute", "20/min" and "20/m" all mean a minute.
+var periods = map[byte]time.Duration{'s': time.Second, 'm': time.Minute, 'h': time.Hour, 'd': 24 * time.Hour}
+
+// parseRate reads People's throttle rates, "<requests>/<period>", or "off" (or "none", as
+// Django's None) for no limit.
+func parseRate(s string) (rate, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if s == "off" || s == "none" {
+		return rate{}, nil
+	}
+	num, period, ok := strings.Cut(s, "/")
+	n, err := strconv.Atoi(strings.TrimSpace(num))
+	period = strings.TrimSpace(period)
+	if !ok || err != nil || n < 1 || period == "" || periods[period[0]] == 0 {
+		return rate{}, fmt.Errorf("%q is not a rate such as 20/minute (second, minute, hour, day) or off", s)
+	}
+	return rate{N: n, Period: periods[period[0]]}, nil
+}
+
+func (p *parser) rate(key, def string) rate {
+	r, err := parseRate(p.str(key, def))
+	if err != nil {
+		p.errs = append(p.errs, fmt.Sprintf("%s: %v", key, err))
+		r, _ = parseRate(def)
+	}
+	return r
+}
+
+// prefixes reads a comma-separated list of addresses and networks (10.0.0.1, 10.0.0.0/8, ::1).
+func (p *parser) prefixes(key string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, v := range strings.Split(p.str(key, ""), ",") {
+		if v = strings.TrimSpace(v); v == "" {
+			continue
+		}
+		pfx, err := netip.ParsePrefix(v)
+		if err != nil {
+			var a netip.Addr
+			if a, err = netip.ParseAddr(v); err == nil {
+				pfx = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+			}
+		}
+		if err != nil {
+			p.errs = append(p.errs, fmt.Sprintf("%s: %q is not an address or a network such as 10.0.0.0/8", key, v))
+			continue
+		}
+		out = append(out, pfx.Masked())
+	}
+	return out
+}

@@ -1,0 +1,147 @@
+package graph
+
+import (
+	"context"
+	"math"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+)
+
+// CodeRateLimited refuses an operation over the caller's rate limit; extensions.retryAfter
+// gives the seconds to wait, as the server's Retry-After header does.
+const CodeRateLimited = "RATE_LIMITED"
+
+// Observer lets the server log, count, trace and rate-limit operations, without graph
+// knowing how. Options.Observer nil does none of it. Every method runs in the request's
+// goroutine.
+type Observer interface {
+	// Admit is asked once per operation, after validation and the limits, before anything
+	// runs. A positive answer refuses the operation with RATE_LIMITED, to be retried after
+	// that long.
+	Admit(ctx context.Context, op Operation) (retryAfter time.Duration)
+	// Start is called as an admitted operation starts; its resolvers run in the context it
+	// returns (one that carries a trace span, say).
+	Start(ctx context.Context, op Operation) context.Context
+	// Finish is called once per response, including requests refused before their operation
+	// started (op then holds what is known, maybe nothing), with Start's context when Start
+	// ran. It may add extensions to the response's errors.
+	Finish(ctx context.Context, op Operation, resp *graphql.Response)
+}
+
+// Operation describes an operation to an Observer.
+type Operation struct {
+	Name string // operationName, as the client chose it: free text, to log, never to count
+	Type string // query, mutation or subscription; empty when the request never parsed
+	// Fields are the root fields the operation selects, in order, each one a field of the
+	// schema (fragments at the root expanded, __typename left out): a bounded set of names.
+	Fields []string
+	// Throttled is true when a root field is one of People's throttled data (throttledFields).
+	Throttled bool
+}
+
+// throttledFields are the root fields over the data People throttles with BURST_THROTTLE_RATES
+// and SUSTAINED_THROTTLE_RATES: users, contacts, organizations and service providers.
+var throttledFields = map[string]bool{
+	"me": true, "users": true, "updateMe": true,
+	"contacts": true, "contact": true, "createContact": true, "updateContact": true, "deleteContact": true,
+	"organization": true, "updateOrganization": true,
+	"serviceProviders": true,
+}
+
+// observe runs the Observer: Admit as the last check on the operation context (after the
+// limits, so that a refused operation spends no token), Start around the operation, and
+// Finish around every response.
+type observe struct {
+	observer Observer
+	schema   *ast.Schema
+}
+
+var _ interface {
+	graphql.OperationContextMutator
+	graphql.OperationInterceptor
+	graphql.ResponseInterceptor
+} = observe{}
+
+func (observe) ExtensionName() string                   { return "Observe" }
+func (observe) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (o observe) MutateOperationContext(ctx context.Context, opCtx *graphql.OperationContext) *gqlerror.Error {
+	wait := o.observer.Admit(ctx, o.describe(opCtx))
+	if wait <= 0 {
+		return nil
+	}
+	secs := int(math.Ceil(wait.Seconds()))
+	err := limitError(CodeRateLimited, nil, "too many requests: retry in %d seconds", secs)
+	err.Extensions["retryAfter"] = secs
+	return err
+}
+
+func (o observe) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	return next(o.observer.Start(ctx, o.describe(graphql.GetOperationContext(ctx))))
+}
+
+func (o observe) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	resp := next(ctx)
+	if resp != nil {
+		var opCtx *graphql.OperationContext
+		if graphql.HasOperationContext(ctx) {
+			opCtx = graphql.GetOperationContext(ctx)
+		}
+		o.observer.Finish(ctx, o.describe(opCtx), resp)
+	}
+	return resp
+}
+
+// describe reads what the operation context holds so far: nothing before the parameters were
+// read, a name before the document parsed, and root fields once an operation was chosen. Names
+// that are not fields of the schema (in a document that failed validation) are left out.
+func (o observe) describe(opCtx *graphql.OperationContext) Operation {
+	var op Operation
+	if opCtx == nil {
+		return op
+	}
+	op.Name = opCtx.OperationName
+	if opCtx.Operation == nil {
+		return op
+	}
+	op.Name = opCtx.Operation.Name // the document's, when operationName was left out
+	op.Type = string(opCtx.Operation.Operation)
+	var root *ast.Definition
+	switch opCtx.Operation.Operation {
+	case ast.Query:
+		root = o.schema.Query
+	case ast.Mutation:
+		root = o.schema.Mutation
+	case ast.Subscription:
+		root = o.schema.Subscription
+	}
+	if root == nil {
+		return op
+	}
+	seen := map[string]bool{}
+	var walk func(ast.SelectionSet)
+	walk = func(set ast.SelectionSet) {
+		for _, sel := range set {
+			switch sel := sel.(type) {
+			case *ast.Field:
+				if !seen[sel.Name] && root.Fields.ForName(sel.Name) != nil && sel.Name != "__typename" {
+					seen[sel.Name] = true
+					op.Fields = append(op.Fields, sel.Name)
+					op.Throttled = op.Throttled || throttledFields[sel.Name]
+				}
+			case *ast.InlineFragment:
+				walk(sel.SelectionSet)
+			case *ast.FragmentSpread:
+				if f := opCtx.Doc.Fragments.ForName(sel.Name); f != nil && !seen["..."+sel.Name] {
+					seen["..."+sel.Name] = true // a spread cycle is invalid, but do not loop on one
+					walk(f.SelectionSet)
+				}
+			}
+		}
+	}
+	walk(opCtx.Operation.SelectionSet)
+	return op
+}

@@ -1,0 +1,289 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"lasuite.fr/people/auth"
+	"lasuite.fr/people/graph"
+)
+
+// Names of the rate limits, as the metrics and logs give them.
+const (
+	limitBurst     = "burst"
+	limitSustained = "sustained"
+	limitAnonymous = "anonymous"
+)
+
+// ops is what operators get from every request: an id, a log line, metrics, trace spans, and
+// the rate limits. serve makes one and wraps the whole mux in its middleware; newMux puts its
+// callers gate in the GraphQL chain and hands it to the GraphQL handler as its Observer.
+type ops struct {
+	log          *slog.Logger
+	metrics      *metrics
+	tracer       trace.Tracer // a no-op tracer when tracing is off
+	tracing      bool         // spans are made and exported, and incoming trace context is followed
+	throttle     *limiter     // burst and sustained, per caller, on People's throttled data
+	anonymous    *limiter     // every anonymous GraphQL request, per client address
+	trusted      []netip.Prefix
+	deadline     time.Duration // of every request: HTTP_WRITE_TIMEOUT
+	metricsToken secret
+}
+
+// newOps prepares the middleware over db's pool. tracer nil means tracing is off.
+func newOps(cfg Config, db *sql.DB, tracer trace.Tracer, log *slog.Logger) *ops {
+	o := &ops{
+		log: log, metrics: newMetrics(db), tracer: tracer, tracing: tracer != nil,
+		throttle:  newLimiter(time.Now, limitRule{limitBurst, cfg.RateLimits.Burst}, limitRule{limitSustained, cfg.RateLimits.Sustained}),
+		anonymous: newLimiter(time.Now, limitRule{limitAnonymous, cfg.RateLimits.Anonymous}),
+		trusted:   cfg.HTTP.TrustedProxies, deadline: cfg.HTTP.WriteTimeout, metricsToken: cfg.Telemetry.MetricsToken,
+	}
+	if tracer == nil {
+		o.tracer = noop.NewTracerProvider().Tracer("")
+	}
+	return o
+}
+
+// requestState is one request as the middleware sees it. The handlers inside fill in the
+// caller and the operation; the middleware reads them once they returned. All of it happens
+// in the request's goroutine.
+type requestState struct {
+	id    string
+	start time.Time
+	addr  netip.Addr // the client's (clientAddr)
+
+	caller     string    // session, bearer or anonymous; empty when no GraphQL handler was reached
+	userID     uuid.UUID // an authenticated caller's
+	operation  string    // the client's operationName
+	fields     string    // the operation's label in the metrics (operationLabel)
+	outcome    string    // ok, or the code of its first error
+	retryAfter time.Duration
+}
+
+type requestKey struct{}
+
+func stateFrom(ctx context.Context) *requestState {
+	st, _ := ctx.Value(requestKey{}).(*requestState)
+	return st
+}
+
+// maxRequestIDLength bounds an X-Request-Id taken from the client.
+const maxRequestIDLength = 64
+
+// requestID is the request's X-Request-Id when it is short and made of letters, digits and
+// . _ : - only (so that it can be logged and echoed as it is), else a new random one.
+func requestID(r *http.Request) string {
+	if id := r.Header.Get("X-Request-Id"); id != "" && len(id) <= maxRequestIDLength {
+		ok := true
+		for i := 0; i < len(id) && ok; i++ {
+			c := id[i]
+			ok = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-'
+		}
+		if ok {
+			return id
+		}
+	}
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// middleware gives each request an id (echoed in X-Request-Id, and in every log line made with
+// the request's context), a deadline, and the trace context of its caller; recovers a panic
+// into INTERNAL; then counts and logs the answer. It wraps the whole mux.
+func (o *ops) middleware(next http.Handler) http.Handler {
+	prop := propagation.TraceContext{}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st := &requestState{id: requestID(r), start: time.Now(), addr: clientAddr(r, o.trusted)}
+		w.Header().Set("X-Request-Id", st.id)
+		ctx := context.WithValue(r.Context(), requestKey{}, st)
+		if o.tracing {
+			ctx = prop.Extract(ctx, propagation.HeaderCarrier(r.Header))
+		}
+		// A request still waiting past the write timeout could not answer anyway: it lets go of
+		// its place in the connection pool's queue, or of its statement.
+		ctx, cancel := context.WithTimeout(ctx, o.deadline)
+		defer cancel()
+		r = r.WithContext(ctx)
+		sw := &statusWriter{ResponseWriter: w, st: st}
+		defer func() { o.done(sw, r, st, recover()) }()
+		next.ServeHTTP(sw, r)
+	})
+}
+
+// done answers a panic with INTERNAL, then counts and logs the request.
+func (o *ops) done(w *statusWriter, r *http.Request, st *requestState, p any) {
+	if p == http.ErrAbortHandler {
+		panic(p) // a handler's deliberate abort: net/http closes the connection quietly
+	}
+	if p != nil {
+		o.metrics.panics.Inc()
+		o.log.ErrorContext(r.Context(), "request panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		if w.wrote {
+			defer panic(http.ErrAbortHandler) // half an answer: cut the connection, once logged
+		} else {
+			writeGraphQLError(w, http.StatusInternalServerError, graph.CodeInternal, "internal error", map[string]any{"requestId": st.id})
+		}
+	}
+	status := w.status
+	if !w.wrote {
+		status = http.StatusOK // what net/http sends for a handler that wrote nothing
+	}
+	d := time.Since(st.start)
+	o.metrics.request(r.Pattern, status, d)
+	level := slog.LevelInfo
+	if quietRoutes[r.Pattern] && status < 400 {
+		level = slog.LevelDebug
+	}
+	attrs := []slog.Attr{
+		slog.String("method", r.Method), slog.String("path", truncate(r.URL.Path, 200)), slog.Int("status", status),
+		slog.Float64("duration_ms", float64(d.Microseconds())/1000),
+	}
+	if st.caller != "" {
+		attrs = append(attrs, slog.String("principal", st.caller))
+	}
+	if st.userID != uuid.Nil {
+		attrs = append(attrs, slog.String("user_id", st.userID.String()))
+	}
+	if st.outcome != "" {
+		attrs = append(attrs, slog.String("operation", truncate(st.operation, 100)), slog.String("fields", st.fields), slog.String("outcome", st.outcome))
+	}
+	o.log.LogAttrs(r.Context(), level, "request", attrs...)
+}
+
+// quietRoutes are polled by machines: their successes are logged at debug level only.
+var quietRoutes = map[string]bool{"GET /healthz": true, "GET /readyz": true, "GET /metrics": true}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+// statusWriter remembers the status written, and turns the answer of a request refused by a
+// rate limit (state.retryAfter) into 429 with Retry-After, whatever status the GraphQL
+// transport chose for its RATE_LIMITED error.
+type statusWriter struct {
+	http.ResponseWriter
+	st     *requestState
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	if !w.wrote && status >= 200 {
+		w.wrote = true
+		if w.st.retryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(retryAfter(w.st.retryAfter)))
+			status = http.StatusTooManyRequests
+		}
+		w.status = status
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush keeps streaming answers working through the wrapper.
+func (w *statusWriter) Flush() {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// callers sits in the GraphQL chain after authentication: it notes who the caller is, for the
+// request's log line, and holds anonymous callers to ANON_THROTTLE_RATES per client address.
+// Requests with a bad bearer token never get here: the bearer middleware answers them, and
+// remembers its refusals for a few seconds (auth.tokenCache).
+func (o *ops) callers(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st := stateFrom(r.Context())
+		if st == nil { // a mux served without the middleware, as some tests do
+			st = &requestState{addr: clientAddr(r, o.trusted)}
+		}
+		p, ok := auth.PrincipalFrom(r.Context())
+		if ok {
+			st.caller, st.userID = string(p.Method), p.UserID
+			next.ServeHTTP(w, r)
+			return
+		}
+		st.caller = "anonymous"
+		if wait, rule := o.anonymous.allow(addrKey(st.addr)); wait > 0 {
+			o.refused(r.Context(), st, wait, rule)
+			writeGraphQLError(w, http.StatusTooManyRequests, graph.CodeRateLimited, "too many requests: retry later",
+				map[string]any{"retryAfter": retryAfter(wait)})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// refused counts and logs a request refused by a rate limit, and has statusWriter answer 429.
+func (o *ops) refused(ctx context.Context, st *requestState, wait time.Duration, rule string) {
+	o.metrics.rateLimited.WithLabelValues(rule).Inc()
+	o.log.WarnContext(ctx, "rate limited", "limit", rule, "principal", st.caller, "retry_after", retryAfter(wait))
+	st.retryAfter = wait
+}
+
+// writeGraphQLError answers with one GraphQL error, as the GraphQL handler would.
+func writeGraphQLError(w http.ResponseWriter, status int, code, message string, ext map[string]any) {
+	if ext == nil {
+		ext = map[string]any{}
+	}
+	ext["code"] = code
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	if s, ok := ext["retryAfter"].(int); ok {
+		h.Set("Retry-After", strconv.Itoa(s))
+	}
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]any{"errors": []map[string]any{{"message": message, "extensions": ext}}})
+}
+
+// contextHandler adds the request id, and the trace id when there is one, to every record
+// logged with a request's context.
+type contextHandler struct{ slog.Handler }
+
+func (h contextHandler) Handle(ctx context.Context, r slog.Record) error {
+	if st := stateFrom(ctx); st != nil && st.id != "" {
+		r.AddAttrs(slog.String("request_id", st.id))
+	}
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		r.AddAttrs(slog.String("trace_id", sc.TraceID().String()))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h contextHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return contextHandler{h.Handler.WithAttrs(as)}
+}
+
+func (h contextHandler) WithGroup(name string) slog.Handler {
+	return contextHandler{h.Handler.WithGroup(name)}
+}

@@ -1,0 +1,329 @@
+package main
+
+import (
+	"bufio"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"lasuite.fr/people/auth/oidctest"
+	"lasuite.fr/people/store"
+	"lasuite.fr/people/store/storetest"
+)
+
+// jsonBearerEnv is a production deployment accepting RFC 7662 answers of a fake provider.
+func jsonBearerEnv(t *testing.T) (*oidctest.Server, map[string]string) {
+	t.Helper()
+	as := oidctest.NewServer(t, oidctest.Options{})
+	return as, map[string]string{
+		"DATABASE_URL": "postgres://u:p@127.0.0.1/db", "OIDC_OP_URL": as.URL,
+		"OIDC_OP_INTROSPECTION_ENDPOINT": as.IntrospectionURL(),
+		"OIDC_RS_CLIENT_ID":              as.ClientID, "OIDC_RS_CLIENT_SECRET": as.ClientSecret,
+		"SECRET_KEY": strings.Repeat("k", 40), "OIDC_RP_CLIENT_SECRET": "rp-secret",
+	}
+}
+
+// bearerIdentity lets as's tokens for u.Sub name u.
+func bearerIdentity(t *testing.T, s *store.Store, as *oidctest.Server, u store.User) {
+	t.Helper()
+	storetest.MustExec(t, s.DB(), "INSERT INTO user_identities (user_id, issuer, subject) VALUES (?, ?, ?)", u.ID, as.URL, u.Sub)
+}
+
+// sessionCookie opens a browser session for u, as a login would, and returns its cookie (the
+// production name: SESSION_COOKIE_SECURE is on by default).
+func sessionCookie(t *testing.T, s *store.Store, u store.User) *http.Cookie {
+	t.Helper()
+	raw := make([]byte, 32)
+	rand.Read(raw)
+	h := sha256.Sum256(raw)
+	if _, err := s.CreateSession(t.Context(), h[:], store.NewSession{UserID: u.ID, Issuer: "https://op.test", Subject: u.Sub}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	return &http.Cookie{Name: "__Host-people_session", Value: base64.RawURLEncoding.EncodeToString(raw)}
+}
+
+// query sends a GraphQL query over GET (no CSRF check applies), with a session cookie or an
+// Authorization header when given.
+func query(t *testing.T, base string, cookie *http.Cookie, authz, q string) (int, http.Header, string) {
+	t.Helper()
+	return queryWith(t, base, cookie, authz, q, nil)
+}
+
+func queryWith(t *testing.T, base string, cookie *http.Cookie, authz, q string, headers map[string]string) (int, http.Header, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, base+"/graphql?"+url.Values{"query": {q}}.Encode(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cookie != nil {
+		req.AddCookie(cookie)
+	}
+	if authz != "" {
+		req.Header.Set("Authorization", authz)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+func TestRequestID(t *testing.T) {
+	generated := regexp.MustCompile(`^[0-9a-f]{32}$`)
+	for _, tt := range []struct {
+		in   string
+		keep bool
+	}{
+		{"", false},
+		{"abc-123_X.y:z", true},
+		{strings.Repeat("a", 64), true},
+		{strings.Repeat("a", 65), false},
+		{"has space", false},
+		{"new\nline", false},
+		{`"quoted"`, false},
+		{"é", false},
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.Header.Set("X-Request-Id", tt.in)
+		got := requestID(r)
+		if tt.keep && got != tt.in || !tt.keep && !generated.MatchString(got) {
+			t.Errorf("requestID with X-Request-Id %q = %q, keep %v", tt.in, got, tt.keep)
+		}
+	}
+}
+
+// TestPanicIsInternal: a panic anywhere in the HTTP chain is INTERNAL with the request id,
+// logged with its stack for operators, and says nothing of its value to the client.
+func TestPanicIsInternal(t *testing.T) {
+	cfg, err := parseConfig(env(map[string]string{"DATABASE_URL": "postgres://u:p@127.0.0.1/db"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := new(lockedBuffer)
+	log := newLogger(cfg, logs)
+	o := newOps(cfg, storetest.Open(t).DB().DB, nil, log)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/boom", func(http.ResponseWriter, *http.Request) { panic("secret detail of the failure") })
+	mux.HandleFunc("/half", func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, "half an answer")
+		w.(http.Flusher).Flush()
+		panic("after writing")
+	})
+	srv := httptest.NewServer(o.middleware(mux))
+	t.Cleanup(srv.Close)
+
+	resp, err := http.Get(srv.URL + "/boom")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body struct {
+		Errors []struct {
+			Message    string
+			Extensions map[string]any
+		}
+	}
+	json.NewDecoder(resp.Body).Decode(&body)
+	resp.Body.Close()
+	id := resp.Header.Get("X-Request-Id")
+	if resp.StatusCode != http.StatusInternalServerError || len(body.Errors) != 1 || body.Errors[0].Extensions["code"] != "INTERNAL" ||
+		body.Errors[0].Extensions["requestId"] != id || id == "" || body.Errors[0].Message != "internal error" {
+		t.Errorf("a panic: %d, X-Request-Id %q, %+v; want 500 INTERNAL with the request id", resp.StatusCode, id, body)
+	}
+	entry := logEntry(t, logs.String(), "request panicked")
+	if entry["request_id"] != id || !strings.Contains(fmt.Sprint(entry["stack"]), "middleware_test.go") || entry["panic"] != "secret detail of the failure" {
+		t.Errorf("panic log entry: %v", entry)
+	}
+	if line := logEntry(t, logs.String(), "request"); line["status"] != float64(500) || line["request_id"] != id {
+		t.Errorf("request log entry after a panic: %v", line)
+	}
+
+	// Once the answer has begun, the connection is cut: the client cannot take half an answer
+	// for a whole one.
+	resp, err = http.Get(srv.URL + "/half")
+	if err == nil {
+		_, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+	}
+	if err == nil {
+		t.Error("a panic after the answer began: the client read a complete answer")
+	}
+	if got := testutil.ToFloat64(o.metrics.panics); got != 2 {
+		t.Errorf("people_panics_total = %v, want 2", got)
+	}
+}
+
+// TestRequestLogs: each request's log line says who asked what and how it went, under the
+// request's id, and never holds a token or a cookie.
+func TestRequestLogs(t *testing.T) {
+	as, vars := jsonBearerEnv(t)
+	srv, logs := bearerServer(t, vars)
+	s := storetest.Open(t)
+	u := storetest.User(t, s, storetest.Organization(t, s))
+	bearerIdentity(t, s, as, u)
+	cookie := sessionCookie(t, s, u)
+	tok := as.Mint(oidctest.Token{Subject: u.Sub, ClientID: "docs"})
+
+	_, hs, _ := queryWith(t, srv.URL, cookie, "", `query WhoAmI { me { id } }`, map[string]string{"X-Request-Id": "trace-me-42"})
+	_, hb, _ := query(t, srv.URL, nil, "Bearer "+tok, `query ServiceCall { me { id } }`)
+	_, ha, _ := query(t, srv.URL, nil, "", `{ config { release } }`)
+	if hs.Get("X-Request-Id") != "trace-me-42" {
+		t.Errorf("X-Request-Id = %q, want the client's trace-me-42 echoed", hs.Get("X-Request-Id"))
+	}
+	out := logs.String()
+	lines := map[string]map[string]any{}
+	for _, e := range logEntries(t, out) {
+		if e["msg"] == "request" {
+			lines[fmt.Sprint(e["request_id"])] = e
+		}
+	}
+	for _, want := range []map[string]any{
+		{"request_id": "trace-me-42", "principal": "session", "user_id": u.ID.String(), "operation": "WhoAmI", "fields": "me", "outcome": "ok", "status": float64(200)},
+		{"request_id": hb.Get("X-Request-Id"), "principal": "bearer", "user_id": u.ID.String(), "operation": "ServiceCall", "fields": "me", "outcome": "ok", "status": float64(200)},
+		{"request_id": ha.Get("X-Request-Id"), "principal": "anonymous", "fields": "config", "outcome": "ok", "status": float64(200), "path": "/graphql", "method": "GET"},
+	} {
+		got := lines[fmt.Sprint(want["request_id"])]
+		for k, v := range want {
+			if got[k] != v {
+				t.Errorf("request %s: %s = %v, want %v (entry %v)", want["request_id"], k, got[k], v, got)
+			}
+		}
+		if _, ok := got["duration_ms"].(float64); !ok {
+			t.Errorf("request %s has no duration_ms: %v", want["request_id"], got)
+		}
+	}
+	for _, secret := range []string{tok, cookie.Value, as.ClientSecret, "rp-secret"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("the logs hold a secret (%.8s…):\n%s", secret, out)
+		}
+	}
+}
+
+// TestMetrics: /metrics exposes the series after traffic, to a loopback peer or with
+// METRICS_TOKEN, and refuses everyone else.
+func TestMetrics(t *testing.T) {
+	as, vars := jsonBearerEnv(t)
+	token := "metrics-" + storetest.Unique() + "-0123456789"
+	vars["METRICS_TOKEN"] = token
+	vars["ANON_THROTTLE_RATES"] = "3/minute"
+	srv, _ := bearerServer(t, vars)
+	s := storetest.Open(t)
+	u := storetest.User(t, s, storetest.Organization(t, s))
+	bearerIdentity(t, s, as, u)
+	tok := as.Mint(oidctest.Token{Subject: u.Sub, ClientID: "docs"})
+	for range 2 { // one introspection, then the cache
+		query(t, srv.URL, nil, "Bearer "+tok, `{ me { id } }`)
+	}
+	query(t, srv.URL, nil, "Bearer "+as.Mint(oidctest.Token{Subject: u.Sub, ClientID: "docs", Expiry: time.Now().Add(-time.Minute)}), `{ me { id } }`)
+	query(t, srv.URL, sessionCookie(t, s, u), "", `{ me { id } config { release } }`)
+	for range 4 { // the 4th is refused
+		query(t, srv.URL, nil, "", `{ nope }`)
+	}
+
+	status, body := get(t, srv.URL+"/metrics")
+	if status != http.StatusOK {
+		t.Fatalf("GET /metrics from loopback: %d %s", status, body)
+	}
+	for _, series := range []string{
+		`people_http_requests_total{code="200",route="/graphql"} 6`,
+		`people_http_requests_total{code="401",route="/graphql"} 1`,
+		`people_http_requests_total{code="429",route="/graphql"} 1`,
+		`people_http_request_duration_seconds_count{route="/graphql"} 8`,
+		`people_graphql_requests_total{operation="me",outcome="ok"} 2`,
+		`people_graphql_requests_total{operation="other",outcome="ok"} 1`,
+		`people_graphql_requests_total{operation="other",outcome="GRAPHQL_VALIDATION_FAILED"} 3`,
+		`people_graphql_request_duration_seconds_count{operation="me",outcome="ok"} 2`,
+		`people_bearer_introspections_total{outcome="active"} 1`,
+		`people_bearer_introspections_total{outcome="refused"} 1`,
+		`people_bearer_introspections_total{outcome="failed"} 0`,
+		`people_bearer_token_cache_hits_total 1`,
+		`people_rate_limited_total{limit="anonymous"} 1`,
+		`people_rate_limited_total{limit="burst"} 0`,
+		`go_sql_max_open_connections{db_name="people"} 40`,
+		`go_sql_in_use_connections{db_name="people"}`,
+		`go_sql_wait_duration_seconds_total{db_name="people"}`,
+		`go_goroutines `,
+	} {
+		if !strings.Contains(body, series) {
+			t.Errorf("/metrics lacks %s", series)
+			defer t.Log(body)
+		}
+	}
+	if strings.Contains(body, "nope") {
+		t.Error("/metrics holds a name the client wrote")
+	}
+
+	h := srv.Config.Handler
+	for _, tt := range []struct {
+		name, remote, authz, forwarded string
+		want                           int
+	}{
+		{"public peer", "203.0.113.5:41000", "", "", http.StatusForbidden},
+		{"public peer, wrong token", "203.0.113.5:41000", "Bearer " + token + "x", "", http.StatusForbidden},
+		{"public peer, token as Basic", "203.0.113.5:41000", "Basic " + token, "", http.StatusForbidden},
+		{"public peer with the token", "203.0.113.5:41000", "Bearer " + token, "", http.StatusOK},
+		{"loopback proxy relaying a public client", "127.0.0.1:41000", "", "198.51.100.1", http.StatusForbidden},
+		{"IPv6 loopback", "[::1]:41000", "", "", http.StatusOK},
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+		r.RemoteAddr = tt.remote
+		if tt.authz != "" {
+			r.Header.Set("Authorization", tt.authz)
+		}
+		if tt.forwarded != "" {
+			r.Header.Set("X-Forwarded-For", tt.forwarded)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != tt.want || (w.Code != http.StatusOK && strings.Contains(w.Body.String(), "people_")) {
+			t.Errorf("%s: GET /metrics = %d, want %d", tt.name, w.Code, tt.want)
+		}
+	}
+}
+
+// logEntries parses JSON log lines.
+func logEntries(t *testing.T, out string) []map[string]any {
+	t.Helper()
+	var entries []map[string]any
+	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var e map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatalf("a log line is not JSON: %q", sc.Text())
+		}
+		entries = append(entries, e)
+	}
+	return entries
+}
+
+// logEntry is the last entry with message msg.
+func logEntry(t *testing.T, out, msg string) map[string]any {
+	t.Helper()
+	var found map[string]any
+	for _, e := range logEntries(t, out) {
+		if e["msg"] == msg {
+			found = e
+		}
+	}
+	if found == nil {
+		t.Fatalf("no %q in the logs:\n%s", msg, out)
+	}
+	return found
+}

@@ -1,0 +1,240 @@
+package main
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"lasuite.fr/people/auth/oidctest"
+	"lasuite.fr/people/store/storetest"
+)
+
+func TestParseRate(t *testing.T) {
+	tests := []struct {
+		in   string
+		want rate
+		ok   bool
+	}{
+		{"20/minute", rate{20, time.Minute}, true},
+		{"150/hour", rate{150, time.Hour}, true},
+		{"5/s", rate{5, time.Second}, true},
+		{" 3 / day ", rate{3, 24 * time.Hour}, true},
+		{"1000000000/second", rate{1_000_000_000, time.Second}, true},
+		{"off", rate{}, true},
+		{"None", rate{}, true},
+		{"0/minute", rate{}, false},
+		{"20/fortnight", rate{}, false},
+		{"20", rate{}, false},
+		{"many/minute", rate{}, false},
+	}
+	for _, tt := range tests {
+		got, err := parseRate(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("parseRate(%q) = %v, %v; want %v, ok %v", tt.in, got, err, tt.want, tt.ok)
+		}
+	}
+}
+
+// fakeClock is a limiter's time, moved by hand.
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) now() time.Time      { return c.t }
+func (c *fakeClock) add(d time.Duration) { c.t = c.t.Add(d) }
+func newFakeClock() *fakeClock           { return &fakeClock{time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)} }
+
+func allowed(l *limiter, key string) bool { w, _ := l.allow(key); return w == 0 }
+
+func TestLimiterBurstAndSustained(t *testing.T) {
+	c := newFakeClock()
+	l := newLimiter(c.now, limitRule{limitBurst, rate{3, time.Minute}}, limitRule{limitSustained, rate{5, time.Hour}})
+	for i := range 3 {
+		if !allowed(l, "user:a") {
+			t.Fatalf("request %d of a burst of 3 refused", i+1)
+		}
+	}
+	if w, rule := l.allow("user:a"); rule != limitBurst || w != 20*time.Second {
+		t.Errorf("4th request at once: wait %v by %q, want 20s by burst (3 a minute: one token every 20s)", w, rule)
+	}
+	if !allowed(l, "user:b") {
+		t.Error("another caller was refused: limits are per key")
+	}
+	c.add(20 * time.Second)
+	if !allowed(l, "user:a") {
+		t.Fatal("refused once the burst bucket refilled a token")
+	}
+	c.add(40 * time.Second)
+	if !allowed(l, "user:a") {
+		t.Fatal("5th request refused: the sustained bucket still had one")
+	}
+	// 5 spent in a minute: the hourly bucket (5 an hour, one every 12 minutes) is empty,
+	// though the burst bucket has refilled.
+	if w, rule := l.allow("user:a"); rule != limitSustained || w <= 10*time.Minute || w > 12*time.Minute {
+		t.Errorf("6th request: wait %v by %q, want about 11 minutes by sustained", w, rule)
+	}
+	// A refusal spends nothing: after the wait, exactly one more request passes.
+	c.add(11 * time.Minute)
+	if !allowed(l, "user:a") {
+		t.Error("refused after the sustained wait")
+	}
+	if allowed(l, "user:a") {
+		t.Error("a second request passed: refusals must not have spent tokens, and this one has none")
+	}
+}
+
+func TestLimiterOff(t *testing.T) {
+	if l := newLimiter(time.Now, limitRule{limitBurst, rate{}}); l != nil {
+		t.Fatalf("newLimiter with every rule off = %v, want nil", l)
+	}
+	var l *limiter
+	if !allowed(l, "x") {
+		t.Error("a nil limiter refused")
+	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	for d, want := range map[time.Duration]int{time.Millisecond: 1, time.Second: 1, 1001 * time.Millisecond: 2, 20 * time.Second: 20} {
+		if got := retryAfter(d); got != want {
+			t.Errorf("retryAfter(%v) = %d, want %d", d, got, want)
+		}
+	}
+}
+
+func TestClientAddr(t *testing.T) {
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	tests := []struct {
+		name, remote string
+		xff          []string
+		want         string
+	}{
+		{"direct client", "203.0.113.7:5555", nil, "203.0.113.7"},
+		{"untrusted peer's header is ignored", "203.0.113.7:5555", []string{"198.51.100.1"}, "203.0.113.7"},
+		{"trusted proxy names the client", "10.1.2.3:80", []string{"198.51.100.1"}, "198.51.100.1"},
+		{"chain of trusted proxies", "10.1.2.3:80", []string{"198.51.100.1, 10.9.9.9", "10.8.8.8"}, "198.51.100.1"},
+		{"client-written entries left of the first untrusted hop are ignored", "10.1.2.3:80", []string{"1.1.1.1, 198.51.100.1"}, "198.51.100.1"},
+		{"garbage stops at the last proxy", "10.1.2.3:80", []string{"not-an-ip"}, "10.1.2.3"},
+		{"only proxies", "10.1.2.3:80", []string{"10.4.4.4"}, "10.4.4.4"},
+		{"IPv6 loopback proxy", "[::1]:80", []string{"2001:db8::1"}, "2001:db8::1"},
+		{"IPv4-mapped peer", "[::ffff:203.0.113.7]:1", nil, "203.0.113.7"},
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.RemoteAddr = tt.remote
+		for _, v := range tt.xff {
+			r.Header.Add("X-Forwarded-For", v)
+		}
+		if got := clientAddr(r, trusted).String(); got != tt.want {
+			t.Errorf("%s: clientAddr = %s, want %s", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestAddrKey(t *testing.T) {
+	got := []string{
+		addrKey(netip.MustParseAddr("203.0.113.7")),
+		addrKey(netip.MustParseAddr("2001:db8:1:2:aaaa::1")),
+		addrKey(netip.MustParseAddr("2001:db8:1:2:bbbb::2")),
+		addrKey(netip.Addr{}),
+	}
+	want := []string{"ip:203.0.113.7", "ip:2001:db8:1:2::/64", "ip:2001:db8:1:2::/64", "ip:unknown"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("addrKey (-want +got):\n%s", diff)
+	}
+}
+
+// TestRateLimits runs People's throttles through the whole server: per user for a session,
+// per service for a bearer token, once per operation, only on throttled data, with 429 and
+// Retry-After; and the per-address limit on anonymous requests, behind a trusted proxy too.
+func TestRateLimits(t *testing.T) {
+	as, vars := jsonBearerEnv(t)
+	vars["BURST_THROTTLE_RATES"] = "3/minute"
+	vars["SUSTAINED_THROTTLE_RATES"] = "100/hour"
+	vars["ANON_THROTTLE_RATES"] = "2/minute"
+	vars["TRUSTED_PROXIES"] = "127.0.0.1"
+	srv, _ := bearerServer(t, vars)
+	s := storetest.Open(t)
+	org := storetest.Organization(t, s)
+	alice, bob := storetest.User(t, s, org), storetest.User(t, s, org)
+	aliceCookie, bobCookie := sessionCookie(t, s, alice), sessionCookie(t, s, bob)
+
+	// Three fields of throttled data cost one request; config is not throttled.
+	for i := range 3 {
+		if st, _, body := query(t, srv.URL, aliceCookie, "", `{ me { id } users(search: "x") { totalCount } contacts { totalCount } }`); st != http.StatusOK || strings.Contains(body, "errors") {
+			t.Fatalf("alice's request %d: %d %s", i+1, st, body)
+		}
+	}
+	if st, _, body := query(t, srv.URL, aliceCookie, "", `{ config { release } }`); st != http.StatusOK {
+		t.Errorf("config after the burst: %d %s, want 200: it is not throttled", st, body)
+	}
+	st, h, body := query(t, srv.URL, aliceCookie, "", `{ me { id } }`)
+	wantRefusal(t, "alice's 4th request", st, h, body, 1, 20)
+	if st, _, body := query(t, srv.URL, bobCookie, "", `{ me { id } }`); st != http.StatusOK {
+		t.Errorf("bob after alice's burst: %d %s, want 200: limits are per user", st, body)
+	}
+
+	// Bearer tokens count against their service: two users of the same service share it.
+	bearerIdentity(t, s, as, alice)
+	bearerIdentity(t, s, as, bob)
+	for _, u := range []string{alice.Sub, bob.Sub, alice.Sub} {
+		tok := as.Mint(oidctest.Token{Subject: u, ClientID: "docs"})
+		if st, _, body := query(t, srv.URL, nil, "Bearer "+tok, `{ me { id } }`); st != http.StatusOK {
+			t.Fatalf("docs for %s: %d %s", u, st, body)
+		}
+	}
+	st, h, body = query(t, srv.URL, nil, "Bearer "+as.Mint(oidctest.Token{Subject: bob.Sub, ClientID: "docs"}), `{ me { id } }`)
+	wantRefusal(t, "docs' 4th request", st, h, body, 1, 20)
+
+	// Anonymous requests: 2 a minute per client address; a trusted proxy names the client.
+	for i := range 2 {
+		if st, _, body := query(t, srv.URL, nil, "", `{ config { release } }`); st != http.StatusOK {
+			t.Fatalf("anonymous request %d: %d %s", i+1, st, body)
+		}
+	}
+	st, h, body = query(t, srv.URL, nil, "", `{ config { release } }`)
+	wantRefusal(t, "3rd anonymous request", st, h, body, 1, 30)
+	fwd := map[string]string{"X-Forwarded-For": "198.51.100.9"}
+	if st, _, body := queryWith(t, srv.URL, nil, "", `{ config { release } }`, fwd); st != http.StatusOK {
+		t.Errorf("another client behind the trusted proxy: %d %s, want 200", st, body)
+	}
+	if st, _, body := query(t, srv.URL, aliceCookie, "", `{ config { release } }`); st != http.StatusOK {
+		t.Errorf("alice from the same address: %d %s, want 200: the anonymous limit is for anonymous requests", st, body)
+	}
+}
+
+// TestSustainedRateLimit: with a generous burst, the hourly bucket refuses.
+func TestSustainedRateLimit(t *testing.T) {
+	_, vars := jsonBearerEnv(t)
+	vars["BURST_THROTTLE_RATES"] = "100/minute"
+	vars["SUSTAINED_THROTTLE_RATES"] = "2/hour"
+	srv, logs := bearerServer(t, vars)
+	s := storetest.Open(t)
+	u := storetest.User(t, s, storetest.Organization(t, s))
+	c := sessionCookie(t, s, u)
+	for i := range 2 {
+		if st, _, body := query(t, srv.URL, c, "", `{ me { id } }`); st != http.StatusOK {
+			t.Fatalf("request %d: %d %s", i+1, st, body)
+		}
+	}
+	st, h, body := query(t, srv.URL, c, "", `{ me { id } }`)
+	wantRefusal(t, "3rd request", st, h, body, 29*60, 30*60) // 2 an hour: a token every 30 minutes
+	if !strings.Contains(logs.String(), `"limit":"sustained"`) {
+		t.Errorf("no warning naming the sustained limit in the logs:\n%s", logs)
+	}
+}
+
+// wantRefusal checks a 429 with Retry-After in [lo, hi] and a RATE_LIMITED error.
+func wantRefusal(t *testing.T, what string, status int, h http.Header, body string, lo, hi int) {
+	t.Helper()
+	ra, err := strconv.Atoi(h.Get("Retry-After"))
+	if status != http.StatusTooManyRequests || err != nil || ra < lo || ra > hi || !strings.Contains(body, `"code":"RATE_LIMITED"`) {
+		t.Errorf("%s: %d, Retry-After %q, body %s; want 429, Retry-After in [%d, %d], RATE_LIMITED", what, status, h.Get("Retry-After"), body, lo, hi)
+	}
+	if strings.Contains(body, `"data"`) {
+		t.Errorf("%s: the refusal has data: %s", what, body)
+	}
+}
