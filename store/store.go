@@ -38,6 +38,14 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 			return nil, err
 		}
 	}
+	// bun writes every value into the SQL text, so no two statements share a text: pgx's default
+	// mode would prepare each one (a round trip, and a plan PostgreSQL keeps until pgx evicts it
+	// with one more message), never to reuse it. The simple protocol sends the text once, as
+	// bun's own driver does; make bench measured 5 to 10 % less CPU per request on both sides.
+	dsn, err := withRuntimeParam(dsn, "default_query_exec_mode", "simple_protocol")
+	if err != nil {
+		return nil, err
+	}
 	sqldb, err := sql.Open("pgx", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
