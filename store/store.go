@@ -39,9 +39,10 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 		}
 	}
 	// bun writes every value into the SQL text, so no two statements share a text: pgx's default
-	// mode would prepare each one (a round trip, and a plan PostgreSQL keeps until pgx evicts it
-	// with one more message), never to reuse it. The simple protocol sends the text once, as
-	// bun's own driver does; make bench measured 5 to 10 % less CPU per request on both sides.
+	// mode would prepare each one (a round trip, and a statement both sides keep, 512 per
+	// connection, until pgx evicts it with one more message), never to reuse it. The simple
+	// protocol sends the text once, as bun's own driver does. make bench: the server's RSS after
+	// a minute at 64 connections fell from 138 to 58 MB; CPU per request moved within the noise.
 	dsn, err := withRuntimeParam(dsn, "default_query_exec_mode", "simple_protocol")
 	if err != nil {
 		return nil, err
