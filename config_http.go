@@ -60,14 +60,20 @@ type rate struct {
 
 func (r rate) Off() bool { return r.N == 0 }
 
+// String writes the rate as People's settings do: 20/minute.
 func (r rate) String() string {
 	if r.Off() {
 		return "off"
 	}
+	for _, name := range []string{"second", "minute", "hour", "day"} {
+		if periods[name[0]] == r.Period {
+			return fmt.Sprintf("%d/%s", r.N, name)
+		}
+	}
 	return fmt.Sprintf("%d/%s", r.N, r.Period)
 }
 
-// MarshalText makes a Config logged as JSON show "20/1m0s" rather than two numbers.
+// MarshalText makes a Config logged as JSON show "20/minute" rather than two numbers.
 func (r rate) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
 
 // periods are Django REST framework's: it reads the first letter of the period only, so

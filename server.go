@@ -199,6 +199,23 @@ func newMux(cfg Config, s *store.Store, sessions *auth.Sessions, rs *auth.Resour
 }
 
 func serve(ctx context.Context, cfg Config, s *store.Store, log *slog.Logger, ready chan<- string) error {
+	// The query hook goes in before any goroutine below runs a query: bun reads its hooks
+	// without a lock.
+	tp, err := newTracerProvider(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	var tracer trace.Tracer
+	if tp != nil {
+		defer func() { // after the server stopped: its last spans go out
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			tp.Shutdown(sctx)
+		}()
+		tracer = tp.Tracer(tracerName)
+		s.DB().AddQueryHook(queryTracer{tracer})
+		log.Info("tracing", "otlp_endpoint", cfg.Telemetry.OTLPEndpoint, "sample_ratio", cfg.Telemetry.SampleRatio)
+	}
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr, err)
@@ -225,21 +242,6 @@ func serve(ctx context.Context, cfg Config, s *store.Store, log *slog.Logger, re
 	dev, err := newDevOIDC(ctx, cfg, s, log)
 	if err != nil {
 		return err
-	}
-	tp, err := newTracerProvider(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	var tracer trace.Tracer
-	if tp != nil {
-		defer func() { // after the server stopped: its last spans go out
-			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			tp.Shutdown(sctx)
-		}()
-		tracer = tp.Tracer(tracerName)
-		s.DB().AddQueryHook(queryTracer{tracer})
-		log.Info("tracing", "otlp_endpoint", cfg.Telemetry.OTLPEndpoint, "sample_ratio", cfg.Telemetry.SampleRatio)
 	}
 	o := newOps(cfg, s.DB().DB, tracer, log)
 	rs, err := newResourceServer(cfg, s, dev, o.metrics, log)
