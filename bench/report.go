@@ -82,7 +82,8 @@ func mark(ok bool) string {
 // write prints the report as Markdown, ready for the README.
 func (r *report) write(w io.Writer) {
 	c := r.config
-	fmt.Fprintf(w, "Run on %s: %s; %s, loaded by the same machine.\n\n", r.started.Format("2006-01-02"), r.machine, r.postgres)
+	fmt.Fprintf(w, "Run on %s: %s; %s. The server, PostgreSQL and the load generator share the machine.\n\n",
+		r.started.Format("2006-01-02"), r.machine, r.postgres)
 	fmt.Fprintf(w, "Data: %d users, %d organizations, %d teams, %d team accesses, %d contacts (seed %d). "+
 		"Each run: %v warm-up, then %v measured; %d parameter sets per workload.\n\n",
 		r.data.Users, r.data.Organizations, r.data.Teams, r.data.TeamAccesses, r.data.Contacts, c.Data.Seed, c.Warmup, c.Duration, c.Params)
