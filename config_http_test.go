@@ -33,7 +33,7 @@ func TestOperationsConfig(t *testing.T) {
 		"HTTP_IDLE_TIMEOUT": "1m", "TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.7 ,::1", "BURST_THROTTLE_RATES": "5/second",
 		"SUSTAINED_THROTTLE_RATES": "off", "ANON_THROTTLE_RATES": "1000/day", "METRICS_TOKEN": "0123456789abcdef-scrape",
 		"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318", "OTEL_EXPORTER_OTLP_HEADERS": "x-key=a%20b", "OTEL_SERVICE_NAME": "annuaire",
-		"OTEL_TRACES_SAMPLER_ARG": "0.25",
+		"OTEL_TRACES_SAMPLER_ARG": "0.25", "LOG_LEVEL": "warn",
 	}
 	c, err = parseConfig(env(set))
 	if err != nil {
@@ -48,7 +48,7 @@ func TestOperationsConfig(t *testing.T) {
 		t.Errorf("RateLimits = %+v, want %+v", c.RateLimits, want)
 	}
 	if tm := c.Telemetry; tm.MetricsToken.reveal() != "0123456789abcdef-scrape" || tm.OTLPEndpoint != "http://collector:4318" ||
-		tm.OTLPHeaders.reveal() != "x-key=a%20b" || tm.ServiceName != "annuaire" || tm.SampleRatio != 0.25 {
+		tm.OTLPHeaders.reveal() != "x-key=a%20b" || tm.ServiceName != "annuaire" || tm.SampleRatio != 0.25 || tm.LogLevel != slog.LevelWarn {
 		t.Errorf("Telemetry = %+v", tm)
 	}
 	var buf bytes.Buffer
@@ -65,11 +65,11 @@ func TestOperationsConfig(t *testing.T) {
 		"DATABASE_URL": "postgres://u:p@127.0.0.1/db", "HTTP_READ_TIMEOUT": "soon", "HTTP_WRITE_TIMEOUT": "5s", "DATABASE_STATEMENT_TIMEOUT": "10s",
 		"TRUSTED_PROXIES": "10.0.0.0/33", "BURST_THROTTLE_RATES": "20/fortnight", "SUSTAINED_THROTTLE_RATES": "lots",
 		"ANON_THROTTLE_RATES": "-1/minute", "METRICS_TOKEN": "short", "OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4318",
-		"OTEL_EXPORTER_OTLP_HEADERS": "novalue", "OTEL_TRACES_SAMPLER_ARG": "2",
+		"OTEL_EXPORTER_OTLP_HEADERS": "novalue", "OTEL_TRACES_SAMPLER_ARG": "2", "LOG_LEVEL": "loud",
 	}))
 	for _, key := range []string{"HTTP_READ_TIMEOUT", "HTTP_WRITE_TIMEOUT (5s) must be longer than DATABASE_STATEMENT_TIMEOUT", "TRUSTED_PROXIES",
 		"BURST_THROTTLE_RATES", "SUSTAINED_THROTTLE_RATES", "ANON_THROTTLE_RATES", "METRICS_TOKEN", "OTEL_EXPORTER_OTLP_ENDPOINT",
-		"OTEL_EXPORTER_OTLP_HEADERS", "OTEL_TRACES_SAMPLER_ARG"} {
+		"OTEL_EXPORTER_OTLP_HEADERS", "OTEL_TRACES_SAMPLER_ARG", "LOG_LEVEL"} {
 		if err == nil || !strings.Contains(err.Error(), key) {
 			t.Errorf("error %v does not name %s", err, key)
 		}

@@ -2,13 +2,17 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strconv"
 	"strings"
 )
 
-// TelemetrySettings say who may read the metrics and where traces go.
+// TelemetrySettings say what is logged, who may read the metrics and where traces go.
 type TelemetrySettings struct {
+	// LogLevel (LOG_LEVEL: debug, info, warn, error) is the least severe record logged. Each
+	// request is logged at info, health checks and scrapes that succeed at debug.
+	LogLevel slog.Level
 	// MetricsToken (METRICS_TOKEN) lets a scraper that is not on the loopback interface read
 	// /metrics with Authorization: Bearer <token>. Without it, only loopback peers may.
 	MetricsToken secret
@@ -26,6 +30,7 @@ type TelemetrySettings struct {
 // no variable of its own (tracing.go passes it every setting).
 func (p *parser) telemetry() TelemetrySettings {
 	t := TelemetrySettings{
+		LogLevel:     logLevels[p.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error")],
 		MetricsToken: secret(strings.TrimSpace(p.getenv("METRICS_TOKEN"))),
 		OTLPEndpoint: p.str("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
 		OTLPHeaders:  secret(strings.TrimSpace(p.getenv("OTEL_EXPORTER_OTLP_HEADERS"))),
@@ -53,6 +58,8 @@ func (p *parser) telemetry() TelemetrySettings {
 	}
 	return t
 }
+
+var logLevels = map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}
 
 // otlpHeaders parses OpenTelemetry's header list: comma-separated key=value pairs, values
 // URL-encoded. Errors never quote the value, which is often a credential.

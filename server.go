@@ -95,10 +95,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 // newLogger logs as text for a developer and as JSON in production; every record made with a
 // request's context carries its request id (contextHandler).
 func newLogger(cfg Config, w io.Writer) *slog.Logger {
+	o := &slog.HandlerOptions{Level: cfg.Telemetry.LogLevel}
 	if cfg.Development() {
-		return slog.New(contextHandler{slog.NewTextHandler(w, nil)})
+		return slog.New(contextHandler{slog.NewTextHandler(w, o)})
 	}
-	return slog.New(contextHandler{slog.NewJSONHandler(w, nil)})
+	return slog.New(contextHandler{slog.NewJSONHandler(w, o)})
 }
 
 func migrate(ctx context.Context, s *store.Store, log *slog.Logger) error {
