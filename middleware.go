@@ -224,7 +224,8 @@ func (o *ops) callers(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := stateFrom(r.Context())
 		if st == nil { // a mux served without the middleware, as some tests do
-			st = &requestState{addr: clientAddr(r, o.trusted)}
+			st = &requestState{start: time.Now(), addr: clientAddr(r, o.trusted)}
+			r = r.WithContext(context.WithValue(r.Context(), requestKey{}, st))
 		}
 		p, ok := auth.PrincipalFrom(r.Context())
 		if ok {

@@ -75,7 +75,7 @@ func (o *ops) Finish(ctx context.Context, op graph.Operation, resp *graphql.Resp
 	for _, e := range resp.Errors {
 		code, _ := e.Extensions["code"].(string)
 		errCodes = append(errCodes, code)
-		if code == graph.CodeInternal && st != nil {
+		if code == graph.CodeInternal && st != nil && st.id != "" {
 			e.Extensions["requestId"] = st.id
 		}
 	}

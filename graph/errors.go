@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -74,10 +75,10 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 	}
 }
 
-// recoverPanic turns a panic in a resolver into INTERNAL, logged with its value.
+// recoverPanic turns a panic in a resolver into INTERNAL, logged with its value and stack.
 func recoverPanic(log *slog.Logger) graphql.RecoverFunc {
 	return func(ctx context.Context, p any) error {
-		log.ErrorContext(ctx, "resolver panicked", "panic", fmt.Sprint(p))
+		log.ErrorContext(ctx, "resolver panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 		return errors.New("panic") // not a store.Error: presented as INTERNAL
 	}
 }

@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -69,7 +70,9 @@ func (observe) ExtensionName() string                   { return "Observe" }
 func (observe) Validate(graphql.ExecutableSchema) error { return nil }
 
 func (o observe) MutateOperationContext(ctx context.Context, opCtx *graphql.OperationContext) *gqlerror.Error {
-	wait := o.observer.Admit(ctx, o.describe(opCtx))
+	op := o.describe(opCtx)
+	opCtx.Stats.SetExtension(statsKey, op) // for Start and Finish
+	wait := o.observer.Admit(ctx, op)
 	if wait <= 0 {
 		return nil
 	}
@@ -80,7 +83,7 @@ func (o observe) MutateOperationContext(ctx context.Context, opCtx *graphql.Oper
 }
 
 func (o observe) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
-	return next(o.observer.Start(ctx, o.describe(graphql.GetOperationContext(ctx))))
+	return next(o.observer.Start(ctx, o.operation(graphql.GetOperationContext(ctx))))
 }
 
 func (o observe) InterceptResponse(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
@@ -90,9 +93,24 @@ func (o observe) InterceptResponse(ctx context.Context, next graphql.ResponseHan
 		if graphql.HasOperationContext(ctx) {
 			opCtx = graphql.GetOperationContext(ctx)
 		}
-		o.observer.Finish(ctx, o.describe(opCtx), resp)
+		o.observer.Finish(ctx, o.operation(opCtx), resp)
 	}
 	return resp
+}
+
+// statsKey holds an operation's description in its OperationContext's Stats, where gqlgen
+// lets extensions keep what they know of an operation.
+const statsKey = "Observe"
+
+// operation is the description MutateOperationContext made, or, for a request refused before
+// it, what is known so far.
+func (o observe) operation(opCtx *graphql.OperationContext) Operation {
+	if opCtx != nil {
+		if op, ok := opCtx.Stats.GetExtension(statsKey).(Operation); ok {
+			return op
+		}
+	}
+	return o.describe(opCtx)
 }
 
 // describe reads what the operation context holds so far: nothing before the parameters were
@@ -121,22 +139,21 @@ func (o observe) describe(opCtx *graphql.OperationContext) Operation {
 	if root == nil {
 		return op
 	}
-	seen := map[string]bool{}
+	var spread []string // fragments expanded: a spread cycle is invalid, but must not loop here
 	var walk func(ast.SelectionSet)
 	walk = func(set ast.SelectionSet) {
 		for _, sel := range set {
 			switch sel := sel.(type) {
 			case *ast.Field:
-				if !seen[sel.Name] && root.Fields.ForName(sel.Name) != nil && sel.Name != "__typename" {
-					seen[sel.Name] = true
+				if sel.Name != "__typename" && !slices.Contains(op.Fields, sel.Name) && root.Fields.ForName(sel.Name) != nil {
 					op.Fields = append(op.Fields, sel.Name)
 					op.Throttled = op.Throttled || throttledFields[sel.Name]
 				}
 			case *ast.InlineFragment:
 				walk(sel.SelectionSet)
 			case *ast.FragmentSpread:
-				if f := opCtx.Doc.Fragments.ForName(sel.Name); f != nil && !seen["..."+sel.Name] {
-					seen["..."+sel.Name] = true // a spread cycle is invalid, but do not loop on one
+				if f := opCtx.Doc.Fragments.ForName(sel.Name); f != nil && !slices.Contains(spread, sel.Name) {
+					spread = append(spread, sel.Name)
 					walk(f.SelectionSet)
 				}
 			}
