@@ -236,3 +236,27 @@ func TestDatabaseKilledMidRequest(t *testing.T) {
 		}
 	}
 }
+
+// TestStatementTimeout: a statement that runs past DATABASE_STATEMENT_TIMEOUT (here, waiting
+// for a lock) is stopped by PostgreSQL, and its request answers INTERNAL instead of hanging.
+func TestStatementTimeout(t *testing.T) {
+	s := storetest.Open(t)
+	app := "people_timeout_" + storetest.Unique()
+	base, _, _ := runServer(t, app, map[string]string{"DATABASE_STATEMENT_TIMEOUT": "1s"})
+	u := storetest.User(t, s, storetest.Organization(t, s))
+	cookie := sessionCookie(t, s, u)
+	release := blockUser(t, s, u.ID)
+	start := time.Now()
+	r := postMutation(base, cookie, updateTimezone)
+	took := time.Since(start)
+	release()
+	if r.err != nil || r.status != http.StatusOK || !strings.Contains(r.body, `"code":"INTERNAL"`) || strings.Contains(r.body, "statement timeout") {
+		t.Errorf("a statement over the timeout: %d %v %s; want a plain INTERNAL", r.status, r.err, r.body)
+	}
+	if took < time.Second || took > 10*time.Second {
+		t.Errorf("the request took %v, want about the statement timeout (1s)", took)
+	}
+	if r := postMutation(base, cookie, updateTimezone); r.status != http.StatusOK || !strings.Contains(r.body, `"timezone":"Europe/Paris"`) {
+		t.Errorf("once the lock is gone: %d %v %s", r.status, r.err, r.body)
+	}
+}
