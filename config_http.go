@@ -58,6 +58,7 @@ type rate struct {
 	Period time.Duration
 }
 
+// Off reports whether the rate limits nothing.
 func (r rate) Off() bool { return r.N == 0 }
 
 // String writes the rate as People's settings do: 20/minute.

@@ -133,7 +133,7 @@ func outcomeOf(codes []string) string {
 	return "error"
 }
 
-// metricsHandler serves the registry to loopback peers, and to anyone presenting token as a
+// handler serves the registry to loopback peers, and to anyone presenting token as a
 // bearer token. A loopback peer that relays for someone else (a reverse proxy on the same
 // host, which adds X-Forwarded-For or Forwarded) does not count as loopback.
 func (m *metrics) handler(token secret, log *slog.Logger) http.Handler {
