@@ -133,8 +133,11 @@ type teamPages struct {
 type teamPage struct{ ids []uuid.UUID }
 
 func (ps *teamPages) add(ids []uuid.UUID) {
-	if len(ids) < 2 {
-		return // a single team gains nothing over the plain loader
+	// A page of one counts too: through the plain loader, a single team's nested lists would
+	// wait LoaderWait for keys that never come (make bench: W3 at one connection, p50 3.1 ms
+	// with the wait, 1.9 ms without).
+	if len(ids) == 0 {
+		return
 	}
 	pg := &teamPage{ids: ids}
 	ps.mu.Lock()

@@ -518,6 +518,7 @@ func (r *queryResolver) Team(ctx context.Context, id uuid.UUID) (*store.TeamView
 	if err != nil {
 		return nil, fmt.Errorf("team %s: %w", id, err)
 	}
+	loadersFrom(ctx).teamPage([]store.TeamView{*t})
 	return t, nil
 }
 
