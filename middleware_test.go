@@ -231,6 +231,8 @@ func TestMetrics(t *testing.T) {
 		query(t, srv.URL, nil, "Bearer "+tok, `{ me { id } }`)
 	}
 	query(t, srv.URL, nil, "Bearer "+as.Mint(oidctest.Token{Subject: u.Sub, ClientID: "docs", Expiry: time.Now().Add(-time.Minute)}), `{ me { id } }`)
+	// The authorization server fails: 503, and the failure is counted.
+	query(t, srv.URL, nil, "Bearer "+as.Mint(oidctest.Token{Subject: u.Sub, ClientID: "docs", Fault: &oidctest.Fault{Status: http.StatusInternalServerError}}), `{ me { id } }`)
 	query(t, srv.URL, sessionCookie(t, s, u), "", `{ me { id } config { release } }`)
 	for range 4 { // the 4th is refused
 		query(t, srv.URL, nil, "", `{ nope }`)
@@ -244,14 +246,15 @@ func TestMetrics(t *testing.T) {
 		`people_http_requests_total{code="200",route="/graphql"} 6`,
 		`people_http_requests_total{code="401",route="/graphql"} 1`,
 		`people_http_requests_total{code="429",route="/graphql"} 1`,
-		`people_http_request_duration_seconds_count{route="/graphql"} 8`,
+		`people_http_requests_total{code="503",route="/graphql"} 1`,
+		`people_http_request_duration_seconds_count{route="/graphql"} 9`,
 		`people_graphql_requests_total{operation="me",outcome="ok"} 2`,
 		`people_graphql_requests_total{operation="other",outcome="ok"} 1`,
 		`people_graphql_requests_total{operation="other",outcome="GRAPHQL_VALIDATION_FAILED"} 3`,
 		`people_graphql_request_duration_seconds_count{operation="me",outcome="ok"} 2`,
 		`people_bearer_introspections_total{outcome="active"} 1`,
 		`people_bearer_introspections_total{outcome="refused"} 1`,
-		`people_bearer_introspections_total{outcome="failed"} 0`,
+		`people_bearer_introspections_total{outcome="failed"} 1`,
 		`people_bearer_token_cache_hits_total 1`,
 		`people_rate_limited_total{limit="anonymous"} 1`,
 		`people_rate_limited_total{limit="burst"} 0`,

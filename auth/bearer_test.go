@@ -100,6 +100,8 @@ func TestBearerTokens(t *testing.T) {
 			token: oidctest.Token{Fault: &oidctest.Fault{Outer: map[string]any{"exp": now.Add(-time.Hour).Unix()}}}},
 		{name: "iat in the future", backends: jwtOnly, status: 401, err: "invalid_token",
 			token: oidctest.Token{Fault: &oidctest.Fault{Outer: map[string]any{"iat": now.Add(time.Hour).Unix()}}}},
+		{name: "iat 30 s ahead, within the clock skew", backends: jwtOnly, status: http.StatusOK,
+			token: oidctest.Token{Fault: &oidctest.Fault{Outer: map[string]any{"iat": now.Add(30 * time.Second).Unix()}}}},
 		{name: "no token_introspection", backends: jwtOnly, status: 401, err: "invalid_token",
 			token: oidctest.Token{Fault: &oidctest.Fault{Outer: map[string]any{"token_introspection": nil}}}},
 		{name: "active false", backends: both, status: 401, err: "invalid_token",
@@ -230,4 +232,45 @@ func rsExpand(h map[string]any, as *oidctest.Server) map[string]any {
 		out[k] = v
 	}
 	return out
+}
+
+// TestBearerClaimSettings: OIDC_RS_AUDIENCE_CLAIM names the claim that carries the calling
+// service (client_id for Keycloak, whose aud names other things), and OIDC_RS_SCOPES the scopes
+// of which a token needs one.
+func TestBearerClaimSettings(t *testing.T) {
+	t.Parallel()
+
+	t.Run("audience claim client_id", func(t *testing.T) {
+		t.Parallel()
+		e := newRSEnv(t, auth.BackendJSON, func(c *auth.ResourceServerConfig) { c.AudienceClaim = "client_id" })
+		u, sub := e.user(t)
+		docs, account := "docs-"+storetest.Unique(), "account-"+storetest.Unique()
+		if got := e.me(t, e.as.Mint(oidctest.Token{Subject: sub, ClientID: docs, Claims: map[string]any{"aud": account}})); got != u.ID.String() {
+			t.Fatalf("me = %s, want %s", got, u.ID)
+		}
+		for audience, want := range map[string]int{docs: 1, account: 0} {
+			var n int
+			if err := e.s.DB().QueryRowContext(t.Context(), "SELECT count(*) FROM service_providers WHERE audience_id = ?", audience).Scan(&n); err != nil || n != want {
+				t.Errorf("service providers for %s = %d (%v), want %d: the caller is the client_id", audience, n, err, want)
+			}
+		}
+		a := e.do(t, "Bearer "+e.as.Mint(oidctest.Token{Subject: sub, ClientID: docs, Claims: map[string]any{"client_id": nil}}), `{ me { id } }`, nil)
+		if a.status != http.StatusUnauthorized || !strings.HasPrefix(a.header.Get("WWW-Authenticate"), `Bearer error="invalid_token"`) {
+			t.Errorf("without client_id: status %d, WWW-Authenticate %q; want 401 invalid_token", a.status, a.header.Get("WWW-Authenticate"))
+		}
+	})
+
+	t.Run("scopes", func(t *testing.T) {
+		t.Parallel()
+		e := newRSEnv(t, auth.BackendJSON, func(c *auth.ResourceServerConfig) { c.Scopes = []string{"teams", "groups:read"} })
+		u, sub := e.user(t)
+		a := e.do(t, "Bearer "+e.as.Mint(oidctest.Token{Subject: sub, ClientID: "docs", Scope: "openid groups"}), `{ me { id } }`, nil)
+		if www := a.header.Get("WWW-Authenticate"); a.status != http.StatusForbidden || !strings.HasPrefix(www, `Bearer error="insufficient_scope"`) ||
+			!strings.Contains(www, `scope="teams groups:read"`) {
+			t.Errorf("default scope only: status %d, WWW-Authenticate %q; want 403 naming the configured scopes", a.status, www)
+		}
+		if got := e.me(t, e.as.Mint(oidctest.Token{Subject: sub, ClientID: "docs", Scope: "openid groups:read"})); got != u.ID.String() {
+			t.Errorf("me = %s, want %s", got, u.ID)
+		}
+	})
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/google/uuid"
 
+	"lasuite.fr/people/auth"
 	"lasuite.fr/people/graph"
 	"lasuite.fr/people/store"
 	"lasuite.fr/people/store/storetest"
@@ -1066,6 +1067,11 @@ func TestTeamsThroughServiceProvider(t *testing.T) {
 		if got.Role != "OWNER" {
 			t.Errorf("role = %q", got.Role)
 		}
+		// The organization is the user's, as for a session.
+		var teamOrg uuid.UUID
+		if err := s.DB().QueryRowContext(t.Context(), "SELECT organization_id FROM teams WHERE id = ?", got.ID).Scan(&teamOrg); err != nil || teamOrg != org {
+			t.Errorf("organization = %v (%v), want the user's %v", teamOrg, err, org)
+		}
 		expectCode(t, a.do(bearer(creator, spB), teamQuery, map[string]any{"id": got.ID}, nil), graph.CodeNotFound, "")
 	})
 	t.Run("updateTeam renames, but cannot change services", func(t *testing.T) {
@@ -1092,6 +1098,37 @@ func TestTeamsThroughServiceProvider(t *testing.T) {
 		a.mustDo(bearer(user, spA), createInvitationQuery, map[string]any{"team": onlyA, "email": email}, nil)
 		r := a.do(bearer(user, spA), createInvitationQuery, map[string]any{"team": onlyB, "email": email}, nil)
 		expectCode(t, r, graph.CodeNotFound, "")
+	})
+	t.Run("invitations: list, create and delete with the session's role rules", func(t *testing.T) {
+		t.Parallel()
+		tm := storetest.TeamWithEveryRole(t, s)
+		linkServiceProvider(t, s, tm.ID, spA)
+		invite := func(p *auth.Principal, role string) result {
+			return a.do(p, createInvitationQuery, map[string]any{"team": tm.ID, "email": "bi-" + storetest.Unique() + "@example.test", "role": role}, nil)
+		}
+		var made struct {
+			CreateInvitation struct{ Invitation struct{ ID uuid.UUID } }
+		}
+		a.mustDo(bearer(tm.Owner, spA), createInvitationQuery, map[string]any{"team": tm.ID, "email": "bo-" + storetest.Unique() + "@example.test", "role": "OWNER"}, &made)
+		expectCode(t, invite(bearer(tm.Admin, spA), "ADMINISTRATOR"), "", "")
+		expectCode(t, invite(bearer(tm.Admin, spA), "OWNER"), graph.CodeForbidden, "")
+		expectCode(t, invite(bearer(tm.Member, spA), "MEMBER"), graph.CodeForbidden, "")
+		expectCode(t, invite(bearer(tm.Owner, spB), "MEMBER"), graph.CodeNotFound, "")
+
+		var out invitationsOut
+		a.mustDo(bearer(tm.Member, spA), invitationsQuery, map[string]any{"id": tm.ID}, &out)
+		if out.Team.Invitations.TotalCount != 2 {
+			t.Errorf("invitations seen by a member through A = %d, want 2", out.Team.Invitations.TotalCount)
+		}
+		expectCode(t, a.do(bearer(tm.Member, spB), invitationsQuery, map[string]any{"id": tm.ID}, nil), graph.CodeNotFound, "")
+
+		id := map[string]any{"id": made.CreateInvitation.Invitation.ID}
+		expectCode(t, a.do(bearer(tm.Member, spA), deleteInvitationQuery, id, nil), graph.CodeForbidden, "")
+		expectCode(t, a.do(bearer(tm.Admin, spB), deleteInvitationQuery, id, nil), graph.CodeNotFound, "")
+		a.mustDo(bearer(tm.Admin, spA), deleteInvitationQuery, id, nil)
+		if n := countTeamRows(t, s, "SELECT count(*) FROM invitations WHERE team_id = ?", tm.ID); n != 1 {
+			t.Errorf("invitations left = %d, want 1", n)
+		}
 	})
 
 	for name, tc := range map[string]struct {
