@@ -2,9 +2,16 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"database/sql"
 	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"lasuite.fr/people/store/storetest"
 )
@@ -79,3 +86,92 @@ func TestTokenCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestDemoServeAndMakeToken runs what make run and make token run: `people demo --once` on an
+// empty database (it migrates, then loads; a second --once leaves the data alone, a plain demo
+// reloads it), `people serve` in development, then `make token` against that server, whose token
+// reads the demo owner's teams as the README's curl example does.
+func TestDemoServeAndMakeToken(t *testing.T) {
+	db := storetest.EmptyDatabase(t)
+	vars := map[string]string{"DATABASE_URL": db}
+	demo := func(args ...string) {
+		t.Helper()
+		if err := run(t.Context(), append([]string{"demo"}, args...), env(vars), io.Discard, nil); err != nil {
+			t.Fatalf("demo %v: %v", args, err)
+		}
+	}
+	sqldb, err := sql.Open("pgx", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sqldb.Close()
+	ownerName := func() string {
+		t.Helper()
+		var name string
+		if err := sqldb.QueryRowContext(t.Context(), "SELECT name FROM users WHERE sub = $1", demoOwner).Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		return name
+	}
+	demo("--once")
+	loaded := ownerName()
+	if _, err := sqldb.ExecContext(t.Context(), "UPDATE users SET name = 'Touched' WHERE sub = $1", demoOwner); err != nil {
+		t.Fatal(err)
+	}
+	demo("--once")
+	if got := ownerName(); got != "Touched" {
+		t.Errorf("demo --once on loaded data: the owner's name is %q, want it left alone", got)
+	}
+	demo()
+	if got := ownerName(); got != loaded {
+		t.Errorf("demo: the owner's name is %q, want %q again", got, loaded)
+	}
+
+	// The development provider's issuer is PUBLIC_URL's, so the server needs its address first,
+	// as make run's 127.0.0.1:8071 and http://localhost:8071.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	base := "http://" + addr
+	ctx, cancel := context.WithCancel(t.Context())
+	ready, done := make(chan string, 1), make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"serve"}, env(map[string]string{"DATABASE_URL": db, "LISTEN_ADDR": addr, "PUBLIC_URL": base,
+			"ENVIRONMENT": "development"}), io.Discard, ready)
+	}()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("serve: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not start within 30s")
+	}
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve after shutdown: %v", err)
+		}
+	}()
+
+	cmd := exec.CommandContext(t.Context(), "make", "-s", "--no-print-directory", "token", "USER="+demoOwner+"@example.com", "SP=docs")
+	cmd.Env = append(os.Environ(), "PUBLIC_URL="+base)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("make token (it needs make and curl): %v; stderr: %s", err, stderr.String())
+	}
+	token := strings.TrimSpace(string(out))
+	if token == "" || strings.ContainsAny(token, " \n") {
+		t.Fatalf("make token printed %q, want one token", out)
+	}
+	status, _, body := postGraphQL(t, base, "Bearer "+token, `{ teams(first: 100) { nodes { name } } }`)
+	if status != http.StatusOK || !strings.Contains(body, `"E2E Team"`) {
+		t.Errorf("teams with the token of make token: %d %s, want the demo owner's E2E Team", status, body)
+	}
+}
+
+const demoOwner = "e2e.team-owner"

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -18,7 +19,12 @@ import (
 	"lasuite.fr/people/store/storetest"
 )
 
-func TestMain(m *testing.M) { storetest.Main(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(serveChildEnv) != "" {
+		serveChild() // never returns
+	}
+	storetest.Main(m)
+}
 
 func env(kv map[string]string) func(string) string {
 	return func(k string) string { return kv[k] }

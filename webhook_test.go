@@ -4,10 +4,13 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -371,6 +374,87 @@ func TestWebhookSurvivesRestart(t *testing.T) {
 	})
 }
 
+// serveChildEnv, set in its environment, makes the test binary a server process (run with that
+// environment, as main does) for TestWebhookServerKilled, which kills it.
+const serveChildEnv = "PEOPLE_TEST_SERVE_CHILD"
+
+func serveChild() {
+	err := run(context.Background(), nil, os.Getenv, io.Discard, nil)
+	fmt.Fprintln(os.Stderr, "people:", err)
+	os.Exit(1)
+}
+
+// TestWebhookServerKilled: a change committed while no server runs; a server process starts,
+// sends the delivery and is killed (SIGKILL) before it has an answer, so the delivery stays
+// claimed and unrecorded; another server, started once the claim's lease is over, sends it again
+// with the same Idempotency-Key and records it.
+func TestWebhookServerKilled(t *testing.T) {
+	s := storetest.Open(t)
+	r := startReceiver(t, false)
+	r.setAnswer(func(n int) (int, time.Duration) {
+		if n == 1 {
+			return http.StatusOK, time.Minute // no answer before the kill
+		}
+		return http.StatusOK, 0
+	})
+	team := storetest.TeamWithEveryRole(t, s)
+	hook(t, store.New(s.DB(), store.Options{WebhookAllowHTTP: true}), team.ID, r, "/hook", "s3cret")
+	newcomer := storetest.User(t, s, team.Org)
+	storetest.Access(t, s, team.ID, newcomer.ID, store.RoleMember)
+
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	child := exec.Command(exe, "-test.run=^$")
+	child.Env = append(os.Environ(), serveChildEnv+"=1", "DATABASE_URL="+storetest.URL(t), "LISTEN_ADDR=127.0.0.1:0",
+		"WEBHOOK_ALLOW_HTTP=true", "ENVIRONMENT=production")
+	var stderr lockedBuffer
+	child.Stderr = &stderr
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { child.Process.Kill(); child.Wait() })
+	for deadline := time.Now().Add(60 * time.Second); len(r.receipts()) == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the server process sent nothing within a minute; its stderr: %s", stderr.String())
+		}
+	}
+	if err := child.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	child.Wait()
+	ds := deliveriesOf(t, s, team.ID)
+	if len(ds) != 1 || ds[0].Status != store.WebhookStatusPending || ds[0].Attempts != 1 || ds[0].LastError != "" || !ds[0].HasSecret {
+		t.Fatalf("after the kill: %+v, want one pending delivery, claimed once and unrecorded", ds)
+	}
+
+	fastForward(t, s, team.ID) // the claim's lease (a minute) runs out
+	startServer(t, storetest.URL(t), map[string]string{"WEBHOOK_ALLOW_HTTP": "true"})
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if ds = deliveriesOf(t, s, team.ID); ds[0].Status != store.WebhookStatusPending {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the restarted server did not deliver: %+v", ds)
+		}
+	}
+	if ds[0].Status != store.WebhookStatusSuccess || ds[0].Attempts != 2 {
+		t.Errorf("delivery %+v, want success at the second attempt", ds[0])
+	}
+	got := r.receipts()
+	if len(got) != 2 {
+		t.Fatalf("receipts %+v, want the killed attempt and the one after the restart", got)
+	}
+	for _, g := range got {
+		want := receipt{Method: http.MethodPatch, Path: "/hook", ContentType: "application/scim+json", Authorization: "Bearer s3cret",
+			IdempotencyKey: ds[0].ID.String(), Body: member("add", newcomer)}
+		if diff := cmp.Diff(want, g); diff != "" {
+			t.Errorf("request (-want +got):\n%s", diff)
+		}
+	}
+}
+
 // Two senders (two server instances) share the outbox: each delivery is received once, and a
 // user's changes reach each webhook in order.
 func TestWebhookTwoSenders(t *testing.T) {
@@ -565,6 +649,9 @@ func TestWebhookTransportSecurity(t *testing.T) {
 
 func TestWebhookRetryDelay(t *testing.T) {
 	w := newWebhookSender(webhookConfig{}, nil, slog.New(slog.DiscardHandler), nil)
+	if w.timeout != 5*time.Second {
+		t.Errorf("timeout = %v, want 5s", w.timeout)
+	}
 	for _, tc := range []struct {
 		attempt  int
 		min, max time.Duration
