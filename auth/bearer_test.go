@@ -73,6 +73,13 @@ func TestBearerTokens(t *testing.T) {
 			}},
 		{name: "lenient base64: no padding", backends: both, status: 401, err: "invalid_token",
 			header: func(tok string) string { return "Bearer " + base64.RawStdEncoding.EncodeToString([]byte(tok)) }},
+		// Tokens that are strict base64 themselves, but not of printable text: used as sent.
+		{name: "strict base64 of binary, used as sent", backends: both, status: http.StatusOK,
+			token: oidctest.Token{Value: base64.StdEncoding.EncodeToString([]byte("\x00\x01tok\xc3\xa9"))}},
+		{name: "strict base64 of invalid UTF-8, used as sent", backends: both, status: http.StatusOK,
+			token: oidctest.Token{Value: base64.StdEncoding.EncodeToString([]byte("tok\xff\xfe-utf8"))}},
+		{name: "strict base64 of text with a space, used as sent", backends: both, status: http.StatusOK,
+			token: oidctest.Token{Value: base64.StdEncoding.EncodeToString([]byte("tok with spaces"))}},
 
 		{name: "alg none", backends: jwtOnly, status: 401, err: "invalid_token",
 			token: oidctest.Token{Fault: &oidctest.Fault{SigningAlg: "none"}}},

@@ -17,6 +17,7 @@ import (
 
 // Token is an access token the server issued to a service (a client) for a user.
 type Token struct {
+	Value    string    // the token itself; default "at-" and random characters
 	Subject  string    // sub
 	ClientID string    // the service it was issued to: aud and client_id of the answer
 	Scope    string    // space-separated; default "openid groups"
@@ -58,7 +59,10 @@ func (s *Server) Mint(t Token) string {
 	if t.Expiry.IsZero() {
 		t.Expiry = t.issued.Add(time.Hour)
 	}
-	token := "at-" + random(16)
+	token := t.Value
+	if token == "" {
+		token = "at-" + random(16)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.tokens[token] = &t
