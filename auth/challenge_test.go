@@ -2,6 +2,8 @@ package auth_test
 
 import (
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -149,4 +151,32 @@ func TestNewResourceServerRefusesBadConfiguration(t *testing.T) {
 			t.Errorf("%s: NewResourceServer accepted it", name)
 		}
 	}
+}
+
+// TestBearerOnlyInTheHeader: a token in the query string (RFC 6750 §2.3) or in a cookie is not
+// read: the request is anonymous, and nothing is introspected.
+func TestBearerOnlyInTheHeader(t *testing.T) {
+	t.Parallel()
+	e := newRSEnv(t, auth.BackendJSON)
+	_, sub := e.user(t)
+	tok := e.as.Mint(oidctest.Token{Subject: sub, ClientID: "docs"})
+	for name, r := range map[string]*http.Request{
+		"query parameter": httptest.NewRequest(http.MethodPost, "/graphql?access_token="+url.QueryEscape(tok), strings.NewReader(`{"query":"{ me { id } }"}`)),
+		"GET query":       httptest.NewRequest(http.MethodGet, "/graphql?access_token="+url.QueryEscape(tok)+"&query="+url.QueryEscape("{ me { id } }"), nil),
+		"cookie":          httptest.NewRequest(http.MethodPost, "/graphql", strings.NewReader(`{"query":"{ me { id } }"}`)),
+	} {
+		r.Header.Set("Content-Type", "application/json")
+		for _, c := range []string{"access_token", "token", "bearer"} {
+			if name == "cookie" {
+				r.AddCookie(&http.Cookie{Name: c, Value: tok})
+			}
+		}
+		w := httptest.NewRecorder()
+		e.h.ServeHTTP(w, r)
+		if w.Code != http.StatusUnauthorized || !strings.HasPrefix(w.Header().Get("WWW-Authenticate"), `Bearer error="invalid_request"`) ||
+			!strings.Contains(w.Body.String(), "UNAUTHENTICATED") {
+			t.Errorf("%s: %d %q %s, want 401 invalid_request: the token is not read there", name, w.Code, w.Header().Get("WWW-Authenticate"), w.Body)
+		}
+	}
+	e.mustIntrospections(t, 0)
 }
