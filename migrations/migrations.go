@@ -29,8 +29,10 @@ type Migration struct {
 var fileName = regexp.MustCompile(`^(\d{4})_([a-z0-9_]+)\.up\.sql$`)
 
 // All returns the embedded migrations in version order.
-func All() ([]Migration, error) {
-	entries, err := fs.ReadDir(FS, ".")
+func All() ([]Migration, error) { return all(FS) }
+
+func all(fsys fs.FS) ([]Migration, error) {
+	entries, err := fs.ReadDir(fsys, ".")
 	if err != nil {
 		return nil, fmt.Errorf("read migrations: %w", err)
 	}
@@ -40,7 +42,7 @@ func All() ([]Migration, error) {
 		if m == nil {
 			return nil, fmt.Errorf("migration file %q is not named NNNN_name.up.sql", e.Name())
 		}
-		body, err := fs.ReadFile(FS, e.Name())
+		body, err := fs.ReadFile(fsys, e.Name())
 		if err != nil {
 			return nil, fmt.Errorf("read migration %s: %w", e.Name(), err)
 		}
@@ -74,8 +76,10 @@ const lockKey = 0x70656f706c65 // "people"
 
 // Up applies every migration the database lacks, each in its own transaction, and records it in
 // schema_migrations. It returns the number applied.
-func Up(ctx context.Context, db *sql.DB) (int, error) {
-	ms, err := All()
+func Up(ctx context.Context, db *sql.DB) (int, error) { return up(ctx, db, FS) }
+
+func up(ctx context.Context, db *sql.DB, fsys fs.FS) (int, error) {
+	ms, err := all(fsys)
 	if err != nil {
 		return 0, err
 	}
