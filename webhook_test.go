@@ -272,8 +272,8 @@ func TestWebhookRetriedUntilDelivered(t *testing.T) {
 		t.Fatal(err)
 	}
 	ws := webhookOf(t, s, w)
-	if ws.Status != store.WebhookStatusPending || ws.Pending != 1 || !strings.Contains(ws.LastError, "503") || ws.LastDeliveryAt == nil {
-		t.Errorf("after a failed attempt: %+v, want pending with the 503", ws)
+	if ws.Status != store.WebhookStatusPending || ws.Pending != 1 || ws.Attempts != 1 || !strings.Contains(ws.LastError, "503") || ws.LastDeliveryAt == nil {
+		t.Errorf("after a failed attempt: %+v, want pending after 1 attempt, with the 503", ws)
 	}
 	if n, _ := sender.sendDue(t.Context()); n != 0 {
 		t.Errorf("retried at once, before its backoff")
@@ -297,8 +297,8 @@ func TestWebhookRetriedUntilDelivered(t *testing.T) {
 	if len(got) != 3 || got[0].IdempotencyKey != got[2].IdempotencyKey {
 		t.Errorf("receipts %+v, want three attempts with one Idempotency-Key", got)
 	}
-	if ws := webhookOf(t, s, w); ws.Status != store.WebhookStatusSuccess || ws.LastError != "" || ws.Failed != 0 {
-		t.Errorf("after the recovery: %+v", ws)
+	if ws := webhookOf(t, s, w); ws.Status != store.WebhookStatusSuccess || ws.LastError != "" || ws.Failed != 0 || ws.Attempts != 3 {
+		t.Errorf("after the recovery: %+v, want success after 3 attempts", ws)
 	}
 }
 
@@ -321,8 +321,8 @@ func TestWebhookGivenUpAfterMaxAge(t *testing.T) {
 		t.Errorf("given up after %v, before the maximum age", time.Since(start))
 	}
 	ws := webhookOf(t, s, w)
-	if ws.Status != store.WebhookStatusFailure || ws.Failed != 1 || ws.Pending != 0 || ws.LastError == "" {
-		t.Errorf("webhook %+v, want failure, 1 failed", ws)
+	if ws.Status != store.WebhookStatusFailure || ws.Failed != 1 || ws.Pending != 0 || ws.LastError == "" || ws.Attempts != ds[0].Attempts {
+		t.Errorf("webhook %+v, want failure, 1 failed, the delivery's %d attempts", ws, ds[0].Attempts)
 	}
 	if n, _ := sender.sendDue(t.Context()); n != 0 {
 		t.Errorf("a given-up delivery was tried again")

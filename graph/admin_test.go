@@ -566,13 +566,14 @@ type webhookNode struct {
 	Status         string
 	Pending        int
 	Failed         int
+	Attempts       int
 	LastDeliveryAt *string
 	LastError      *string
 }
 
 const adminTeamFields = `id name isVisibleAllServices organization { id } serviceProviders { id }
 	accesses { totalCount nodes { id role user { id } abilities { delete setRoleTo } } }
-	webhooks { id url protocol hasSecret status pending failed lastDeliveryAt lastError }`
+	webhooks { id url protocol hasSecret status pending failed attempts lastDeliveryAt lastError }`
 
 func (a staffAPI) team(id uuid.UUID) adminTeamNode {
 	a.tb.Helper()
@@ -720,7 +721,7 @@ func TestAdminTeamWebhooks(t *testing.T) {
 	s := a.s
 	const (
 		create = `mutation($in: AdminCreateTeamWebhookInput!) { adminCreateTeamWebhook(input: $in) { webhook {
-			id url protocol hasSecret status pending failed lastDeliveryAt lastError } } }`
+			id url protocol hasSecret status pending failed attempts lastDeliveryAt lastError } } }`
 		update = `mutation($in: AdminUpdateTeamWebhookInput!) { adminUpdateTeamWebhook(input: $in) { webhook { id url hasSecret } } }`
 		remove = `mutation($id: ID!) { adminDeleteTeamWebhook(input: {id: $id}) { deletedId } }`
 	)
@@ -741,6 +742,11 @@ func TestAdminTeamWebhooks(t *testing.T) {
 		got := a.team(team.ID).Webhooks
 		if len(got) != 1 || got[0].ID != w.ID || got[0].Pending != 1 || got[0].Status != "PENDING" {
 			t.Errorf("webhooks = %+v, want the new one with one pending delivery", got)
+		}
+		// Staff see how often it was tried (the sender's bookkeeping, written here by hand).
+		storetest.MustExec(t, s.DB(), "UPDATE team_webhook_deliveries SET attempts = 2, last_attempt_at = now() WHERE webhook_id = ?", w.ID)
+		if got := a.team(team.ID).Webhooks; len(got) != 1 || got[0].Attempts != 2 || got[0].Status != "PENDING" {
+			t.Errorf("webhooks = %+v, want the pending delivery's 2 attempts", got)
 		}
 		var up struct{ AdminUpdateTeamWebhook struct{ Webhook webhookNode } }
 		a.admin(update, map[string]any{"in": map[string]any{"id": w.ID, "url": "https://scim.example.test/Groups/2", "secret": ""}}, &up)

@@ -458,6 +458,7 @@ type ComplexityRoot struct {
 	}
 
 	TeamWebhook struct {
+		Attempts       func(childComplexity int) int
 		CreatedAt      func(childComplexity int) int
 		Failed         func(childComplexity int) int
 		HasSecret      func(childComplexity int) int
@@ -2364,6 +2365,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.TeamEdge.Node(childComplexity), true
 
+	case "TeamWebhook.attempts":
+		if e.ComplexityRoot.TeamWebhook.Attempts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamWebhook.Attempts(childComplexity), true
 	case "TeamWebhook.createdAt":
 		if e.ComplexityRoot.TeamWebhook.CreatedAt == nil {
 			break
@@ -3391,6 +3398,8 @@ type TeamWebhook {
   pending: Int!
   "Deliveries given up, kept for WEBHOOK_DELIVERY_RETENTION."
   failed: Int!
+  "Attempts of the delivery that status is about: the oldest one waiting while any waits (its retries so far), else the last one finished; 0 before any."
+  attempts: Int!
   "The start of the last attempt, successful or not."
   lastDeliveryAt: Time
   "Why the last attempt failed; null after a success."
@@ -4210,6 +4219,8 @@ func (ec *executionContext) childFields_TeamWebhook(ctx context.Context, field g
 		return ec.fieldContext_TeamWebhook_pending(ctx, field)
 	case "failed":
 		return ec.fieldContext_TeamWebhook_failed(ctx, field)
+	case "attempts":
+		return ec.fieldContext_TeamWebhook_attempts(ctx, field)
 	case "lastDeliveryAt":
 		return ec.fieldContext_TeamWebhook_lastDeliveryAt(ctx, field)
 	case "lastError":
@@ -13569,6 +13580,29 @@ func (ec *executionContext) fieldContext_TeamWebhook_failed(_ context.Context, f
 	return graphql.NewScalarFieldContext("TeamWebhook", field, false, false, "Int")
 }
 
+func (ec *executionContext) _TeamWebhook_attempts(ctx context.Context, field graphql.CollectedField, obj *store.TeamWebhook) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamWebhook_attempts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Attempts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TeamWebhook_attempts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("TeamWebhook", field, false, false, "Int")
+}
+
 func (ec *executionContext) _TeamWebhook_lastDeliveryAt(ctx context.Context, field graphql.CollectedField, obj *store.TeamWebhook) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -19632,6 +19666,11 @@ func (ec *executionContext) _TeamWebhook(ctx context.Context, sel ast.SelectionS
 			}
 		case "failed":
 			out.Values[i] = ec._TeamWebhook_failed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "attempts":
+			out.Values[i] = ec._TeamWebhook_attempts(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}

@@ -38,6 +38,9 @@ type TeamWebhook struct {
 	HasSecret bool   `bun:"has_secret"`
 	Pending   int    `bun:"pending"` // deliveries not yet made, retries included
 	Failed    int    `bun:"failed"`  // deliveries given up, kept for the retention period
+	// Attempts are those of the delivery Status is about: the oldest one waiting while any
+	// waits (how often it was retried), else the last one finished; 0 before any.
+	Attempts int `bun:"attempts"`
 	// LastDeliveryAt is the start of the last attempt, successful or not; nil before any.
 	LastDeliveryAt *time.Time `bun:"last_delivery_at"`
 	LastError      string     `bun:"last_error"` // why the last attempt failed; "" after a success
@@ -63,11 +66,14 @@ func selectTeamWebhooks(ctx context.Context, db bun.IDB, dest *[]TeamWebhook, wh
 		SELECT w.id, w.created_at, w.updated_at, w.team_id, w.url, w.protocol,
 			CASE WHEN d.pending > 0 THEN 'pending' ELSE w.status END AS status,
 			w.secret IS NOT NULL AS has_secret, d.pending, d.failed,
+			coalesce(d.waiting_attempts, d.finished_attempts, 0) AS attempts,
 			w.last_attempt_at AS last_delivery_at, coalesce(w.last_error, '') AS last_error
 		FROM team_webhooks w
 		CROSS JOIN LATERAL (
 			SELECT count(*) FILTER (WHERE status = 'pending') AS pending,
-				count(*) FILTER (WHERE status = 'failure') AS failed
+				count(*) FILTER (WHERE status = 'failure') AS failed,
+				(array_agg(attempts ORDER BY seq) FILTER (WHERE status = 'pending'))[1] AS waiting_attempts,
+				(array_agg(attempts ORDER BY finished_at DESC, seq DESC) FILTER (WHERE status <> 'pending'))[1] AS finished_attempts
 			FROM team_webhook_deliveries WHERE webhook_id = w.id) d
 		WHERE `+where+`
 		ORDER BY w.team_id, w.created_at, w.id`, args...).Scan(ctx, dest)
