@@ -51,6 +51,7 @@ func TestCSRF(t *testing.T) {
 	}{
 		{name: "same-origin JSON", headers: []string{"Origin", own}, status: 200},
 		{name: "JSON with a charset", contentType: "application/json; charset=utf-8", headers: []string{"Origin", own}, status: 200},
+		{name: "graphql-response+json", contentType: "application/graphql-response+json", headers: []string{"Origin", own}, status: 200},
 		{name: "same-origin by Sec-Fetch-Site", headers: []string{"Sec-Fetch-Site", "same-origin"}, status: 200},
 		{name: "allowed frontend", headers: []string{"Origin", frontend}, status: 200},
 

@@ -248,7 +248,8 @@ func paramsFromURL(rawQuery string) (*graphql.RawParams, *requestError) {
 // paramsFromBody reads a POST request's JSON body, at most maxBody bytes of it.
 func (t httpTransport) paramsFromBody(w http.ResponseWriter, r *http.Request) (*graphql.RawParams, *requestError) {
 	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != mediaJSON || (params["charset"] != "" && !strings.EqualFold(params["charset"], "utf-8")) {
+	// The response type is accepted for the body too, as the CSRF rule of session requests does.
+	if err != nil || (mt != mediaJSON && mt != mediaGraphQLResponse) || (params["charset"] != "" && !strings.EqualFold(params["charset"], "utf-8")) {
 		w.Header().Set("Accept-Post", mediaJSON)
 		return nil, &requestError{http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, "the body must be Content-Type: application/json"}
 	}

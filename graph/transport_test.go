@@ -130,6 +130,7 @@ func TestGraphQLOverHTTP(t *testing.T) {
 		{"no Content-Type", httpReq{method: "POST", accept: mediaGQL, body: ok}, 415, graph.CodeUnsupportedMediaType, false, mediaGQL},
 		{"body in another charset", httpReq{method: "POST", contentType: "application/json; charset=latin1", body: ok}, 415, graph.CodeUnsupportedMediaType, false, mediaJSON},
 		{"JSON with charset", httpReq{method: "POST", contentType: "application/json; charset=UTF-8", body: ok}, 200, "", true, mediaJSON},
+		{"body as graphql-response+json (the CSRF rule allows it)", httpReq{method: "POST", accept: mediaGQL, contentType: mediaGQL, body: ok}, 200, "", true, mediaGQL},
 		{"bad JSON", post(mediaJSON, `{"query": "{ __typ`), 400, graph.CodeBadRequest, false, mediaJSON},
 		{"bad JSON, graphql-response+json", post(mediaGQL, `{"query"`), 400, graph.CodeBadRequest, false, mediaGQL},
 		{"data after the object", post(mediaJSON, ok+` {}`), 400, graph.CodeBadRequest, false, mediaJSON},
