@@ -119,7 +119,7 @@ type fakeOP struct {
 	mu         sync.Mutex
 	knobs      opKnobs
 	grants     map[string]*opGrant // by code
-	access     map[string]string   // access token → sub
+	access     map[string]opKnobs  // access token → the knobs of its grant
 	authReqs   []url.Values
 	tokenReqs  []opTokenRequest
 	endSession []url.Values
@@ -127,8 +127,9 @@ type fakeOP struct {
 }
 
 type opGrant struct {
-	auth url.Values // the authorization request
-	used bool
+	auth  url.Values // the authorization request
+	knobs opKnobs    // as they were at that request, for logins that finish concurrently
+	used  bool
 }
 
 type opTokenRequest struct {
@@ -144,7 +145,7 @@ func newFakeOP(t testing.TB, redirectURI string) *fakeOP {
 		t.Fatal(err)
 	}
 	op := &fakeOP{t: t, keys: keys, clientID: "people-" + storetest.Unique(), clientSecret: randomString(),
-		redirectURI: redirectURI, grants: map[string]*opGrant{}, access: map[string]string{}}
+		redirectURI: redirectURI, grants: map[string]*opGrant{}, access: map[string]opKnobs{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/openid-configuration", op.discovery)
 	mux.HandleFunc("GET /jwks", op.jwks)
@@ -211,7 +212,7 @@ func (op *fakeOP) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	code := randomString()
 	op.mu.Lock()
-	op.grants[code] = &opGrant{auth: q}
+	op.grants[code] = &opGrant{auth: q, knobs: op.knobs}
 	op.secrets = append(op.secrets, code)
 	op.mu.Unlock()
 	back, _ := url.Parse(op.redirectURI)
@@ -253,7 +254,6 @@ func (op *fakeOP) token(w http.ResponseWriter, r *http.Request) {
 	if g != nil {
 		g.used = true
 	}
-	k := op.knobs
 	op.mu.Unlock()
 	switch {
 	case r.PostForm.Get("grant_type") != "authorization_code":
@@ -270,6 +270,7 @@ func (op *fakeOP) token(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusBadRequest, "invalid_grant", "PKCE verifier")
 		return
 	}
+	k := g.knobs
 	now := time.Now()
 	claims := map[string]any{
 		"iss": op.issuer(), "sub": k.Sub, "aud": []string{op.clientID},
@@ -292,7 +293,7 @@ func (op *fakeOP) token(w http.ResponseWriter, r *http.Request) {
 	accessToken := randomString()
 	op.mu.Lock()
 	op.tokenReqs = append(op.tokenReqs, req)
-	op.access[accessToken] = k.Sub
+	op.access[accessToken] = k
 	op.secrets = append(op.secrets, accessToken, idToken)
 	op.mu.Unlock()
 	w.Header().Set("Cache-Control", "no-store")
@@ -302,15 +303,14 @@ func (op *fakeOP) token(w http.ResponseWriter, r *http.Request) {
 func (op *fakeOP) userinfo(w http.ResponseWriter, r *http.Request) {
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	op.mu.Lock()
-	sub, known := op.access[token]
-	k := op.knobs
+	k, known := op.access[token]
 	op.mu.Unlock()
 	if !ok || !known {
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 		http.Error(w, "", http.StatusUnauthorized)
 		return
 	}
-	claims := map[string]any{"sub": sub}
+	claims := map[string]any{"sub": k.Sub}
 	maps.Copy(claims, k.Userinfo)
 	switch k.UserinfoAs {
 	case userinfoError:
@@ -859,8 +859,36 @@ func TestLoginProvisioning(t *testing.T) {
 		c := r.browser(t)
 		mustRefuse(t, r.logIn(t, c, opKnobs{Sub: sub, Userinfo: map[string]any{"email": email}}), store.ReasonAmbiguousEmail)
 		r.mustBeAnonymous(t, c)
+		if !strings.Contains(r.logs.String(), "reason="+store.ReasonAmbiguousEmail) {
+			t.Errorf("the refusal was not logged:\n%s", r.logs.String())
+		}
 		if n := scalar[int](t, r.s, "SELECT count(*) FROM user_identities WHERE subject = ?", sub); n != 0 {
 			t.Errorf("the refused sub was linked %d times", n)
+		}
+	})
+
+	t.Run("inactive user refused, by subject and by email", func(t *testing.T) {
+		t.Parallel()
+		r := newLoginRig(t, nil)
+		org := storetest.Organization(t, r.s)
+		known := storetest.User(t, r.s, org, storetest.Inactive())
+		sub, _ := person()
+		storetest.MustExec(t, r.s.DB(), "INSERT INTO user_identities (user_id, issuer, subject) VALUES (?, ?, ?)", known.ID, r.op.issuer(), sub)
+		byEmail := storetest.User(t, r.s, org, storetest.Inactive())
+		newSub, _ := person()
+		for _, k := range []opKnobs{
+			{Sub: sub, Userinfo: map[string]any{"email": known.Email}},
+			{Sub: newSub, Userinfo: map[string]any{"email": byEmail.Email}},
+		} {
+			c := r.browser(t)
+			mustRefuse(t, r.logIn(t, c, k), store.ReasonInactiveUser)
+			r.mustBeAnonymous(t, c)
+		}
+		if n := scalar[int](t, r.s, "SELECT count(*) FROM user_identities WHERE subject = ?", newSub); n != 0 {
+			t.Errorf("the inactive user's new sub was linked")
+		}
+		if n := scalar[int](t, r.s, "SELECT count(*) FROM users WHERE id IN (?, ?) AND last_login_at IS NOT NULL", known.ID, byEmail.ID); n != 0 {
+			t.Errorf("a refused login set last_login_at")
 		}
 	})
 
@@ -1222,4 +1250,159 @@ func TestLoginLogsNoSecrets(t *testing.T) {
 		t.Errorf("no refusal logged:\n%s", r.logs.String())
 	}
 	r.checkLogs(t)
+}
+
+// untilCallback runs a login in a new browser up to the provider's redirect back, and returns
+// the browser with the callback URL it was sent to: the provider's half is done (the knobs are
+// fixed in the grant), ours not yet.
+func (r *loginRig) untilCallback(t *testing.T, k opKnobs) (*http.Client, string) {
+	t.Helper()
+	c := r.browser(t)
+	follow := c.CheckRedirect
+	c.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if req.URL.Path == "/auth/callback" {
+			return http.ErrUseLastResponse
+		}
+		return follow(req, via)
+	}
+	r.op.set(k)
+	resp, err := c.Get(r.url + "/auth/login?next=/home")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	c.CheckRedirect = follow
+	callback := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusFound || !strings.HasPrefix(callback, r.url+"/auth/callback?") {
+		t.Fatalf("provider answered %d to %q, want a redirect to the callback", resp.StatusCode, callback)
+	}
+	return c, callback
+}
+
+// Eight people of one new organization finish their first login at the same moment, through
+// the whole flow: one organization is created, by its SIRET and by its mail domain, and the
+// eight are in it.
+func TestLoginFirstLoginRace(t *testing.T) {
+	t.Parallel()
+	const n = 8
+	for _, by := range []string{"siret", "domain"} {
+		t.Run(by, func(t *testing.T) {
+			t.Parallel()
+			r := newLoginRig(t, nil)
+			siret, domain := freshSIRET(), "race-"+storetest.Unique()+".test"
+			browsers, callbacks := make([]*http.Client, n), make([]string, n)
+			for i := range n {
+				info := map[string]any{"email": fmt.Sprintf("p%d@%s", i, domain)}
+				if by == "siret" {
+					info["siret"] = siret
+				}
+				browsers[i], callbacks[i] = r.untilCallback(t, opKnobs{Sub: "op-" + storetest.Unique(), Userinfo: info})
+			}
+			var wg sync.WaitGroup
+			landed := make([]string, n)
+			for i := range n {
+				wg.Go(func() {
+					resp, err := browsers[i].Get(callbacks[i])
+					if err != nil {
+						landed[i] = err.Error()
+						return
+					}
+					defer resp.Body.Close()
+					b, _ := io.ReadAll(resp.Body)
+					landed[i] = fmt.Sprintf("%d %s", resp.StatusCode, b)
+				})
+			}
+			wg.Wait()
+			for i, l := range landed {
+				if l != "200 landed on /home" {
+					t.Errorf("login %d: %s", i, l)
+				}
+			}
+			name := map[string]string{"siret": siret, "domain": domain}[by]
+			if got := scalar[int](t, r.s, "SELECT count(*) FROM organizations WHERE name = ?", name); got != 1 {
+				t.Errorf("%d organizations named %s, want 1", got, name)
+			}
+			if got := scalar[int](t, r.s, `SELECT count(DISTINCT organization_id) FROM users WHERE email LIKE ?`, "%@"+domain); got != 1 {
+				t.Errorf("the %d people are in %d organizations, want 1", n, got)
+			}
+			if got := scalar[int](t, r.s, `SELECT count(*) FROM users u JOIN organizations o ON o.id = u.organization_id
+				WHERE u.email LIKE ? AND o.name = ?`, "%@"+domain, name); got != n {
+				t.Errorf("%d users in the organization %s, want %d", got, name, n)
+			}
+			for i, c := range browsers {
+				if me := r.me(t, c); me.Me.Organization == nil || me.Me.Organization.Name != name {
+					t.Errorf("login %d: me = %+v, want organization %s", i, me.Me, name)
+				}
+			}
+		})
+	}
+}
+
+// The provider sends the browser back to /auth/logout/callback with the state it was given: any
+// other state (forged, missing, or replayed once used) lands on a page, not on
+// LOGOUT_REDIRECT_URL, and the session stays ended.
+func TestLoginLogoutCallbackChecksState(t *testing.T) {
+	t.Parallel()
+	r := newLoginRig(t, func(c *auth.LoginConfig) { c.LogoutRedirect = "https://front.example/bye" })
+	logOut := func(t *testing.T) (c, old *http.Client, state string) {
+		t.Helper()
+		sub, email := person()
+		c = r.browser(t)
+		mustLand(t, r.logIn(t, c, opKnobs{Sub: sub, Userinfo: map[string]any{"email": email}}))
+		old = r.withCookies(t, c)
+		req, _ := http.NewRequest(http.MethodPost, r.url+"/auth/logout", nil)
+		req.Header.Set("Origin", r.url)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		_, after, _ := strings.Cut(string(body), `url=`)
+		end, _, _ := strings.Cut(after, `"`)
+		u, err := url.Parse(strings.ReplaceAll(end, "&amp;", "&"))
+		if err != nil || u.Query().Get("state") == "" {
+			t.Fatalf("logout answered %d %s, want a page leading to the provider with a state", resp.StatusCode, body)
+		}
+		return c, old, u.Query().Get("state")
+	}
+	callback := func(t *testing.T, c *http.Client, query string) (int, string) {
+		t.Helper()
+		resp, err := c.Get(r.url + "/auth/logout/callback" + query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("Location")
+	}
+
+	for name, query := range map[string]func(state string) string{
+		"forged state":  func(state string) string { return "?state=" + url.QueryEscape(state+"x") },
+		"no state":      func(string) string { return "" },
+		"another state": func(string) string { return "?state=" + randomString() },
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, old, state := logOut(t)
+			if status, loc := callback(t, c, query(state)); status != http.StatusBadRequest || loc != "" {
+				t.Errorf("callback answered %d to %q, want 400 and no redirect", status, loc)
+			}
+			r.mustBeAnonymous(t, old)
+		})
+	}
+	t.Run("good state, once", func(t *testing.T) {
+		c, old, state := logOut(t)
+		if status, loc := callback(t, c, "?state="+url.QueryEscape(state)); status != http.StatusFound || loc != "https://front.example/bye" {
+			t.Errorf("callback answered %d to %q, want a redirect to LOGOUT_REDIRECT_URL", status, loc)
+		}
+		if status, loc := callback(t, c, "?state="+url.QueryEscape(state)); status != http.StatusBadRequest || loc != "" {
+			t.Errorf("replayed callback answered %d to %q, want 400", status, loc)
+		}
+		r.mustBeAnonymous(t, old)
+	})
+	t.Run("without the browser's logout cookie", func(t *testing.T) {
+		_, _, state := logOut(t)
+		if status, loc := callback(t, r.browser(t), "?state="+url.QueryEscape(state)); status != http.StatusBadRequest || loc != "" {
+			t.Errorf("callback in another browser answered %d to %q, want 400", status, loc)
+		}
+	})
 }
