@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -44,6 +45,7 @@ type mailer struct {
 	store *store.Store
 	log   *slog.Logger
 	dial  func(ctx context.Context, addr string) (net.Conn, error)
+	roots *x509.CertPool // the certificate authorities STARTTLS trusts; nil: the system's
 }
 
 func newMailer(cfg mailConfig, s *store.Store, log *slog.Logger) *mailer {
@@ -128,7 +130,7 @@ func (m *mailer) deliver(ctx context.Context, to string, body []byte) error {
 	}
 	defer c.Close()
 	if m.cfg.UseTLS {
-		if err := c.StartTLS(&tls.Config{ServerName: m.cfg.Host, MinVersion: tls.VersionTLS12}); err != nil {
+		if err := c.StartTLS(&tls.Config{ServerName: m.cfg.Host, MinVersion: tls.VersionTLS12, RootCAs: m.roots}); err != nil {
 			return fmt.Errorf("starttls: %w", err)
 		}
 	}

@@ -3,13 +3,18 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
 	"io"
 	"log/slog"
 	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
 	"net"
+	"net/http/httptest"
 	"net/mail"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -24,10 +29,18 @@ import (
 // smtpServer is a minimal in-process SMTP server that records what it receives.
 type smtpServer struct {
 	ln   net.Listener
+	tls  *tls.Config // offers STARTTLS when set
 	mu   sync.Mutex
 	msgs []string
 	rcpt []string
+	auth []smtpAuth
 	fail bool // answer 550 to RCPT
+}
+
+// smtpAuth is an AUTH PLAIN the server received.
+type smtpAuth struct {
+	user, password string
+	overTLS        bool
 }
 
 func startSMTP(t *testing.T) *smtpServer {
@@ -51,9 +64,10 @@ func startSMTP(t *testing.T) *smtpServer {
 }
 
 func (s *smtpServer) serve(c net.Conn) {
-	defer c.Close()
+	defer func() { c.Close() }()
 	r := bufio.NewReader(c)
 	say := func(line string) { io.WriteString(c, line+"\r\n") }
+	overTLS := false
 	say("220 test ESMTP")
 	for {
 		line, err := r.ReadString('\n')
@@ -62,8 +76,31 @@ func (s *smtpServer) serve(c net.Conn) {
 		}
 		cmd := strings.ToUpper(strings.TrimSpace(line))
 		switch {
+		case strings.HasPrefix(cmd, "EHLO") && s.tls != nil && !overTLS:
+			say("250-test")
+			say("250 STARTTLS")
+		case strings.HasPrefix(cmd, "EHLO") && overTLS:
+			say("250-test")
+			say("250 AUTH PLAIN")
 		case strings.HasPrefix(cmd, "EHLO"), strings.HasPrefix(cmd, "HELO"):
 			say("250 test")
+		case cmd == "STARTTLS" && s.tls != nil && !overTLS:
+			say("220 go ahead")
+			tc := tls.Server(c, s.tls)
+			if tc.Handshake() != nil {
+				return
+			}
+			c, r, overTLS = tc, bufio.NewReader(tc), true
+		case strings.HasPrefix(cmd, "AUTH PLAIN"):
+			// AUTH PLAIN <base64 of "\x00user\x00password">
+			b, _ := base64.StdEncoding.DecodeString(strings.TrimSpace(line[len("AUTH PLAIN"):]))
+			f := strings.Split(string(b), "\x00")
+			s.mu.Lock()
+			if len(f) == 3 {
+				s.auth = append(s.auth, smtpAuth{f[1], f[2], overTLS})
+			}
+			s.mu.Unlock()
+			say("235 ok")
 		case strings.HasPrefix(cmd, "MAIL FROM"):
 			say("250 ok")
 		case strings.HasPrefix(cmd, "RCPT TO"):
@@ -237,4 +274,107 @@ func TestInvitationEmails(t *testing.T) {
 			t.Errorf("log = %s", logs.String())
 		}
 	})
+}
+
+// delivered returns the messages the server received for recipient.
+func (s *smtpServer) delivered(recipient string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for i, r := range s.rcpt {
+		if r == "<"+recipient+">" && i < len(s.msgs) {
+			out = append(out, s.msgs[i])
+		}
+	}
+	return out
+}
+
+// EMAIL_USE_TLS (the default) sends over STARTTLS with the server's certificate verified, and
+// logs in (EMAIL_HOST_USER, EMAIL_HOST_PASSWORD) only once the connection is encrypted. A
+// certificate the mailer does not trust, or a server without STARTTLS, is a failed send: logged,
+// recorded, nothing sent in clear, the invitation kept.
+func TestInvitationEmailsOverTLS(t *testing.T) {
+	s := storetest.Open(t)
+	certs := httptest.NewUnstartedServer(nil) // a certificate for 127.0.0.1, and its authority
+	certs.StartTLS()
+	defer certs.Close()
+	trusted := x509.NewCertPool()
+	trusted.AddCert(certs.Certificate())
+	srv := startSMTP(t)
+	srv.tls = &tls.Config{Certificates: certs.TLS.Certificates}
+	plain := startSMTP(t)
+	cfg := mailConfig{Host: "127.0.0.1", UseTLS: true, User: "people-mailer", Password: "smtp-password-1",
+		From: "noreply@example.test", FrontendURL: "https://people.example.test/"}
+	mailer := func(port int, roots *x509.CertPool, logs io.Writer) *mailer {
+		c := cfg
+		c.Port = port
+		m := newMailer(c, s, slog.New(slog.NewTextHandler(logs, nil)))
+		m.roots = roots
+		return m
+	}
+	sentAt := func(t *testing.T, inv uuid.UUID) *time.Time {
+		t.Helper()
+		var at *time.Time
+		if err := s.DB().QueryRowContext(t.Context(), "SELECT email_sent_at FROM invitations WHERE id = ?", inv).Scan(&at); err != nil {
+			t.Fatalf("the invitation is gone: %v", err)
+		}
+		return at
+	}
+
+	t.Run("STARTTLS, then AUTH", func(t *testing.T) {
+		inv, email := invite(t, s, "en-us", "Team "+storetest.Unique())
+		if _, err := mailer(srv.port(), trusted, io.Discard).sendDue(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if got := srv.delivered(email); len(got) != 1 || sentAt(t, inv) == nil {
+			t.Fatalf("%d messages for %s, email_sent_at %v; want 1, set", len(got), email, sentAt(t, inv))
+		}
+		srv.mu.Lock()
+		auth := slices.Clone(srv.auth)
+		srv.mu.Unlock()
+		if len(auth) == 0 || auth[len(auth)-1] != (smtpAuth{"people-mailer", "smtp-password-1", true}) {
+			t.Errorf("AUTH = %+v, want the configured login over TLS", auth)
+		}
+	})
+
+	for name, tc := range map[string]struct {
+		port  func() int
+		roots *x509.CertPool
+		cause string
+	}{
+		"certificate not trusted": {srv.port, nil, "certificate"},
+		"no STARTTLS offered":     {plain.port, trusted, "STARTTLS"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv.mu.Lock()
+			srv.auth = nil
+			srv.mu.Unlock()
+			inv, email := invite(t, s, "fr-fr", "Équipe "+storetest.Unique())
+			var logs strings.Builder
+			if _, err := mailer(tc.port(), tc.roots, &logs).sendDue(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if got := append(srv.delivered(email), plain.delivered(email)...); len(got) != 0 || sentAt(t, inv) != nil {
+				t.Errorf("%d messages for %s, email_sent_at %v; want none", len(got), email, sentAt(t, inv))
+			}
+			var lastErr string
+			if err := s.DB().QueryRowContext(t.Context(), "SELECT last_error FROM mail_queue WHERE invitation_id = ?", inv).Scan(&lastErr); err != nil ||
+				!strings.Contains(strings.ToLower(lastErr), strings.ToLower(tc.cause)) {
+				t.Errorf("last_error %q (%v), want it to name the %s", lastErr, err, tc.cause)
+			}
+			if !strings.Contains(logs.String(), "mail not sent") {
+				t.Errorf("the failure was not logged: %s", logs.String())
+			}
+			if strings.Contains(logs.String(), "smtp-password-1") {
+				t.Errorf("the SMTP password reached the logs: %s", logs.String())
+			}
+			srv.mu.Lock()
+			defer srv.mu.Unlock()
+			plain.mu.Lock()
+			defer plain.mu.Unlock()
+			if len(srv.auth)+len(plain.auth) != 0 {
+				t.Errorf("AUTH sent: %+v %+v", srv.auth, plain.auth)
+			}
+		})
+	}
 }
