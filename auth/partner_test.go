@@ -172,6 +172,23 @@ func TestBearerServices(t *testing.T) {
 	if got, want := teams(meetTok), sorted(onlyMeet, shared, all); !slices.Equal(got, want) {
 		t.Errorf("meet sees %v, want %v", got, want)
 	}
+	// me carries the same teams: the user, and only what the service may see.
+	a := e.do(t, "Bearer "+docsTok, `{ me { id teams(first: 100) { nodes { id } } } }`, nil)
+	var me struct {
+		Me struct {
+			Teams struct{ Nodes []struct{ ID uuid.UUID } }
+		}
+	}
+	if a.status != http.StatusOK || len(a.Errors) > 0 || json.Unmarshal(a.Data, &me) != nil {
+		t.Fatalf("me: %d %s", a.status, a.body)
+	}
+	var mine []uuid.UUID
+	for _, n := range me.Me.Teams.Nodes {
+		mine = append(mine, n.ID)
+	}
+	if got, want := sorted(mine...), sorted(onlyDocs, shared, all); !slices.Equal(got, want) {
+		t.Errorf("me.teams for docs = %v, want %v", got, want)
+	}
 	for _, tc := range []struct {
 		tok  string
 		team uuid.UUID
@@ -186,7 +203,7 @@ func TestBearerServices(t *testing.T) {
 	}
 
 	// A team created through docs belongs to docs (whatever the input says) and the user owns it.
-	a := e.do(t, "Bearer "+docsTok, `mutation($in: CreateTeamInput!) { createTeam(input: $in) { team { id } } }`,
+	a = e.do(t, "Bearer "+docsTok, `mutation($in: CreateTeamInput!) { createTeam(input: $in) { team { id } } }`,
 		map[string]any{"in": map[string]any{"name": "Made by docs " + storetest.Unique(), "serviceProviderIds": []uuid.UUID{spID(meet)}}})
 	var created struct {
 		CreateTeam struct{ Team struct{ ID uuid.UUID } }

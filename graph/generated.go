@@ -501,6 +501,7 @@ type ComplexityRoot struct {
 		Language     func(childComplexity int) int
 		Name         func(childComplexity int) int
 		Organization func(childComplexity int) int
+		Teams        func(childComplexity int, search *string, orderBy *model.TeamOrder, first *int, after *string) int
 		Timezone     func(childComplexity int) int
 	}
 
@@ -635,6 +636,7 @@ type UserResolver interface {
 
 	Organization(ctx context.Context, obj *store.User) (*store.OrganizationView, error)
 	Abilities(ctx context.Context, obj *store.User) (*model.UserAbilities, error)
+	Teams(ctx context.Context, obj *store.User, search *string, orderBy *model.TeamOrder, first *int, after *string) (*model.TeamConnection, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -2521,6 +2523,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.User.Organization(childComplexity), true
+	case "User.teams":
+		if e.ComplexityRoot.User.Teams == nil {
+			break
+		}
+
+		args, err := ec.field_User_teams_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.User.Teams(childComplexity, args["search"].(*string), args["orderBy"].(*model.TeamOrder), args["first"].(*int), args["after"].(*string)), true
 	case "User.timezone":
 		if e.ComplexityRoot.User.Timezone == nil {
 			break
@@ -2844,6 +2857,8 @@ type User {
   organization: Organization
   "What the caller may do; only on the caller (me)."
   abilities: UserAbilities
+  "The caller's teams, as teams gives them (through a partner service's token, only those shared with that service or visible to all services); only on the caller (me)."
+  teams(search: String, orderBy: TeamOrder, first: Int, after: String): TeamConnection
 }
 
 type UserAbilities {
@@ -4293,6 +4308,8 @@ func (ec *executionContext) childFields_User(ctx context.Context, field graphql.
 		return ec.fieldContext_User_organization(ctx, field)
 	case "abilities":
 		return ec.fieldContext_User_abilities(ctx, field)
+	case "teams":
+		return ec.fieldContext_User_teams(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type User", field.Name)
 }
@@ -5390,6 +5407,44 @@ func (ec *executionContext) field_Team_invitations_args(ctx context.Context, raw
 		return nil, err
 	}
 	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_User_teams_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "search",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["search"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*model.TeamOrder, error) {
+			return ec.unmarshalOTeamOrder2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐTeamOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg3
 	return args, nil
 }
 
@@ -14080,6 +14135,50 @@ func (ec *executionContext) fieldContext_User_abilities(_ context.Context, field
 	return fc, nil
 }
 
+func (ec *executionContext) _User_teams(ctx context.Context, field graphql.CollectedField, obj *store.User) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_User_teams(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.User().Teams(ctx, obj, fc.Args["search"].(*string), fc.Args["orderBy"].(*model.TeamOrder), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.TeamConnection) graphql.Marshaler {
+			return ec.marshalOTeamConnection2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐTeamConnection(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_User_teams(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "User",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TeamConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_User_teams_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _UserAbilities_teams(ctx context.Context, field graphql.CollectedField, obj *model.UserAbilities) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -19937,6 +20036,12 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._User_abilities(ctx, field, obj)
 				})
+		case "teams":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._User_teams(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -22061,6 +22166,13 @@ func (ec *executionContext) marshalOTeamAccessOrder2ᚖlasuiteᚗfrᚋpeopleᚋg
 		return graphql.Null
 	}
 	return v
+}
+
+func (ec *executionContext) marshalOTeamConnection2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐTeamConnection(ctx context.Context, sel ast.SelectionSet, v *model.TeamConnection) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._TeamConnection(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOTeamOrder2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐTeamOrder(ctx context.Context, v any) (*model.TeamOrder, error) {

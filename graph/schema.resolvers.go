@@ -721,6 +721,13 @@ func (r *userResolver) Abilities(ctx context.Context, obj *store.User) (*model.U
 	return r.abilities(ctx, obj.ID)
 }
 
+func (r *userResolver) Teams(ctx context.Context, obj *store.User, search *string, orderBy *model.TeamOrder, first *int, after *string) (*model.TeamConnection, error) {
+	if p, _ := principal(ctx); p.UserID != obj.ID {
+		return nil, nil // the caller's teams only, as abilities
+	}
+	return r.Query().Teams(ctx, search, orderBy, first, after)
+}
+
 func (r *Resolver) AdminOrganization() AdminOrganizationResolver {
 	return &adminOrganizationResolver{r}
 }

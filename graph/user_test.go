@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -154,6 +155,52 @@ func TestMe(t *testing.T) {
 		}
 		if seen != 2 {
 			t.Errorf("users listed %d of the 2 expected", seen)
+		}
+	})
+	t.Run("teams: the caller's, through a partner service only that service's", func(t *testing.T) {
+		t.Parallel()
+		user := storetest.User(t, s, org)
+		sp, other := newServiceProvider(t, s), newServiceProvider(t, s)
+		day := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+		shared := joinTeam(t, s, org, user.ID, store.RoleMember, "Shared "+storetest.Unique(), day)
+		linkServiceProvider(t, s, shared, sp)
+		elsewhere := joinTeam(t, s, org, user.ID, store.RoleOwner, "Elsewhere "+storetest.Unique(), day.Add(time.Hour))
+		linkServiceProvider(t, s, elsewhere, other)
+		all := joinTeam(t, s, org, user.ID, store.RoleMember, "All "+storetest.Unique(), day.Add(2*time.Hour))
+		storetest.MustExec(t, s.DB(), "UPDATE teams SET is_visible_all_services = true WHERE id = ?", all)
+		const q = `{ me { id teams(first: 100) { totalCount nodes { id } } } }`
+		var out struct {
+			Me struct {
+				ID    uuid.UUID
+				Teams struct {
+					TotalCount int
+					Nodes      []struct{ ID uuid.UUID }
+				}
+			}
+		}
+		ids := func() []uuid.UUID {
+			return idsOf(out.Me.Teams.Nodes, func(n struct{ ID uuid.UUID }) uuid.UUID { return n.ID })
+		}
+		a.mustDo(bearer(user.ID, sp), q, nil, &out)
+		if diff := cmp.Diff([]uuid.UUID{all, shared}, ids()); diff != "" || out.Me.Teams.TotalCount != 2 {
+			t.Errorf("me.teams through the service (-want +got):\n%s", diff)
+		}
+		a.mustDo(session(user.ID), q, nil, &out)
+		if diff := cmp.Diff([]uuid.UUID{all, elsewhere, shared}, ids()); diff != "" {
+			t.Errorf("me.teams in a session (-want +got):\n%s", diff)
+		}
+		// Another user's teams are not shown.
+		var users struct {
+			Users struct {
+				Nodes []struct {
+					ID    uuid.UUID
+					Teams *struct{ TotalCount int }
+				}
+			}
+		}
+		a.mustDo(session(u.ID), `query($q: String) { users(search: $q) { nodes { id teams { totalCount } } } }`, map[string]any{"q": user.Email}, &users)
+		if n := users.Users.Nodes; len(n) != 1 || n[0].Teams != nil {
+			t.Errorf("another user's teams = %+v, want null", n)
 		}
 	})
 }
