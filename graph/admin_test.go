@@ -529,6 +529,14 @@ func TestAdminServiceProviders(t *testing.T) {
 			_, r := mutate(a, "adminUpdateServiceProvider", "AdminUpdateServiceProviderInput", map[string]any{"id": uuid.New(), "name": "x"})
 			return r
 		}, "NOT_FOUND", ""},
+		{"unlinking an unknown service provider", func(a staffAPI) result {
+			_, r := mutate(a, "adminUnlinkServiceProvider", "AdminServiceProviderLinksInput", map[string]any{"id": uuid.New(), "teamIds": []uuid.UUID{}})
+			return r
+		}, "NOT_FOUND", ""},
+		{"linking an unknown service provider", func(a staffAPI) result {
+			_, r := mutate(a, "adminLinkServiceProvider", "AdminServiceProviderLinksInput", map[string]any{"id": uuid.New(), "teamIds": []uuid.UUID{}})
+			return r
+		}, "NOT_FOUND", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
