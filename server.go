@@ -60,10 +60,29 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	log := newLogger(cfg, stdout)
 	slog.SetDefault(log) // libraries that log through slog's default (zitadel/oidc) use ours
-	s, err := store.Open(ctx, cfg.DatabaseURL.reveal(), store.Options{
+	opts := store.Options{
 		MaxConns: cfg.DatabaseMaxConns, StatementTimeout: cfg.StatementTimeout, InvitationValidity: cfg.InvitationValidity,
 		WebhookAllowHTTP: cfg.Webhook.AllowHTTP,
-	})
+	}
+	// The tracer sits on the database connections, so it exists before the store opens them.
+	var tracer trace.Tracer
+	if cmd == "serve" {
+		tp, err := newTracerProvider(ctx, cfg, log)
+		if err != nil {
+			return err
+		}
+		if tp != nil {
+			defer func() { // after the server stopped: its last spans go out
+				sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				tp.Shutdown(sctx)
+			}()
+			tracer = tp.Tracer(tracerName)
+			opts.Tracer = queryTracer{tracer}
+			log.Info("tracing", "otlp_endpoint", cfg.Telemetry.OTLPEndpoint, "sample_ratio", cfg.Telemetry.SampleRatio)
+		}
+	}
+	s, err := store.Open(ctx, cfg.DatabaseURL.reveal(), opts)
 	if err != nil {
 		return err
 	}
@@ -87,7 +106,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		} else if err := migrations.Check(ctx, s.DB().DB); err != nil {
 			return err
 		}
-		return serve(ctx, cfg, s, log, ready)
+		return serve(ctx, cfg, s, tracer, log, ready)
 	}
 	return fmt.Errorf("unknown command %q: use serve, migrate, demo, create-staff or token", cmd)
 }
@@ -199,24 +218,8 @@ func newMux(cfg Config, s *store.Store, sessions *auth.Sessions, rs *auth.Resour
 	return mux
 }
 
-func serve(ctx context.Context, cfg Config, s *store.Store, log *slog.Logger, ready chan<- string) error {
-	// The query hook goes in before any goroutine below runs a query: bun reads its hooks
-	// without a lock.
-	tp, err := newTracerProvider(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	var tracer trace.Tracer
-	if tp != nil {
-		defer func() { // after the server stopped: its last spans go out
-			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			tp.Shutdown(sctx)
-		}()
-		tracer = tp.Tracer(tracerName)
-		s.DB().AddQueryHook(queryTracer{tracer})
-		log.Info("tracing", "otlp_endpoint", cfg.Telemetry.OTLPEndpoint, "sample_ratio", cfg.Telemetry.SampleRatio)
-	}
+// serve runs the server until ctx is done; tracer is nil when tracing is off.
+func serve(ctx context.Context, cfg Config, s *store.Store, tracer trace.Tracer, log *slog.Logger, ready chan<- string) error {
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr, err)

@@ -5,11 +5,12 @@ import (
 	"database/sql"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/uptrace/bun"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -54,44 +55,182 @@ func newTracerProvider(ctx context.Context, cfg Config, log *slog.Logger) (*sdkt
 	), nil
 }
 
-// queryTracer is a bun query hook that makes one span per SQL statement run on behalf of a
-// traced request; statements of background work (webhook deliveries, purges) are not traced.
-// Spans carry the statement's operation and table, not its text: bun writes the arguments
-// into the text, and they are personal data (names, emails) and secrets (webhook tokens).
+// queryTracer is a pgx query tracer that makes one span per SQL statement run on behalf of a
+// traced request; statements of background work (webhook deliveries, purges) are not traced. It
+// sits on the connections (store.Options.Tracer), so it sees the statements bun runs and those
+// the store runs on pgx directly alike. Spans carry the statement's operation and table, read
+// from the text's keywords and identifiers (statementName), never a literal: bun writes the
+// arguments into the text, and they are personal data (names, emails) and secrets (webhook
+// tokens).
 type queryTracer struct{ tracer trace.Tracer }
 
 type querySpanKey struct{}
 
-func (q queryTracer) BeforeQuery(ctx context.Context, e *bun.QueryEvent) context.Context {
+func (q queryTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
 	if !trace.SpanContextFromContext(ctx).IsValid() {
 		return ctx
 	}
-	op := e.Operation()
+	op, table := statementName(data.SQL)
 	name := op
 	attrs := []attribute.KeyValue{attribute.String("db.system.name", "postgresql"), attribute.String("db.operation.name", op)}
-	if t, ok := e.IQuery.(interface{ GetTableName() string }); ok {
-		if table := t.GetTableName(); table != "" {
-			name += " " + table
-			attrs = append(attrs, attribute.String("db.collection.name", table))
-		}
+	if table != "" {
+		name += " " + table
+		attrs = append(attrs, attribute.String("db.collection.name", table))
 	}
 	ctx, span := q.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
 	return context.WithValue(ctx, querySpanKey{}, span)
 }
 
-func (queryTracer) AfterQuery(ctx context.Context, e *bun.QueryEvent) {
+func (queryTracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryEndData) {
 	span, ok := ctx.Value(querySpanKey{}).(trace.Span)
 	if !ok {
 		return
 	}
-	if e.Err != nil && !errors.Is(e.Err, sql.ErrNoRows) {
+	if data.Err != nil && !errors.Is(data.Err, sql.ErrNoRows) && !errors.Is(data.Err, pgx.ErrNoRows) {
 		// The SQLSTATE only: PostgreSQL's messages may quote the values.
 		code := "error"
-		if pgErr, ok := errors.AsType[*pgconn.PgError](e.Err); ok {
+		if pgErr, ok := errors.AsType[*pgconn.PgError](data.Err); ok {
 			code = pgErr.Code
 		}
 		span.SetAttributes(attribute.String("db.response.status_code", code))
 		span.SetStatus(codes.Error, code)
 	}
 	span.End()
+}
+
+// statementName returns a statement's operation (SELECT, INSERT, BEGIN…; for WITH, the
+// statement after the common table expressions) and the table it reads or writes first (after
+// FROM, INTO or UPDATE, unless that is one of its own CTEs or a function), as bun's query
+// events named them. Both come from keywords and identifiers outside string literals and
+// comments, so neither can hold a value of the statement.
+func statementName(text string) (op, table string) {
+	toks := sqlTokens(text)
+	opAt := -1
+	ctes := map[string]bool{}
+	for i, t := range toks {
+		if t.depth != 0 || t.kind == ',' {
+			continue
+		}
+		word := strings.ToUpper(t.text)
+		if t.kind == 'w' && slices.Contains([]string{"SELECT", "INSERT", "UPDATE", "DELETE", "MERGE", "VALUES", "TABLE"}, word) {
+			op, opAt = word, i
+			break
+		}
+		if i == 0 && (t.kind != 'w' || word != "WITH") {
+			if t.kind == 'w' {
+				return word, "" // BEGIN, COMMIT, SET…: a command of its own
+			}
+			return "", ""
+		}
+		if i+1 < len(toks) && toks[i+1].kind == 'w' && strings.EqualFold(toks[i+1].text, "AS") {
+			ctes[t.text] = true
+		}
+	}
+	if opAt < 0 {
+		return op, ""
+	}
+	want := map[string]string{"SELECT": "FROM", "DELETE": "FROM", "INSERT": "INTO", "MERGE": "INTO", "UPDATE": "UPDATE"}[op]
+	for i := opAt; i < len(toks) && want != ""; i++ {
+		if toks[i].depth != 0 || toks[i].kind != 'w' || !strings.EqualFold(toks[i].text, want) {
+			continue
+		}
+		i++
+		if i < len(toks) && toks[i].kind == 'w' && strings.EqualFold(toks[i].text, "ONLY") {
+			i++
+		}
+		for i+2 < len(toks) && toks[i+1].kind == '.' { // schema.table
+			i += 2
+		}
+		if i < len(toks) && (toks[i].kind == 'w' || toks[i].kind == '"') && !ctes[toks[i].text] &&
+			(want != "FROM" || i+1 == len(toks) || toks[i+1].kind != '(') { // FROM f(…) reads a function
+			return op, toks[i].text
+		}
+		break
+	}
+	return op, ""
+}
+
+// sqlToken is a word (kind 'w'), a quoted identifier ('"', unquoted), or a punctuation mark
+// (its own kind), at a depth of parentheses.
+type sqlToken struct {
+	text  string
+	kind  byte
+	depth int
+}
+
+// sqlTokens splits a statement into tokens, leaving out string literals, numbers, parameters
+// and comments.
+func sqlTokens(text string) []sqlToken {
+	var toks []sqlToken
+	depth := 0
+	isWord := func(c byte, first bool) bool {
+		return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || !first && (c == '$' || c >= '0' && c <= '9')
+	}
+	for i := 0; i < len(text); {
+		c := text[i]
+		switch {
+		case c == '\'' || c == '"':
+			escapes := c == '\'' && i > 0 && (text[i-1] == 'E' || text[i-1] == 'e')
+			if escapes && len(toks) > 0 && toks[len(toks)-1].kind == 'w' && strings.EqualFold(toks[len(toks)-1].text, "E") {
+				toks = toks[:len(toks)-1] // E'…' is a literal, not a word
+			}
+			j := i + 1
+			for j < len(text) {
+				if text[j] == c {
+					if j+1 < len(text) && text[j+1] == c { // a doubled quote inside
+						j += 2
+						continue
+					}
+					break
+				}
+				if escapes && text[j] == '\\' {
+					j++
+				}
+				j++
+			}
+			if c == '"' {
+				toks = append(toks, sqlToken{strings.ReplaceAll(text[i+1:min(j, len(text))], `""`, `"`), '"', depth})
+			}
+			i = j + 1
+		case strings.HasPrefix(text[i:], "--"):
+			if j := strings.IndexByte(text[i:], '\n'); j >= 0 {
+				i += j + 1
+			} else {
+				i = len(text)
+			}
+		case strings.HasPrefix(text[i:], "/*"):
+			if j := strings.Index(text[i+2:], "*/"); j >= 0 {
+				i += j + 4
+			} else {
+				i = len(text)
+			}
+		case isWord(c, true):
+			j := i + 1
+			for j < len(text) && isWord(text[j], false) {
+				j++
+			}
+			toks = append(toks, sqlToken{text[i:j], 'w', depth})
+			i = j
+		case c == '$' || c >= '0' && c <= '9': // a parameter or a number
+			j := i + 1
+			for j < len(text) && (text[j] == '.' || text[j] >= '0' && text[j] <= '9') {
+				j++
+			}
+			i = j
+		case c == '(':
+			toks = append(toks, sqlToken{"(", '(', depth})
+			depth++
+			i++
+		case c == ')':
+			depth--
+			toks = append(toks, sqlToken{")", ')', depth})
+			i++
+		case c <= ' ':
+			i++
+		default:
+			toks = append(toks, sqlToken{text[i : i+1], c, depth})
+			i++
+		}
+	}
+	return toks
 }

@@ -9,7 +9,7 @@ import (
 
 	"github.com/99designs/gqlgen/client"
 	"github.com/google/uuid"
-	"github.com/uptrace/bun"
+	"github.com/jackc/pgx/v5"
 
 	"lasuite.fr/people/auth"
 	"lasuite.fr/people/graph"
@@ -116,11 +116,14 @@ func (a *api) mustDo(p *auth.Principal, query string, vars map[string]any, out a
 	}
 }
 
-// statementCounter is a bun query hook counting the SQL statements a store runs.
+// statementCounter is a pgx query tracer counting the SQL statements a store runs, through bun
+// or not: it sits on the connections, under both.
 type statementCounter struct{ n atomic.Int64 }
 
-func (c *statementCounter) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context {
+func (c *statementCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
 	return ctx
 }
 
-func (c *statementCounter) AfterQuery(context.Context, *bun.QueryEvent) { c.n.Add(1) }
+func (c *statementCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {
+	c.n.Add(1)
+}

@@ -23,8 +23,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/uptrace/bun"
-	"github.com/uptrace/bun/dialect/pgdialect"
+	"github.com/jackc/pgx/v5/multitracer"
 
 	"lasuite.fr/people/migrations"
 	"lasuite.fr/people/store"
@@ -93,20 +92,25 @@ func Open(tb testing.TB) *store.Store {
 	return shared
 }
 
-// OpenFresh returns a store over a database of its own, for tests that count statements or
-// need a connection pool nobody else uses. It is closed at the end of the test.
-func OpenFresh(tb testing.TB, hooks ...bun.QueryHook) *store.Store {
+// OpenFresh returns a store with a connection pool of its own, for tests that count statements
+// or need a pool nobody else uses; tracers see every statement it runs. It is closed at the end
+// of the test.
+func OpenFresh(tb testing.TB, tracers ...pgx.QueryTracer) *store.Store {
 	tb.Helper()
-	sqldb, err := sql.Open("pgx", URL(tb))
+	o := store.Options{}
+	switch len(tracers) {
+	case 0:
+	case 1:
+		o.Tracer = tracers[0]
+	default:
+		o.Tracer = multitracer.New(tracers...)
+	}
+	s, err := store.Open(tb.Context(), URL(tb), o)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	db := bun.NewDB(sqldb, pgdialect.New())
-	for _, h := range hooks {
-		db.AddQueryHook(h)
-	}
-	tb.Cleanup(func() { db.Close() })
-	return store.New(db, store.Options{})
+	tb.Cleanup(func() { s.Close() })
+	return s
 }
 
 // clone makes this package's database from the template, migrating the template first when no
