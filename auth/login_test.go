@@ -115,6 +115,8 @@ type fakeOP struct {
 	keys                                *opKeys
 	clientID, clientSecret, redirectURI string
 	down                                atomic.Bool // every request fails as a dropped connection
+	noDiscovery                         atomic.Bool // the discovery document is 404
+	discoveries                         atomic.Int32
 
 	mu         sync.Mutex
 	knobs      opKnobs
@@ -178,6 +180,11 @@ func (op *fakeOP) handedOut(s ...string) {
 }
 
 func (op *fakeOP) discovery(w http.ResponseWriter, r *http.Request) {
+	op.discoveries.Add(1)
+	if op.noDiscovery.Load() {
+		http.NotFound(w, r)
+		return
+	}
 	writeJSON(w, map[string]any{
 		"issuer":                                op.issuer(),
 		"authorization_endpoint":                op.issuer() + "/authorize",
@@ -1404,5 +1411,64 @@ func TestLoginLogoutCallbackChecksState(t *testing.T) {
 		if status, loc := callback(t, r.browser(t), "?state="+url.QueryEscape(state)); status != http.StatusBadRequest || loc != "" {
 			t.Errorf("callback in another browser answered %d to %q, want 400", status, loc)
 		}
+	})
+}
+
+// The OIDC_OP_*_ENDPOINT variables: all of them replace discovery (a provider without one, as
+// People configures it); some of them, such as OIDC_OP_JWKS_ENDPOINT that the partner services'
+// JWT introspection needs too, replace only those endpoints of the discovered document.
+func TestLoginExplicitEndpoints(t *testing.T) {
+	t.Parallel()
+	t.Run("all of them, without discovery", func(t *testing.T) {
+		t.Parallel()
+		var op *fakeOP
+		r := newLoginRig(t, func(c *auth.LoginConfig) {
+			c.Endpoints = map[string]string{
+				"authorization_endpoint": c.Issuer + "/authorize", "token_endpoint": c.Issuer + "/token",
+				"userinfo_endpoint": c.Issuer + "/userinfo", "jwks_uri": c.Issuer + "/jwks",
+				"end_session_endpoint": c.Issuer + "/logout?from=explicit",
+			}
+		})
+		op = r.op
+		op.noDiscovery.Store(true)
+		sub, email := person()
+		c := r.browser(t)
+		mustLand(t, r.logIn(t, c, opKnobs{Sub: sub, Userinfo: map[string]any{"email": email}}))
+		if me := r.me(t, c); me.Me.Email != email {
+			t.Errorf("me.email = %q, want %q", me.Me.Email, email)
+		}
+		req, _ := http.NewRequest(http.MethodPost, r.url+"/auth/logout", nil)
+		req.Header.Set("Origin", r.url)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(body), "url="+op.issuer()+"/logout?") || !strings.Contains(string(body), "from=explicit") {
+			t.Errorf("logout page does not lead to the explicit end-session endpoint")
+		}
+		if n := op.discoveries.Load(); n != 0 {
+			t.Errorf("the provider was asked for its discovery document %d times", n)
+		}
+	})
+	t.Run("only the JWKS endpoint, with discovery", func(t *testing.T) {
+		t.Parallel()
+		r := newLoginRig(t, func(c *auth.LoginConfig) { c.Endpoints = map[string]string{"jwks_uri": c.Issuer + "/jwks"} })
+		sub, email := person()
+		c := r.browser(t)
+		mustLand(t, r.logIn(t, c, opKnobs{Sub: sub, Userinfo: map[string]any{"email": email}}))
+		if me := r.me(t, c); me.Me.Email != email {
+			t.Errorf("me.email = %q, want %q", me.Me.Email, email)
+		}
+	})
+	t.Run("an explicit endpoint wins over the discovered one", func(t *testing.T) {
+		t.Parallel()
+		r := newLoginRig(t, func(c *auth.LoginConfig) {
+			c.Endpoints = map[string]string{"jwks_uri": c.Issuer + "/no-keys-here"}
+		})
+		sub, email := person()
+		c := r.browser(t)
+		mustRefuse(t, r.logIn(t, c, opKnobs{Sub: sub, Userinfo: map[string]any{"email": email}}), "invalid_token")
 	})
 }

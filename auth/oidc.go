@@ -107,20 +107,13 @@ func NewLogin(cfg LoginConfig, s *store.Store, sessions SessionManager, log *slo
 		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
 	}
 	if len(cfg.Endpoints) > 0 {
-		doc := map[string]any{"issuer": cfg.Issuer, "code_challenge_methods_supported": []string{"S256"}}
-		for k, v := range cfg.Endpoints {
-			doc[k] = v
-		}
-		body, err := json.Marshal(doc)
-		if err != nil {
-			return nil, err
-		}
 		next := cfg.HTTPClient.Transport
 		if next == nil {
 			next = http.DefaultTransport
 		}
 		c := *cfg.HTTPClient
-		c.Transport = discoveryTransport{url: strings.TrimSuffix(cfg.Issuer, "/") + oidc.DiscoveryEndpoint, doc: body, next: next}
+		c.Transport = discoveryTransport{url: strings.TrimSuffix(cfg.Issuer, "/") + oidc.DiscoveryEndpoint, issuer: cfg.Issuer,
+			endpoints: cfg.Endpoints, next: next}
 		cfg.HTTPClient = &c
 	}
 	opts := []rp.Option{
@@ -135,20 +128,48 @@ func NewLogin(cfg LoginConfig, s *store.Store, sessions SessionManager, log *slo
 }
 
 // discoveryTransport answers the discovery request from configured endpoints, for providers
-// configured endpoint by endpoint as People allows; every other request goes out.
+// configured endpoint by endpoint as People allows; every other request goes out. With the
+// four endpoints a login needs, the provider is not asked at all; with some of them (such as
+// OIDC_OP_JWKS_ENDPOINT alone, which bearer introspection needs too), they replace those of
+// the provider's own document.
 type discoveryTransport struct {
-	url  string
-	doc  []byte
-	next http.RoundTripper
+	url, issuer string
+	endpoints   map[string]string
+	next        http.RoundTripper
 }
 
+// loginEndpoints are the discovery fields a login cannot do without.
+var loginEndpoints = []string{"authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri"}
+
 func (t discoveryTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Method == http.MethodGet && r.URL.String() == t.url {
-		return &http.Response{StatusCode: http.StatusOK, Status: "200 OK", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-			Header: http.Header{"Content-Type": {"application/json"}}, Body: io.NopCloser(bytes.NewReader(t.doc)),
-			ContentLength: int64(len(t.doc)), Request: r}, nil
+	if r.Method != http.MethodGet || r.URL.String() != t.url {
+		return t.next.RoundTrip(r)
 	}
-	return t.next.RoundTrip(r)
+	doc := map[string]any{"issuer": t.issuer, "code_challenge_methods_supported": []string{"S256"}}
+	if slices.ContainsFunc(loginEndpoints, func(k string) bool { return t.endpoints[k] == "" }) {
+		resp, err := t.next.RoundTrip(r)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("discovery: %s", resp.Status)
+		}
+		doc = map[string]any{}
+		if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&doc); err != nil {
+			return nil, fmt.Errorf("discovery: %w", err)
+		}
+	}
+	for k, v := range t.endpoints {
+		doc[k] = v
+	}
+	body, err := json.Marshal(doc)
+	if err != nil {
+		return nil, err
+	}
+	return &http.Response{StatusCode: http.StatusOK, Status: "200 OK", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: http.Header{"Content-Type": {"application/json"}}, Body: io.NopCloser(bytes.NewReader(body)),
+		ContentLength: int64(len(body)), Request: r}, nil
 }
 
 // rp returns the relying party, discovering the provider on first use (and again after a
