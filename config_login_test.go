@@ -72,7 +72,7 @@ func TestLoginConfig(t *testing.T) {
 		want := LoginSettings{ClientID: "people-prod", ClientSecret: "s3cret", SignAlgs: []string{"ES256"},
 			Scopes: []string{"openid", "email", "siret", "given_name", "usual_name"}, ExtraParams: map[string]string{"acr_values": "eidas1"},
 			UserinfoFormat: "jwt", NameFields: []string{"given_name", "usual_name"}, RegistrationIDClaim: "siret",
-			Endpoints: map[string]string{"jwks_uri": "https://auth.agentconnect.gouv.fr/api/v2/jwks", "end_session_endpoint": "https://auth.agentconnect.gouv.fr/api/v2/session/end"},
+			Endpoints:      map[string]string{"jwks_uri": "https://auth.agentconnect.gouv.fr/api/v2/jwks", "end_session_endpoint": "https://auth.agentconnect.gouv.fr/api/v2/session/end"},
 			FirstUserAdmin: true, LoginRedirect: "https://people.example/", FailureRedirect: "https://people.example/login-failed",
 			LogoutRedirect: "https://people.example/bye", SecretKey: secret(strings.Repeat("k", 32))}
 		if diff := cmp.Diff(want, c.Login); diff != "" {
