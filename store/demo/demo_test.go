@@ -9,6 +9,8 @@ import (
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/pgdialect"
 
+	"lasuite.fr/people/migrations"
+	"lasuite.fr/people/store"
 	"lasuite.fr/people/store/demo"
 	"lasuite.fr/people/store/storetest"
 )
@@ -68,8 +70,8 @@ func load(tb testing.TB, db *bun.DB, o demo.Options) demo.Stats {
 	return st
 }
 
-// TestLoad is the package's only test: its subtests share one database and run in sequence,
-// each on the state the previous one left.
+// TestLoad's subtests share one database and run in sequence, each on the state the previous
+// one left.
 func TestLoad(t *testing.T) {
 	db := storetest.Open(t).DB()
 	ctx := t.Context()
@@ -258,4 +260,25 @@ func TestLoad(t *testing.T) {
 			t.Errorf("teams without an owner: %d", n)
 		}
 	})
+}
+
+// The same options load the same rows (ids, names, roles, dates) into two new databases.
+func TestLoadIsDeterministic(t *testing.T) {
+	o := demo.Options{Users: 60, Teams: 10, MaxTeamSize: 8, Contacts: 20, PublicContacts: 5}
+	var sums []map[string]string
+	for range 2 {
+		s, err := store.Open(t.Context(), storetest.EmptyDatabase(t), store.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		if _, err := migrations.Up(t.Context(), s.DB().DB); err != nil {
+			t.Fatal(err)
+		}
+		load(t, s.DB(), o)
+		sums = append(sums, checksums(t, s.DB()))
+	}
+	if diff := cmp.Diff(sums[0], sums[1]); diff != "" {
+		t.Errorf("two databases loaded with the same options differ (-first +second):\n%s", diff)
+	}
 }
