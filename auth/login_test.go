@@ -1472,3 +1472,40 @@ func TestLoginExplicitEndpoints(t *testing.T) {
 		mustRefuse(t, r.logIn(t, c, opKnobs{Sub: sub, Userinfo: map[string]any{"email": email}}), "invalid_token")
 	})
 }
+
+// LOGIN_REDIRECT_URL is where a login without next (or with a refused next) lands; a provider
+// that answers the authorization request with an error (the person declined) ends as
+// provider_error.
+func TestLoginRedirectAndProviderError(t *testing.T) {
+	t.Parallel()
+	r := newLoginRig(t, func(c *auth.LoginConfig) { c.LoginRedirect = "https://front.example/app" })
+	for _, next := range []string{"", "https://evil.example/"} {
+		sub, email := person()
+		c := r.browser(t)
+		r.op.set(opKnobs{Sub: sub, Userinfo: map[string]any{"email": email}})
+		resp, err := c.Get(r.url + "/auth/login?next=" + url.QueryEscape(next))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusFound || loc != "https://front.example/app" {
+			t.Errorf("next=%q: login answered %d to %q, want LOGIN_REDIRECT_URL", next, resp.StatusCode, loc)
+		}
+		if me := r.me(t, c); me.Me.Email != email {
+			t.Errorf("next=%q: me.email = %q, want %q", next, me.Me.Email, email)
+		}
+	}
+
+	sub, email := person()
+	c, callback := r.untilCallback(t, opKnobs{Sub: sub, Userinfo: map[string]any{"email": email}})
+	u := mustParse(t, callback)
+	u.RawQuery = url.Values{"error": {"access_denied"}, "state": {u.Query().Get("state")}}.Encode()
+	resp, err := c.Get(u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	mustRefuse(t, landing{status: resp.StatusCode, body: string(body)}, "provider_error")
+	r.mustBeAnonymous(t, c)
+}
