@@ -174,3 +174,29 @@ func TestForeignKeyActions(t *testing.T) {
 		}
 	}
 }
+
+// TestSearchIndexes checks the catalog for what accent- and case-insensitive search stands on:
+// an IMMUTABLE search_key (unaccent is only STABLE, so it cannot be indexed directly) and a
+// trigram index on search_key of each searched field.
+func TestSearchIndexes(t *testing.T) {
+	s := storetest.Open(t)
+	var volatility string
+	if err := s.DB().QueryRowContext(t.Context(), "SELECT provolatile::text FROM pg_proc WHERE proname = 'search_key'").Scan(&volatility); err != nil || volatility != "i" {
+		t.Errorf("search_key volatility %q (%v), want i (IMMUTABLE)", volatility, err)
+	}
+	for _, tt := range []struct{ table, expr string }{
+		{"users", "search_key((name)::text)"},
+		{"users", "search_key((email)::text)"},
+		{"contacts", "search_key((full_name)::text)"},
+		{"contacts", "search_key((short_name)::text)"},
+		{"contacts", "search_key(contact_emails(data))"},
+		{"teams", "search_key((name)::text)"},
+	} {
+		var n int
+		err := s.DB().QueryRowContext(t.Context(), `SELECT count(*) FROM pg_indexes WHERE schemaname = 'public' AND tablename = ?
+			AND indexdef LIKE '%USING gin (' || ? || ' gin_trgm_ops)%'`, tt.table, tt.expr).Scan(&n)
+		if err != nil || n != 1 {
+			t.Errorf("%s: %d trigram indexes on %s (%v), want 1", tt.table, n, tt.expr, err)
+		}
+	}
+}
