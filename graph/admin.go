@@ -23,9 +23,9 @@ type adminLoaders struct {
 	teamWebhooks                 *pageLoader[[]store.TeamWebhook]
 }
 
-func newAdminLoaders(s *store.Store, pages *teamPages, wait time.Duration) adminLoaders {
+func newAdminLoaders(s *store.Store, pages *teamPages, wait time.Duration) *adminLoaders {
 	opt := dataloadgen.WithWait(wait)
-	return adminLoaders{
+	return &adminLoaders{
 		organizations: dataloadgen.NewLoader(byID(s.AdminOrganizationsByIDs,
 			func(o store.AdminOrganization) uuid.UUID { return o.ID }, "organization"), opt),
 		serviceProviders: dataloadgen.NewLoader(byID(s.AdminServiceProvidersByIDs,
@@ -79,7 +79,7 @@ func optionalUser(ctx context.Context, id *uuid.UUID) (*store.User, error) {
 	if id == nil {
 		return nil, nil
 	}
-	u, err := loadersFrom(ctx).users.Load(ctx, *id)
+	u, err := loadersFrom(ctx).users().Load(ctx, *id)
 	if store.KindOf(err) == store.KindNotFound {
 		return nil, nil
 	}

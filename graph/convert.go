@@ -1,25 +1,13 @@
 package graph
 
 import (
-	"strings"
-
 	"lasuite.fr/people/graph/model"
 	"lasuite.fr/people/store"
 )
 
-// GraphQL enums are the upper-case spelling of what the database stores.
-
-func roleOut(r store.Role) model.TeamRole { return model.TeamRole(strings.ToUpper(string(r))) }
-
-func roleIn(r model.TeamRole) store.Role { return store.Role(strings.ToLower(string(r))) }
-
-func rolesOut(rs []store.Role) []model.TeamRole {
-	out := make([]model.TeamRole, len(rs))
-	for i, r := range rs {
-		out[i] = roleOut(r)
-	}
-	return out
-}
+// GraphQL enums are the upper-case spelling of what the database stores. TeamRole is bound to
+// store.Role in gqlgen.yml (each value to its constant), so roles need no conversion: a role is
+// read on every access of every team page.
 
 var teamOrders = map[model.TeamOrder]store.TeamOrder{
 	model.TeamOrderCreatedAtDesc: store.TeamOrderCreatedDesc,
@@ -34,18 +22,10 @@ var accessOrders = map[model.TeamAccessOrder]store.AccessOrder{
 	model.TeamAccessOrderEmail: store.AccessOrderEmail,
 }
 
-// optional turns a nullable string into "" for absent.
-func optional(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
-}
-
 // roleOrMember reads an optional role argument; MEMBER is the schema's default.
-func roleOrMember(r *model.TeamRole) store.Role {
+func roleOrMember(r *store.Role) store.Role {
 	if r == nil {
 		return store.RoleMember
 	}
-	return roleIn(*r)
+	return *r
 }

@@ -41,7 +41,6 @@ type ResolverRoot interface {
 	Mutation() MutationResolver
 	Query() QueryResolver
 	Team() TeamResolver
-	TeamAccess() TeamAccessResolver
 	TeamWebhook() TeamWebhookResolver
 	User() UserResolver
 }
@@ -154,14 +153,14 @@ type ComplexityRoot struct {
 
 	AdminUser struct {
 		CreatedAt    func(childComplexity int) int
-		Email        func(childComplexity int) int
+		EmailOrNil   func(childComplexity int) int
 		ID           func(childComplexity int) int
 		IsActive     func(childComplexity int) int
 		IsDevice     func(childComplexity int) int
 		IsStaff      func(childComplexity int) int
 		Language     func(childComplexity int) int
 		LastLoginAt  func(childComplexity int) int
-		Name         func(childComplexity int) int
+		NameOrNil    func(childComplexity int) int
 		Organization func(childComplexity int) int
 		Sub          func(childComplexity int) int
 		Timezone     func(childComplexity int) int
@@ -212,17 +211,17 @@ type ComplexityRoot struct {
 	}
 
 	Contact struct {
-		Abilities func(childComplexity int) int
-		CreatedAt func(childComplexity int) int
-		Data      func(childComplexity int) int
-		FullName  func(childComplexity int) int
-		ID        func(childComplexity int) int
-		Notes     func(childComplexity int) int
-		Override  func(childComplexity int) int
-		Owner     func(childComplexity int) int
-		ProfileOf func(childComplexity int) int
-		ShortName func(childComplexity int) int
-		UpdatedAt func(childComplexity int) int
+		Abilities      func(childComplexity int) int
+		CreatedAt      func(childComplexity int) int
+		Data           func(childComplexity int) int
+		FullName       func(childComplexity int) int
+		ID             func(childComplexity int) int
+		Notes          func(childComplexity int) int
+		Override       func(childComplexity int) int
+		Owner          func(childComplexity int) int
+		ProfileOf      func(childComplexity int) int
+		ShortNameOrNil func(childComplexity int) int
+		UpdatedAt      func(childComplexity int) int
 	}
 
 	ContactAbilities struct {
@@ -408,9 +407,9 @@ type ComplexityRoot struct {
 		Invitations          func(childComplexity int, first *int, after *string) int
 		IsVisibleAllServices func(childComplexity int) int
 		Name                 func(childComplexity int) int
-		Role                 func(childComplexity int) int
 		ServiceProviders     func(childComplexity int) int
 		UpdatedAt            func(childComplexity int) int
+		ViewerRole           func(childComplexity int) int
 	}
 
 	TeamAbilities struct {
@@ -421,11 +420,11 @@ type ComplexityRoot struct {
 	}
 
 	TeamAccess struct {
-		Abilities func(childComplexity int) int
-		CreatedAt func(childComplexity int) int
-		ID        func(childComplexity int) int
-		Role      func(childComplexity int) int
-		User      func(childComplexity int) int
+		Abilities  func(childComplexity int) int
+		CreatedAt  func(childComplexity int) int
+		ID         func(childComplexity int) int
+		JoinedUser func(childComplexity int) int
+		Role       func(childComplexity int) int
 	}
 
 	TeamAccessAbilities struct {
@@ -464,7 +463,7 @@ type ComplexityRoot struct {
 		HasSecret      func(childComplexity int) int
 		ID             func(childComplexity int) int
 		LastDeliveryAt func(childComplexity int) int
-		LastError      func(childComplexity int) int
+		LastErrorOrNil func(childComplexity int) int
 		Pending        func(childComplexity int) int
 		Protocol       func(childComplexity int) int
 		Status         func(childComplexity int) int
@@ -494,12 +493,12 @@ type ComplexityRoot struct {
 
 	User struct {
 		Abilities    func(childComplexity int) int
-		Email        func(childComplexity int) int
+		EmailOrNil   func(childComplexity int) int
 		ID           func(childComplexity int) int
 		IsDevice     func(childComplexity int) int
 		IsStaff      func(childComplexity int) int
 		Language     func(childComplexity int) int
-		Name         func(childComplexity int) int
+		NameOrNil    func(childComplexity int) int
 		Organization func(childComplexity int) int
 		Teams        func(childComplexity int, search *string, orderBy *model.TeamOrder, first *int, after *string) int
 		Timezone     func(childComplexity int) int
@@ -542,9 +541,6 @@ type AdminTeamResolver interface {
 	Webhooks(ctx context.Context, obj *store.Team) ([]store.TeamWebhook, error)
 }
 type AdminUserResolver interface {
-	Email(ctx context.Context, obj *store.User) (*string, error)
-	Name(ctx context.Context, obj *store.User) (*string, error)
-
 	Organization(ctx context.Context, obj *store.User) (*store.AdminOrganization, error)
 }
 type AuditEventResolver interface {
@@ -553,14 +549,11 @@ type AuditEventResolver interface {
 	ServiceProvider(ctx context.Context, obj *store.AuditEvent) (*store.AdminServiceProvider, error)
 }
 type ContactResolver interface {
-	ShortName(ctx context.Context, obj *store.ContactView) (*string, error)
-
 	Owner(ctx context.Context, obj *store.ContactView) (*store.User, error)
 	Override(ctx context.Context, obj *store.ContactView) (*store.ContactView, error)
 	ProfileOf(ctx context.Context, obj *store.ContactView) (*store.User, error)
 }
 type InvitationResolver interface {
-	Role(ctx context.Context, obj *store.Invitation) (model.TeamRole, error)
 	Issuer(ctx context.Context, obj *store.Invitation) (*store.User, error)
 }
 type MutationResolver interface {
@@ -612,28 +605,16 @@ type QueryResolver interface {
 	AdminAuditEvents(ctx context.Context, actorID *uuid.UUID, targetID *uuid.UUID, operation *string, since *time.Time, until *time.Time, first *int, after *string) (*model.AuditEventConnection, error)
 }
 type TeamResolver interface {
-	Role(ctx context.Context, obj *store.TeamView) (model.TeamRole, error)
 	Accesses(ctx context.Context, obj *store.TeamView, search *string, orderBy *model.TeamAccessOrder, first *int, after *string) (*model.TeamAccessConnection, error)
 	Invitations(ctx context.Context, obj *store.TeamView, first *int, after *string) (*model.InvitationConnection, error)
 	ServiceProviders(ctx context.Context, obj *store.TeamView) ([]store.ServiceProvider, error)
-}
-type TeamAccessResolver interface {
-	User(ctx context.Context, obj *store.TeamAccessView) (*store.User, error)
-	Role(ctx context.Context, obj *store.TeamAccessView) (model.TeamRole, error)
-
-	Abilities(ctx context.Context, obj *store.TeamAccessView) (*model.TeamAccessAbilities, error)
 }
 type TeamWebhookResolver interface {
 	Protocol(ctx context.Context, obj *store.TeamWebhook) (model.WebhookProtocol, error)
 
 	Status(ctx context.Context, obj *store.TeamWebhook) (model.WebhookStatus, error)
-
-	LastError(ctx context.Context, obj *store.TeamWebhook) (*string, error)
 }
 type UserResolver interface {
-	Email(ctx context.Context, obj *store.User) (*string, error)
-	Name(ctx context.Context, obj *store.User) (*string, error)
-
 	Organization(ctx context.Context, obj *store.User) (*store.OrganizationView, error)
 	Abilities(ctx context.Context, obj *store.User) (*model.UserAbilities, error)
 	Teams(ctx context.Context, obj *store.User, search *string, orderBy *model.TeamOrder, first *int, after *string) (*model.TeamConnection, error)
@@ -1003,11 +984,11 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.AdminUser.CreatedAt(childComplexity), true
 	case "AdminUser.email":
-		if e.ComplexityRoot.AdminUser.Email == nil {
+		if e.ComplexityRoot.AdminUser.EmailOrNil == nil {
 			break
 		}
 
-		return e.ComplexityRoot.AdminUser.Email(childComplexity), true
+		return e.ComplexityRoot.AdminUser.EmailOrNil(childComplexity), true
 	case "AdminUser.id":
 		if e.ComplexityRoot.AdminUser.ID == nil {
 			break
@@ -1045,11 +1026,11 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.AdminUser.LastLoginAt(childComplexity), true
 	case "AdminUser.name":
-		if e.ComplexityRoot.AdminUser.Name == nil {
+		if e.ComplexityRoot.AdminUser.NameOrNil == nil {
 			break
 		}
 
-		return e.ComplexityRoot.AdminUser.Name(childComplexity), true
+		return e.ComplexityRoot.AdminUser.NameOrNil(childComplexity), true
 	case "AdminUser.organization":
 		if e.ComplexityRoot.AdminUser.Organization == nil {
 			break
@@ -1286,11 +1267,11 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Contact.ProfileOf(childComplexity), true
 	case "Contact.shortName":
-		if e.ComplexityRoot.Contact.ShortName == nil {
+		if e.ComplexityRoot.Contact.ShortNameOrNil == nil {
 			break
 		}
 
-		return e.ComplexityRoot.Contact.ShortName(childComplexity), true
+		return e.ComplexityRoot.Contact.ShortNameOrNil(childComplexity), true
 	case "Contact.updatedAt":
 		if e.ComplexityRoot.Contact.UpdatedAt == nil {
 			break
@@ -2203,12 +2184,6 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Team.Name(childComplexity), true
-	case "Team.role":
-		if e.ComplexityRoot.Team.Role == nil {
-			break
-		}
-
-		return e.ComplexityRoot.Team.Role(childComplexity), true
 	case "Team.serviceProviders":
 		if e.ComplexityRoot.Team.ServiceProviders == nil {
 			break
@@ -2221,6 +2196,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Team.UpdatedAt(childComplexity), true
+	case "Team.role":
+		if e.ComplexityRoot.Team.ViewerRole == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Team.ViewerRole(childComplexity), true
 
 	case "TeamAbilities.delete":
 		if e.ComplexityRoot.TeamAbilities.Delete == nil {
@@ -2265,18 +2246,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.TeamAccess.ID(childComplexity), true
+	case "TeamAccess.user":
+		if e.ComplexityRoot.TeamAccess.JoinedUser == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamAccess.JoinedUser(childComplexity), true
 	case "TeamAccess.role":
 		if e.ComplexityRoot.TeamAccess.Role == nil {
 			break
 		}
 
 		return e.ComplexityRoot.TeamAccess.Role(childComplexity), true
-	case "TeamAccess.user":
-		if e.ComplexityRoot.TeamAccess.User == nil {
-			break
-		}
-
-		return e.ComplexityRoot.TeamAccess.User(childComplexity), true
 
 	case "TeamAccessAbilities.delete":
 		if e.ComplexityRoot.TeamAccessAbilities.Delete == nil {
@@ -2404,11 +2385,11 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.TeamWebhook.LastDeliveryAt(childComplexity), true
 	case "TeamWebhook.lastError":
-		if e.ComplexityRoot.TeamWebhook.LastError == nil {
+		if e.ComplexityRoot.TeamWebhook.LastErrorOrNil == nil {
 			break
 		}
 
-		return e.ComplexityRoot.TeamWebhook.LastError(childComplexity), true
+		return e.ComplexityRoot.TeamWebhook.LastErrorOrNil(childComplexity), true
 	case "TeamWebhook.pending":
 		if e.ComplexityRoot.TeamWebhook.Pending == nil {
 			break
@@ -2482,11 +2463,11 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.User.Abilities(childComplexity), true
 	case "User.email":
-		if e.ComplexityRoot.User.Email == nil {
+		if e.ComplexityRoot.User.EmailOrNil == nil {
 			break
 		}
 
-		return e.ComplexityRoot.User.Email(childComplexity), true
+		return e.ComplexityRoot.User.EmailOrNil(childComplexity), true
 	case "User.id":
 		if e.ComplexityRoot.User.ID == nil {
 			break
@@ -2512,11 +2493,11 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.User.Language(childComplexity), true
 	case "User.name":
-		if e.ComplexityRoot.User.Name == nil {
+		if e.ComplexityRoot.User.NameOrNil == nil {
 			break
 		}
 
-		return e.ComplexityRoot.User.Name(childComplexity), true
+		return e.ComplexityRoot.User.NameOrNil(childComplexity), true
 	case "User.organization":
 		if e.ComplexityRoot.User.Organization == nil {
 			break
@@ -7024,7 +7005,7 @@ func (ec *executionContext) _AdminUser_email(ctx context.Context, field graphql.
 			return ec.fieldContext_AdminUser_email(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.AdminUser().Email(ctx, obj)
+			return obj.EmailOrNil(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
@@ -7035,7 +7016,7 @@ func (ec *executionContext) _AdminUser_email(ctx context.Context, field graphql.
 	)
 }
 func (ec *executionContext) fieldContext_AdminUser_email(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AdminUser", field, true, true, "String")
+	return graphql.NewScalarFieldContext("AdminUser", field, true, false, "String")
 }
 
 func (ec *executionContext) _AdminUser_name(ctx context.Context, field graphql.CollectedField, obj *store.User) (ret graphql.Marshaler) {
@@ -7047,7 +7028,7 @@ func (ec *executionContext) _AdminUser_name(ctx context.Context, field graphql.C
 			return ec.fieldContext_AdminUser_name(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.AdminUser().Name(ctx, obj)
+			return obj.NameOrNil(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
@@ -7058,7 +7039,7 @@ func (ec *executionContext) _AdminUser_name(ctx context.Context, field graphql.C
 	)
 }
 func (ec *executionContext) fieldContext_AdminUser_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AdminUser", field, true, true, "String")
+	return graphql.NewScalarFieldContext("AdminUser", field, true, false, "String")
 }
 
 func (ec *executionContext) _AdminUser_language(ctx context.Context, field graphql.CollectedField, obj *store.User) (ret graphql.Marshaler) {
@@ -8015,7 +7996,7 @@ func (ec *executionContext) _Contact_shortName(ctx context.Context, field graphq
 			return ec.fieldContext_Contact_shortName(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Contact().ShortName(ctx, obj)
+			return obj.ShortNameOrNil(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
@@ -8026,7 +8007,7 @@ func (ec *executionContext) _Contact_shortName(ctx context.Context, field graphq
 	)
 }
 func (ec *executionContext) fieldContext_Contact_shortName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Contact", field, true, true, "String")
+	return graphql.NewScalarFieldContext("Contact", field, true, false, "String")
 }
 
 func (ec *executionContext) _Contact_notes(ctx context.Context, field graphql.CollectedField, obj *store.ContactView) (ret graphql.Marshaler) {
@@ -8859,18 +8840,18 @@ func (ec *executionContext) _Invitation_role(ctx context.Context, field graphql.
 			return ec.fieldContext_Invitation_role(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Invitation().Role(ctx, obj)
+			return obj.Role, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v model.TeamRole) graphql.Marshaler {
-			return ec.marshalNTeamRole2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐTeamRole(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v store.Role) graphql.Marshaler {
+			return ec.marshalNTeamRole2lasuiteᚗfrᚋpeopleᚋstoreᚐRole(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
 func (ec *executionContext) fieldContext_Invitation_role(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Invitation", field, true, true, "TeamRole")
+	return graphql.NewScalarFieldContext("Invitation", field, false, false, "TeamRole")
 }
 
 func (ec *executionContext) _Invitation_issuer(ctx context.Context, field graphql.CollectedField, obj *store.Invitation) (ret graphql.Marshaler) {
@@ -12689,18 +12670,18 @@ func (ec *executionContext) _Team_role(ctx context.Context, field graphql.Collec
 			return ec.fieldContext_Team_role(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Team().Role(ctx, obj)
+			return obj.ViewerRole, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v model.TeamRole) graphql.Marshaler {
-			return ec.marshalNTeamRole2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐTeamRole(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v store.Role) graphql.Marshaler {
+			return ec.marshalNTeamRole2lasuiteᚗfrᚋpeopleᚋstoreᚐRole(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
 func (ec *executionContext) fieldContext_Team_role(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Team", field, true, true, "TeamRole")
+	return graphql.NewScalarFieldContext("Team", field, false, false, "TeamRole")
 }
 
 func (ec *executionContext) _Team_accesses(ctx context.Context, field graphql.CollectedField, obj *store.TeamView) (ret graphql.Marshaler) {
@@ -12979,7 +12960,7 @@ func (ec *executionContext) _TeamAccess_user(ctx context.Context, field graphql.
 			return ec.fieldContext_TeamAccess_user(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.TeamAccess().User(ctx, obj)
+			return obj.JoinedUser(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *store.User) graphql.Marshaler {
@@ -12994,7 +12975,7 @@ func (ec *executionContext) fieldContext_TeamAccess_user(_ context.Context, fiel
 		Object:     "TeamAccess",
 		Field:      field,
 		IsMethod:   true,
-		IsResolver: true,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_User(ctx, field)
 		},
@@ -13011,18 +12992,18 @@ func (ec *executionContext) _TeamAccess_role(ctx context.Context, field graphql.
 			return ec.fieldContext_TeamAccess_role(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.TeamAccess().Role(ctx, obj)
+			return obj.Role, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v model.TeamRole) graphql.Marshaler {
-			return ec.marshalNTeamRole2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐTeamRole(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v store.Role) graphql.Marshaler {
+			return ec.marshalNTeamRole2lasuiteᚗfrᚋpeopleᚋstoreᚐRole(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
 func (ec *executionContext) fieldContext_TeamAccess_role(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("TeamAccess", field, true, true, "TeamRole")
+	return graphql.NewScalarFieldContext("TeamAccess", field, false, false, "TeamRole")
 }
 
 func (ec *executionContext) _TeamAccess_createdAt(ctx context.Context, field graphql.CollectedField, obj *store.TeamAccessView) (ret graphql.Marshaler) {
@@ -13057,11 +13038,11 @@ func (ec *executionContext) _TeamAccess_abilities(ctx context.Context, field gra
 			return ec.fieldContext_TeamAccess_abilities(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.TeamAccess().Abilities(ctx, obj)
+			return obj.Abilities(), nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v *model.TeamAccessAbilities) graphql.Marshaler {
-			return ec.marshalNTeamAccessAbilities2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐTeamAccessAbilities(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v store.AccessAbilities) graphql.Marshaler {
+			return ec.marshalNTeamAccessAbilities2lasuiteᚗfrᚋpeopleᚋstoreᚐAccessAbilities(ctx, selections, v)
 		},
 		true,
 		true,
@@ -13072,7 +13053,7 @@ func (ec *executionContext) fieldContext_TeamAccess_abilities(_ context.Context,
 		Object:     "TeamAccess",
 		Field:      field,
 		IsMethod:   true,
-		IsResolver: true,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_TeamAccessAbilities(ctx, field)
 		},
@@ -13080,7 +13061,7 @@ func (ec *executionContext) fieldContext_TeamAccess_abilities(_ context.Context,
 	return fc, nil
 }
 
-func (ec *executionContext) _TeamAccessAbilities_delete(ctx context.Context, field graphql.CollectedField, obj *model.TeamAccessAbilities) (ret graphql.Marshaler) {
+func (ec *executionContext) _TeamAccessAbilities_delete(ctx context.Context, field graphql.CollectedField, obj *store.AccessAbilities) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -13103,7 +13084,7 @@ func (ec *executionContext) fieldContext_TeamAccessAbilities_delete(_ context.Co
 	return graphql.NewScalarFieldContext("TeamAccessAbilities", field, false, false, "Boolean")
 }
 
-func (ec *executionContext) _TeamAccessAbilities_setRoleTo(ctx context.Context, field graphql.CollectedField, obj *model.TeamAccessAbilities) (ret graphql.Marshaler) {
+func (ec *executionContext) _TeamAccessAbilities_setRoleTo(ctx context.Context, field graphql.CollectedField, obj *store.AccessAbilities) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
 		ec.OperationContext,
@@ -13115,8 +13096,8 @@ func (ec *executionContext) _TeamAccessAbilities_setRoleTo(ctx context.Context, 
 			return obj.SetRoleTo, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v []model.TeamRole) graphql.Marshaler {
-			return ec.marshalNTeamRole2ᚕlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐTeamRoleᚄ(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v []store.Role) graphql.Marshaler {
+			return ec.marshalNTeamRole2ᚕlasuiteᚗfrᚋpeopleᚋstoreᚐRoleᚄ(ctx, selections, v)
 		},
 		true,
 		true,
@@ -13690,7 +13671,7 @@ func (ec *executionContext) _TeamWebhook_lastError(ctx context.Context, field gr
 			return ec.fieldContext_TeamWebhook_lastError(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.TeamWebhook().LastError(ctx, obj)
+			return obj.LastErrorOrNil(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
@@ -13701,7 +13682,7 @@ func (ec *executionContext) _TeamWebhook_lastError(ctx context.Context, field gr
 	)
 }
 func (ec *executionContext) fieldContext_TeamWebhook_lastError(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("TeamWebhook", field, true, true, "String")
+	return graphql.NewScalarFieldContext("TeamWebhook", field, true, false, "String")
 }
 
 func (ec *executionContext) _TeamWebhook_createdAt(ctx context.Context, field graphql.CollectedField, obj *store.TeamWebhook) (ret graphql.Marshaler) {
@@ -13942,7 +13923,7 @@ func (ec *executionContext) _User_email(ctx context.Context, field graphql.Colle
 			return ec.fieldContext_User_email(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.User().Email(ctx, obj)
+			return obj.EmailOrNil(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
@@ -13953,7 +13934,7 @@ func (ec *executionContext) _User_email(ctx context.Context, field graphql.Colle
 	)
 }
 func (ec *executionContext) fieldContext_User_email(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("User", field, true, true, "String")
+	return graphql.NewScalarFieldContext("User", field, true, false, "String")
 }
 
 func (ec *executionContext) _User_name(ctx context.Context, field graphql.CollectedField, obj *store.User) (ret graphql.Marshaler) {
@@ -13965,7 +13946,7 @@ func (ec *executionContext) _User_name(ctx context.Context, field graphql.Collec
 			return ec.fieldContext_User_name(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.User().Name(ctx, obj)
+			return obj.NameOrNil(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
@@ -13976,7 +13957,7 @@ func (ec *executionContext) _User_name(ctx context.Context, field graphql.Collec
 	)
 }
 func (ec *executionContext) fieldContext_User_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("User", field, true, true, "String")
+	return graphql.NewScalarFieldContext("User", field, true, false, "String")
 }
 
 func (ec *executionContext) _User_language(ctx context.Context, field graphql.CollectedField, obj *store.User) (ret graphql.Marshaler) {
@@ -16253,7 +16234,7 @@ func (ec *executionContext) unmarshalInputCreateInvitationInput(ctx context.Cont
 			it.Email = data
 		case "role":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("role"))
-			data, err := ec.unmarshalOTeamRole2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐTeamRole(ctx, v)
+			data, err := ec.unmarshalOTeamRole2ᚖlasuiteᚗfrᚋpeopleᚋstoreᚐRole(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -16313,7 +16294,7 @@ func (ec *executionContext) unmarshalInputCreateTeamAccessInput(ctx context.Cont
 			it.UserID = data
 		case "role":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("role"))
-			data, err := ec.unmarshalOTeamRole2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐTeamRole(ctx, v)
+			data, err := ec.unmarshalOTeamRole2ᚖlasuiteᚗfrᚋpeopleᚋstoreᚐRole(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -16747,7 +16728,7 @@ func (ec *executionContext) unmarshalInputUpdateTeamAccessInput(ctx context.Cont
 			it.ID = data
 		case "role":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("role"))
-			data, err := ec.unmarshalNTeamRole2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐTeamRole(ctx, v)
+			data, err := ec.unmarshalNTeamRole2lasuiteᚗfrᚋpeopleᚋstoreᚐRole(ctx, v)
 			if err != nil {
 				return it, err
 			}
@@ -17575,17 +17556,15 @@ func (ec *executionContext) _AdminUser(ctx context.Context, sel ast.SelectionSet
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "email":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._AdminUser_email(ctx, field, obj)
-				})
+			out.Values[i] = ec._AdminUser_email(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "name":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._AdminUser_name(ctx, field, obj)
-				})
+			out.Values[i] = ec._AdminUser_name(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "language":
 			out.Values[i] = ec._AdminUser_language(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -17967,11 +17946,10 @@ func (ec *executionContext) _Contact(ctx context.Context, sel ast.SelectionSet, 
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "shortName":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Contact_shortName(ctx, field, obj)
-				})
+			out.Values[i] = ec._Contact_shortName(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "notes":
 			out.Values[i] = ec._Contact_notes(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -18495,11 +18473,10 @@ func (ec *executionContext) _Invitation(ctx context.Context, sel ast.SelectionSe
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "role":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Invitation_role(ctx, field, obj)
-				})
+			out.Values[i] = ec._Invitation_role(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "issuer":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -19361,11 +19338,10 @@ func (ec *executionContext) _Team(ctx context.Context, sel ast.SelectionSet, obj
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "role":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Team_role(ctx, field, obj)
-				})
+			out.Values[i] = ec._Team_role(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "accesses":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -19468,31 +19444,28 @@ func (ec *executionContext) _TeamAccess(ctx context.Context, sel ast.SelectionSe
 		case "id":
 			out.Values[i] = ec._TeamAccess_id(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "user":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._TeamAccess_user(ctx, field, obj)
-				})
+			out.Values[i] = ec._TeamAccess_user(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "role":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._TeamAccess_role(ctx, field, obj)
-				})
+			out.Values[i] = ec._TeamAccess_role(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "createdAt":
 			out.Values[i] = ec._TeamAccess_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "abilities":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._TeamAccess_abilities(ctx, field, obj)
-				})
+			out.Values[i] = ec._TeamAccess_abilities(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -19512,7 +19485,7 @@ func (ec *executionContext) _TeamAccess(ctx context.Context, sel ast.SelectionSe
 
 var teamAccessAbilitiesImplementors = []string{"TeamAccessAbilities"}
 
-func (ec *executionContext) _TeamAccessAbilities(ctx context.Context, sel ast.SelectionSet, obj *model.TeamAccessAbilities) graphql.Marshaler {
+func (ec *executionContext) _TeamAccessAbilities(ctx context.Context, sel ast.SelectionSet, obj *store.AccessAbilities) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, teamAccessAbilitiesImplementors)
 
 	out := graphql.NewFieldSet(fields)
@@ -19779,11 +19752,10 @@ func (ec *executionContext) _TeamWebhook(ctx context.Context, sel ast.SelectionS
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "lastError":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._TeamWebhook_lastError(ctx, field, obj)
-				})
+			out.Values[i] = ec._TeamWebhook_lastError(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "createdAt":
 			out.Values[i] = ec._TeamWebhook_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -19993,17 +19965,15 @@ func (ec *executionContext) _User(ctx context.Context, sel ast.SelectionSet, obj
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "email":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._User_email(ctx, field, obj)
-				})
+			out.Values[i] = ec._User_email(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "name":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._User_name(ctx, field, obj)
-				})
+			out.Values[i] = ec._User_name(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "language":
 			out.Values[i] = ec._User_language(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -21480,12 +21450,8 @@ func (ec *executionContext) marshalNTeamAccess2ᚖlasuiteᚗfrᚋpeopleᚋstore�
 	return ec._TeamAccess(ctx, sel, v)
 }
 
-func (ec *executionContext) marshalNTeamAccessAbilities2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐTeamAccessAbilities(ctx context.Context, sel ast.SelectionSet, v *model.TeamAccessAbilities) graphql.Marshaler {
-	if v == nil {
-		graphql.AddInvalidNullError(ctx, "TeamAccessAbilities!")
-		return graphql.Null
-	}
-	return ec._TeamAccessAbilities(ctx, sel, v)
+func (ec *executionContext) marshalNTeamAccessAbilities2lasuiteᚗfrᚋpeopleᚋstoreᚐAccessAbilities(ctx context.Context, sel ast.SelectionSet, v store.AccessAbilities) graphql.Marshaler {
+	return ec._TeamAccessAbilities(ctx, sel, &v)
 }
 
 func (ec *executionContext) marshalNTeamAccessConnection2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐTeamAccessConnection(ctx context.Context, sel ast.SelectionSet, v *model.TeamAccessConnection) graphql.Marshaler {
@@ -21544,23 +21510,41 @@ func (ec *executionContext) marshalNTeamEdge2ᚕlasuiteᚗfrᚋpeopleᚋgraphᚋ
 	return ret
 }
 
-func (ec *executionContext) unmarshalNTeamRole2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐTeamRole(ctx context.Context, v any) (model.TeamRole, error) {
-	var res model.TeamRole
-	err := res.UnmarshalGQL(v)
+func (ec *executionContext) unmarshalNTeamRole2lasuiteᚗfrᚋpeopleᚋstoreᚐRole(ctx context.Context, v any) (store.Role, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNTeamRole2lasuiteᚗfrᚋpeopleᚋstoreᚐRole[tmp]
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalNTeamRole2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐTeamRole(ctx context.Context, sel ast.SelectionSet, v model.TeamRole) graphql.Marshaler {
-	return v
+func (ec *executionContext) marshalNTeamRole2lasuiteᚗfrᚋpeopleᚋstoreᚐRole(ctx context.Context, sel ast.SelectionSet, v store.Role) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNTeamRole2lasuiteᚗfrᚋpeopleᚋstoreᚐRole[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "TeamRole!")
+	}
+	return res
 }
 
-func (ec *executionContext) unmarshalNTeamRole2ᚕlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐTeamRoleᚄ(ctx context.Context, v any) ([]model.TeamRole, error) {
+var (
+	unmarshalNTeamRole2lasuiteᚗfrᚋpeopleᚋstoreᚐRole = map[string]store.Role{
+		"OWNER":         store.RoleOwner,
+		"ADMINISTRATOR": store.RoleAdministrator,
+		"MEMBER":        store.RoleMember,
+	}
+	marshalNTeamRole2lasuiteᚗfrᚋpeopleᚋstoreᚐRole = map[store.Role]string{
+		store.RoleOwner:         "OWNER",
+		store.RoleAdministrator: "ADMINISTRATOR",
+		store.RoleMember:        "MEMBER",
+	}
+)
+
+func (ec *executionContext) unmarshalNTeamRole2ᚕlasuiteᚗfrᚋpeopleᚋstoreᚐRoleᚄ(ctx context.Context, v any) ([]store.Role, error) {
 	vSlice := graphql.CoerceList(v)
 	var err error
-	res := make([]model.TeamRole, len(vSlice))
+	res := make([]store.Role, len(vSlice))
 	for i := range vSlice {
 		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
-		res[i], err = ec.unmarshalNTeamRole2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐTeamRole(ctx, vSlice[i])
+		res[i], err = ec.unmarshalNTeamRole2lasuiteᚗfrᚋpeopleᚋstoreᚐRole(ctx, vSlice[i])
 		if err != nil {
 			return nil, err
 		}
@@ -21568,11 +21552,11 @@ func (ec *executionContext) unmarshalNTeamRole2ᚕlasuiteᚗfrᚋpeopleᚋgraph�
 	return res, nil
 }
 
-func (ec *executionContext) marshalNTeamRole2ᚕlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐTeamRoleᚄ(ctx context.Context, sel ast.SelectionSet, v []model.TeamRole) graphql.Marshaler {
+func (ec *executionContext) marshalNTeamRole2ᚕlasuiteᚗfrᚋpeopleᚋstoreᚐRoleᚄ(ctx context.Context, sel ast.SelectionSet, v []store.Role) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
-		return ec.marshalNTeamRole2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐTeamRole(ctx, sel, v[i])
+		return ec.marshalNTeamRole2lasuiteᚗfrᚋpeopleᚋstoreᚐRole(ctx, sel, v[i])
 	})
 
 	for _, e := range ret {
@@ -22191,21 +22175,37 @@ func (ec *executionContext) marshalOTeamOrder2ᚖlasuiteᚗfrᚋpeopleᚋgraph�
 	return v
 }
 
-func (ec *executionContext) unmarshalOTeamRole2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐTeamRole(ctx context.Context, v any) (*model.TeamRole, error) {
+func (ec *executionContext) unmarshalOTeamRole2ᚖlasuiteᚗfrᚋpeopleᚋstoreᚐRole(ctx context.Context, v any) (*store.Role, error) {
 	if v == nil {
 		return nil, nil
 	}
-	var res = new(model.TeamRole)
-	err := res.UnmarshalGQL(v)
-	return res, graphql.ErrorOnPath(ctx, err)
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalOTeamRole2ᚖlasuiteᚗfrᚋpeopleᚋstoreᚐRole[tmp]
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
-func (ec *executionContext) marshalOTeamRole2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐTeamRole(ctx context.Context, sel ast.SelectionSet, v *model.TeamRole) graphql.Marshaler {
+func (ec *executionContext) marshalOTeamRole2ᚖlasuiteᚗfrᚋpeopleᚋstoreᚐRole(ctx context.Context, sel ast.SelectionSet, v *store.Role) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
-	return v
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(marshalOTeamRole2ᚖlasuiteᚗfrᚋpeopleᚋstoreᚐRole[*v])
+	return res
 }
+
+var (
+	unmarshalOTeamRole2ᚖlasuiteᚗfrᚋpeopleᚋstoreᚐRole = map[string]store.Role{
+		"OWNER":         store.RoleOwner,
+		"ADMINISTRATOR": store.RoleAdministrator,
+		"MEMBER":        store.RoleMember,
+	}
+	marshalOTeamRole2ᚖlasuiteᚗfrᚋpeopleᚋstoreᚐRole = map[store.Role]string{
+		store.RoleOwner:         "OWNER",
+		store.RoleAdministrator: "ADMINISTRATOR",
+		store.RoleMember:        "MEMBER",
+	}
+)
 
 func (ec *executionContext) unmarshalOTime2ᚖtimeᚐTime(ctx context.Context, v any) (*time.Time, error) {
 	if v == nil {

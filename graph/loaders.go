@@ -16,21 +16,23 @@ import (
 // users costs the same few statements as a page of one. They are made per operation, for the
 // operation's actor, so nothing is cached across callers.
 type loaders struct {
-	actor                store.Actor
-	wait                 time.Duration
-	store                *store.Store
-	users                *dataloadgen.Loader[uuid.UUID, *store.User]
-	organizations        *dataloadgen.Loader[uuid.UUID, *store.OrganizationView]
-	contacts             *dataloadgen.Loader[uuid.UUID, *store.ContactView]
-	teamServiceProviders *pageLoader[[]store.ServiceProvider]
-	pages                teamPages
+	actor store.Actor
+	wait  time.Duration
+	store *store.Store
+	pages teamPages
 
-	mu            sync.Mutex // guards the maps: one loader per distinct set of list arguments
+	// mu guards what follows. Each loader is made on first use: an operation uses one or two of
+	// them, and the team pages' lists, joined with their users, use none of the others.
+	mu            sync.Mutex
+	userL         *dataloadgen.Loader[uuid.UUID, *store.User]
+	organizationL *dataloadgen.Loader[uuid.UUID, *store.OrganizationView]
+	contactL      *dataloadgen.Loader[uuid.UUID, *store.ContactView]
+	serviceL      *pageLoader[[]store.ServiceProvider]
+	adminL        *adminLoaders // for staff fields (graph/admin.go)
+	// One loader per distinct set of list arguments.
 	accesses      map[store.AccessFilter]*pageLoader[store.List[store.TeamAccessView]]
 	invitations   map[store.Page]*pageLoader[store.List[store.Invitation]]
 	adminAccesses map[store.AccessFilter]*pageLoader[store.List[store.TeamAccessView]]
-
-	admin adminLoaders // for staff fields (graph/admin.go)
 
 	staffOnce sync.Once // the caller's staff status, read once per operation
 	staffErr  error
@@ -39,25 +41,50 @@ type loaders struct {
 type loadersKey struct{}
 
 func newLoaders(s *store.Store, actor store.Actor, wait time.Duration) *loaders {
-	opt := dataloadgen.WithWait(wait)
-	l := &loaders{
-		actor: actor, wait: wait, store: s,
-		users: dataloadgen.NewLoader(byID(func(ctx context.Context, ids []uuid.UUID) ([]store.User, error) {
-			return s.UsersByIDs(ctx, ids)
-		}, func(u store.User) uuid.UUID { return u.ID }, "user"), opt),
-		organizations: dataloadgen.NewLoader(byID(func(ctx context.Context, ids []uuid.UUID) ([]store.OrganizationView, error) {
-			return s.OrganizationsByIDs(ctx, actor.UserID, ids)
-		}, func(o store.OrganizationView) uuid.UUID { return o.ID }, "organization"), opt),
-		contacts: dataloadgen.NewLoader(byID(func(ctx context.Context, ids []uuid.UUID) ([]store.ContactView, error) {
-			return s.ContactsByIDs(ctx, actor.UserID, ids)
-		}, func(c store.ContactView) uuid.UUID { return c.ID }, "contact"), opt),
-		accesses:      map[store.AccessFilter]*pageLoader[store.List[store.TeamAccessView]]{},
-		invitations:   map[store.Page]*pageLoader[store.List[store.Invitation]]{},
-		adminAccesses: map[store.AccessFilter]*pageLoader[store.List[store.TeamAccessView]]{},
+	return &loaders{actor: actor, wait: wait, store: s}
+}
+
+// made returns *p, making it with mk under l.mu on first use.
+func made[T any](l *loaders, p **T, mk func() *T) *T {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if *p == nil {
+		*p = mk()
 	}
-	l.teamServiceProviders = newPageLoader(&l.pages, s.ServiceProvidersByTeamIDs, wait)
-	l.admin = newAdminLoaders(s, &l.pages, wait)
-	return l
+	return *p
+}
+
+func (l *loaders) users() *dataloadgen.Loader[uuid.UUID, *store.User] {
+	return made(l, &l.userL, func() *dataloadgen.Loader[uuid.UUID, *store.User] {
+		return dataloadgen.NewLoader(byID(l.store.UsersByIDs, func(u store.User) uuid.UUID { return u.ID }, "user"),
+			dataloadgen.WithWait(l.wait))
+	})
+}
+
+func (l *loaders) organizations() *dataloadgen.Loader[uuid.UUID, *store.OrganizationView] {
+	return made(l, &l.organizationL, func() *dataloadgen.Loader[uuid.UUID, *store.OrganizationView] {
+		return dataloadgen.NewLoader(byID(func(ctx context.Context, ids []uuid.UUID) ([]store.OrganizationView, error) {
+			return l.store.OrganizationsByIDs(ctx, l.actor.UserID, ids)
+		}, func(o store.OrganizationView) uuid.UUID { return o.ID }, "organization"), dataloadgen.WithWait(l.wait))
+	})
+}
+
+func (l *loaders) contacts() *dataloadgen.Loader[uuid.UUID, *store.ContactView] {
+	return made(l, &l.contactL, func() *dataloadgen.Loader[uuid.UUID, *store.ContactView] {
+		return dataloadgen.NewLoader(byID(func(ctx context.Context, ids []uuid.UUID) ([]store.ContactView, error) {
+			return l.store.ContactsByIDs(ctx, l.actor.UserID, ids)
+		}, func(c store.ContactView) uuid.UUID { return c.ID }, "contact"), dataloadgen.WithWait(l.wait))
+	})
+}
+
+func (l *loaders) teamServiceProviders() *pageLoader[[]store.ServiceProvider] {
+	return made(l, &l.serviceL, func() *pageLoader[[]store.ServiceProvider] {
+		return newPageLoader(&l.pages, l.store.ServiceProvidersByTeamIDs, l.wait)
+	})
+}
+
+func (l *loaders) admin() *adminLoaders {
+	return made(l, &l.adminL, func() *adminLoaders { return newAdminLoaders(l.store, &l.pages, l.wait) })
 }
 
 // requireStaff refuses a caller who is not active staff. The answer is read once per
@@ -77,7 +104,7 @@ func (l *loaders) requireStaff(ctx context.Context) error {
 
 // adminTeamAccesses returns the loader of staff's team access pages for one set of arguments.
 func (l *loaders) adminTeamAccesses(f store.AccessFilter) *pageLoader[store.List[store.TeamAccessView]] {
-	return loaderFor(l, l.adminAccesses, f, func(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]store.List[store.TeamAccessView], error) {
+	return loaderFor(l, &l.adminAccesses, f, func(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]store.List[store.TeamAccessView], error) {
 		return l.store.AdminTeamAccessesByTeamIDs(ctx, ids, f)
 	})
 }
@@ -88,27 +115,30 @@ func loadersFrom(ctx context.Context) *loaders {
 
 // teamAccesses returns the loader of team access pages for one set of arguments.
 func (l *loaders) teamAccesses(f store.AccessFilter) *pageLoader[store.List[store.TeamAccessView]] {
-	return loaderFor(l, l.accesses, f, func(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]store.List[store.TeamAccessView], error) {
+	return loaderFor(l, &l.accesses, f, func(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]store.List[store.TeamAccessView], error) {
 		return l.store.TeamAccessesByTeamIDs(ctx, l.actor, ids, f)
 	})
 }
 
 // teamInvitations returns the loader of invitation pages for one page size and position.
 func (l *loaders) teamInvitations(p store.Page) *pageLoader[store.List[store.Invitation]] {
-	return loaderFor(l, l.invitations, p, func(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]store.List[store.Invitation], error) {
+	return loaderFor(l, &l.invitations, p, func(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]store.List[store.Invitation], error) {
 		return l.store.InvitationsByTeamIDs(ctx, l.actor, ids, p)
 	})
 }
 
 // loaderFor returns the loader of m for one set of list arguments, making it on first use.
-func loaderFor[K comparable, V any](l *loaders, m map[K]*pageLoader[V], key K, fetch func(context.Context, []uuid.UUID) (map[uuid.UUID]V, error)) *pageLoader[V] {
+func loaderFor[K comparable, V any](l *loaders, m *map[K]*pageLoader[V], key K, fetch func(context.Context, []uuid.UUID) (map[uuid.UUID]V, error)) *pageLoader[V] {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if ld, ok := m[key]; ok {
+	if ld, ok := (*m)[key]; ok {
 		return ld
 	}
+	if *m == nil {
+		*m = map[K]*pageLoader[V]{}
+	}
 	ld := newPageLoader(&l.pages, fetch, l.wait)
-	m[key] = ld
+	(*m)[key] = ld
 	return ld
 }
 
@@ -162,12 +192,13 @@ func (ps *teamPages) pageOf(id uuid.UUID) *teamPage {
 // recorded page, the first request fetches the whole page and the others wait for it; any
 // other team goes through a dataloadgen loader.
 type pageLoader[V any] struct {
-	pages    *teamPages
-	fetch    func(context.Context, []uuid.UUID) (map[uuid.UUID]V, error)
-	fallback *dataloadgen.Loader[uuid.UUID, V]
+	pages *teamPages
+	fetch func(context.Context, []uuid.UUID) (map[uuid.UUID]V, error)
+	wait  time.Duration
 
-	mu    sync.Mutex
-	calls map[*teamPage]*pageCall[V]
+	mu       sync.Mutex
+	calls    map[*teamPage]*pageCall[V]
+	fallback *dataloadgen.Loader[uuid.UUID, V] // made on first use: most teams come in a page
 }
 
 type pageCall[V any] struct {
@@ -177,19 +208,26 @@ type pageCall[V any] struct {
 }
 
 func newPageLoader[V any](pages *teamPages, fetch func(context.Context, []uuid.UUID) (map[uuid.UUID]V, error), wait time.Duration) *pageLoader[V] {
-	return &pageLoader[V]{pages: pages, fetch: fetch, calls: map[*teamPage]*pageCall[V]{},
-		fallback: dataloadgen.NewLoader(byKey(fetch), dataloadgen.WithWait(wait))}
+	return &pageLoader[V]{pages: pages, fetch: fetch, wait: wait}
 }
 
 // Load returns the value for team id; a team with nothing in it gets the zero value.
 func (pl *pageLoader[V]) Load(ctx context.Context, id uuid.UUID) (V, error) {
 	pg := pl.pages.pageOf(id)
-	if pg == nil {
-		return pl.fallback.Load(ctx, id)
-	}
 	pl.mu.Lock()
+	if pg == nil {
+		if pl.fallback == nil {
+			pl.fallback = dataloadgen.NewLoader(byKey(pl.fetch), dataloadgen.WithWait(pl.wait))
+		}
+		fallback := pl.fallback
+		pl.mu.Unlock()
+		return fallback.Load(ctx, id)
+	}
 	c, started := pl.calls[pg]
 	if !started {
+		if pl.calls == nil {
+			pl.calls = map[*teamPage]*pageCall[V]{}
+		}
 		c = &pageCall[V]{done: make(chan struct{})}
 		pl.calls[pg] = c
 	}

@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"context"
 	"encoding/base64"
 	"strconv"
 	"strings"
@@ -37,17 +38,21 @@ func page(first *int, after *string) (store.Page, error) {
 	return p, nil
 }
 
-// connection builds the edges, nodes and page info of one page.
-func connection[T, E any](l store.List[T], edge func(cursor string, node T) E) ([]E, []T, *model.PageInfo) {
-	edges := make([]E, len(l.Items))
+// connection builds the edges, nodes and page info of one page, in a connection field's
+// resolver. Edges and cursors are made only when the field selects them: most clients read
+// nodes, and a page of team members is read for every team of a page of teams.
+func connection[T, E any](ctx context.Context, l store.List[T], edge func(cursor string, node T) E) ([]E, []T, *model.PageInfo) {
+	edges := []E{}
 	info := &model.PageInfo{HasNextPage: l.HasNext, HasPreviousPage: l.Offset > 0}
-	for i, n := range l.Items {
-		c := encodeCursor(l.Offset + i)
-		edges[i] = edge(c, n)
-		if i == 0 {
-			info.StartCursor = &c
+	if n := len(l.Items); n > 0 && selects(ctx, "pageInfo") {
+		start, end := encodeCursor(l.Offset), encodeCursor(l.Offset+n-1)
+		info.StartCursor, info.EndCursor = &start, &end
+	}
+	if selects(ctx, "edges") {
+		edges = make([]E, len(l.Items))
+		for i, n := range l.Items {
+			edges[i] = edge(encodeCursor(l.Offset+i), n)
 		}
-		info.EndCursor = &c
 	}
 	return edges, l.Items, info
 }

@@ -16,7 +16,7 @@ import (
 )
 
 func (r *adminOrganizationResolver) Administrators(ctx context.Context, obj *store.AdminOrganization) ([]store.User, error) {
-	us, err := loadersFrom(ctx).admin.organizationAdministrators.Load(ctx, obj.ID)
+	us, err := loadersFrom(ctx).admin().organizationAdministrators.Load(ctx, obj.ID)
 	if err != nil {
 		return nil, fmt.Errorf("organization administrators: %w", err)
 	}
@@ -24,7 +24,7 @@ func (r *adminOrganizationResolver) Administrators(ctx context.Context, obj *sto
 }
 
 func (r *adminOrganizationResolver) ServiceProviders(ctx context.Context, obj *store.AdminOrganization) ([]store.AdminServiceProvider, error) {
-	sps, err := loadersFrom(ctx).admin.organizationServiceProviders.Load(ctx, obj.ID)
+	sps, err := loadersFrom(ctx).admin().organizationServiceProviders.Load(ctx, obj.ID)
 	if err != nil {
 		return nil, fmt.Errorf("organization service providers: %w", err)
 	}
@@ -32,7 +32,7 @@ func (r *adminOrganizationResolver) ServiceProviders(ctx context.Context, obj *s
 }
 
 func (r *adminServiceProviderResolver) Organizations(ctx context.Context, obj *store.AdminServiceProvider) ([]store.AdminOrganization, error) {
-	os, err := loadersFrom(ctx).admin.serviceProviderOrganizations.Load(ctx, obj.ID)
+	os, err := loadersFrom(ctx).admin().serviceProviderOrganizations.Load(ctx, obj.ID)
 	if err != nil {
 		return nil, fmt.Errorf("service provider organizations: %w", err)
 	}
@@ -43,7 +43,7 @@ func (r *adminTeamResolver) Organization(ctx context.Context, obj *store.Team) (
 	if obj.OrganizationID == nil {
 		return nil, nil
 	}
-	return loadersFrom(ctx).admin.organizations.Load(ctx, *obj.OrganizationID)
+	return loadersFrom(ctx).admin().organizations.Load(ctx, *obj.OrganizationID)
 }
 
 func (r *adminTeamResolver) Accesses(ctx context.Context, obj *store.Team, search *string, orderBy *model.TeamAccessOrder, first *int, after *string) (*model.TeamAccessConnection, error) {
@@ -60,14 +60,14 @@ func (r *adminTeamResolver) Accesses(ctx context.Context, obj *store.Team, searc
 		return nil, fmt.Errorf("team accesses: %w", err)
 	}
 	l.Offset = pg.Offset
-	edges, nodes, info := connection(l, func(c string, n store.TeamAccessView) model.TeamAccessEdge {
+	edges, nodes, info := connection(ctx, l, func(c string, n store.TeamAccessView) model.TeamAccessEdge {
 		return model.TeamAccessEdge{Cursor: c, Node: &n}
 	})
 	return &model.TeamAccessConnection{Edges: edges, Nodes: nodes, PageInfo: info, TotalCount: l.Total}, nil
 }
 
 func (r *adminTeamResolver) ServiceProviders(ctx context.Context, obj *store.Team) ([]store.ServiceProvider, error) {
-	sps, err := loadersFrom(ctx).teamServiceProviders.Load(ctx, obj.ID)
+	sps, err := loadersFrom(ctx).teamServiceProviders().Load(ctx, obj.ID)
 	if err != nil {
 		return nil, fmt.Errorf("team service providers: %w", err)
 	}
@@ -75,26 +75,18 @@ func (r *adminTeamResolver) ServiceProviders(ctx context.Context, obj *store.Tea
 }
 
 func (r *adminTeamResolver) Webhooks(ctx context.Context, obj *store.Team) ([]store.TeamWebhook, error) {
-	ws, err := loadersFrom(ctx).admin.teamWebhooks.Load(ctx, obj.ID)
+	ws, err := loadersFrom(ctx).admin().teamWebhooks.Load(ctx, obj.ID)
 	if err != nil {
 		return nil, fmt.Errorf("team webhooks: %w", err)
 	}
 	return nonNilSlice(ws), nil
 }
 
-func (r *adminUserResolver) Email(ctx context.Context, obj *store.User) (*string, error) {
-	return optional(obj.Email), nil
-}
-
-func (r *adminUserResolver) Name(ctx context.Context, obj *store.User) (*string, error) {
-	return optional(obj.Name), nil
-}
-
 func (r *adminUserResolver) Organization(ctx context.Context, obj *store.User) (*store.AdminOrganization, error) {
 	if obj.OrganizationID == nil {
 		return nil, nil
 	}
-	return loadersFrom(ctx).admin.organizations.Load(ctx, *obj.OrganizationID)
+	return loadersFrom(ctx).admin().organizations.Load(ctx, *obj.OrganizationID)
 }
 
 func (r *auditEventResolver) Actor(ctx context.Context, obj *store.AuditEvent) (*store.User, error) {
@@ -109,47 +101,39 @@ func (r *auditEventResolver) ServiceProvider(ctx context.Context, obj *store.Aud
 	if obj.ServiceProviderID == nil {
 		return nil, nil
 	}
-	sp, err := loadersFrom(ctx).admin.serviceProviders.Load(ctx, *obj.ServiceProviderID)
+	sp, err := loadersFrom(ctx).admin().serviceProviders.Load(ctx, *obj.ServiceProviderID)
 	if store.KindOf(err) == store.KindNotFound {
 		return nil, nil // deleted since
 	}
 	return sp, err
 }
 
-func (r *contactResolver) ShortName(ctx context.Context, obj *store.ContactView) (*string, error) {
-	return optional(obj.ShortName), nil
-}
-
 func (r *contactResolver) Owner(ctx context.Context, obj *store.ContactView) (*store.User, error) {
 	if obj.OwnerID == nil {
 		return nil, nil
 	}
-	return loadersFrom(ctx).users.Load(ctx, *obj.OwnerID)
+	return loadersFrom(ctx).users().Load(ctx, *obj.OwnerID)
 }
 
 func (r *contactResolver) Override(ctx context.Context, obj *store.ContactView) (*store.ContactView, error) {
 	if obj.OverrideID == nil {
 		return nil, nil
 	}
-	return loadersFrom(ctx).contacts.Load(ctx, *obj.OverrideID)
+	return loadersFrom(ctx).contacts().Load(ctx, *obj.OverrideID)
 }
 
 func (r *contactResolver) ProfileOf(ctx context.Context, obj *store.ContactView) (*store.User, error) {
 	if obj.UserID == nil {
 		return nil, nil
 	}
-	return loadersFrom(ctx).users.Load(ctx, *obj.UserID)
-}
-
-func (r *invitationResolver) Role(ctx context.Context, obj *store.Invitation) (model.TeamRole, error) {
-	return roleOut(obj.Role), nil
+	return loadersFrom(ctx).users().Load(ctx, *obj.UserID)
 }
 
 func (r *invitationResolver) Issuer(ctx context.Context, obj *store.Invitation) (*store.User, error) {
 	if obj.Issuer != nil {
 		return obj.Issuer, nil // joined by the list query
 	}
-	return loadersFrom(ctx).users.Load(ctx, obj.IssuerID)
+	return loadersFrom(ctx).users().Load(ctx, obj.IssuerID)
 }
 
 func (r *mutationResolver) UpdateMe(ctx context.Context, input model.UpdateMeInput) (*model.UpdateMePayload, error) {
@@ -237,6 +221,9 @@ func (r *mutationResolver) DeleteTeam(ctx context.Context, input model.DeleteTea
 func (r *mutationResolver) CreateTeamAccess(ctx context.Context, input model.CreateTeamAccessInput) (*model.CreateTeamAccessPayload, error) {
 	_, actor := principal(ctx)
 	a, err := r.store.CreateTeamAccess(ctx, actor, input.TeamID, input.UserID, roleOrMember(input.Role))
+	if err == nil {
+		a, err = withUser(ctx, a)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("create team access: %w", err)
 	}
@@ -245,7 +232,10 @@ func (r *mutationResolver) CreateTeamAccess(ctx context.Context, input model.Cre
 
 func (r *mutationResolver) UpdateTeamAccess(ctx context.Context, input model.UpdateTeamAccessInput) (*model.UpdateTeamAccessPayload, error) {
 	_, actor := principal(ctx)
-	a, err := r.store.SetTeamAccessRole(ctx, actor, input.ID, roleIn(input.Role))
+	a, err := r.store.SetTeamAccessRole(ctx, actor, input.ID, input.Role)
+	if err == nil {
+		a, err = withUser(ctx, a)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("update team access %s: %w", input.ID, err)
 	}
@@ -383,6 +373,9 @@ func (r *mutationResolver) AdminUpdateTeam(ctx context.Context, input model.Admi
 func (r *mutationResolver) AdminCreateTeamAccess(ctx context.Context, input model.CreateTeamAccessInput) (*model.CreateTeamAccessPayload, error) {
 	_, actor := principal(ctx)
 	a, err := r.store.AdminCreateTeamAccess(ctx, actor, input.TeamID, input.UserID, roleOrMember(input.Role))
+	if err == nil {
+		a, err = withUser(ctx, a)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("admin create team access: %w", err)
 	}
@@ -391,7 +384,10 @@ func (r *mutationResolver) AdminCreateTeamAccess(ctx context.Context, input mode
 
 func (r *mutationResolver) AdminUpdateTeamAccess(ctx context.Context, input model.UpdateTeamAccessInput) (*model.UpdateTeamAccessPayload, error) {
 	_, actor := principal(ctx)
-	a, err := r.store.AdminSetTeamAccessRole(ctx, actor, input.ID, roleIn(input.Role))
+	a, err := r.store.AdminSetTeamAccessRole(ctx, actor, input.ID, input.Role)
+	if err == nil {
+		a, err = withUser(ctx, a)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("admin update team access %s: %w", input.ID, err)
 	}
@@ -457,7 +453,7 @@ func (r *queryResolver) Users(ctx context.Context, search *string, notInTeam *uu
 	if err != nil {
 		return nil, fmt.Errorf("users: %w", err)
 	}
-	edges, nodes, info := connection(l, func(c string, n store.User) model.UserEdge { return model.UserEdge{Cursor: c, Node: &n} })
+	edges, nodes, info := connection(ctx, l, func(c string, n store.User) model.UserEdge { return model.UserEdge{Cursor: c, Node: &n} })
 	return &model.UserConnection{Edges: edges, Nodes: nodes, PageInfo: info, TotalCount: l.Total}, nil
 }
 
@@ -471,7 +467,7 @@ func (r *queryResolver) Contacts(ctx context.Context, search *string, first *int
 	if err != nil {
 		return nil, fmt.Errorf("contacts: %w", err)
 	}
-	edges, nodes, info := connection(l, func(c string, n store.ContactView) model.ContactEdge { return model.ContactEdge{Cursor: c, Node: &n} })
+	edges, nodes, info := connection(ctx, l, func(c string, n store.ContactView) model.ContactEdge { return model.ContactEdge{Cursor: c, Node: &n} })
 	return &model.ContactConnection{Edges: edges, Nodes: nodes, PageInfo: info, TotalCount: l.Total}, nil
 }
 
@@ -508,7 +504,7 @@ func (r *queryResolver) Teams(ctx context.Context, search *string, orderBy *mode
 		return nil, fmt.Errorf("teams: %w", err)
 	}
 	loadersFrom(ctx).teamPage(l.Items)
-	edges, nodes, info := connection(l, func(c string, n store.TeamView) model.TeamEdge { return model.TeamEdge{Cursor: c, Node: &n} })
+	edges, nodes, info := connection(ctx, l, func(c string, n store.TeamView) model.TeamEdge { return model.TeamEdge{Cursor: c, Node: &n} })
 	return &model.TeamConnection{Edges: edges, Nodes: nodes, PageInfo: info, TotalCount: l.Total}, nil
 }
 
@@ -532,7 +528,7 @@ func (r *queryResolver) ServiceProviders(ctx context.Context, search *string, fi
 	if err != nil {
 		return nil, fmt.Errorf("service providers: %w", err)
 	}
-	edges, nodes, info := connection(l, func(c string, n store.ServiceProvider) model.ServiceProviderEdge {
+	edges, nodes, info := connection(ctx, l, func(c string, n store.ServiceProvider) model.ServiceProviderEdge {
 		return model.ServiceProviderEdge{Cursor: c, Node: &n}
 	})
 	return &model.ServiceProviderConnection{Edges: edges, Nodes: nodes, PageInfo: info, TotalCount: l.Total}, nil
@@ -548,7 +544,7 @@ func (r *queryResolver) AdminUsers(ctx context.Context, search *string, isActive
 	if err != nil {
 		return nil, fmt.Errorf("admin users: %w", err)
 	}
-	edges, nodes, info := connection(l, func(c string, n store.User) model.AdminUserEdge { return model.AdminUserEdge{Cursor: c, Node: &n} })
+	edges, nodes, info := connection(ctx, l, func(c string, n store.User) model.AdminUserEdge { return model.AdminUserEdge{Cursor: c, Node: &n} })
 	return &model.AdminUserConnection{Edges: edges, Nodes: nodes, PageInfo: info, TotalCount: l.Total}, nil
 }
 
@@ -561,7 +557,7 @@ func (r *queryResolver) AdminOrganizations(ctx context.Context, search *string, 
 	if err != nil {
 		return nil, fmt.Errorf("admin organizations: %w", err)
 	}
-	edges, nodes, info := connection(l, func(c string, n store.AdminOrganization) model.AdminOrganizationEdge {
+	edges, nodes, info := connection(ctx, l, func(c string, n store.AdminOrganization) model.AdminOrganizationEdge {
 		return model.AdminOrganizationEdge{Cursor: c, Node: &n}
 	})
 	return &model.AdminOrganizationConnection{Edges: edges, Nodes: nodes, PageInfo: info, TotalCount: l.Total}, nil
@@ -576,7 +572,7 @@ func (r *queryResolver) AdminServiceProviders(ctx context.Context, search *strin
 	if err != nil {
 		return nil, fmt.Errorf("admin service providers: %w", err)
 	}
-	edges, nodes, info := connection(l, func(c string, n store.AdminServiceProvider) model.AdminServiceProviderEdge {
+	edges, nodes, info := connection(ctx, l, func(c string, n store.AdminServiceProvider) model.AdminServiceProviderEdge {
 		return model.AdminServiceProviderEdge{Cursor: c, Node: &n}
 	})
 	return &model.AdminServiceProviderConnection{Edges: edges, Nodes: nodes, PageInfo: info, TotalCount: l.Total}, nil
@@ -592,7 +588,7 @@ func (r *queryResolver) AdminTeams(ctx context.Context, search *string, organiza
 		return nil, fmt.Errorf("admin teams: %w", err)
 	}
 	loadersFrom(ctx).adminTeamPage(l.Items)
-	edges, nodes, info := connection(l, func(c string, n store.Team) model.AdminTeamEdge { return model.AdminTeamEdge{Cursor: c, Node: &n} })
+	edges, nodes, info := connection(ctx, l, func(c string, n store.Team) model.AdminTeamEdge { return model.AdminTeamEdge{Cursor: c, Node: &n} })
 	return &model.AdminTeamConnection{Edges: edges, Nodes: nodes, PageInfo: info, TotalCount: l.Total}, nil
 }
 
@@ -614,14 +610,10 @@ func (r *queryResolver) AdminAuditEvents(ctx context.Context, actorID *uuid.UUID
 	if err != nil {
 		return nil, fmt.Errorf("audit events: %w", err)
 	}
-	edges, nodes, info := connection(l, func(c string, n store.AuditEvent) model.AuditEventEdge {
+	edges, nodes, info := connection(ctx, l, func(c string, n store.AuditEvent) model.AuditEventEdge {
 		return model.AuditEventEdge{Cursor: c, Node: &n}
 	})
 	return &model.AuditEventConnection{Edges: edges, Nodes: nodes, PageInfo: info, TotalCount: l.Total}, nil
-}
-
-func (r *teamResolver) Role(ctx context.Context, obj *store.TeamView) (model.TeamRole, error) {
-	return roleOut(obj.ViewerRole), nil
 }
 
 func (r *teamResolver) Accesses(ctx context.Context, obj *store.TeamView, search *string, orderBy *model.TeamAccessOrder, first *int, after *string) (*model.TeamAccessConnection, error) {
@@ -638,7 +630,7 @@ func (r *teamResolver) Accesses(ctx context.Context, obj *store.TeamView, search
 		return nil, fmt.Errorf("team accesses: %w", err)
 	}
 	l.Offset = pg.Offset
-	edges, nodes, info := connection(l, func(c string, n store.TeamAccessView) model.TeamAccessEdge {
+	edges, nodes, info := connection(ctx, l, func(c string, n store.TeamAccessView) model.TeamAccessEdge {
 		return model.TeamAccessEdge{Cursor: c, Node: &n}
 	})
 	return &model.TeamAccessConnection{Edges: edges, Nodes: nodes, PageInfo: info, TotalCount: l.Total}, nil
@@ -654,14 +646,14 @@ func (r *teamResolver) Invitations(ctx context.Context, obj *store.TeamView, fir
 		return nil, fmt.Errorf("team invitations: %w", err)
 	}
 	l.Offset = pg.Offset
-	edges, nodes, info := connection(l, func(c string, n store.Invitation) model.InvitationEdge {
+	edges, nodes, info := connection(ctx, l, func(c string, n store.Invitation) model.InvitationEdge {
 		return model.InvitationEdge{Cursor: c, Node: &n}
 	})
 	return &model.InvitationConnection{Edges: edges, Nodes: nodes, PageInfo: info, TotalCount: l.Total}, nil
 }
 
 func (r *teamResolver) ServiceProviders(ctx context.Context, obj *store.TeamView) ([]store.ServiceProvider, error) {
-	sps, err := loadersFrom(ctx).teamServiceProviders.Load(ctx, obj.ID)
+	sps, err := loadersFrom(ctx).teamServiceProviders().Load(ctx, obj.ID)
 	if err != nil {
 		return nil, fmt.Errorf("team service providers: %w", err)
 	}
@@ -669,22 +661,6 @@ func (r *teamResolver) ServiceProviders(ctx context.Context, obj *store.TeamView
 		sps = []store.ServiceProvider{}
 	}
 	return sps, nil
-}
-
-func (r *teamAccessResolver) User(ctx context.Context, obj *store.TeamAccessView) (*store.User, error) {
-	if obj.User != nil {
-		return obj.User, nil // joined by the list query
-	}
-	return loadersFrom(ctx).users.Load(ctx, obj.UserID)
-}
-
-func (r *teamAccessResolver) Role(ctx context.Context, obj *store.TeamAccessView) (model.TeamRole, error) {
-	return roleOut(obj.Role), nil
-}
-
-func (r *teamAccessResolver) Abilities(ctx context.Context, obj *store.TeamAccessView) (*model.TeamAccessAbilities, error) {
-	a := obj.Abilities()
-	return &model.TeamAccessAbilities{Delete: a.Delete, SetRoleTo: rolesOut(a.SetRoleTo)}, nil
 }
 
 func (r *teamWebhookResolver) Protocol(ctx context.Context, obj *store.TeamWebhook) (model.WebhookProtocol, error) {
@@ -695,23 +671,11 @@ func (r *teamWebhookResolver) Status(ctx context.Context, obj *store.TeamWebhook
 	return webhookStatusOut(obj.Status), nil
 }
 
-func (r *teamWebhookResolver) LastError(ctx context.Context, obj *store.TeamWebhook) (*string, error) {
-	return optional(obj.LastError), nil
-}
-
-func (r *userResolver) Email(ctx context.Context, obj *store.User) (*string, error) {
-	return optional(obj.Email), nil
-}
-
-func (r *userResolver) Name(ctx context.Context, obj *store.User) (*string, error) {
-	return optional(obj.Name), nil
-}
-
 func (r *userResolver) Organization(ctx context.Context, obj *store.User) (*store.OrganizationView, error) {
 	if obj.OrganizationID == nil {
 		return nil, nil
 	}
-	return loadersFrom(ctx).organizations.Load(ctx, *obj.OrganizationID)
+	return loadersFrom(ctx).organizations().Load(ctx, *obj.OrganizationID)
 }
 
 func (r *userResolver) Abilities(ctx context.Context, obj *store.User) (*model.UserAbilities, error) {
@@ -752,8 +716,6 @@ func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
 func (r *Resolver) Team() TeamResolver { return &teamResolver{r} }
 
-func (r *Resolver) TeamAccess() TeamAccessResolver { return &teamAccessResolver{r} }
-
 func (r *Resolver) TeamWebhook() TeamWebhookResolver { return &teamWebhookResolver{r} }
 
 func (r *Resolver) User() UserResolver { return &userResolver{r} }
@@ -769,7 +731,6 @@ type (
 	mutationResolver             struct{ *Resolver }
 	queryResolver                struct{ *Resolver }
 	teamResolver                 struct{ *Resolver }
-	teamAccessResolver           struct{ *Resolver }
 	teamWebhookResolver          struct{ *Resolver }
 	userResolver                 struct{ *Resolver }
 )

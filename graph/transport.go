@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
@@ -153,24 +154,64 @@ func classify(opCtx *graphql.OperationContext, errs gqlerror.List) {
 	}
 }
 
-// response is graphql.Response with data left out when nothing ran, as GraphQL over HTTP asks
-// of request errors; an operation that ran and failed keeps "data": null.
-type response struct {
-	Errors     gqlerror.List   `json:"errors,omitempty"`
-	Data       json.RawMessage `json:"data,omitempty"`
-	Extensions map[string]any  `json:"extensions,omitempty"`
-}
-
+// write answers with resp, its data left out when nothing ran, as GraphQL over HTTP asks of
+// request errors; an operation that ran and failed keeps "data": null. The data is gqlgen's
+// output, JSON already, and is copied as it is: encoding/json would check and compact every byte
+// of it again. Errors and extensions are encoded by encoding/json.
 func write(w http.ResponseWriter, media string, status int, resp *graphql.Response) {
-	b, err := json.Marshal(response{Errors: resp.Errors, Data: resp.Data, Extensions: resp.Extensions})
-	if err != nil { // a resolver returned something JSON cannot hold: a bug, not the client's
+	buf := buffers.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= maxPooledBuffer {
+			buf.Reset()
+			buffers.Put(buf)
+		}
+	}()
+	if err := encodeResponse(buf, resp); err != nil { // a value JSON cannot hold: a bug, not the client's
 		status = http.StatusInternalServerError
-		b = []byte(`{"errors":[{"message":"internal error","extensions":{"code":"INTERNAL"}}]}`)
+		buf.Reset()
+		buf.WriteString(`{"errors":[{"message":"internal error","extensions":{"code":"INTERNAL"}}]}`)
 	}
 	w.Header().Set("Content-Type", media+"; charset=utf-8")
 	w.WriteHeader(status)
-	w.Write(b)
+	w.Write(buf.Bytes())
 }
+
+// encodeResponse writes resp as encoding/json would write struct{Errors, Data, Extensions} with
+// omitempty on each.
+func encodeResponse(buf *bytes.Buffer, resp *graphql.Response) error {
+	buf.WriteByte('{')
+	sep := ""
+	if len(resp.Errors) > 0 {
+		b, err := json.Marshal(resp.Errors)
+		if err != nil {
+			return err
+		}
+		buf.WriteString(`"errors":`)
+		buf.Write(b)
+		sep = ","
+	}
+	if len(resp.Data) > 0 {
+		buf.WriteString(sep + `"data":`)
+		buf.Write(resp.Data)
+		sep = ","
+	}
+	if len(resp.Extensions) > 0 {
+		b, err := json.Marshal(resp.Extensions)
+		if err != nil {
+			return err
+		}
+		buf.WriteString(sep + `"extensions":`)
+		buf.Write(b)
+	}
+	buf.WriteByte('}')
+	return nil
+}
+
+// buffers hold responses being written; one grown past maxPooledBuffer (a large page) is left
+// to the garbage collector rather than kept.
+var buffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const maxPooledBuffer = 64 << 10
 
 // negotiate picks the response media type from Accept headers. No Accept means
 // application/json (the specification's rule for older clients), and so does a wildcard;

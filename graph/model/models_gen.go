@@ -219,9 +219,9 @@ type CreateContactPayload struct {
 }
 
 type CreateInvitationInput struct {
-	TeamID uuid.UUID `json:"teamId"`
-	Email  string    `json:"email"`
-	Role   *TeamRole `json:"role,omitempty"`
+	TeamID uuid.UUID   `json:"teamId"`
+	Email  string      `json:"email"`
+	Role   *store.Role `json:"role,omitempty"`
 }
 
 type CreateInvitationPayload struct {
@@ -229,9 +229,9 @@ type CreateInvitationPayload struct {
 }
 
 type CreateTeamAccessInput struct {
-	TeamID uuid.UUID `json:"teamId"`
-	UserID uuid.UUID `json:"userId"`
-	Role   *TeamRole `json:"role,omitempty"`
+	TeamID uuid.UUID   `json:"teamId"`
+	UserID uuid.UUID   `json:"userId"`
+	Role   *store.Role `json:"role,omitempty"`
 }
 
 type CreateTeamAccessPayload struct {
@@ -331,12 +331,6 @@ type ServiceProviderEdge struct {
 	Node   *store.ServiceProvider `json:"node"`
 }
 
-type TeamAccessAbilities struct {
-	Delete bool `json:"delete"`
-	// Roles the caller may give this access.
-	SetRoleTo []TeamRole `json:"setRoleTo"`
-}
-
 type TeamAccessConnection struct {
 	Edges      []TeamAccessEdge       `json:"edges"`
 	Nodes      []store.TeamAccessView `json:"nodes"`
@@ -392,8 +386,8 @@ type UpdateOrganizationPayload struct {
 }
 
 type UpdateTeamAccessInput struct {
-	ID   uuid.UUID `json:"id"`
-	Role TeamRole  `json:"role"`
+	ID   uuid.UUID  `json:"id"`
+	Role store.Role `json:"role"`
 }
 
 type UpdateTeamAccessPayload struct {
@@ -661,63 +655,6 @@ func (e *TeamOrder) UnmarshalJSON(b []byte) error {
 }
 
 func (e TeamOrder) MarshalJSON() ([]byte, error) {
-	var buf bytes.Buffer
-	e.MarshalGQL(&buf)
-	return buf.Bytes(), nil
-}
-
-type TeamRole string
-
-const (
-	TeamRoleOwner         TeamRole = "OWNER"
-	TeamRoleAdministrator TeamRole = "ADMINISTRATOR"
-	TeamRoleMember        TeamRole = "MEMBER"
-)
-
-var AllTeamRole = []TeamRole{
-	TeamRoleOwner,
-	TeamRoleAdministrator,
-	TeamRoleMember,
-}
-
-func (e TeamRole) IsValid() bool {
-	switch e {
-	case TeamRoleOwner, TeamRoleAdministrator, TeamRoleMember:
-		return true
-	}
-	return false
-}
-
-func (e TeamRole) String() string {
-	return string(e)
-}
-
-func (e *TeamRole) UnmarshalGQL(v any) error {
-	str, ok := v.(string)
-	if !ok {
-		return fmt.Errorf("enums must be strings")
-	}
-
-	*e = TeamRole(str)
-	if !e.IsValid() {
-		return fmt.Errorf("%s is not a valid TeamRole", str)
-	}
-	return nil
-}
-
-func (e TeamRole) MarshalGQL(w io.Writer) {
-	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
-}
-
-func (e *TeamRole) UnmarshalJSON(b []byte) error {
-	s, err := strconv.Unquote(string(b))
-	if err != nil {
-		return err
-	}
-	return e.UnmarshalGQL(s)
-}
-
-func (e TeamRole) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

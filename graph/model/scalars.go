@@ -2,9 +2,10 @@
 package model
 
 import (
+	"bytes"
+	"encoding/hex"
 	"fmt"
 	"io"
-	"strconv"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/google/uuid"
@@ -13,10 +14,34 @@ import (
 )
 
 // MarshalUUID writes an ID as its canonical UUID string.
-func MarshalUUID(id uuid.UUID) graphql.Marshaler {
-	return graphql.WriterFunc(func(w io.Writer) {
-		io.WriteString(w, strconv.Quote(id.String()))
-	})
+func MarshalUUID(id uuid.UUID) graphql.Marshaler { return quotedUUID(id) }
+
+// quotedUUID writes a UUID as a JSON string without allocating it first: every object of a page
+// has its ID.
+type quotedUUID uuid.UUID
+
+func (q quotedUUID) MarshalGQL(w io.Writer) {
+	if buf, ok := w.(*bytes.Buffer); ok { // gqlgen's response buffer
+		buf.Write(appendQuotedUUID(buf.AvailableBuffer(), q))
+		return
+	}
+	w.Write(appendQuotedUUID(nil, q))
+}
+
+func appendQuotedUUID(b []byte, q quotedUUID) []byte {
+	var s [36]byte
+	hex.Encode(s[0:8], q[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], q[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], q[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], q[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:], q[10:])
+	b = append(b, '"')
+	b = append(b, s[:]...)
+	return append(b, '"')
 }
 
 // UnmarshalUUID reads an ID; anything but a UUID is the client's error (BAD_USER_INPUT), not
