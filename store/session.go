@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/uptrace/bun"
 )
 
@@ -56,18 +57,23 @@ func (s *Store) CreateSession(ctx context.Context, tokenHash []byte, in NewSessi
 // logout needs it, and DeleteSession returns it.
 func (s *Store) SessionByToken(ctx context.Context, tokenHash []byte) (*Session, error) {
 	ses := new(Session)
-	err := s.db.NewSelect().Model(ses).
-		Column("ses.id", "ses.created_at", "ses.user_id", "ses.issuer", "ses.subject", "ses.sid", "ses.last_seen_at", "ses.expires_at").
-		Join("JOIN users AS u ON u.id = ses.user_id").
-		Where("ses.token_hash = ?", tokenHash).
-		Where("ses.expires_at > now()").
-		Where("u.is_active").
-		Scan(ctx)
-	if err != nil {
-		return nil, notFoundOr(err, "session", "select session")
+	var sid pgtype.Text
+	found, err := s.preparedRow(ctx, sessionByTokenSQL, []any{tokenHash},
+		uuidDest(&ses.ID), &ses.CreatedAt, uuidDest(&ses.UserID), &ses.Issuer, &ses.Subject, &sid, &ses.LastSeenAt, &ses.ExpiresAt)
+	switch {
+	case err != nil:
+		return nil, fromDB("select session", err)
+	case !found:
+		return nil, notFound("session")
 	}
+	ses.SID = sid.String
 	return ses, nil
 }
+
+// sessionByTokenSQL runs on every request with a cookie: a prepared statement (prepared.go).
+const sessionByTokenSQL = `SELECT ses.id, ses.created_at, ses.user_id, ses.issuer, ses.subject, ses.sid, ses.last_seen_at, ses.expires_at
+	FROM sessions ses JOIN users u ON u.id = ses.user_id
+	WHERE ses.token_hash = $1 AND ses.expires_at > now() AND u.is_active`
 
 // TouchSession records that a session was used. It writes at most once a minute per session,
 // so that busy clients do not turn every read into a write; it never moves expires_at.

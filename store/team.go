@@ -8,6 +8,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/pgdialect"
 )
@@ -72,9 +74,25 @@ func visibleTeams(q *bun.SelectQuery, actor Actor) *bun.SelectQuery {
 	return q
 }
 
-type teamRow struct {
-	TeamView `bun:",extend"`
-	Total
+// visibleTeamsSQL is visibleTeams for a prepared statement (prepared.go): written after
+// "FROM teams t", it joins the actor's access as va, and returns the condition to AND into the
+// WHERE clause.
+func visibleTeamsSQL(q *stmt, actor Actor) (cond string) {
+	q.add(" JOIN team_accesses va ON va.team_id = t.id AND va.user_id = ", q.arg(uuidArg(actor.UserID)))
+	if actor.viaService() {
+		return "(t.is_visible_all_services OR EXISTS (SELECT 1 FROM team_service_providers tsp WHERE tsp.team_id = t.id AND tsp.service_provider_id = " +
+			q.arg(uuidArg(actor.ServiceProviderID)) + "))"
+	}
+	return "true"
+}
+
+// teamColumnsSQL are the columns of Team from the table aliased t, in teamDest's order.
+const teamColumnsSQL = "t.id, t.created_at, t.updated_at, t.name, t.organization_id, t.is_visible_all_services, t.external_id"
+
+// teamDest returns the scan destinations of teamColumnsSQL: t's fields, and org for its
+// nullable organization (set t.OrganizationID = uuidPtr(*org) after the scan).
+func teamDest(t *Team, org *pgtype.UUID) []any {
+	return []any{uuidDest(&t.ID), &t.CreatedAt, &t.UpdatedAt, &t.Name, org, &t.IsVisibleAllServices, uuidDest(&t.ExternalID)}
 }
 
 // Teams lists the teams the actor may see.
@@ -86,25 +104,46 @@ func (s *Store) Teams(ctx context.Context, actor Actor, f TeamFilter) (List[Team
 	if !ok {
 		return List[TeamView]{}, invalid("orderBy", "unknown order")
 	}
-	search := func(q *bun.SelectQuery) *bun.SelectQuery {
-		if term := searchTerm(f.Search); term != "" {
-			q = q.Where("search_key(t.name) LIKE search_key(?)", term)
-		}
-		return visibleTeams(q, actor)
+	term := searchTerm(f.Search)
+	q := &stmt{}
+	q.add("SELECT ", teamColumnsSQL, ", ", roleCode("va.role"), ", count(*) OVER () FROM teams t")
+	visible := visibleTeamsSQL(q, actor)
+	q.add(" WHERE ", visible)
+	if term != "" {
+		q.add(" AND search_key(t.name) LIKE search_key(", q.arg(term), ")")
 	}
-	var rows []teamRow
-	q := search(s.db.NewSelect().Model(&rows).ColumnExpr("t.*, va.role AS viewer_role, count(*) OVER () AS total_count"))
-	if err := f.Page.window(q.OrderExpr(order)).Scan(ctx); err != nil {
+	q.add(" ORDER BY ", order, " LIMIT ", q.arg(f.Limit+1), " OFFSET ", q.arg(f.Offset))
+	var (
+		t           TeamView
+		org         pgtype.UUID
+		role, total int32
+	)
+	t.viaService = actor.viaService()
+	dest := append(teamDest(&t.Team, &org), &role, &total)
+	l := List[TeamView]{Offset: f.Offset, Items: make([]TeamView, 0, f.Limit)}
+	err := s.prepared(ctx, q.String(), q.args, func(r pgx.Rows) error {
+		if err := r.Scan(dest...); err != nil {
+			return err
+		}
+		if len(l.Items) == f.Limit {
+			l.HasNext = true
+			return nil
+		}
+		t.OrganizationID, t.ViewerRole, l.Total = uuidPtr(org), roleOf(role), int(total)
+		l.Items = append(l.Items, t)
+		return nil
+	})
+	if err != nil {
 		return List[TeamView]{}, fromDB("select teams", err)
 	}
-	l := newList(f.Page, rows, func(r teamRow) TeamView {
-		r.viaService = actor.viaService()
-		return r.TeamView
-	})
-	if len(rows) == 0 && f.Offset > 0 {
+	if len(l.Items) == 0 && f.Offset > 0 {
 		// Past the end the window count has no row to ride on: count apart, so that the total
 		// stays the size of the list.
-		n, err := search(s.db.NewSelect().TableExpr("teams AS t")).Count(ctx)
+		q := s.db.NewSelect().TableExpr("teams AS t")
+		if term != "" {
+			q = q.Where("search_key(t.name) LIKE search_key(?)", term)
+		}
+		n, err := visibleTeams(q, actor).Count(ctx)
 		if err != nil {
 			return List[TeamView]{}, fromDB("count teams", err)
 		}
@@ -115,12 +154,23 @@ func (s *Store) Teams(ctx context.Context, actor Actor, f TeamFilter) (List[Team
 
 // TeamByID returns a team the actor may see; any other is KindNotFound.
 func (s *Store) TeamByID(ctx context.Context, actor Actor, id uuid.UUID) (*TeamView, error) {
+	q := &stmt{}
+	q.add("SELECT ", teamColumnsSQL, ", ", roleCode("va.role"), " FROM teams t")
+	visible := visibleTeamsSQL(q, actor)
+	q.add(" WHERE ", visible, " AND t.id = ", q.arg(uuidArg(id)))
 	t := &TeamView{viaService: actor.viaService()}
-	err := visibleTeams(s.db.NewSelect().Model(t).ColumnExpr("t.*, va.role AS viewer_role"), actor).
-		Where("t.id = ?", id).Scan(ctx)
-	if err != nil {
-		return nil, notFoundOr(err, "team", "select team")
+	var (
+		org  pgtype.UUID
+		role int32
+	)
+	found, err := s.preparedRow(ctx, q.String(), q.args, append(teamDest(&t.Team, &org), &role)...)
+	switch {
+	case err != nil:
+		return nil, fromDB("select team", err)
+	case !found:
+		return nil, notFound("team")
 	}
+	t.OrganizationID, t.ViewerRole = uuidPtr(org), roleOf(role)
 	return t, nil
 }
 

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/uptrace/bun"
 )
 
@@ -67,22 +69,17 @@ type AccessFilter struct {
 	Page
 }
 
-type accessRow struct {
-	TeamAccessView `bun:",extend"`
-	Total
-	Rank   int  `bun:"rn,scanonly"` // position in its team's list, from 1: the window's filter
-	Joined User `bun:"embed:user__"`
-}
-
 // TeamAccessesByTeamIDs returns one page of accesses for each of the teams that the actor
-// may see, with their users, in one statement whatever the number of teams (a window per
-// team). Teams the actor may not see get no entry. The users come with the accesses so
-// that a page of teams does not need a second round of user lookups, whose batching would
-// depend on timing.
+// may see, with their users, in one statement whatever the number of teams (a page per team).
+// Teams the actor may not see, and teams with no access that the filter keeps, get no entry.
+// The users come with the accesses so that a page of teams does not need a second round of
+// user lookups, whose batching would depend on timing.
 func (s *Store) TeamAccessesByTeamIDs(ctx context.Context, actor Actor, teamIDs []uuid.UUID, f AccessFilter) (map[uuid.UUID]List[TeamAccessView], error) {
-	viewer := visibleTeams(s.db.NewSelect().TableExpr("teams AS t").ColumnExpr("t.id AS team_id, va.role"), actor).
-		Where("t.id IN (?)", bun.List(teamIDs))
-	return s.teamAccessPages(ctx, viewer, f, func(a *TeamAccessView) {
+	q := &stmt{}
+	q.add("WITH v AS (SELECT t.id AS team_id, ", roleCode("va.role"), " AS viewer_role FROM teams t")
+	visible := visibleTeamsSQL(q, actor)
+	q.add(" WHERE ", visible, " AND t.id = ANY(", q.arg(uuidsArg(teamIDs)), "::uuid[]))")
+	return s.teamAccessPages(ctx, q, f, func(a *TeamAccessView) {
 		a.ViewerID, a.viaService = actor.UserID, actor.viaService()
 	})
 }
@@ -91,14 +88,17 @@ func (s *Store) TeamAccessesByTeamIDs(ctx context.Context, actor Actor, teamIDs 
 // with the abilities staff have (staffAccessAbilities). The caller checks that the principal is
 // staff.
 func (s *Store) AdminTeamAccessesByTeamIDs(ctx context.Context, teamIDs []uuid.UUID, f AccessFilter) (map[uuid.UUID]List[TeamAccessView], error) {
-	viewer := s.db.NewSelect().TableExpr("teams AS t").ColumnExpr("t.id AS team_id, ''::varchar AS role").
-		Where("t.id IN (?)", bun.List(teamIDs))
-	return s.teamAccessPages(ctx, viewer, f, func(a *TeamAccessView) { a.asStaff = true })
+	q := &stmt{}
+	q.add("WITH v AS (SELECT t.id AS team_id, 0 AS viewer_role FROM teams t WHERE t.id = ANY(", q.arg(uuidsArg(teamIDs)), "::uuid[]))")
+	return s.teamAccessPages(ctx, q, f, func(a *TeamAccessView) { a.asStaff = true })
 }
 
-// teamAccessPages pages the accesses of the teams viewer selects (team_id, and the viewer's
-// role in it), and view sets who views each one.
-func (s *Store) teamAccessPages(ctx context.Context, viewer *bun.SelectQuery, f AccessFilter, view func(*TeamAccessView)) (map[uuid.UUID]List[TeamAccessView], error) {
+// teamAccessPages pages the accesses of the teams that q's CTE v selects (team_id, and the
+// viewer's role code in it), and view sets who views each one. For each team, one lateral
+// subquery counts the accesses the filter keeps and the owners (an index-only scan of
+// team_accesses_team_id_role_idx without a search), and another reads only the page: LIMIT
+// and OFFSET in the team's order, with the page's users.
+func (s *Store) teamAccessPages(ctx context.Context, q *stmt, f AccessFilter, view func(*TeamAccessView)) (map[uuid.UUID]List[TeamAccessView], error) {
 	if err := CheckPage(f.Page); err != nil {
 		return nil, err
 	}
@@ -106,37 +106,66 @@ func (s *Store) teamAccessPages(ctx context.Context, viewer *bun.SelectQuery, f 
 	if !ok {
 		return nil, invalid("orderBy", "unknown order")
 	}
-	search, term := "", searchTerm(f.Search)
-	args := []any{viewer}
-	if term != "" {
-		search = "AND (search_key(u.name) LIKE search_key(?) OR search_key(u.email) LIKE search_key(?))"
-		args = append(args, term, term)
+	search, total, users := "", "count(*)", ""
+	if term := searchTerm(f.Search); term != "" {
+		p := q.arg(term)
+		search = " AND (search_key(u.name) LIKE search_key(" + p + ") OR search_key(u.email) LIKE search_key(" + p + "))"
+		total, users = "count(*) FILTER (WHERE true"+search+")", " JOIN users u ON u.id = ta.user_id"
 	}
-	args = append(args, f.Offset, f.Offset+f.Limit+1)
-	var rows []accessRow
-	err := s.db.NewRaw(fmt.Sprintf(`
-		WITH viewer AS (?), owners AS (
-			SELECT team_id, count(*) AS n FROM team_accesses
-			WHERE role = 'owner' AND team_id IN (SELECT team_id FROM viewer) GROUP BY team_id
-		)
-		SELECT * FROM (
-			SELECT ta.*, v.role AS viewer_role, coalesce(o.n, 0) AS owners, %[3]s,
-				row_number() OVER (PARTITION BY ta.team_id ORDER BY %[1]s) AS rn,
-				count(*) OVER (PARTITION BY ta.team_id) AS total_count
-			FROM team_accesses ta
-			JOIN viewer v ON v.team_id = ta.team_id
-			JOIN users u ON u.id = ta.user_id
-			LEFT JOIN owners o ON o.team_id = ta.team_id
-			WHERE true %[2]s
-		) w WHERE (rn > ? AND rn <= ?) OR rn = total_count ORDER BY team_id, rn`, order, search, s.userColumns("u", "user__")), args...).Scan(ctx, &rows)
+	q.add(` SELECT v.team_id, v.viewer_role, n.total, n.owners, a.* FROM v
+		CROSS JOIN LATERAL (
+			SELECT `, total, ` AS total, count(*) FILTER (WHERE ta.role = 'owner') AS owners
+			FROM team_accesses ta`, users, ` WHERE ta.team_id = v.team_id
+		) n
+		LEFT JOIN LATERAL (
+			SELECT ta.id, ta.created_at, ta.updated_at, `, roleCode("ta.role"), `, `, userColumnsSQL, `
+			FROM team_accesses ta JOIN users u ON u.id = ta.user_id
+			WHERE ta.team_id = v.team_id`, search, `
+			ORDER BY `, order, ` LIMIT `, q.arg(f.Limit), ` OFFSET `, q.arg(f.Offset), `
+		) a ON true`)
+	var (
+		team                 uuid.UUID
+		viewer, all, owners  int32
+		id                   pgtype.UUID
+		createdAt, updatedAt pgtype.Timestamptz
+		role                 pgtype.Int4
+		u                    userCols
+		slab                 []User // the users, allocated a page at a time
+	)
+	dest := append([]any{uuidDest(&team), &viewer, &all, &owners, &id, &createdAt, &updatedAt, &role}, u.dest()...)
+	out := map[uuid.UUID]List[TeamAccessView]{}
+	// A team's rows come in its page's order: each is the output of its lateral subquery.
+	err := s.prepared(ctx, q.String(), q.args, func(r pgx.Rows) error {
+		if err := r.Scan(dest...); err != nil {
+			return err
+		}
+		if all == 0 {
+			return nil
+		}
+		l, ok := out[team]
+		if !ok {
+			n := min(f.Limit, max(int(all)-f.Offset, 0))
+			l = List[TeamAccessView]{Offset: f.Offset, Total: int(all), HasNext: f.Offset+f.Limit < int(all), Items: make([]TeamAccessView, 0, n)}
+			if cap(slab)-len(slab) < n {
+				slab = make([]User, 0, max(n, 4*f.Limit))
+			}
+		}
+		if id.Valid {
+			slab = append(slab, u.user())
+			a := TeamAccessView{
+				TeamAccess: TeamAccess{ID: id.Bytes, CreatedAt: createdAt.Time, UpdatedAt: updatedAt.Time, TeamID: team, UserID: u.id.Bytes, Role: roleOf(role.Int32)},
+				ViewerRole: roleOf(viewer), Owners: int(owners), User: &slab[len(slab)-1],
+			}
+			view(&a)
+			l.Items = append(l.Items, a)
+		}
+		out[team] = l
+		return nil
+	})
 	if err != nil {
 		return nil, fromDB("select team accesses", err)
 	}
-	return pagesByTeam(f.Page, rows, func(r accessRow) (uuid.UUID, int) { return r.TeamID, r.Rank }, func(r accessRow) TeamAccessView {
-		view(&r.TeamAccessView)
-		r.User = &r.Joined
-		return r.TeamAccessView
-	}), nil
+	return out, nil
 }
 
 // pagesByTeam splits the rows of a window query over several teams into one page per team.

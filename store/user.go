@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/uptrace/bun"
 )
 
@@ -71,25 +72,44 @@ func (s *Store) Users(ctx context.Context, actor uuid.UUID, f UserFilter) (List[
 	if err := CheckPage(f.Page); err != nil {
 		return List[User]{}, err
 	}
-	var rows []userRow
-	q := s.db.NewSelect().Model(&rows).
-		ColumnExpr("u.*").ColumnExpr("count(*) OVER () AS total_count").
-		Where("u.is_active").
-		Where("u.organization_id = (SELECT organization_id FROM users WHERE id = ?)", actor)
+	q := &stmt{}
+	me := q.arg(uuidArg(actor))
+	q.add("SELECT ", userColumnsSQL, ", count(*) OVER () FROM users u",
+		" WHERE u.is_active AND u.organization_id = (SELECT organization_id FROM users WHERE id = ", me, ")")
 	if term := searchTerm(f.Search); term != "" {
-		q = q.Where("(search_key(u.name) LIKE search_key(?) OR search_key(u.email) LIKE search_key(?))", term, term)
+		p := q.arg(term)
+		q.add(" AND (search_key(u.name) LIKE search_key(", p, ") OR search_key(u.email) LIKE search_key(", p, "))")
 	}
 	if f.NotInTeam != nil {
 		// Only a team the actor belongs to filters: a team's membership is private to its
 		// members, and People's ?team_id= let anyone learn it by difference.
-		q = q.Where(`NOT EXISTS (SELECT 1 FROM team_accesses ta WHERE ta.team_id = ?0 AND ta.user_id = u.id
-			AND EXISTS (SELECT 1 FROM team_accesses va WHERE va.team_id = ?0 AND va.user_id = ?1))`, *f.NotInTeam, actor)
+		team := q.arg(uuidArg(*f.NotInTeam))
+		q.add(" AND NOT EXISTS (SELECT 1 FROM team_accesses ta WHERE ta.team_id = ", team, " AND ta.user_id = u.id",
+			" AND EXISTS (SELECT 1 FROM team_accesses va WHERE va.team_id = ", team, " AND va.user_id = ", me, "))")
 	}
-	err := f.Page.window(q.OrderExpr("u.created_at DESC, u.id DESC")).Scan(ctx)
+	q.add(" ORDER BY u.created_at DESC, u.id DESC LIMIT ", q.arg(f.Limit+1), " OFFSET ", q.arg(f.Offset))
+	var (
+		u     userCols
+		total int32
+	)
+	dest := append(u.dest(), &total)
+	l := List[User]{Offset: f.Offset, Items: make([]User, 0, f.Limit)}
+	err := s.prepared(ctx, q.String(), q.args, func(r pgx.Rows) error {
+		if err := r.Scan(dest...); err != nil {
+			return err
+		}
+		if len(l.Items) == f.Limit {
+			l.HasNext = true
+			return nil
+		}
+		l.Total = int(total)
+		l.Items = append(l.Items, u.user())
+		return nil
+	})
 	if err != nil {
 		return List[User]{}, fromDB("select users", err)
 	}
-	return newList(f.Page, rows, func(r userRow) User { return r.User }), nil
+	return l, nil
 }
 
 // UserUpdate holds the fields a user may change on themselves; nil means unchanged.
@@ -175,7 +195,7 @@ func (s *Store) UserIsStaff(ctx context.Context, id uuid.UUID) (bool, error) {
 // UserIsActive reports whether the user exists and is active. Cached credentials (introspected
 // bearer tokens) ask it on every request, so that deactivating a user takes effect at once.
 func (s *Store) UserIsActive(ctx context.Context, id uuid.UUID) (bool, error) {
-	ok, err := s.db.NewSelect().TableExpr("users").Where("id = ? AND is_active", id).Exists(ctx)
+	ok, err := s.preparedRow(ctx, "SELECT FROM users WHERE id = $1 AND is_active", []any{uuidArg(id)})
 	if err != nil {
 		return false, fromDB("select user", err)
 	}
