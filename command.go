@@ -19,36 +19,81 @@ import (
 	"lasuite.fr/people/store"
 )
 
-// createStaff is `people create-staff --email <email>` (or --id <uuid>): it makes an existing
-// user active staff, the first one included, who then administers the directory in the
-// playground. It creates no user: a user comes from a first login, which alone knows the
-// identity provider's subject and the organization; see store.PromoteStaff.
-func createStaff(ctx context.Context, s *store.Store, log *slog.Logger, stdout io.Writer, args []string) error {
+// staffUsage is what `people create-staff -h` prints before the flags.
+const staffUsage = `usage: people create-staff --email <email> [--name <name>] | --id <user id>
+
+Makes a user active staff (reactivating them if need be): they administer the directory at
+/playground. It needs DATABASE_URL and the server's configuration.
+
+--email names the one user with this email, compared case-insensitively. When no user has it,
+a staff user is created with this email (and --name), ahead of their first login: no
+organization yet, and no identity at the identity provider. At their first login (ProConnect,
+or make run's development provider), the provider's subject is linked to this user because the
+provider gives the same email, whatever its case (OIDC_FALLBACK_TO_EMAIL_FOR_IDENTIFICATION,
+on by default: with it off, create-staff refuses to create a user who could never log in), and
+the login gives them an organization as it does to anyone. Until then, nobody logs in as them.
+When several users share the email, name one by --id.
+
+`
+
+// staffArgs are the arguments of create-staff.
+type staffArgs struct {
+	email, name string
+	id          uuid.UUID
+}
+
+// parseStaffArgs reads create-staff's arguments before any configuration or database is
+// needed, so that -h and a usage error answer at once. It returns flag.ErrHelp for -h.
+func parseStaffArgs(args []string, stdout io.Writer) (staffArgs, error) {
 	fs := flag.NewFlagSet("create-staff", flag.ContinueOnError)
 	fs.SetOutput(stdout)
-	email := fs.String("email", "", "the email of the user to make staff (compared case-insensitively)")
-	idFlag := fs.String("id", "", "the id of the user, when several users share an email")
-	if err := fs.Parse(args); err != nil {
-		return err
+	fs.Usage = func() {
+		io.WriteString(fs.Output(), staffUsage)
+		fs.PrintDefaults()
 	}
-	var id uuid.UUID
+	email := fs.String("email", "", "the email of the user to make staff, or to create as staff when no user has it")
+	name := fs.String("name", "", "the name of a user created by --email (an existing user keeps theirs; the identity provider's replaces it at each login)")
+	idFlag := fs.String("id", "", "the id of an existing user, when several users share an email")
+	var a staffArgs
+	if err := fs.Parse(args); err != nil {
+		return a, err
+	}
+	a.email, a.name = *email, *name
 	switch {
-	case (*email == "") == (*idFlag == ""), fs.NArg() > 0:
-		return errors.New("usage: people create-staff --email <email> | --id <user id>")
+	case (*email == "") == (*idFlag == ""), *name != "" && *idFlag != "", fs.NArg() > 0:
+		return a, errors.New("usage: people create-staff --email <email> [--name <name>] | --id <user id>")
 	case *idFlag != "":
 		var err error
-		if id, err = uuid.Parse(*idFlag); err != nil {
-			return fmt.Errorf("create-staff: --id %q is not a UUID", *idFlag)
+		if a.id, err = uuid.Parse(*idFlag); err != nil {
+			return a, fmt.Errorf("create-staff: --id %q is not a UUID", *idFlag)
 		}
 	}
-	u, err := s.PromoteStaff(ctx, *email, id)
-	if store.KindOf(err) == store.KindNotFound {
-		return errors.New("create-staff: no such user: the person must log in once (through the identity provider) before being made staff")
-	} else if err != nil {
+	return a, nil
+}
+
+// createStaff is `people create-staff`: it makes a user active staff, the first one included,
+// who then administers the directory in the playground; with --email it creates the user when
+// none has that email (see staffUsage and store.CreateStaff). fallbackToEmail is the server's
+// OIDC_FALLBACK_TO_EMAIL_FOR_IDENTIFICATION, which alone lets a user made here log in.
+func createStaff(ctx context.Context, s *store.Store, log *slog.Logger, stdout io.Writer, a staffArgs, fallbackToEmail bool) error {
+	u, created, err := s.CreateStaff(ctx, store.StaffRequest{ID: a.id, Email: a.email, Name: a.name},
+		store.LoginOptions{FallbackToEmail: fallbackToEmail})
+	switch {
+	case store.KindOf(err) == store.KindNotFound && a.id != uuid.Nil:
+		return errors.New("create-staff: no user has this id")
+	case store.KindOf(err) == store.KindNotFound:
+		return errors.New("create-staff: no user has this email, and OIDC_FALLBACK_TO_EMAIL_FOR_IDENTIFICATION is off, " +
+			"so a user created now could never log in (a login would make another account): let the person log in once, then run create-staff again")
+	case err != nil:
 		return fmt.Errorf("create-staff: %w", err)
+	case created:
+		log.InfoContext(ctx, "staff user created", "user_id", u.ID)
+		fmt.Fprintf(stdout, "%s (%s) is created as active staff: at their first login, with an identity provider that gives this email, "+
+			"they become this user and administer the directory at /playground\n", u.ID, u.Email)
+	default:
+		log.InfoContext(ctx, "staff user promoted", "user_id", u.ID)
+		fmt.Fprintf(stdout, "%s (%s) is now active staff: they administer the directory at /playground\n", u.ID, u.Email)
 	}
-	log.InfoContext(ctx, "staff user promoted", "user_id", u.ID)
-	fmt.Fprintf(stdout, "%s (%s) is now active staff: they administer the directory at /playground\n", u.ID, u.Email)
 	return nil
 }
 

@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
+	"lasuite.fr/people/store"
 	"lasuite.fr/people/store/storetest"
 )
 
@@ -32,13 +35,51 @@ func TestCreateStaffCommand(t *testing.T) {
 		t.Errorf("after create-staff: %+v, %v", got, err)
 	}
 
+	// An email nobody has: the user is created, staff, and a second run keeps them.
+	email := "First-Staff-" + storetest.Unique() + "@Example.test"
+	out.Reset()
+	if err := run(t.Context(), []string{"create-staff", "--email", email, "--name", "Ada Admin"}, vars, &out, nil); err != nil {
+		t.Fatalf("create-staff for a new email: %v", err)
+	}
+	var created store.User
+	if err := s.DB().NewSelect().Model(&created).Where("lower(email) = lower(?)", email).Scan(t.Context()); err != nil {
+		t.Fatalf("the created user: %v", err)
+	}
+	if !created.IsStaff || created.Name != "Ada Admin" || !strings.Contains(out.String(), created.ID.String()+" ("+created.Email+") is created as active staff") {
+		t.Errorf("created %+v, output %q", created, out.String())
+	}
+	out.Reset()
+	if err := run(t.Context(), []string{"create-staff", "--email", strings.ToLower(email)}, vars, &out, nil); err != nil ||
+		!strings.Contains(out.String(), created.ID.String()+" ("+created.Email+") is now active staff") {
+		t.Errorf("create-staff again: %v, output %q, want the same user kept", err, out.String())
+	}
+
+	// -h needs neither a database nor a configuration.
+	out.Reset()
+	if err := run(t.Context(), []string{"create-staff", "-h"}, env(nil), &out, nil); err != nil ||
+		!strings.Contains(out.String(), "usage: people create-staff --email <email> [--name <name>] | --id <user id>") ||
+		!strings.Contains(out.String(), "-name") || !strings.Contains(out.String(), "OIDC_FALLBACK_TO_EMAIL_FOR_IDENTIFICATION") {
+		t.Errorf("create-staff -h: %v, output %q", err, out.String())
+	}
+
+	noFallback := env(map[string]string{"DATABASE_URL": storetest.URL(t), "OIDC_FALLBACK_TO_EMAIL_FOR_IDENTIFICATION": "false"})
+	nobody := "nobody-" + storetest.Unique() + "@example.test"
+	if err := run(t.Context(), []string{"create-staff", "--email", nobody}, noFallback, io.Discard, nil); err == nil ||
+		!strings.Contains(err.Error(), "OIDC_FALLBACK_TO_EMAIL_FOR_IDENTIFICATION is off, so a user created now could never log in") {
+		t.Errorf("create-staff for a new email without the email fallback: %v, want a refusal naming the setting", err)
+	}
+	if n, err := s.DB().NewSelect().TableExpr("users").Where("email = ?", nobody).Count(t.Context()); err != nil || n != 0 {
+		t.Errorf("%d users created without the email fallback (%v)", n, err)
+	}
+
 	for _, tc := range []struct {
 		args []string
 		want string
 	}{
-		{[]string{"create-staff", "--email", "nobody-" + storetest.Unique() + "@example.test"}, "must log in once"},
+		{[]string{"create-staff", "--id", uuid.NewString()}, "no user has this id"},
 		{[]string{"create-staff"}, "usage: people create-staff"},
 		{[]string{"create-staff", "--email", u.Email, "--id", u.ID.String()}, "usage: people create-staff"},
+		{[]string{"create-staff", "--id", u.ID.String(), "--name", "X"}, "usage: people create-staff"},
 		{[]string{"create-staff", "--id", "nope"}, "not a UUID"},
 		{[]string{"create-staff", "--email", "not an email"}, "enter a valid email address"},
 		{[]string{"no-such-command"}, "use serve, migrate, demo, create-staff or token"},

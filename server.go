@@ -6,7 +6,9 @@
 //	people [serve]                       migrate (unless MIGRATE=false) and serve on LISTEN_ADDR
 //	people migrate                       apply pending migrations and exit
 //	people demo [--once]                 load the demo data (with --once: only into a database without it)
-//	people create-staff --email <email>  make an existing user active staff (or --id <user id>)
+//	people create-staff --email <email> [--name <name>]
+//	                                     make the user with this email active staff, created when none has it
+//	                                     (or --id <user id>)
 //	people token --user <email> --sp <client id>
 //	                                     print a partner service's token from make run's development provider
 package main
@@ -14,6 +16,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -53,6 +56,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	if cmd == "token" { // a client of a running server: no database, no configuration
 		return devToken(ctx, args, getenv, stdout)
+	}
+	var staff staffArgs
+	if cmd == "create-staff" { // -h and usage errors need no configuration
+		var err error
+		if staff, err = parseStaffArgs(args, stdout); errors.Is(err, flag.ErrHelp) {
+			return nil
+		} else if err != nil {
+			return err
+		}
 	}
 	cfg, err := parseConfig(getenv)
 	if err != nil {
@@ -97,7 +109,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		if err := migrations.Check(ctx, s.DB().DB); err != nil {
 			return err
 		}
-		return createStaff(ctx, s, log, stdout, args)
+		return createStaff(ctx, s, log, stdout, staff, cfg.Login.FallbackToEmail)
 	case "serve":
 		if cfg.Migrate {
 			if err := migrate(ctx, s, log); err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"lasuite.fr/people/auth"
 	"lasuite.fr/people/auth/oidctest"
+	"lasuite.fr/people/store"
 	"lasuite.fr/people/store/storetest"
 )
 
@@ -280,4 +281,30 @@ func TestBearerClaimSettings(t *testing.T) {
 			t.Errorf("me = %s, want %s", got, u.ID)
 		}
 	})
+}
+
+// A staff user made by create-staff ahead of their first login has users.sub set to a
+// placeholder (their id) that is no identity: a partner service's token by that subject is
+// nobody's, with the email fallback on or off. Their own email, when the fallback is on, is
+// how they are found, as at a browser login.
+func TestBearerStaffPlaceholderSubject(t *testing.T) {
+	t.Parallel()
+	for _, fallback := range []bool{true, false} {
+		e := newRSEnv(t, auth.BackendJSON, func(c *auth.ResourceServerConfig) { c.FallbackToEmail = fallback })
+		email := "staff-" + storetest.Unique() + "@example.test"
+		u, created, err := e.s.CreateStaff(t.Context(), store.StaffRequest{Email: email}, store.DefaultLoginOptions())
+		if err != nil || !created {
+			t.Fatalf("CreateStaff() = %+v, %v, %v", u, created, err)
+		}
+		a := e.do(t, "Bearer "+e.as.Mint(oidctest.Token{Subject: u.Sub, ClientID: "docs"}), `{ me { id } }`, nil)
+		if a.status != http.StatusUnauthorized || !strings.HasPrefix(a.header.Get("WWW-Authenticate"), `Bearer error="invalid_token"`) {
+			t.Errorf("fallback %v: a token by the placeholder subject: status %d, WWW-Authenticate %q; want 401 invalid_token",
+				fallback, a.status, a.header.Get("WWW-Authenticate"))
+		}
+		if fallback {
+			if got := e.me(t, e.as.Mint(oidctest.Token{Subject: "pairwise-" + storetest.Unique(), ClientID: "docs", Email: strings.ToUpper(email)})); got != u.ID.String() {
+				t.Errorf("a token with the staff user's email: me = %s, want %s", got, u.ID)
+			}
+		}
+	}
 }

@@ -1010,6 +1010,60 @@ func TestLoginProvisioning(t *testing.T) {
 	})
 }
 
+// A staff user made by create-staff before anyone logged in as them: their first login, by
+// the provider's own subject and the email in any case, is that user, staff from the start;
+// the placeholder subject create-staff stored is no identity.
+func TestLoginStaffCreatedAhead(t *testing.T) {
+	t.Parallel()
+	r := newLoginRig(t, nil)
+	_, email := person()
+	u, created, err := r.s.CreateStaff(t.Context(), store.StaffRequest{Email: email, Name: "Camille"}, store.DefaultLoginOptions())
+	if err != nil || !created {
+		t.Fatalf("CreateStaff() = %+v, %v, %v", u, created, err)
+	}
+
+	// The placeholder, as a subject with another email, is someone else.
+	c := r.browser(t)
+	_, otherEmail := person()
+	mustLand(t, r.logIn(t, c, opKnobs{Sub: u.Sub, Userinfo: map[string]any{"email": otherEmail}}))
+	if me := r.me(t, c); me.Me.ID == u.ID.String() {
+		t.Errorf("a login by the placeholder subject reached the staff user")
+	}
+
+	sub, _ := person()
+	c = r.browser(t)
+	mustLand(t, r.logIn(t, c, opKnobs{Sub: sub, Userinfo: map[string]any{"email": strings.ToUpper(email), "given_name": "Camille", "usual_name": "Martin"}}))
+	var out struct {
+		Me struct {
+			ID, Name     string
+			IsStaff      bool
+			Organization *struct{ Name string }
+		}
+		AdminUsers struct{ Nodes []struct{ ID string } }
+	}
+	if code := r.gql(t, c, `{ me { id name isStaff organization { name } } adminUsers(search: "`+email+`") { nodes { id } } }`, &out); code != "" {
+		t.Fatalf("me and adminUsers answered %s, want the staff user's session", code)
+	}
+	if out.Me.ID != u.ID.String() || !out.Me.IsStaff || out.Me.Name != "Camille Martin" || out.Me.Organization == nil {
+		t.Errorf("me = %+v, want %s, staff, named by the provider, in an organization", out.Me, u.ID)
+	}
+	if len(out.AdminUsers.Nodes) != 1 || out.AdminUsers.Nodes[0].ID != u.ID.String() {
+		t.Errorf("adminUsers = %+v, want the staff user", out.AdminUsers.Nodes)
+	}
+	if n := scalar[int](t, r.s, "SELECT count(*) FROM user_identities WHERE user_id = ? AND issuer = ? AND subject = ?", u.ID, r.op.issuer(), sub); n != 1 {
+		t.Errorf("the provider's subject is not linked to the staff user")
+	}
+	if n := scalar[int](t, r.s, "SELECT count(*) FROM user_identities WHERE user_id = ?", u.ID); n != 1 {
+		t.Errorf("%d identities, want only the provider's subject", n)
+	}
+	// The next login needs no email: the subject is linked.
+	c = r.browser(t)
+	mustLand(t, r.logIn(t, c, opKnobs{Sub: sub}))
+	if me := r.me(t, c); me.Me.ID != u.ID.String() {
+		t.Errorf("second login as %s, want %s", me.Me.ID, u.ID)
+	}
+}
+
 func TestLoginFailureRedirect(t *testing.T) {
 	t.Parallel()
 	r := newLoginRig(t, func(c *auth.LoginConfig) {

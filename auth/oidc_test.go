@@ -202,6 +202,32 @@ func TestFirstLoginCreatesUser(t *testing.T) {
 	}
 }
 
+// A staff user made by create-staff signs in through the development provider as anyone does
+// (make run): the provider's subject is the user's sub, which no identity holds, so the login
+// finds them by email and links it.
+func TestLoginThroughDevelopmentProviderStaffCreatedAhead(t *testing.T) {
+	si := newSignIn(t, nil)
+	email := "staff-" + storetest.Unique() + "@example.test"
+	u, _, err := si.s.CreateStaff(t.Context(), store.StaffRequest{Email: email, Name: "Sam Staff"}, store.DefaultLoginOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := si.browser(t)
+	if status, _ := si.logIn(t, c, u.Sub, "/"); status != http.StatusOK {
+		t.Fatalf("login status %d", status)
+	}
+	if got, name, _, code := si.me(t, c); code != "" || got != email || name != "Sam Staff" {
+		t.Errorf("me = %q %q (code %q), want the staff user", got, name, code)
+	}
+	var linked int
+	if err := si.s.DB().QueryRowContext(t.Context(), "SELECT count(*) FROM user_identities WHERE user_id = ? AND issuer = ?", u.ID, si.dev.Issuer()).Scan(&linked); err != nil || linked != 1 {
+		t.Errorf("identity links = %d (%v), want 1", linked, err)
+	}
+	if got, err := si.s.UserByID(t.Context(), u.ID); err != nil || !got.IsStaff {
+		t.Errorf("after the login: %+v, %v; want staff", got, err)
+	}
+}
+
 func TestLoginRefusals(t *testing.T) {
 	si := newSignIn(t, nil)
 	org := storetest.Organization(t, si.s)

@@ -85,12 +85,9 @@ type AdminUserUpdate struct {
 // deployment without anyone able to undo it: another staff member, or the command line, can.
 func (s *Store) AdminUpdateUser(ctx context.Context, actor Actor, id uuid.UUID, up AdminUserUpdate) (*User, error) {
 	if up.Name != nil {
-		name := strings.TrimSpace(*up.Name)
-		switch {
-		case utf8.RuneCountInString(name) > 100:
-			return nil, invalid("name", "the name may have at most 100 characters")
-		case !utf8.ValidString(name) || !storableText(name):
-			return nil, invalid("name", "the name cannot contain NUL characters")
+		name, err := checkUserName(*up.Name)
+		if err != nil {
+			return nil, err
 		}
 		up.Name = &name
 	}
@@ -160,54 +157,15 @@ func (s *Store) AdminUpdateUser(ctx context.Context, actor Actor, id uuid.UUID, 
 	return u, nil
 }
 
-// PromoteStaff makes the user with this email (compared case-insensitively), or with this id
-// when email is "", active staff: the first staff user comes from the command line
-// (people create-staff), as People's from createsuperuser. It never creates a user: a user
-// is made by a first login, which gives them the identity provider's subject, the identity
-// link and the organization that no command-line input could be trusted to give. Several
-// users with one email are refused: the operator names one by id instead. The event is
-// recorded with the command line as its actor.
-func (s *Store) PromoteStaff(ctx context.Context, email string, id uuid.UUID) (*User, error) {
-	if email != "" {
-		var err error
-		if email, err = NormalizeEmail("email", email); err != nil {
-			return nil, err
-		}
+// checkUserName trims a user's name given by staff or an operator and refuses one users.name
+// cannot hold; "" stands for no name.
+func checkUserName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	switch {
+	case utf8.RuneCountInString(name) > 100:
+		return "", invalid("name", "the name may have at most 100 characters")
+	case !utf8.ValidString(name) || !storableText(name):
+		return "", invalid("name", "the name cannot contain NUL characters")
 	}
-	u := new(User)
-	err := s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		var users []User
-		q := tx.NewSelect().Model(&users).OrderExpr("u.created_at, u.id").Limit(2).For("NO KEY UPDATE OF u")
-		if email != "" {
-			q = q.Where("lower(u.email) = lower(?)", email)
-		} else {
-			q = q.Where("u.id = ?", id)
-		}
-		if err := q.Scan(ctx); err != nil {
-			return fromDB("select user", err)
-		}
-		switch len(users) {
-		case 0:
-			return notFound("user")
-		case 2:
-			return conflict("email", "several users have this email: name one by id")
-		}
-		*u = users[0]
-		c := changes{}
-		if !u.IsStaff {
-			c["isStaff"] = true
-		}
-		if !u.IsActive {
-			c["isActive"] = true
-		}
-		err := tx.NewRaw("UPDATE users SET is_staff = true, is_active = true WHERE id = ? RETURNING *", u.ID).Scan(ctx, u)
-		if err != nil {
-			return fromDB("update user", err)
-		}
-		return audit(ctx, tx, CommandActor, "createStaff", []uuid.UUID{u.ID}, c)
-	})
-	if err != nil {
-		return nil, err
-	}
-	return u, nil
+	return name, nil
 }

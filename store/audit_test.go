@@ -3,7 +3,6 @@ package store_test
 import (
 	"context"
 	"errors"
-	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -132,58 +131,4 @@ func TestAuditLogin(t *testing.T) {
 	if diff := cmp.Diff(map[string]any{"joinedTeamIds": []any{team.ID.String()}}, got[0].Changes); diff != "" {
 		t.Errorf("changes (-want +got):\n%s", diff)
 	}
-}
-
-func TestPromoteStaff(t *testing.T) {
-	t.Parallel()
-	s := storetest.Open(t)
-	org := storetest.Organization(t, s)
-
-	t.Run("by email, case aside, reactivating", func(t *testing.T) {
-		t.Parallel()
-		u := storetest.User(t, s, org, storetest.Inactive())
-		got, err := s.PromoteStaff(t.Context(), strings.ToUpper(u.Email[:4])+u.Email[4:], uuid.Nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got.ID != u.ID || !got.IsStaff || !got.IsActive {
-			t.Errorf("promoted %+v, want %s active staff", got, u.ID)
-		}
-		events := eventsOn(t, s, u.ID)
-		if len(events) != 1 {
-			t.Fatalf("events = %+v, want one", events)
-		}
-		want := store.AuditEvent{ID: events[0].ID, CreatedAt: events[0].CreatedAt, ActorMethod: store.ActorCommand,
-			Operation: "createStaff", TargetIDs: []uuid.UUID{u.ID}, Changes: map[string]any{"isStaff": true, "isActive": true}}
-		if diff := cmp.Diff(want, events[0]); diff != "" {
-			t.Errorf("event (-want +got):\n%s", diff)
-		}
-	})
-	t.Run("by id", func(t *testing.T) {
-		t.Parallel()
-		u := storetest.User(t, s, org)
-		if got, err := s.PromoteStaff(t.Context(), "", u.ID); err != nil || !got.IsStaff {
-			t.Errorf("PromoteStaff(id) = %+v, %v", got, err)
-		}
-	})
-	t.Run("refusals", func(t *testing.T) {
-		t.Parallel()
-		shared := "shared-" + storetest.Unique() + "@example.test"
-		storetest.User(t, s, org, storetest.WithEmail(shared))
-		storetest.User(t, s, org, storetest.WithEmail(shared))
-		for _, tc := range []struct {
-			email string
-			id    uuid.UUID
-			want  store.Kind
-		}{
-			{"nobody-" + storetest.Unique() + "@example.test", uuid.Nil, store.KindNotFound},
-			{"", uuid.New(), store.KindNotFound},
-			{shared, uuid.Nil, store.KindConflict},
-			{"not an email", uuid.Nil, store.KindInvalid},
-		} {
-			if _, err := s.PromoteStaff(t.Context(), tc.email, tc.id); store.KindOf(err) != tc.want {
-				t.Errorf("PromoteStaff(%q, %s) = %v, want %v", tc.email, tc.id, err, tc.want)
-			}
-		}
-	})
 }

@@ -330,19 +330,28 @@ func createLoginUser(ctx context.Context, tx bun.Tx, lc loginClaims, o LoginOpti
 			return nil, fromDB("insert organization access", err)
 		}
 	}
-	// The profile contact is named by the name, else the email (cut to full_name's 150
-	// characters); it lists the email only when there is one. With neither there is nothing to
-	// name it by, so there is none, where People failed the login.
-	if fullName := truncate(cmp.Or(lc.name, lc.email), 150); fullName != "" {
-		_, err := tx.ExecContext(ctx, `INSERT INTO contacts (owner_id, user_id, full_name, data)
-			VALUES (?0, ?0, ?1, CASE WHEN ?2::text IS NULL THEN '{}'::jsonb
-				ELSE jsonb_build_object('emails', jsonb_build_array(jsonb_build_object('type', 'Work', 'value', ?2::text))) END)`,
-			u.ID, fullName, nullable(lc.email))
-		if err != nil {
-			return nil, fromDB("insert profile contact", err)
-		}
+	if err := insertProfileContact(ctx, tx, u.ID, lc.name, lc.email); err != nil {
+		return nil, err
 	}
 	return u, nil
+}
+
+// insertProfileContact gives a new user their profile contact, named by the name, else the
+// email (cut to full_name's 150 characters); it lists the email only when there is one. With
+// neither there is nothing to name it by, so there is none, where People failed the login.
+func insertProfileContact(ctx context.Context, tx bun.Tx, user uuid.UUID, name, email string) error {
+	fullName := truncate(cmp.Or(name, email), 150)
+	if fullName == "" {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO contacts (owner_id, user_id, full_name, data)
+		VALUES (?0, ?0, ?1, CASE WHEN ?2::text IS NULL THEN '{}'::jsonb
+			ELSE jsonb_build_object('emails', jsonb_build_array(jsonb_build_object('type', 'Work', 'value', ?2::text))) END)`,
+		user, fullName, nullable(email))
+	if err != nil {
+		return fromDB("insert profile contact", err)
+	}
+	return nil
 }
 
 // errIdentifierTaken says that another transaction gave the organization identifier to its own
