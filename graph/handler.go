@@ -61,7 +61,7 @@ func NewHandler(s *store.Store, o Options) http.Handler {
 	srv.Use(operationSize{max: o.Limits.MaxOperationBytes})
 	srv.Use(persistedQueries{extension.AutomaticPersistedQuery{Cache: lru.New[string](persistedQueryCacheSize)}})
 	srv.Use(operationShape{limits: o.Limits, cache: queries})
-	srv.Use(operationCost{schema: newCostSchema(es), max: o.Limits.MaxComplexity})
+	srv.Use(operationCost{max: o.Limits.MaxComplexity})
 	srv.Use(introspectionPolicy{policy: o.Introspection, store: s, log: o.Log})
 	if o.Observer != nil {
 		srv.Use(observe{observer: o.Observer, schema: es.Schema()})

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"math"
 
-	"github.com/99designs/gqlgen/complexity"
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -20,7 +19,7 @@ import (
 // defaults.
 type Limits struct {
 	MaxDepth          int   // nesting of fields, introspection aside; default 12
-	MaxComplexity     int   // cost, lists counted at their page size (costSchema); default 20,000
+	MaxComplexity     int   // cost, lists counted at their page size (operationCost); default 20,000
 	MaxAliases        int   // aliased fields per operation, fragments expanded; default 30
 	MaxOperationBytes int   // length of the GraphQL document; default 16 KiB
 	MaxBodyBytes      int64 // a POST body, variables included: 413 beyond it; default 1 MiB
@@ -95,7 +94,7 @@ func (p persistedQueries) MutateOperationParameters(ctx context.Context, raw *gr
 // aliases, or with more fields than the complexity budget could ever allow, before gqlgen
 // validates them: validation and the complexity walk both grow with the document expanded,
 // and a few fragments spread into each other multiply it. A field costs at least 1, except a
-// paged one, which costs at least its selection (costSchema): an operation within the budget
+// paged one, which costs at least its selection (operationCost): an operation within the budget
 // has at most twice as many fields. It parses once more only documents the query cache does
 // not hold; cached ones passed already.
 type operationShape struct {
@@ -193,22 +192,27 @@ func satAdd(a, b int) int {
 	return a + b
 }
 
-// operationCost runs after validation, with variables known: it refuses a `first` outside
-// 1..100 on any field that takes one, before any resolver runs (page() checks it again), then
-// an operation whose cost exceeds MaxComplexity.
-type operationCost struct {
-	schema graphql.ExecutableSchema // a costSchema
-	max    int
-}
+// operationCost runs after validation, with variables known. In one walk of the operation, it
+// refuses a `first` outside 1..100 on any field that takes one, before any resolver runs
+// (page() checks it again), then an operation whose cost exceeds MaxComplexity.
+//
+// The cost is gqlgen's complexity (complexity.Calculate: each field costs 1 plus its selection,
+// fragments expanded, __schema free) with the cost of lists: a field with a `first` argument
+// returns up to first items (default 20), each costing its selection, so it costs first × the
+// cost of its selection (at least 1). Fields added to the schema are counted the same way
+// without anything to declare. The walk allocates nothing, where gqlgen's built a map of
+// arguments for every field of every request.
+type operationCost struct{ max int }
 
 func (operationCost) ExtensionName() string                   { return "OperationCost" }
 func (operationCost) Validate(graphql.ExecutableSchema) error { return nil }
 
-func (o operationCost) MutateOperationContext(ctx context.Context, opCtx *graphql.OperationContext) *gqlerror.Error {
-	if err := checkFirst(opCtx); err != nil {
-		return err
+func (o operationCost) MutateOperationContext(_ context.Context, opCtx *graphql.OperationContext) *gqlerror.Error {
+	m := costMeter{vars: opCtx.Variables}
+	cost := m.selectionSet(opCtx.Operation.SelectionSet)
+	if m.err != nil {
+		return m.err
 	}
-	cost := complexity.Calculate(ctx, o.schema, opCtx.Operation, opCtx.Variables)
 	if cost > o.max {
 		return limitError(CodeQueryTooComplex, opCtx.Operation.Position,
 			"the operation costs %d, over the complexity limit of %d: ask for smaller pages (first) or fewer fields", cost, o.max)
@@ -216,39 +220,54 @@ func (o operationCost) MutateOperationContext(ctx context.Context, opCtx *graphq
 	return nil
 }
 
-// checkFirst walks the operation, each fragment once, for `first` arguments out of range.
-func checkFirst(opCtx *graphql.OperationContext) *gqlerror.Error {
-	seen := map[string]bool{}
-	var walk func(ast.SelectionSet) *gqlerror.Error
-	walk = func(set ast.SelectionSet) *gqlerror.Error {
-		for _, sel := range set {
-			var err *gqlerror.Error
-			switch sel := sel.(type) {
-			case *ast.Field:
-				if arg := sel.Arguments.ForName("first"); arg != nil {
-					v, _ := arg.Value.Value(opCtx.Variables)
-					if n, ok := toInt(v); ok && (n < 1 || n > store.MaxPageSize) {
-						err = gqlerror.ErrorPosf(arg.Position, "first must be between 1 and %d", store.MaxPageSize)
-						err.Extensions = map[string]any{"code": CodeBadUserInput, "field": "first"}
-						return err
-					}
-				}
-				err = walk(sel.SelectionSet)
-			case *ast.InlineFragment:
-				err = walk(sel.SelectionSet)
-			case *ast.FragmentSpread:
-				if !seen[sel.Name] && sel.Definition != nil {
-					seen[sel.Name] = true
-					err = walk(sel.Definition.SelectionSet)
-				}
-			}
-			if err != nil {
-				return err
+// costMeter measures an operation's cost and keeps the first `first` out of range, in document
+// order. Counts saturate instead of overflowing; the shape check (operationShape) already
+// bounded the expanded operation.
+type costMeter struct {
+	vars map[string]any
+	err  *gqlerror.Error
+}
+
+func (m *costMeter) selectionSet(set ast.SelectionSet) int {
+	total := 0
+	for _, sel := range set {
+		switch sel := sel.(type) {
+		case *ast.Field:
+			total = satAdd(total, m.field(sel))
+		case *ast.InlineFragment:
+			total = satAdd(total, m.selectionSet(sel.SelectionSet))
+		case *ast.FragmentSpread:
+			if sel.Definition != nil {
+				total = satAdd(total, m.selectionSet(sel.Definition.SelectionSet))
 			}
 		}
-		return nil
+		if m.err != nil {
+			return 0
+		}
 	}
-	return walk(opCtx.Operation.SelectionSet)
+	return total
+}
+
+func (m *costMeter) field(f *ast.Field) int {
+	if f.Definition == nil || f.Definition.Type.Name() == "__Schema" {
+		return 0 // introspection has its own policy
+	}
+	if f.Definition.Arguments.ForName("first") == nil {
+		return satAdd(1, m.selectionSet(f.SelectionSet)) // a leaf's selection is empty
+	}
+	first := int64(store.DefaultPageSize)
+	if arg := f.Arguments.ForName("first"); arg != nil {
+		v, _ := arg.Value.Value(m.vars)
+		if n, ok := toInt(v); ok {
+			if n < 1 || n > store.MaxPageSize {
+				m.err = gqlerror.ErrorPosf(arg.Position, "first must be between 1 and %d", store.MaxPageSize)
+				m.err.Extensions = map[string]any{"code": CodeBadUserInput, "field": "first"}
+				return 0
+			}
+			first = n
+		}
+	}
+	return int(min(first*int64(max(m.selectionSet(f.SelectionSet), 1)), math.MaxInt32))
 }
 
 // toInt reads an Int argument: int64 from a literal, json.Number or int64 from a variable.
@@ -267,37 +286,4 @@ func toInt(v any) (int64, bool) {
 		return i, err == nil
 	}
 	return 0, false
-}
-
-// costSchema is the executable schema with the cost of lists: a field with a `first`
-// argument returns up to first items (default 20), each costing its selection, so its cost is
-// first × the cost of its selection. Every other field costs 1 plus its selection (gqlgen's
-// default). It needs no complexity function per field, so fields added to the schema are
-// counted the same way without regenerating anything.
-type costSchema struct {
-	graphql.ExecutableSchema
-	paged map[string]bool // "Type.field" of every field with a `first` argument
-}
-
-func newCostSchema(es graphql.ExecutableSchema) costSchema {
-	c := costSchema{ExecutableSchema: es, paged: map[string]bool{}}
-	for _, t := range es.Schema().Types {
-		for _, f := range t.Fields {
-			if f.Arguments.ForName("first") != nil {
-				c.paged[t.Name+"."+f.Name] = true
-			}
-		}
-	}
-	return c
-}
-
-func (c costSchema) Complexity(ctx context.Context, typeName, field string, childComplexity int, args map[string]any) (int, bool) {
-	if !c.paged[typeName+"."+field] {
-		return c.ExecutableSchema.Complexity(ctx, typeName, field, childComplexity, args)
-	}
-	first := int64(store.DefaultPageSize)
-	if n, ok := toInt(args["first"]); ok && n >= 1 && n <= store.MaxPageSize {
-		first = n
-	}
-	return int(min(first*int64(max(childComplexity, 1)), math.MaxInt32)), true
 }
