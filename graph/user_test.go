@@ -299,6 +299,8 @@ func TestUsers(t *testing.T) {
 		{"marche-" + tok, []uuid.UUID{bob.ID}},              // email, accent-insensitive
 		{"MARCHÉ-" + tok + "@example", []uuid.UUID{bob.ID}}, // email domain, case-insensitive
 		{"elo\x00die", []uuid.UUID{elodie.ID}},              // PostgreSQL refuses NUL: it is dropped
+		{"é C", []uuid.UUID{elodie.ID}},                     // no three letters in a row: no trigram to look up
+		{"bO", []uuid.UUID{bob.ID}},                         // nor here: the organization's index serves it
 		{"%", nil},                                          // LIKE wildcards are literal
 		{"_", nil},
 		{"", newestFirst},

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -78,7 +79,15 @@ func (s *Store) Users(ctx context.Context, actor uuid.UUID, f UserFilter) (List[
 		" WHERE u.is_active AND u.organization_id = (SELECT organization_id FROM users WHERE id = ", me, ")")
 	if term := searchTerm(f.Search); term != "" {
 		p := q.arg(term)
-		q.add(" AND (search_key(u.name) LIKE search_key(", p, ") OR search_key(u.email) LIKE search_key(", p, "))")
+		if trigramUsable(f.Search) {
+			q.add(" AND (search_key(u.name) LIKE search_key(", p, ") OR search_key(u.email) LIKE search_key(", p, "))")
+		} else {
+			// A fragment without a trigram would make the trigram indexes return every user,
+			// and the prepared statement's one plan would go through them (80 ms instead of 1 on
+			// the benchmark's data): written so that they cannot serve it, the organization's
+			// index does.
+			q.add(" AND ((search_key(u.name) || '') LIKE search_key(", p, ") OR (search_key(u.email) || '') LIKE search_key(", p, "))")
+		}
 	}
 	if f.NotInTeam != nil {
 		// Only a team the actor belongs to filters: a team's membership is private to its
@@ -166,6 +175,20 @@ func searchTerm(s string) string {
 	}
 	s = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 	return "%" + s + "%"
+}
+
+// trigramUsable reports whether a search fragment has three letters or digits in a row, from
+// which pg_trgm takes at least one trigram to look up.
+func trigramUsable(s string) bool {
+	run := 0
+	for _, r := range s {
+		if !unicode.IsLetter(r) && !unicode.IsDigit(r) {
+			run = 0
+		} else if run++; run == 3 {
+			return true
+		}
+	}
+	return false
 }
 
 // storableText reports whether PostgreSQL can store s in a text column: it refuses NUL with an
