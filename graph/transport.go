@@ -294,23 +294,28 @@ func (t httpTransport) paramsFromBody(w http.ResponseWriter, r *http.Request) (*
 		w.Header().Set("Accept-Post", mediaJSON)
 		return nil, &requestError{http.StatusUnsupportedMediaType, CodeUnsupportedMediaType, "the body must be Content-Type: application/json"}
 	}
-	tooLarge := &requestError{http.StatusRequestEntityTooLarge, CodeRequestTooLarge,
-		"the request body exceeds " + strconv.FormatInt(t.maxBody, 10) + " bytes"}
+	tooLarge := func() *requestError {
+		return &requestError{http.StatusRequestEntityTooLarge, CodeRequestTooLarge,
+			"the request body exceeds " + strconv.FormatInt(t.maxBody, 10) + " bytes"}
+	}
 	if r.ContentLength > t.maxBody {
-		return nil, tooLarge
+		return nil, tooLarge()
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, t.maxBody))
 	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-		return nil, tooLarge
+		return nil, tooLarge()
 	} else if err != nil {
 		return nil, badRequest("the request body could not be read")
 	}
-	if len(bytes.TrimSpace(body)) == 0 {
+	b := bytes.TrimSpace(body)
+	if len(b) == 0 {
 		return nil, badRequest("the request body is empty")
 	}
+	// The members stay raw (json.Unmarshal is enough: numbers are not decoded here); variables
+	// and extensions are decoded below with json.Number.
 	var fields map[string]json.RawMessage
-	if err := decodeObject(body, &fields); err != nil {
-		if b := bytes.TrimSpace(body); b[0] == '[' {
+	if b[0] != '{' || json.Unmarshal(b, &fields) != nil {
+		if b[0] == '[' {
 			return nil, badRequest("batched operations are not supported: send one operation per request")
 		}
 		return nil, badRequest("the request body must be a JSON object")
