@@ -33,7 +33,8 @@ type receipt struct {
 	Body                                                     scimPatch
 }
 
-// receiver is an in-process webhook receiver on 127.0.0.1. answer decides each response.
+// receiver is an in-process webhook receiver on 127.0.0.1. answer decides each response; a
+// sender that hangs up during the delay gets none.
 type receiver struct {
 	srv    *httptest.Server
 	mu     sync.Mutex
@@ -58,6 +59,10 @@ func startReceiver(t *testing.T, tls bool) *receiver {
 		select {
 		case <-time.After(delay):
 		case <-req.Context().Done():
+			// The sender hung up (timed out, or was killed): no answer. Answering now would be
+			// a success sometimes seen by the sender after its deadline (its transport uses a
+			// response racing the cancellation), not the timeout the test wants.
+			panic(http.ErrAbortHandler)
 		}
 		w.WriteHeader(status)
 	})
