@@ -50,6 +50,26 @@ func (s *Store) prepared(ctx context.Context, sql string, args []any, row func(p
 	})
 }
 
+// preparedPage runs a page's statement (LIMIT p.Limit+1, the list's total in a column) and keeps
+// at most p.Limit items, as newList does with bun's rows: each row is scanned into dest, then
+// item turns it into the list's item and gives the list's total.
+func preparedPage[T any](ctx context.Context, s *Store, sql string, args []any, p Page, dest []any, item func() (T, int)) (List[T], error) {
+	l := List[T]{Offset: p.Offset, Items: make([]T, 0, p.Limit)}
+	err := s.prepared(ctx, sql, args, func(r pgx.Rows) error {
+		if err := r.Scan(dest...); err != nil {
+			return err
+		}
+		if len(l.Items) == p.Limit {
+			l.HasNext = true
+			return nil
+		}
+		v, total := item()
+		l.Items, l.Total = append(l.Items, v), total
+		return nil
+	})
+	return l, err
+}
+
 // preparedRow is prepared for a statement of at most one row; it reports whether there was one.
 func (s *Store) preparedRow(ctx context.Context, sql string, args []any, dest ...any) (bool, error) {
 	found := false

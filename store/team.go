@@ -8,7 +8,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/pgdialect"
@@ -120,18 +119,9 @@ func (s *Store) Teams(ctx context.Context, actor Actor, f TeamFilter) (List[Team
 	)
 	t.viaService = actor.viaService()
 	dest := append(teamDest(&t.Team, &org), &role, &total)
-	l := List[TeamView]{Offset: f.Offset, Items: make([]TeamView, 0, f.Limit)}
-	err := s.prepared(ctx, q.String(), q.args, func(r pgx.Rows) error {
-		if err := r.Scan(dest...); err != nil {
-			return err
-		}
-		if len(l.Items) == f.Limit {
-			l.HasNext = true
-			return nil
-		}
-		t.OrganizationID, t.ViewerRole, l.Total = uuidPtr(org), roleOf(role), int(total)
-		l.Items = append(l.Items, t)
-		return nil
+	l, err := preparedPage(ctx, s, q.String(), q.args, f.Page, dest, func() (TeamView, int) {
+		t.OrganizationID, t.ViewerRole = uuidPtr(org), roleOf(role)
+		return t, int(total)
 	})
 	if err != nil {
 		return List[TeamView]{}, fromDB("select teams", err)

@@ -8,7 +8,6 @@ import (
 	"unicode"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/uptrace/bun"
 )
 
@@ -102,19 +101,7 @@ func (s *Store) Users(ctx context.Context, actor uuid.UUID, f UserFilter) (List[
 		total int32
 	)
 	dest := append(u.dest(), &total)
-	l := List[User]{Offset: f.Offset, Items: make([]User, 0, f.Limit)}
-	err := s.prepared(ctx, q.String(), q.args, func(r pgx.Rows) error {
-		if err := r.Scan(dest...); err != nil {
-			return err
-		}
-		if len(l.Items) == f.Limit {
-			l.HasNext = true
-			return nil
-		}
-		l.Total = int(total)
-		l.Items = append(l.Items, u.user())
-		return nil
-	})
+	l, err := preparedPage(ctx, s, q.String(), q.args, f.Page, dest, func() (User, int) { return u.user(), int(total) })
 	if err != nil {
 		return List[User]{}, fromDB("select users", err)
 	}
