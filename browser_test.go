@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -108,12 +107,7 @@ func TestBrowserPlaygroundLogin(t *testing.T) {
 // first; another process could take it in between, which would fail the test, not pass it.
 func startDemoServer(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeLoopbackAddr(t)
 	base := "http://" + addr
 
 	db := storetest.EmptyDatabase(t)

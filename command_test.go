@@ -5,7 +5,6 @@ import (
 	"context"
 	"database/sql"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -170,12 +169,7 @@ func TestDemoServeAndMakeToken(t *testing.T) {
 
 	// The development provider's issuer is PUBLIC_URL's, so the server needs its address first,
 	// as make run's 127.0.0.1:8071 and http://localhost:8071.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr := freeLoopbackAddr(t)
 	base := "http://" + addr
 	ctx, cancel := context.WithCancel(t.Context())
 	ready, done := make(chan string, 1), make(chan error, 1)

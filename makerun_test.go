@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -38,12 +37,7 @@ func TestMakeRun(t *testing.T) {
 			t.Errorf("pgcluster destroy: %v\n%s", err, out)
 		}
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := makeIn{t: t, root: root, data: data, base: "http://" + ln.Addr().String()}
-	ln.Close()
+	m := makeIn{t: t, root: root, data: data, base: "http://" + freeLoopbackAddr(t)}
 
 	// First run: a new cluster, the demo data, the URLs; SIGTERM.
 	r := m.start()

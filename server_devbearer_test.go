@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -32,12 +31,7 @@ func TestServeBearerJWTWithDevelopmentProvider(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			// PUBLIC_URL must be where the server listens, as it introspects at its own
 			// provider: the port is chosen first (see startDemoServer).
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			addr := ln.Addr().String()
-			ln.Close()
+			addr := freeLoopbackAddr(t)
 			vars := map[string]string{"ENVIRONMENT": "development", "LISTEN_ADDR": addr, "PUBLIC_URL": "http://" + addr,
 				"OIDC_RS_BACKEND": "jwt"}
 			for k, v := range tt.env {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -31,6 +32,19 @@ func env(kv map[string]string) func(string) string {
 }
 
 // startServer runs the whole program on a free loopback port and stops it when the test ends.
+// freeLoopbackAddr is a loopback address with a port free a moment ago, for a server that must
+// know its address before it listens (PUBLIC_URL); another process could take the port in
+// between, which would fail the test, not pass it.
+func freeLoopbackAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
 func startServer(t *testing.T, dbURL string, extra map[string]string) string {
 	t.Helper()
 	vars := map[string]string{"DATABASE_URL": dbURL, "LISTEN_ADDR": "127.0.0.1:0", "SHUTDOWN_TIMEOUT": "5s"}

@@ -531,6 +531,21 @@ func (c cookieRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // browser is a cookie-keeping client that follows redirects between the relying party and
 // the provider (both on loopback) and stops at any other site, such as the failure URL.
+// logOut posts the logout form as the browser c, from the server's own origin, and returns the
+// answer and its body.
+func (r *loginRig) logOut(t *testing.T, c *http.Client) (*http.Response, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, r.url+"/auth/logout", nil)
+	req.Header.Set("Origin", r.url)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, body
+}
+
 func (r *loginRig) browser(t *testing.T) *http.Client {
 	t.Helper()
 	jar, err := cookiejar.New(nil)
@@ -1247,20 +1262,13 @@ func TestLoginLogoutThroughFakeProvider(t *testing.T) {
 	c := r.browser(t)
 	mustLand(t, r.logIn(t, c, opKnobs{Sub: sub, Userinfo: map[string]any{"email": email}}))
 	old := r.withCookies(t, c)
-	req, _ := http.NewRequest(http.MethodPost, r.url+"/auth/logout", nil)
-	req.Header.Set("Origin", r.url)
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	resp, body := r.logOut(t, c)
 	_, after, ok := strings.Cut(string(body), `url=`)
 	end, _, _ := strings.Cut(after, `"`)
 	if resp.StatusCode != http.StatusOK || !ok || !strings.HasPrefix(end, r.op.issuer()+"/logout?") {
 		t.Fatalf("logout answered %d %s, want a page leading to the provider", resp.StatusCode, body)
 	}
-	resp, err = c.Get(strings.ReplaceAll(end, "&amp;", "&"))
+	resp, err := c.Get(strings.ReplaceAll(end, "&amp;", "&"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1411,14 +1419,7 @@ func TestLoginLogoutCallbackChecksState(t *testing.T) {
 		c = r.browser(t)
 		mustLand(t, r.logIn(t, c, opKnobs{Sub: sub, Userinfo: map[string]any{"email": email}}))
 		old = r.withCookies(t, c)
-		req, _ := http.NewRequest(http.MethodPost, r.url+"/auth/logout", nil)
-		req.Header.Set("Origin", r.url)
-		resp, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		resp, body := r.logOut(t, c)
 		_, after, _ := strings.Cut(string(body), `url=`)
 		end, _, _ := strings.Cut(after, `"`)
 		u, err := url.Parse(strings.ReplaceAll(end, "&amp;", "&"))
@@ -1491,14 +1492,7 @@ func TestLoginExplicitEndpoints(t *testing.T) {
 		if me := r.me(t, c); me.Me.Email != email {
 			t.Errorf("me.email = %q, want %q", me.Me.Email, email)
 		}
-		req, _ := http.NewRequest(http.MethodPost, r.url+"/auth/logout", nil)
-		req.Header.Set("Origin", r.url)
-		resp, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		_, body := r.logOut(t, c)
 		if !strings.Contains(string(body), "url="+op.issuer()+"/logout?") || !strings.Contains(string(body), "from=explicit") {
 			t.Errorf("logout page does not lead to the explicit end-session endpoint")
 		}
