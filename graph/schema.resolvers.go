@@ -47,23 +47,7 @@ func (r *adminTeamResolver) Organization(ctx context.Context, obj *store.Team) (
 }
 
 func (r *adminTeamResolver) Accesses(ctx context.Context, obj *store.Team, search *string, orderBy *model.TeamAccessOrder, first *int, after *string) (*model.TeamAccessConnection, error) {
-	pg, err := page(first, after)
-	if err != nil {
-		return nil, err
-	}
-	f := store.AccessFilter{Search: deref(search), Page: pg}
-	if orderBy != nil {
-		f.Order = accessOrders[*orderBy]
-	}
-	l, err := loadersFrom(ctx).adminTeamAccesses(f).Load(ctx, obj.ID)
-	if err != nil {
-		return nil, fmt.Errorf("team accesses: %w", err)
-	}
-	l.Offset = pg.Offset
-	edges, nodes, info := connection(ctx, l, func(c string, n store.TeamAccessView) model.TeamAccessEdge {
-		return model.TeamAccessEdge{Cursor: c, Node: &n}
-	})
-	return &model.TeamAccessConnection{Edges: edges, Nodes: nodes, PageInfo: info, TotalCount: l.Total}, nil
+	return accessConnection(ctx, obj.ID, loadersFrom(ctx).adminTeamAccesses, search, orderBy, first, after)
 }
 
 func (r *adminTeamResolver) ServiceProviders(ctx context.Context, obj *store.Team) ([]store.ServiceProvider, error) {
@@ -499,22 +483,40 @@ func (r *queryResolver) Teams(ctx context.Context, search *string, orderBy *mode
 	if orderBy != nil {
 		f.Order = teamOrders[*orderBy]
 	}
-	l, err := r.store.Teams(ctx, actor, f)
-	if err != nil {
-		return nil, fmt.Errorf("teams: %w", err)
+	ld := loadersFrom(ctx)
+	var l store.List[store.TeamView]
+	if af, ok := teamsAccesses(ctx); ok {
+		var pages map[uuid.UUID]store.List[store.TeamAccessView]
+		if l, pages, err = r.store.TeamsWithAccesses(ctx, actor, f, af); err != nil {
+			return nil, fmt.Errorf("teams: %w", err)
+		}
+		ld.teamAccesses(af).prime(ld.teamPage(l.Items), pages)
+	} else {
+		if l, err = r.store.Teams(ctx, actor, f); err != nil {
+			return nil, fmt.Errorf("teams: %w", err)
+		}
+		ld.teamPage(l.Items)
 	}
-	loadersFrom(ctx).teamPage(l.Items)
 	edges, nodes, info := connection(ctx, l, func(c string, n store.TeamView) model.TeamEdge { return model.TeamEdge{Cursor: c, Node: &n} })
 	return &model.TeamConnection{Edges: edges, Nodes: nodes, PageInfo: info, TotalCount: l.Total}, nil
 }
 
 func (r *queryResolver) Team(ctx context.Context, id uuid.UUID) (*store.TeamView, error) {
 	_, actor := principal(ctx)
+	ld := loadersFrom(ctx)
+	if af, ok := teamAccessesOf(ctx); ok {
+		t, l, err := r.store.TeamWithAccesses(ctx, actor, id, af)
+		if err != nil {
+			return nil, fmt.Errorf("team %s: %w", id, err)
+		}
+		ld.teamAccesses(af).prime(ld.teamPage([]store.TeamView{*t}), map[uuid.UUID]store.List[store.TeamAccessView]{t.ID: l})
+		return t, nil
+	}
 	t, err := r.store.TeamByID(ctx, actor, id)
 	if err != nil {
 		return nil, fmt.Errorf("team %s: %w", id, err)
 	}
-	loadersFrom(ctx).teamPage([]store.TeamView{*t})
+	ld.teamPage([]store.TeamView{*t})
 	return t, nil
 }
 
@@ -617,23 +619,7 @@ func (r *queryResolver) AdminAuditEvents(ctx context.Context, actorID *uuid.UUID
 }
 
 func (r *teamResolver) Accesses(ctx context.Context, obj *store.TeamView, search *string, orderBy *model.TeamAccessOrder, first *int, after *string) (*model.TeamAccessConnection, error) {
-	pg, err := page(first, after)
-	if err != nil {
-		return nil, err
-	}
-	f := store.AccessFilter{Search: deref(search), Page: pg}
-	if orderBy != nil {
-		f.Order = accessOrders[*orderBy]
-	}
-	l, err := loadersFrom(ctx).teamAccesses(f).Load(ctx, obj.ID)
-	if err != nil {
-		return nil, fmt.Errorf("team accesses: %w", err)
-	}
-	l.Offset = pg.Offset
-	edges, nodes, info := connection(ctx, l, func(c string, n store.TeamAccessView) model.TeamAccessEdge {
-		return model.TeamAccessEdge{Cursor: c, Node: &n}
-	})
-	return &model.TeamAccessConnection{Edges: edges, Nodes: nodes, PageInfo: info, TotalCount: l.Total}, nil
+	return accessConnection(ctx, obj.ID, loadersFrom(ctx).teamAccesses, search, orderBy, first, after)
 }
 
 func (r *teamResolver) Invitations(ctx context.Context, obj *store.TeamView, first *int, after *string) (*model.InvitationConnection, error) {

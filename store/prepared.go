@@ -135,6 +135,10 @@ func timePtr(v pgtype.Timestamptz) *time.Time {
 const userColumnsSQL = `u.id, u.created_at, u.updated_at, u.sub, u.email, u.name, u.language, u.timezone,
 	u.is_device, u.is_staff, u.is_active, u.organization_id, u.last_login_at`
 
+// briefUserColumnsSQL are the columns of a brief user (AccessShape.BriefUser), in
+// userCols.briefDest's order.
+const briefUserColumnsSQL = `u.id, u.email, u.name`
+
 // userCols receives userColumnsSQL. Every field takes NULL, for the rows of an outer join:
 // NULL texts become "", as bun's nullzero reads them.
 type userCols struct {
@@ -148,6 +152,9 @@ func (c *userCols) dest() []any {
 	return []any{&c.id, &c.createdAt, &c.updatedAt, &c.sub, &c.email, &c.name, &c.lang, &c.tz,
 		&c.isDevice, &c.isStaff, &c.isActive, &c.org, &c.lastLogin}
 }
+
+// briefDest receives briefUserColumnsSQL; the other fields stay NULL.
+func (c *userCols) briefDest() []any { return []any{&c.id, &c.email, &c.name} }
 
 func (c *userCols) user() User {
 	return User{ID: c.id.Bytes, CreatedAt: c.createdAt.Time, UpdatedAt: c.updatedAt.Time, Sub: c.sub.String,

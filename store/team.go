@@ -1,8 +1,10 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -127,19 +129,136 @@ func (s *Store) Teams(ctx context.Context, actor Actor, f TeamFilter) (List[Team
 		return List[TeamView]{}, fromDB("select teams", err)
 	}
 	if len(l.Items) == 0 && f.Offset > 0 {
-		// Past the end the window count has no row to ride on: count apart, so that the total
-		// stays the size of the list.
-		q := s.db.NewSelect().TableExpr("teams AS t")
-		if term != "" {
-			q = q.Where("search_key(t.name) LIKE search_key(?)", term)
+		if l.Total, err = s.countTeams(ctx, actor, term); err != nil {
+			return List[TeamView]{}, err
 		}
-		n, err := visibleTeams(q, actor).Count(ctx)
-		if err != nil {
-			return List[TeamView]{}, fromDB("count teams", err)
-		}
-		l.Total = int(n)
 	}
 	return l, nil
+}
+
+// countTeams counts the teams the actor may see whose name matches term (all when it is
+// empty). Past the end of a list the window count has no row to ride on: it is counted apart,
+// so that the total stays the size of the list.
+func (s *Store) countTeams(ctx context.Context, actor Actor, term string) (int, error) {
+	q := s.db.NewSelect().TableExpr("teams AS t")
+	if term != "" {
+		q = q.Where("search_key(t.name) LIKE search_key(?)", term)
+	}
+	n, err := visibleTeams(q, actor).Count(ctx)
+	if err != nil {
+		return 0, fromDB("count teams", err)
+	}
+	return int(n), nil
+}
+
+// TeamsWithAccesses is Teams with a page of each team's accesses (TeamAccessesByTeamIDs with
+// af), read in one statement: a page of teams and their members cost one round trip.
+func (s *Store) TeamsWithAccesses(ctx context.Context, actor Actor, f TeamFilter, af AccessFilter) (List[TeamView], map[uuid.UUID]List[TeamAccessView], error) {
+	if err := CheckPage(f.Page); err != nil {
+		return List[TeamView]{}, nil, err
+	}
+	order, ok := teamOrders[f.Order]
+	if !ok {
+		return List[TeamView]{}, nil, invalid("orderBy", "unknown order")
+	}
+	term := searchTerm(f.Search)
+	q := &stmt{}
+	q.add("WITH v AS (SELECT t.id AS team_id, ", roleCode("va.role"), " AS viewer_role, ", teamViewColumnsSQL,
+		", count(*) OVER () AS teams_total, row_number() OVER (ORDER BY ", order, ") AS pos FROM teams t")
+	visible := visibleTeamsSQL(q, actor)
+	q.add(" WHERE ", visible)
+	if term != "" {
+		q.add(" AND search_key(t.name) LIKE search_key(", q.arg(term), ")")
+	}
+	q.add(" ORDER BY ", order, " LIMIT ", q.arg(f.Limit), " OFFSET ", q.arg(f.Offset), ")")
+	teams := &teamRows{viaService: actor.viaService()}
+	pages, err := s.teamAccessPages(ctx, q, af, actor.accessViewer(), teams)
+	if err != nil {
+		return List[TeamView]{}, nil, err
+	}
+	l := teams.list(f.Page)
+	if len(l.Items) == 0 && f.Offset > 0 {
+		if l.Total, err = s.countTeams(ctx, actor, term); err != nil {
+			return List[TeamView]{}, nil, err
+		}
+	}
+	return l, pages, nil
+}
+
+// TeamWithAccesses is TeamByID with a page of the team's accesses, read in one statement.
+func (s *Store) TeamWithAccesses(ctx context.Context, actor Actor, id uuid.UUID, af AccessFilter) (*TeamView, List[TeamAccessView], error) {
+	q := &stmt{}
+	q.add("WITH v AS (SELECT t.id AS team_id, ", roleCode("va.role"), " AS viewer_role, ", teamViewColumnsSQL,
+		", 1::bigint AS teams_total, 1::bigint AS pos FROM teams t")
+	visible := visibleTeamsSQL(q, actor)
+	q.add(" WHERE ", visible, " AND t.id = ", q.arg(uuidArg(id)), ")")
+	teams := &teamRows{viaService: actor.viaService()}
+	pages, err := s.teamAccessPages(ctx, q, af, actor.accessViewer(), teams)
+	switch {
+	case err != nil:
+		return nil, List[TeamAccessView]{}, err
+	case len(teams.items) == 0:
+		return nil, List[TeamAccessView]{}, notFound("team")
+	}
+	return &teams.items[0], pages[id], nil
+}
+
+// teamViewColumnsSQL are the columns of Team from t other than its id, for the CTE v of a
+// statement that reads teams with their accesses; teamPageColumnsSQL reads them back from v,
+// with the list's size and each team's position in it, into teamRows.dest.
+const (
+	teamViewColumnsSQL = "t.created_at, t.updated_at, t.name, t.organization_id, t.is_visible_all_services, t.external_id"
+	teamPageColumnsSQL = "v.created_at, v.updated_at, v.name, v.organization_id, v.is_visible_all_services, v.external_id, v.teams_total, v.pos"
+)
+
+// teamRows collects the teams of a statement that reads teams with their accesses: a team
+// comes on each row of its page of accesses, or on one row when the page is empty.
+type teamRows struct {
+	viaService bool
+
+	row        TeamView // the row's team, scanned
+	org        pgtype.UUID
+	total, pos int64
+
+	items []TeamView
+	poses []int64
+}
+
+func (r *teamRows) dest() []any {
+	t := &r.row.Team
+	return []any{&t.CreatedAt, &t.UpdatedAt, &t.Name, &r.org, &t.IsVisibleAllServices, uuidDest(&t.ExternalID), &r.total, &r.pos}
+}
+
+// add keeps the row's team, once.
+func (r *teamRows) add(id uuid.UUID, viewer int32) {
+	if n := len(r.items); n > 0 && r.items[n-1].ID == id {
+		return // the usual case: a team's rows come together
+	}
+	for i := range r.items {
+		if r.items[i].ID == id {
+			return
+		}
+	}
+	t := r.row
+	t.ID, t.OrganizationID, t.ViewerRole, t.viaService = id, uuidPtr(r.org), roleOf(viewer), r.viaService
+	r.items, r.poses = append(r.items, t), append(r.poses, r.pos)
+}
+
+// list is the page of teams p asked for, in the list's order.
+func (r *teamRows) list(p Page) List[TeamView] {
+	if !slices.IsSorted(r.poses) {
+		byPos := make(map[uuid.UUID]int64, len(r.items))
+		for i, t := range r.items {
+			byPos[t.ID] = r.poses[i]
+		}
+		slices.SortFunc(r.items, func(a, b TeamView) int { return cmp.Compare(byPos[a.ID], byPos[b.ID]) })
+	}
+	l := List[TeamView]{Items: r.items, Offset: p.Offset, Total: int(r.total)}
+	if l.Items == nil {
+		l.Items = []TeamView{}
+	}
+	l.HasNext = p.Offset+len(l.Items) < l.Total
+	return l
 }
 
 // TeamByID returns a team the actor may see; any other is KindNotFound.

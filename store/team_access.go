@@ -66,7 +66,21 @@ var accessOrders = map[AccessOrder]string{
 type AccessFilter struct {
 	Search string // fragment of the member's name or email
 	Order  AccessOrder
+	Shape  AccessShape
 	Page
+}
+
+// AccessShape is how much of each access a page reads. The zero value reads everything; the
+// GraphQL layer narrows it to what an operation selects, since the widest statement costs
+// PostgreSQL about twice the narrowest for a page of 50 members.
+type AccessShape struct {
+	// NoCounts skips counting the team's accesses (the list's Total, left 0) and owners (the
+	// accesses' Owners, which their abilities need). HasNext then comes from reading one row
+	// more than the page.
+	NoCounts bool
+	// BriefUser reads only the id, email and name of each access's user: the other fields of
+	// TeamAccessView.User are left zero.
+	BriefUser bool
 }
 
 // TeamAccessesByTeamIDs returns one page of accesses for each of the teams that the actor
@@ -79,9 +93,7 @@ func (s *Store) TeamAccessesByTeamIDs(ctx context.Context, actor Actor, teamIDs 
 	q.add("WITH v AS (SELECT t.id AS team_id, ", roleCode("va.role"), " AS viewer_role FROM teams t")
 	visible := visibleTeamsSQL(q, actor)
 	q.add(" WHERE ", visible, " AND t.id = ANY(", q.arg(uuidsArg(teamIDs)), "::uuid[]))")
-	return s.teamAccessPages(ctx, q, f, func(a *TeamAccessView) {
-		a.ViewerID, a.viaService = actor.UserID, actor.viaService()
-	})
+	return s.teamAccessPages(ctx, q, f, actor.accessViewer(), nil)
 }
 
 // AdminTeamAccessesByTeamIDs is TeamAccessesByTeamIDs for staff: every team among teamIDs,
@@ -90,15 +102,23 @@ func (s *Store) TeamAccessesByTeamIDs(ctx context.Context, actor Actor, teamIDs 
 func (s *Store) AdminTeamAccessesByTeamIDs(ctx context.Context, teamIDs []uuid.UUID, f AccessFilter) (map[uuid.UUID]List[TeamAccessView], error) {
 	q := &stmt{}
 	q.add("WITH v AS (SELECT t.id AS team_id, 0 AS viewer_role FROM teams t WHERE t.id = ANY(", q.arg(uuidsArg(teamIDs)), "::uuid[]))")
-	return s.teamAccessPages(ctx, q, f, func(a *TeamAccessView) { a.asStaff = true })
+	return s.teamAccessPages(ctx, q, f, func(a *TeamAccessView) { a.asStaff = true }, nil)
+}
+
+// accessViewer sets who views an access: the actor, through a service or not.
+func (a Actor) accessViewer() func(*TeamAccessView) {
+	return func(v *TeamAccessView) { v.ViewerID, v.viaService = a.UserID, a.viaService() }
 }
 
 // teamAccessPages pages the accesses of the teams that q's CTE v selects (team_id, and the
 // viewer's role code in it), and view sets who views each one. For each team, one lateral
 // subquery counts the accesses the filter keeps and the owners (an index-only scan of
-// team_accesses_team_id_role_idx without a search), and another reads only the page: LIMIT
-// and OFFSET in the team's order, with the page's users.
-func (s *Store) teamAccessPages(ctx context.Context, q *stmt, f AccessFilter, view func(*TeamAccessView)) (map[uuid.UUID]List[TeamAccessView], error) {
+// team_accesses_team_id_role_idx without a search; not at all with f.Shape.NoCounts), and
+// another reads only the page: LIMIT and OFFSET in the team's order, with the page's users.
+//
+// With teams, v also carries the teams' own columns (teamPageSQL), and the statement is the
+// page of teams and their accesses at once: each team goes to teams.
+func (s *Store) teamAccessPages(ctx context.Context, q *stmt, f AccessFilter, view func(*TeamAccessView), teams *teamRows) (map[uuid.UUID]List[TeamAccessView], error) {
 	if err := CheckPage(f.Page); err != nil {
 		return nil, err
 	}
@@ -112,16 +132,32 @@ func (s *Store) teamAccessPages(ctx context.Context, q *stmt, f AccessFilter, vi
 		search = " AND (search_key(u.name) LIKE search_key(" + p + ") OR search_key(u.email) LIKE search_key(" + p + "))"
 		total, users = "count(*) FILTER (WHERE true"+search+")", " JOIN users u ON u.id = ta.user_id"
 	}
-	q.add(` SELECT v.team_id, v.viewer_role, n.total, n.owners, a.* FROM v
-		CROSS JOIN LATERAL (
+	counts, limit, userSQL := true, f.Limit, userColumnsSQL
+	if f.Shape.NoCounts {
+		counts, limit = false, f.Limit+1
+	}
+	if f.Shape.BriefUser {
+		userSQL = briefUserColumnsSQL
+	}
+	q.add(" SELECT v.team_id, v.viewer_role")
+	if teams != nil {
+		q.add(", ", teamPageColumnsSQL)
+	}
+	if counts {
+		q.add(", n.total, n.owners")
+	}
+	q.add(", a.* FROM v")
+	if counts {
+		q.add(` CROSS JOIN LATERAL (
 			SELECT `, total, ` AS total, count(*) FILTER (WHERE ta.role = 'owner') AS owners
 			FROM team_accesses ta`, users, ` WHERE ta.team_id = v.team_id
-		) n
-		LEFT JOIN LATERAL (
-			SELECT ta.id, ta.created_at, ta.updated_at, `, roleCode("ta.role"), `, `, userColumnsSQL, `
+		) n`)
+	}
+	q.add(` LEFT JOIN LATERAL (
+			SELECT ta.id, ta.created_at, ta.updated_at, `, roleCode("ta.role"), `, `, userSQL, `
 			FROM team_accesses ta JOIN users u ON u.id = ta.user_id
 			WHERE ta.team_id = v.team_id`, search, `
-			ORDER BY `, order, ` LIMIT `, q.arg(f.Limit), ` OFFSET `, q.arg(f.Offset), `
+			ORDER BY `, order, ` LIMIT `, q.arg(limit), ` OFFSET `, q.arg(f.Offset), `
 		) a ON true`)
 	var (
 		team                 uuid.UUID
@@ -132,33 +168,61 @@ func (s *Store) teamAccessPages(ctx context.Context, q *stmt, f AccessFilter, vi
 		u                    userCols
 		slab                 []User // the users, allocated a page at a time
 	)
-	dest := append([]any{uuidDest(&team), &viewer, &all, &owners, &id, &createdAt, &updatedAt, &role}, u.dest()...)
+	dest := []any{uuidDest(&team), &viewer}
+	if teams != nil {
+		dest = append(dest, teams.dest()...)
+	}
+	if counts {
+		dest = append(dest, &all, &owners)
+	}
+	dest = append(dest, &id, &createdAt, &updatedAt, &role)
+	if f.Shape.BriefUser {
+		dest = append(dest, u.briefDest()...)
+	} else {
+		dest = append(dest, u.dest()...)
+	}
 	out := map[uuid.UUID]List[TeamAccessView]{}
 	// A team's rows come in its page's order: each is the output of its lateral subquery.
 	err := s.prepared(ctx, q.String(), q.args, func(r pgx.Rows) error {
 		if err := r.Scan(dest...); err != nil {
 			return err
 		}
-		if all == 0 {
-			return nil
+		if teams != nil {
+			teams.add(team, viewer)
+		}
+		if (counts && all == 0) || (!counts && !id.Valid) {
+			return nil // no access the filter keeps: the team gets no entry
 		}
 		l, ok := out[team]
 		if !ok {
-			n := min(f.Limit, max(int(all)-f.Offset, 0))
-			l = List[TeamAccessView]{Offset: f.Offset, Total: int(all), HasNext: f.Offset+f.Limit < int(all), Items: make([]TeamAccessView, 0, n)}
+			n := f.Limit
+			if counts {
+				n = min(f.Limit, max(int(all)-f.Offset, 0))
+			}
+			l = List[TeamAccessView]{Offset: f.Offset, Items: make([]TeamAccessView, 0, n)}
+			if counts {
+				l.Total, l.HasNext = int(all), f.Offset+f.Limit < int(all)
+			}
 			if cap(slab)-len(slab) < n {
 				slab = make([]User, 0, max(n, 4*f.Limit))
 			}
 		}
-		if id.Valid {
-			slab = append(slab, u.user())
-			a := TeamAccessView{
-				TeamAccess: TeamAccess{ID: id.Bytes, CreatedAt: createdAt.Time, UpdatedAt: updatedAt.Time, TeamID: team, UserID: u.id.Bytes, Role: roleOf(role.Int32)},
-				ViewerRole: roleOf(viewer), Owners: int(owners), User: &slab[len(slab)-1],
-			}
-			view(&a)
-			l.Items = append(l.Items, a)
+		switch {
+		case !id.Valid: // a page past the end: the list's size, no items
+			out[team] = l
+			return nil
+		case len(l.Items) == f.Limit: // the row past the page (NoCounts)
+			l.HasNext = true
+			out[team] = l
+			return nil
 		}
+		slab = append(slab, u.user())
+		a := TeamAccessView{
+			TeamAccess: TeamAccess{ID: id.Bytes, CreatedAt: createdAt.Time, UpdatedAt: updatedAt.Time, TeamID: team, UserID: u.id.Bytes, Role: roleOf(role.Int32)},
+			ViewerRole: roleOf(viewer), Owners: int(owners), User: &slab[len(slab)-1],
+		}
+		view(&a)
+		l.Items = append(l.Items, a)
 		out[team] = l
 		return nil
 	})

@@ -1,0 +1,281 @@
+package graph_test
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"lasuite.fr/people/store"
+	"lasuite.fr/people/store/storetest"
+)
+
+// prefetchFixture is a viewer in three teams: one they own alone with three members (one of
+// them French, one staff), one with a second owner, and one with nobody else.
+type prefetchFixture struct {
+	viewer                 store.User
+	solo, shared, lonely   uuid.UUID
+	french                 store.User
+	soloNames, sharedNames []string // members in the default order: role, then name
+}
+
+func newPrefetchFixture(t *testing.T, s *store.Store) prefetchFixture {
+	t.Helper()
+	org := storetest.Organization(t, s)
+	tok := storetest.Unique()
+	f := prefetchFixture{viewer: storetest.User(t, s, org, storetest.WithName("A viewer "+tok))}
+	f.french = storetest.User(t, s, org, storetest.WithName("C french "+tok), func(u *store.User) {
+		u.Language, u.Timezone = "fr-fr", "Europe/Paris"
+	})
+	staff := storetest.User(t, s, org, storetest.WithName("B staff "+tok), storetest.Staff())
+	plain := storetest.User(t, s, org, storetest.WithName("D plain "+tok))
+	co := storetest.User(t, s, org, storetest.WithName("E co-owner "+tok))
+
+	f.solo = storetest.Team(t, s, org, "Solo "+tok)
+	storetest.Access(t, s, f.solo, f.viewer.ID, store.RoleOwner)
+	storetest.Access(t, s, f.solo, staff.ID, store.RoleMember)
+	storetest.Access(t, s, f.solo, f.french.ID, store.RoleMember)
+	storetest.Access(t, s, f.solo, plain.ID, store.RoleAdministrator)
+	f.soloNames = []string{f.viewer.Name, plain.Name, staff.Name, f.french.Name}
+
+	f.shared = storetest.Team(t, s, org, "Shared "+tok)
+	storetest.Access(t, s, f.shared, f.viewer.ID, store.RoleOwner)
+	storetest.Access(t, s, f.shared, co.ID, store.RoleOwner)
+	storetest.Access(t, s, f.shared, plain.ID, store.RoleMember)
+	f.sharedNames = []string{f.viewer.Name, co.Name, plain.Name}
+
+	f.lonely = storetest.Team(t, s, org, "Lonely "+tok)
+	storetest.Access(t, s, f.lonely, f.viewer.ID, store.RoleOwner)
+	return f
+}
+
+type accessNode struct {
+	ID        string
+	Role      string
+	Abilities struct {
+		Delete    bool
+		SetRoleTo []string
+	}
+	User struct {
+		ID, Name, Email, Language, Timezone string
+		IsStaff                             bool
+	}
+}
+
+type accessPage struct {
+	TotalCount int
+	PageInfo   struct{ HasNextPage bool }
+	Nodes      []accessNode
+}
+
+func names(p accessPage) []string {
+	var out []string
+	for _, n := range p.Nodes {
+		out = append(out, n.User.Name)
+	}
+	return out
+}
+
+// A page of teams reads its members in the same statement, whatever the page sizes, and gives
+// the same members as the accesses loader does on its own.
+func TestTeamsReadTheirAccessesInTheSameStatement(t *testing.T) {
+	t.Parallel()
+	counter := &statementCounter{}
+	s := storetest.OpenFresh(t, counter)
+	a := newAPI(t, s, allFeatures)
+	f := newPrefetchFixture(t, s)
+
+	type team struct {
+		ID       uuid.UUID
+		Accesses accessPage
+		// Read through the loader: a second accesses field is not looked ahead.
+		Full accessPage
+	}
+	var out struct{ Teams struct{ Nodes []team } }
+	counter.n.Store(0)
+	a.mustDo(session(f.viewer.ID), `query($n: Int!, $order: TeamAccessOrder) { teams(first: 10) { nodes { id
+		accesses(first: $n, orderBy: $order) { nodes { id role user { id name email } } }
+	} } }`, map[string]any{"n": 10, "order": "ROLE"}, &out)
+	if got := counter.n.Load(); got != 1 {
+		t.Errorf("teams with their accesses: %d statements, want 1", got)
+	}
+	want := map[uuid.UUID][]string{f.solo: f.soloNames, f.shared: f.sharedNames, f.lonely: {f.viewer.Name}}
+	if len(out.Teams.Nodes) != 3 {
+		t.Fatalf("got %d teams, want 3", len(out.Teams.Nodes))
+	}
+	for _, tm := range out.Teams.Nodes {
+		if got := names(tm.Accesses); !slices.Equal(got, want[tm.ID]) {
+			t.Errorf("team %s: members %q, want %q", tm.ID, got, want[tm.ID])
+		}
+		for _, n := range tm.Accesses.Nodes {
+			if n.ID == "" || n.User.ID == "" || !strings.HasPrefix(n.User.Email, "user-") {
+				t.Errorf("team %s: access %+v lacks its id or its user's", tm.ID, n)
+			}
+		}
+	}
+
+	// The looked-ahead page (brief users, no counts, a row more for hasNextPage) against a
+	// second field read by the loader with every column and the counts.
+	out.Teams.Nodes = nil
+	counter.n.Store(0)
+	a.mustDo(session(f.viewer.ID), `{ teams(first: 10) { nodes { id
+		accesses(first: 2) { pageInfo { hasNextPage } nodes { id role user { id name email } } }
+		full: accesses(first: 10) { totalCount pageInfo { hasNextPage } nodes { id role
+			abilities { delete setRoleTo } user { id name email language timezone isStaff } } }
+	} } }`, nil, &out)
+	if got := counter.n.Load(); got != 2 {
+		t.Errorf("teams with two accesses fields: %d statements, want 2", got)
+	}
+	for _, tm := range out.Teams.Nodes {
+		full, pre := tm.Full, tm.Accesses
+		if !slices.Equal(names(full), want[tm.ID]) || full.TotalCount != len(want[tm.ID]) || full.PageInfo.HasNextPage {
+			t.Errorf("team %s: full page %+v, want members %q", tm.ID, full, want[tm.ID])
+		}
+		if pre.PageInfo.HasNextPage != (full.TotalCount > 2) {
+			t.Errorf("team %s: first 2 of %d: hasNextPage %v", tm.ID, full.TotalCount, pre.PageInfo.HasNextPage)
+		}
+		if len(pre.Nodes) != min(2, len(full.Nodes)) {
+			t.Fatalf("team %s: %d accesses in a page of 2 of %d", tm.ID, len(pre.Nodes), len(full.Nodes))
+		}
+		for i, n := range pre.Nodes {
+			m := full.Nodes[i]
+			if n.ID != m.ID || n.Role != m.Role || n.User.ID != m.User.ID || n.User.Name != m.User.Name || n.User.Email != m.User.Email {
+				t.Errorf("team %s, access %d: looked ahead %+v, loaded %+v", tm.ID, i, n, m)
+			}
+		}
+		for _, m := range full.Nodes {
+			if m.User.Language == "" || m.User.Timezone == "" {
+				t.Errorf("team %s: full user %+v lacks its language or time zone", tm.ID, m.User)
+			}
+			if m.User.ID == f.french.ID.String() && (m.User.Language != "fr-fr" || m.User.Timezone != "Europe/Paris") {
+				t.Errorf("french user read as %+v", m.User)
+			}
+		}
+	}
+}
+
+// Whatever a query selects of the accesses it gets, also through fragments, edges and
+// variables: the narrower statements leave out only what nobody asked for.
+func TestTeamAccessesReadWhatIsSelected(t *testing.T) {
+	t.Parallel()
+	counter := &statementCounter{}
+	s := storetest.OpenFresh(t, counter)
+	a := newAPI(t, s, allFeatures)
+	f := newPrefetchFixture(t, s)
+	viewer := session(f.viewer.ID)
+
+	team := func(t *testing.T, id uuid.UUID, query string, vars map[string]any) accessPage {
+		t.Helper()
+		if vars == nil {
+			vars = map[string]any{}
+		}
+		vars["id"] = id.String()
+		var out struct {
+			Team struct {
+				Accesses accessPage
+				Edges    struct {
+					Edges []struct{ Node accessNode }
+				}
+			}
+		}
+		counter.n.Store(0)
+		a.mustDo(viewer, query, vars, &out)
+		if got := counter.n.Load(); got != 1 {
+			t.Errorf("one team with its accesses: %d statements, want 1", got)
+		}
+		p := out.Team.Accesses
+		for _, e := range out.Team.Edges.Edges {
+			p.Nodes = append(p.Nodes, e.Node)
+		}
+		return p
+	}
+
+	t.Run("the members a team shows", func(t *testing.T) {
+		p := team(t, f.solo, `query($id: ID!) { team(id: $id) { accesses(first: 10) { nodes { role user { name email } } } } }`, nil)
+		if !slices.Equal(names(p), f.soloNames) {
+			t.Errorf("members %q, want %q", names(p), f.soloNames)
+		}
+		if p.Nodes[0].Role != "OWNER" || p.Nodes[1].Role != "ADMINISTRATOR" || p.Nodes[3].Role != "MEMBER" {
+			t.Errorf("roles %+v", p.Nodes)
+		}
+	})
+	t.Run("a user's other fields through a fragment", func(t *testing.T) {
+		p := team(t, f.solo, `query($id: ID!) { team(id: $id) { accesses(first: 10) { nodes { user { name ...Prefs } } } } }
+			fragment Prefs on User { language timezone isStaff }`, nil)
+		var french, staff int
+		for _, n := range p.Nodes {
+			if n.User.Language == "fr-fr" && n.User.Timezone == "Europe/Paris" {
+				french++
+			}
+			if n.User.IsStaff {
+				staff++
+			}
+		}
+		if french != 1 || staff != 1 {
+			t.Errorf("users %+v: want one French and one staff", p.Nodes)
+		}
+	})
+	t.Run("an inline fragment on the connection", func(t *testing.T) {
+		p := team(t, f.solo, `query($id: ID!) { team(id: $id) { accesses(first: 1) {
+			... on TeamAccessConnection { totalCount nodes { user { ... on User { language } } } } } } }`, nil)
+		if p.TotalCount != 4 || len(p.Nodes) != 1 || p.Nodes[0].User.Language != "en-us" {
+			t.Errorf("page %+v: want a total of 4 and the owner's language", p)
+		}
+	})
+	t.Run("abilities count the owners", func(t *testing.T) {
+		for id, wantDelete := range map[uuid.UUID]bool{f.solo: false, f.shared: true} {
+			p := team(t, id, `query($id: ID!) { team(id: $id) { edges: accesses(first: 1) { edges { node {
+				abilities { delete } user { name } } } } } }`, nil)
+			if len(p.Nodes) != 1 || p.Nodes[0].User.Name != f.viewer.Name || p.Nodes[0].Abilities.Delete != wantDelete {
+				t.Errorf("team %s: own access %+v, want delete %v (the last owner cannot leave)", id, p.Nodes, wantDelete)
+			}
+		}
+	})
+	t.Run("pages by variables, with and without a next one", func(t *testing.T) {
+		q := `query($id: ID!, $n: Int!, $after: String, $order: TeamAccessOrder) { team(id: $id) {
+			accesses(first: $n, after: $after, orderBy: $order) { pageInfo { hasNextPage endCursor } nodes { user { name } } } } }`
+		for _, c := range []struct {
+			n        int
+			wantNext bool
+		}{{1, true}, {3, true}, {4, false}, {10, false}} {
+			p := team(t, f.solo, q, map[string]any{"n": c.n, "order": "ROLE"})
+			if len(p.Nodes) != min(c.n, 4) || p.PageInfo.HasNextPage != c.wantNext {
+				t.Errorf("first %d of 4: %d members, hasNextPage %v", c.n, len(p.Nodes), p.PageInfo.HasNextPage)
+			}
+		}
+	})
+	t.Run("a search", func(t *testing.T) {
+		p := team(t, f.solo, `query($id: ID!) { team(id: $id) { accesses(search: "french", first: 5) { totalCount nodes { user { name } } } } }`, nil)
+		if p.TotalCount != 1 || len(p.Nodes) != 1 || p.Nodes[0].User.Name != f.french.Name {
+			t.Errorf("search: %+v", p)
+		}
+	})
+	t.Run("a team with nobody else", func(t *testing.T) {
+		p := team(t, f.lonely, `query($id: ID!) { team(id: $id) { accesses(first: 5) { pageInfo { hasNextPage } nodes { user { name } } } } }`, nil)
+		if len(p.Nodes) != 1 || p.PageInfo.HasNextPage {
+			t.Errorf("lonely team: %+v", p)
+		}
+	})
+}
+
+// A team the caller may not see is not found, with its accesses looked ahead or not, and a bad
+// page of accesses is the accesses field's error.
+func TestTeamAccessesLookAheadRefuses(t *testing.T) {
+	t.Parallel()
+	s := storetest.Open(t)
+	a := newAPI(t, s, allFeatures)
+	f := newPrefetchFixture(t, s)
+	outsider := storetest.User(t, s, uuid.Nil)
+
+	r := a.do(session(outsider.ID), `query($id: ID!) { team(id: $id) { accesses(first: 5) { nodes { user { name } } } } }`,
+		map[string]any{"id": f.solo.String()}, nil)
+	if r.Code() != "NOT_FOUND" {
+		t.Errorf("an outsider's team with accesses: %+v, want NOT_FOUND", r.Errors)
+	}
+	r = a.do(session(f.viewer.ID), `query($id: ID!) { team(id: $id) { name accesses(first: 5, after: "no cursor") { nodes { user { name } } } } }`,
+		map[string]any{"id": f.solo.String()}, nil)
+	if len(r.Errors) != 1 || r.Code() == "" || r.Code() == "INTERNAL" || len(r.Errors[0].Path) == 0 || r.Errors[0].Path[len(r.Errors[0].Path)-1] != "accesses" {
+		t.Errorf("a bad cursor: %+v, want one client error at accesses", r.Errors)
+	}
+}
