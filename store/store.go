@@ -18,6 +18,7 @@ import (
 // Store runs the directory's queries. It is safe for concurrent use.
 type Store struct {
 	db                 *bun.DB
+	connConfig         *pgx.ConnConfig // what Open connected with, for the revocation listener; nil after New
 	invitationValidity time.Duration
 	webhookAllowHTTP   bool
 }
@@ -62,6 +63,7 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse DATABASE_URL: %w", err)
 	}
+	listen := cfg.Copy() // untraced: its waits are no statements of ours
 	cfg.Tracer = o.Tracer
 	sqldb := stdlib.OpenDB(*cfg)
 	if o.MaxConns <= 0 {
@@ -74,7 +76,9 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 		sqldb.Close()
 		return nil, fmt.Errorf("connect to database: %w", err)
 	}
-	return New(bun.NewDB(sqldb, pgdialect.New()), o), nil
+	s := New(bun.NewDB(sqldb, pgdialect.New()), o)
+	s.connConfig = listen
+	return s, nil
 }
 
 // New wraps an open bun database.

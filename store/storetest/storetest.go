@@ -97,6 +97,12 @@ func Open(tb testing.TB) *store.Store {
 // of the test.
 func OpenFresh(tb testing.TB, tracers ...pgx.QueryTracer) *store.Store {
 	tb.Helper()
+	return OpenAt(tb, URL(tb), tracers...)
+}
+
+// OpenAt is OpenFresh over the database at url (one of NewDatabase's).
+func OpenAt(tb testing.TB, url string, tracers ...pgx.QueryTracer) *store.Store {
+	tb.Helper()
 	o := store.Options{}
 	switch len(tracers) {
 	case 0:
@@ -105,12 +111,34 @@ func OpenFresh(tb testing.TB, tracers ...pgx.QueryTracer) *store.Store {
 	default:
 		o.Tracer = multitracer.New(tracers...)
 	}
-	s, err := store.Open(tb.Context(), URL(tb), o)
+	s, err := store.Open(tb.Context(), url, o)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { s.Close() })
 	return s
+}
+
+// NewDatabase clones the migrated template into a database of the test's own, dropped when the
+// test ends, and returns its URL. It is for tests that listen to the database's notifications
+// (store.Revocations): in the package's database, every parallel test's writes send some.
+func NewDatabase(tb testing.TB) string {
+	tb.Helper()
+	base := os.Getenv("TEST_DATABASE_URL")
+	name, err := clone(context.Background(), base)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := exec(context.Background(), base, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+			tb.Errorf("drop database: %v", err)
+		}
+	})
+	u, err := withDatabase(base, name)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return u
 }
 
 // clone makes this package's database from the template, migrating the template first when no
