@@ -43,8 +43,11 @@ type Config struct {
 
 	// PublicURL is the server's origin as browsers reach it, scheme://host[:port]: the
 	// cookie's own origin for the CSRF checks.
-	PublicURL           string
-	SessionCookieAge    time.Duration
+	PublicURL        string
+	SessionCookieAge time.Duration
+	// SessionCacheTTL is the longest a session, or a bearer token's user being active, is
+	// trusted from memory (auth.CredentialCache); 0 reads the database on every request.
+	SessionCacheTTL     time.Duration
 	SessionCookieSecure bool     // default: true, except in development
 	CORSAllowedOrigins  []string // frontends that may call the API with the session cookie
 
@@ -95,6 +98,7 @@ func parseConfig(getenv func(string) string) (Config, error) {
 
 		PublicURL:          p.origin("PUBLIC_URL", "http://localhost:8071"),
 		SessionCookieAge:   p.duration("SESSION_COOKIE_AGE", 12*time.Hour),
+		SessionCacheTTL:    p.durationOrOff("SESSION_CACHE_TTL", 30*time.Second),
 		CORSAllowedOrigins: p.origins("CORS_ALLOWED_ORIGINS"),
 
 		OIDCOPURL:          p.str("OIDC_OP_URL", ""),
@@ -179,6 +183,23 @@ func (p *parser) duration(key string, def time.Duration) time.Duration {
 	d, err := time.ParseDuration(v)
 	if err != nil || d <= 0 {
 		p.errs = append(p.errs, fmt.Sprintf("%s must be a positive duration such as 30s or a number of seconds", key))
+		return def
+	}
+	return d
+}
+
+// durationOrOff is duration for a setting that 0 turns off.
+func (p *parser) durationOrOff(key string, def time.Duration) time.Duration {
+	v := p.str(key, "")
+	if v == "" {
+		return def
+	}
+	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+		return time.Duration(n) * time.Second
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		p.errs = append(p.errs, fmt.Sprintf("%s must be a duration such as 30s, a number of seconds, or 0 to turn it off", key))
 		return def
 	}
 	return d

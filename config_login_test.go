@@ -40,6 +40,14 @@ func TestLoginConfig(t *testing.T) {
 			t.Errorf("session cookie age %v, secure %v, OIDC_OP_URL %q, DEV_OIDC_ALLOW_REMOTE %v; want 12h, true, none, false",
 				c.SessionCookieAge, c.SessionCookieSecure, c.OIDCOPURL, c.DevOIDCAllowRemote)
 		}
+		if c.SessionCacheTTL != 30*time.Second {
+			t.Errorf("SESSION_CACHE_TTL = %v, want 30s", c.SessionCacheTTL)
+		}
+		for v, want := range map[string]time.Duration{"0": 0, "0s": 0, "5": 5 * time.Second, "1m": time.Minute} {
+			if c, err := parseConfig(env(with(map[string]string{"SESSION_CACHE_TTL": v}))); err != nil || c.SessionCacheTTL != want {
+				t.Errorf("SESSION_CACHE_TTL=%s: %v (%v), want %v", v, c.SessionCacheTTL, err, want)
+			}
+		}
 		if len(c.Login.SecretKey) < 32 {
 			t.Errorf("development SECRET_KEY of %d bytes, want a random one of 32", len(c.Login.SecretKey))
 		}
@@ -91,18 +99,20 @@ func TestLoginConfig(t *testing.T) {
 		vars map[string]string
 		key  string // named by the error
 	}{
-		"alg none":                       {map[string]string{"OIDC_RP_SIGN_ALGO": "none"}, "OIDC_RP_SIGN_ALGO"},
-		"HMAC":                           {map[string]string{"OIDC_RP_SIGN_ALGO": "RS256,HS256"}, "OIDC_RP_SIGN_ALGO"},
-		"extra params not JSON":          {map[string]string{"OIDC_AUTH_REQUEST_EXTRA_PARAMS": "acr_values=eidas1"}, "OIDC_AUTH_REQUEST_EXTRA_PARAMS"},
-		"extra params not strings":       {map[string]string{"OIDC_AUTH_REQUEST_EXTRA_PARAMS": `{"max_age": 3}`}, "OIDC_AUTH_REQUEST_EXTRA_PARAMS"},
-		"unknown userinfo format":        {map[string]string{"OIDC_OP_USER_ENDPOINT_FORMAT": "xml"}, "OIDC_OP_USER_ENDPOINT_FORMAT"},
-		"provider without client secret": {map[string]string{"OIDC_OP_URL": "https://op.example", "SECRET_KEY": strings.Repeat("k", 32)}, "OIDC_RP_CLIENT_SECRET"},
-		"provider without SECRET_KEY":    {map[string]string{"OIDC_OP_URL": "https://op.example", "OIDC_RP_CLIENT_SECRET": "s"}, "SECRET_KEY"},
-		"short SECRET_KEY":               {map[string]string{"OIDC_OP_URL": "https://op.example", "OIDC_RP_CLIENT_SECRET": "s", "SECRET_KEY": "short"}, "SECRET_KEY"},
-		"not a boolean":                  {map[string]string{"OIDC_CREATE_USER": "maybe"}, "OIDC_CREATE_USER"},
-		"session age not a duration":     {map[string]string{"SESSION_COOKIE_AGE": "half a day"}, "SESSION_COOKIE_AGE"},
-		"CORS wildcard":                  {map[string]string{"CORS_ALLOWED_ORIGINS": "*"}, "CORS_ALLOWED_ORIGINS"},
-		"PUBLIC_URL with a path":         {map[string]string{"PUBLIC_URL": "https://people.example/app"}, "PUBLIC_URL"},
+		"alg none":                         {map[string]string{"OIDC_RP_SIGN_ALGO": "none"}, "OIDC_RP_SIGN_ALGO"},
+		"HMAC":                             {map[string]string{"OIDC_RP_SIGN_ALGO": "RS256,HS256"}, "OIDC_RP_SIGN_ALGO"},
+		"extra params not JSON":            {map[string]string{"OIDC_AUTH_REQUEST_EXTRA_PARAMS": "acr_values=eidas1"}, "OIDC_AUTH_REQUEST_EXTRA_PARAMS"},
+		"extra params not strings":         {map[string]string{"OIDC_AUTH_REQUEST_EXTRA_PARAMS": `{"max_age": 3}`}, "OIDC_AUTH_REQUEST_EXTRA_PARAMS"},
+		"unknown userinfo format":          {map[string]string{"OIDC_OP_USER_ENDPOINT_FORMAT": "xml"}, "OIDC_OP_USER_ENDPOINT_FORMAT"},
+		"provider without client secret":   {map[string]string{"OIDC_OP_URL": "https://op.example", "SECRET_KEY": strings.Repeat("k", 32)}, "OIDC_RP_CLIENT_SECRET"},
+		"provider without SECRET_KEY":      {map[string]string{"OIDC_OP_URL": "https://op.example", "OIDC_RP_CLIENT_SECRET": "s"}, "SECRET_KEY"},
+		"short SECRET_KEY":                 {map[string]string{"OIDC_OP_URL": "https://op.example", "OIDC_RP_CLIENT_SECRET": "s", "SECRET_KEY": "short"}, "SECRET_KEY"},
+		"not a boolean":                    {map[string]string{"OIDC_CREATE_USER": "maybe"}, "OIDC_CREATE_USER"},
+		"session age not a duration":       {map[string]string{"SESSION_COOKIE_AGE": "half a day"}, "SESSION_COOKIE_AGE"},
+		"session cache TTL negative":       {map[string]string{"SESSION_CACHE_TTL": "-1s"}, "SESSION_CACHE_TTL"},
+		"session cache TTL not a duration": {map[string]string{"SESSION_CACHE_TTL": "soon"}, "SESSION_CACHE_TTL"},
+		"CORS wildcard":                    {map[string]string{"CORS_ALLOWED_ORIGINS": "*"}, "CORS_ALLOWED_ORIGINS"},
+		"PUBLIC_URL with a path":           {map[string]string{"PUBLIC_URL": "https://people.example/app"}, "PUBLIC_URL"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := parseConfig(env(with(tc.vars)))

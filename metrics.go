@@ -30,6 +30,7 @@ type metrics struct {
 	opDuration     *prometheus.HistogramVec // operation, outcome
 	introspections *prometheus.CounterVec   // outcome
 	tokenCacheHits prometheus.Counter
+	credentials    *prometheus.CounterVec // kind, outcome
 	rateLimited    *prometheus.CounterVec // limit
 	panics         prometheus.Counter
 }
@@ -60,6 +61,10 @@ func newMetrics(db *sql.DB) *metrics {
 		tokenCacheHits: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "people_bearer_token_cache_hits_total", Help: "Bearer tokens answered from the introspection cache.",
 		}),
+		credentials: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "people_credential_checks_total",
+			Help: "Session and bearer user checks, by kind (session, bearer) and outcome: hit (answered from the credential cache), miss (read from the database), bypass (read from the database because the revocation listener is not listening).",
+		}, []string{"kind", "outcome"}),
 		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "people_rate_limited_total", Help: "Requests refused with 429, by limit (burst, sustained, anonymous).",
 		}, []string{"limit"}),
@@ -68,7 +73,7 @@ func newMetrics(db *sql.DB) *metrics {
 		}),
 	}
 	m.registry.MustRegister(m.httpRequests, m.httpDuration, m.operations, m.opDuration, m.introspections, m.tokenCacheHits,
-		m.rateLimited, m.panics,
+		m.credentials, m.rateLimited, m.panics,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		// go_sql_* with db_name="people": open, in use and idle connections, the pool's maximum,
 		// and how often and how long requests waited for a connection.
@@ -77,15 +82,23 @@ func newMetrics(db *sql.DB) *metrics {
 	for _, o := range []string{auth.IntrospectionActive, auth.IntrospectionRefused, auth.IntrospectionFailed} {
 		m.introspections.WithLabelValues(o)
 	}
+	for _, k := range []string{auth.CredentialSession, auth.CredentialBearer} {
+		for _, o := range []string{auth.CredentialHit, auth.CredentialMiss, auth.CredentialBypass} {
+			m.credentials.WithLabelValues(k, o)
+		}
+	}
 	for _, l := range []string{limitBurst, limitSustained, limitAnonymous} {
 		m.rateLimited.WithLabelValues(l)
 	}
 	return m
 }
 
-// TokenCached and Introspected implement auth.Metrics.
+// TokenCached, Introspected and CredentialChecked implement auth.Metrics.
 func (m *metrics) TokenCached()                { m.tokenCacheHits.Inc() }
 func (m *metrics) Introspected(outcome string) { m.introspections.WithLabelValues(outcome).Inc() }
+func (m *metrics) CredentialChecked(kind, outcome string) {
+	m.credentials.WithLabelValues(kind, outcome).Inc()
+}
 
 // request counts one answered HTTP request.
 func (m *metrics) request(route string, status int, d time.Duration) {

@@ -183,10 +183,11 @@ const mailInterval = 5 * time.Second
 // sessionPurgeInterval is how often expired sessions are deleted.
 const sessionPurgeInterval = 10 * time.Minute
 
-func newSessions(cfg Config, s *store.Store, log *slog.Logger) *auth.Sessions {
+// newSessions prepares browser sessions; creds is nil without a credential cache.
+func newSessions(cfg Config, s *store.Store, creds *auth.CredentialCache, log *slog.Logger) *auth.Sessions {
 	return auth.NewSessions(s, auth.SessionOptions{
 		CookieSecure: cfg.SessionCookieSecure, CookieAge: cfg.SessionCookieAge,
-		PublicOrigin: cfg.PublicURL, AllowedOrigins: cfg.CORSAllowedOrigins,
+		PublicOrigin: cfg.PublicURL, AllowedOrigins: cfg.CORSAllowedOrigins, Cache: creds,
 	}, log)
 }
 
@@ -246,8 +247,23 @@ func serve(ctx context.Context, cfg Config, s *store.Store, tracer trace.Tracer,
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr, err)
 	}
-	sessions := newSessions(cfg, s, log)
-	purgeCtx, stopPurge := context.WithCancel(ctx)
+	o := newOps(cfg, s.DB().DB, tracer, log)
+	purgeCtx, stopPurge := context.WithCancel(ctx) // the background workers' context
+	defer stopPurge()
+	// The credential cache spares most requests the statement that authenticates them; its
+	// listener hears every instance's revocations from the database (SESSION_CACHE_TTL).
+	var creds *auth.CredentialCache
+	if cfg.SessionCacheTTL > 0 {
+		rev, err := s.Revocations(log)
+		if err != nil {
+			return err
+		}
+		creds = auth.NewCredentialCache(rev, auth.CredentialCacheOptions{TTL: cfg.SessionCacheTTL, Metrics: o.metrics})
+		listened := make(chan struct{})
+		go func() { defer close(listened); rev.Run(purgeCtx) }()
+		defer func() { stopPurge(); <-listened }()
+	}
+	sessions := newSessions(cfg, s, creds, log)
 	purged := make(chan struct{})
 	go func() { defer close(purged); sessions.PurgeEvery(purgeCtx, sessionPurgeInterval) }()
 	defer func() { stopPurge(); <-purged }() // before run closes the store
@@ -269,8 +285,7 @@ func serve(ctx context.Context, cfg Config, s *store.Store, tracer trace.Tracer,
 	if err != nil {
 		return err
 	}
-	o := newOps(cfg, s.DB().DB, tracer, log)
-	rs, err := newResourceServer(cfg, s, dev, o.metrics, log)
+	rs, err := newResourceServer(cfg, s, dev, creds, o.metrics, log)
 	if err != nil {
 		return err
 	}

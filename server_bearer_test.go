@@ -113,11 +113,11 @@ func bearerServer(t *testing.T, vars map[string]string) (*httptest.Server, *lock
 	log := newLogger(cfg, logs)
 	s := storetest.Open(t)
 	o := newOps(cfg, s.DB().DB, nil, log)
-	rs, err := newResourceServer(cfg, s, nil, o.metrics, log)
+	rs, err := newResourceServer(cfg, s, nil, nil, o.metrics, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(o.middleware(newMux(cfg, s, newSessions(cfg, s, log), rs, o, log)))
+	srv := httptest.NewServer(o.middleware(newMux(cfg, s, newSessions(cfg, s, nil, log), rs, o, log)))
 	t.Cleanup(srv.Close)
 	return srv, logs
 }
@@ -220,11 +220,11 @@ func TestServeBearerWithDevelopmentProvider(t *testing.T) {
 		t.Fatalf("newDevOIDC = %v, %v", dev, err)
 	}
 	o := newOps(cfg, s.DB().DB, nil, log)
-	rs, err := newResourceServer(cfg, s, dev, o.metrics, log)
+	rs, err := newResourceServer(cfg, s, dev, nil, o.metrics, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux := newMux(cfg, s, newSessions(cfg, s, log), rs, o, log)
+	mux := newMux(cfg, s, newSessions(cfg, s, nil, log), rs, o, log)
 	mux.Handle("/dev-oidc/", dev.Handler())
 	srv := httptest.NewUnstartedServer(mux)
 	srv.Listener.Close()

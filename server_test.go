@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -152,6 +153,67 @@ func TestRefusesUnmigratedDatabaseWithoutMigrate(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "run migrations") {
 		t.Errorf("run() = %v, want a request to run migrations", err)
 	}
+}
+
+// serve listens for revocations on a connection of its own while it runs (SESSION_CACHE_TTL,
+// on by default), and closes it when it stops; with SESSION_CACHE_TTL=0 it opens none.
+func TestServeListensForRevocations(t *testing.T) {
+	for _, tt := range []struct {
+		ttl  string
+		want int
+	}{{"", 1}, {"0", 0}} {
+		t.Run("SESSION_CACHE_TTL="+tt.ttl, func(t *testing.T) {
+			t.Parallel()
+			db := storetest.NewDatabase(t)
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			ready := make(chan string, 1)
+			done := make(chan error, 1)
+			vars := map[string]string{"DATABASE_URL": db, "LISTEN_ADDR": "127.0.0.1:0", "SESSION_CACHE_TTL": tt.ttl}
+			go func() { done <- run(ctx, nil, env(vars), io.Discard, ready) }()
+			select {
+			case <-ready:
+			case err := <-done:
+				t.Fatalf("server did not start: %v", err)
+			}
+			count := func() int {
+				var n int
+				err := storetest.Open(t).DB().QueryRowContext(t.Context(), `SELECT count(*) FROM pg_stat_activity
+					WHERE datname = ? AND application_name = 'people revocations'`, dbName(t, db)).Scan(&n)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for count() != tt.want && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if n := count(); n != tt.want {
+				t.Fatalf("%d revocation listeners while serving, want %d", n, tt.want)
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatalf("run() after shutdown = %v", err)
+			}
+			for count() != 0 && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if n := count(); n != 0 {
+				t.Errorf("%d revocation listeners after shutdown, want 0", n)
+			}
+		})
+	}
+}
+
+// dbName is the database a postgres:// URL names.
+func dbName(t *testing.T, dsn string) string {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimPrefix(u.Path, "/")
 }
 
 func TestMigrateCommandIsIdempotent(t *testing.T) {

@@ -31,11 +31,11 @@ func TestTracingSpans(t *testing.T) {
 	log := newLogger(cfg, io.Discard)
 	s := storetest.OpenFresh(t, queryTracer{tracer})
 	o := newOps(cfg, s.DB().DB, tracer, log)
-	rs, err := newResourceServer(cfg, s, nil, o.metrics, log)
+	rs, err := newResourceServer(cfg, s, nil, nil, o.metrics, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(o.middleware(newMux(cfg, s, newSessions(cfg, s, log), rs, o, log)))
+	srv := httptest.NewServer(o.middleware(newMux(cfg, s, newSessions(cfg, s, nil, log), rs, o, log)))
 	t.Cleanup(srv.Close)
 	u := storetest.User(t, s, storetest.Organization(t, s))
 	cookie := sessionCookie(t, s, u)

@@ -55,6 +55,9 @@ type ResourceServerConfig struct {
 	JWKSMaxAge       time.Duration   // key set age after which it is fetched again; default 1h
 	HTTPClient       *http.Client    // nil: one with Timeout that follows no redirect
 	Metrics          Metrics         // counts introspections and cache hits; nil counts nothing
+	// Cache remembers which users are active between requests (SESSION_CACHE_TTL); nil asks
+	// the database for every request.
+	Cache *CredentialCache
 }
 
 // Enabled reports whether enough is configured to introspect tokens: without it, the server
@@ -190,16 +193,22 @@ func (rs *ResourceServer) Middleware(next http.Handler) http.Handler {
 			refuse(w, e.refusal)
 			return
 		}
-		// The principal may come from the cache: whether the user is still active is asked
-		// every time (one indexed read), so a deactivation takes effect at once.
-		active, err := rs.store.UserIsActive(r.Context(), e.principal.UserID)
-		if err != nil {
-			refuse(w, rs.refused(r.Context(), fmt.Errorf("check user: %w", err)).refusal)
-			return
-		}
-		if !active {
-			refuse(w, rs.refused(r.Context(), invalidToken("the user is not active")).refusal)
-			return
+		// The principal may come from the introspection cache, which a deactivation does not
+		// reach: whether the user is still active is read from the database (one indexed read),
+		// or from the credential cache, which the database's announcement of a deactivation or
+		// deletion empties of the user on every instance.
+		if !rs.cfg.Cache.active(e.principal.UserID) {
+			gen := rs.cfg.Cache.generation()
+			active, err := rs.store.UserIsActive(r.Context(), e.principal.UserID)
+			if err != nil {
+				refuse(w, rs.refused(r.Context(), fmt.Errorf("check user: %w", err)).refusal)
+				return
+			}
+			if !active {
+				refuse(w, rs.refused(r.Context(), invalidToken("the user is not active")).refusal)
+				return
+			}
+			rs.cfg.Cache.putActive(gen, e.principal.UserID)
 		}
 		next.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), e.principal)))
 	})

@@ -10,6 +10,10 @@ type Metrics interface {
 	// Introspected is called after each call to the authorization server, with its outcome:
 	// IntrospectionActive, IntrospectionRefused or IntrospectionFailed.
 	Introspected(outcome string)
+	// CredentialChecked is called for each credential check that a CredentialCache could
+	// answer: kind is CredentialSession or CredentialBearer, outcome CredentialHit,
+	// CredentialMiss or CredentialBypass.
+	CredentialChecked(kind, outcome string)
 }
 
 // Outcomes of an introspection, as Metrics.Introspected receives them.
@@ -21,5 +25,6 @@ const (
 
 type noMetrics struct{}
 
-func (noMetrics) TokenCached()        {}
-func (noMetrics) Introspected(string) {}
+func (noMetrics) TokenCached()                     {}
+func (noMetrics) Introspected(string)              {}
+func (noMetrics) CredentialChecked(string, string) {}

@@ -27,6 +27,9 @@ type SessionOptions struct {
 	// AllowedOrigins are the frontends that may call the API with the cookie
 	// (CORS_ALLOWED_ORIGINS), as scheme://host[:port].
 	AllowedOrigins []string
+	// Cache remembers live sessions between requests (SESSION_CACHE_TTL); nil reads the
+	// database for every request with a cookie.
+	Cache *CredentialCache
 }
 
 // Sessions opens, resolves and ends server-side browser sessions. The cookie holds 32 random
@@ -41,6 +44,7 @@ type Sessions struct {
 	name    string
 	public  string
 	allowed map[string]bool
+	cache   *CredentialCache
 }
 
 // Cookie names: browsers only accept a __Host- cookie that is Secure, has Path=/ and no
@@ -62,7 +66,7 @@ func NewSessions(s *store.Store, o SessionOptions, log *slog.Logger) *Sessions {
 	if o.CookieAge <= 0 {
 		o.CookieAge = 12 * time.Hour
 	}
-	ss := &Sessions{store: s, log: log, secure: o.CookieSecure, age: o.CookieAge, name: sessionCookie, allowed: map[string]bool{}}
+	ss := &Sessions{store: s, log: log, secure: o.CookieSecure, age: o.CookieAge, name: sessionCookie, allowed: map[string]bool{}, cache: o.Cache}
 	if o.CookieSecure {
 		ss.name = secureSessionCookie
 	}
@@ -107,7 +111,9 @@ func (s *Sessions) endCarried(r *http.Request) error {
 	if !ok {
 		return nil
 	}
-	if _, err := s.store.DeleteSession(r.Context(), hash); err != nil && store.KindOf(err) != store.KindNotFound {
+	_, err := s.store.DeleteSession(r.Context(), hash)
+	s.cache.forgetSessions(hash)
+	if err != nil && store.KindOf(err) != store.KindNotFound {
 		return fmt.Errorf("end previous session: %w", err)
 	}
 	return nil
@@ -125,6 +131,8 @@ func (s *Sessions) End(w http.ResponseWriter, r *http.Request) (store.Session, b
 		return store.Session{}, false, nil
 	}
 	ses, err := s.store.DeleteSession(r.Context(), hash)
+	// This instance forgets it before answering; the others when the database announces it.
+	s.cache.forgetSessions(hash)
 	switch store.KindOf(err) {
 	case 0:
 		s.log.InfoContext(r.Context(), "session ended", "user_id", ses.UserID)
@@ -139,17 +147,20 @@ func (s *Sessions) End(w http.ResponseWriter, r *http.Request) (store.Session, b
 // (and subject, when the token has both), or every session of subject when it has no sid. It
 // returns how many ended.
 func (s *Sessions) EndByProvider(ctx context.Context, issuer, sid, subject string) (int, error) {
-	n, err := s.store.DeleteSessionsByProvider(ctx, issuer, sid, subject)
+	hashes, err := s.store.DeleteSessionsByProvider(ctx, issuer, sid, subject)
 	if err != nil {
 		return 0, fmt.Errorf("end sessions by provider: %w", err)
 	}
-	return n, nil
+	s.cache.forgetSessions(hashes...)
+	return len(hashes), nil
 }
 
 // Middleware authenticates a request by its session cookie. A principal already set (by the
 // bearer middleware) is kept, and a request with an Authorization header is judged by that
 // header alone, so a partner service's call never acts with a browser's cookie. An unknown,
-// expired or deactivated user's cookie makes the request anonymous and is cleared.
+// expired or deactivated user's cookie makes the request anonymous and is cleared. The session
+// is read from the database, or from the cache (SessionOptions.Cache) while the database has
+// announced nothing that ends it.
 func (s *Sessions) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if _, ok := PrincipalFrom(r.Context()); ok || len(r.Header.Values("Authorization")) > 0 {
@@ -167,26 +178,33 @@ func (s *Sessions) Middleware(next http.Handler) http.Handler {
 			return
 		}
 		ctx := r.Context()
-		ses, err := s.store.SessionByToken(ctx, hash)
-		switch store.KindOf(err) {
-		case 0:
-		case store.KindNotFound:
-			http.SetCookie(w, s.cookie("", -1))
-			next.ServeHTTP(w, r)
-			return
-		default:
-			// Not anonymous: the person is probably logged in, and answering as if they were
-			// not would show them a logged-out page until the database is back.
-			s.log.ErrorContext(ctx, "session lookup failed", "err", err)
-			writeGraphQLError(w, http.StatusServiceUnavailable, "INTERNAL", "internal error")
-			return
+		ses, ok := s.cache.session(hash)
+		if !ok {
+			gen := s.cache.generation()
+			found, err := s.store.SessionByToken(ctx, hash)
+			switch store.KindOf(err) {
+			case 0:
+			case store.KindNotFound:
+				http.SetCookie(w, s.cookie("", -1))
+				next.ServeHTTP(w, r)
+				return
+			default:
+				// Not anonymous: the person is probably logged in, and answering as if they were
+				// not would show them a logged-out page until the database is back.
+				s.log.ErrorContext(ctx, "session lookup failed", "err", err)
+				writeGraphQLError(w, http.StatusServiceUnavailable, "INTERNAL", "internal error")
+				return
+			}
+			ses = s.cache.putSession(gen, hash, found)
 		}
-		if time.Since(ses.LastSeenAt) >= touchEvery {
-			if err := s.store.TouchSession(ctx, ses.ID); err != nil && !errors.Is(err, context.Canceled) {
+		if now := time.Now(); now.Sub(ses.lastSeen) >= touchEvery {
+			if err := s.store.TouchSession(ctx, ses.id); err == nil {
+				s.cache.touched(hash, now)
+			} else if !errors.Is(err, context.Canceled) {
 				s.log.WarnContext(ctx, "session touch failed", "err", err)
 			}
 		}
-		next.ServeHTTP(w, r.WithContext(WithPrincipal(ctx, Principal{UserID: ses.UserID, Method: MethodSession})))
+		next.ServeHTTP(w, r.WithContext(WithPrincipal(ctx, Principal{UserID: ses.userID, Method: MethodSession})))
 	})
 }
 

@@ -79,8 +79,9 @@ type AdminUserUpdate struct {
 }
 
 // AdminUpdateUser changes a user; staff only. Deactivating a user ends their sessions in the
-// same transaction, and their partner services' tokens fail from the next request on (the bearer
-// middleware asks UserIsActive every time, cached introspection included). Staff cannot
+// same transaction, and their partner services' tokens fail from then on, cached introspection
+// included (the bearer middleware asks UserIsActive, or a credential cache that the
+// deactivation's announcement empties of the user on every instance). Staff cannot
 // deactivate themselves or drop their own staff status, so that a slip never leaves the
 // deployment without anyone able to undo it: another staff member, or the command line, can.
 func (s *Store) AdminUpdateUser(ctx context.Context, actor Actor, id uuid.UUID, up AdminUserUpdate) (*User, error) {

@@ -53,7 +53,8 @@ func (s *Store) CreateSession(ctx context.Context, tokenHash []byte, in NewSessi
 }
 
 // SessionByToken returns the live session stored under tokenHash: not expired, and of an active
-// user, so that deactivating a user ends their sessions at once. IDToken is left empty: only
+// user, so that deactivating a user ends their sessions at once (a cached session too: the
+// deactivation is announced, migration 0007). IDToken is left empty: only
 // logout needs it, and DeleteSession returns it.
 func (s *Store) SessionByToken(ctx context.Context, tokenHash []byte) (*Session, error) {
 	ses := new(Session)
@@ -70,7 +71,8 @@ func (s *Store) SessionByToken(ctx context.Context, tokenHash []byte) (*Session,
 	return ses, nil
 }
 
-// sessionByTokenSQL runs on every request with a cookie: a prepared statement (prepared.go).
+// sessionByTokenSQL runs on every request with a cookie that auth's credential cache does not
+// answer: a prepared statement (prepared.go).
 const sessionByTokenSQL = `SELECT ses.id, ses.created_at, ses.user_id, ses.issuer, ses.subject, ses.sid, ses.last_seen_at, ses.expires_at
 	FROM sessions ses JOIN users u ON u.id = ses.user_id
 	WHERE ses.token_hash = $1 AND ses.expires_at > now() AND u.is_active`
@@ -101,10 +103,11 @@ func (s *Store) DeleteSession(ctx context.Context, tokenHash []byte) (*Session, 
 
 // DeleteSessionsByProvider ends the sessions an OpenID back-channel logout names: those with
 // this sid (and this subject, when given too), or every session of the subject when sid is
-// empty. It returns how many it deleted; an empty sid and subject are KindInvalid.
-func (s *Store) DeleteSessionsByProvider(ctx context.Context, issuer, sid, subject string) (int, error) {
+// empty. It returns the token hashes of the sessions it deleted, so that the caller can forget
+// them at once; an empty sid and subject are KindInvalid.
+func (s *Store) DeleteSessionsByProvider(ctx context.Context, issuer, sid, subject string) ([][]byte, error) {
 	if issuer == "" || (sid == "" && subject == "") {
-		return 0, invalid("sid", "a logout names an issuer and a sid or a subject")
+		return nil, invalid("sid", "a logout names an issuer and a sid or a subject")
 	}
 	q := s.db.NewDelete().Model((*Session)(nil)).Where("ses.issuer = ?", issuer)
 	if sid != "" {
@@ -113,12 +116,11 @@ func (s *Store) DeleteSessionsByProvider(ctx context.Context, issuer, sid, subje
 	if subject != "" {
 		q = q.Where("ses.subject = ?", subject)
 	}
-	res, err := q.Exec(ctx)
-	if err != nil {
-		return 0, fromDB("delete sessions", err)
+	var hashes [][]byte
+	if err := q.Returning("ses.token_hash").Scan(ctx, &hashes); err != nil {
+		return nil, fromDB("delete sessions", err)
 	}
-	n, _ := res.RowsAffected()
-	return int(n), nil
+	return hashes, nil
 }
 
 // PurgeSessions deletes expired sessions, and those of inactive users: SessionByToken already

@@ -1,7 +1,9 @@
 package store_test
 
 import (
+	"bytes"
 	"crypto/rand"
+	"slices"
 	"testing"
 	"time"
 
@@ -167,9 +169,14 @@ func TestDeleteSessionsByProvider(t *testing.T) {
 				"otherIssuer": newSession(t, s, u.ID, iss+"/other", "sid-a", u.Sub, time.Hour),
 				"otherUser":   newSession(t, s, other.ID, iss, "sid-o", other.Sub, time.Hour),
 			}
-			n, err := s.DeleteSessionsByProvider(t.Context(), iss, tt.sid, tt.subject)
-			if err != nil || n != tt.want {
-				t.Errorf("DeleteSessionsByProvider() = %d, %v; want %d", n, err, tt.want)
+			hashes, err := s.DeleteSessionsByProvider(t.Context(), iss, tt.sid, tt.subject)
+			if err != nil || len(hashes) != tt.want {
+				t.Errorf("DeleteSessionsByProvider() = %d hashes, %v; want %d", len(hashes), err, tt.want)
+			}
+			for _, name := range tt.gone {
+				if !slices.ContainsFunc(hashes, func(h []byte) bool { return bytes.Equal(h, sessions[name]) }) {
+					t.Errorf("the hash of deleted session %s is not returned", name)
+				}
 			}
 			for _, name := range tt.gone {
 				if live(t, s, sessions[name]) {

@@ -203,7 +203,9 @@ func (s *Store) UserIsStaff(ctx context.Context, id uuid.UUID) (bool, error) {
 }
 
 // UserIsActive reports whether the user exists and is active. Cached credentials (introspected
-// bearer tokens) ask it on every request, so that deactivating a user takes effect at once.
+// bearer tokens) ask it on every request that auth's credential cache does not answer; a
+// deactivation or deletion is announced (migration 0007) and empties that cache of the user, so
+// that it takes effect at once.
 func (s *Store) UserIsActive(ctx context.Context, id uuid.UUID) (bool, error) {
 	ok, err := s.preparedRow(ctx, "SELECT FROM users WHERE id = $1 AND is_active", []any{uuidArg(id)})
 	if err != nil {
