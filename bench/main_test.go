@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"lasuite.fr/people/bench/load"
 	"lasuite.fr/people/store/demo"
 	"lasuite.fr/people/store/storetest"
 )
@@ -42,6 +44,10 @@ func TestHarness(t *testing.T) {
 		if r.res.Requests == 0 || r.res.Errors > 0 || r.allocs <= 0 {
 			t.Errorf("%s %s: %d requests, %d errors, %.0f allocs per request", r.target, r.workload, r.res.Requests, r.res.Errors, r.allocs)
 		}
+		// Two halves of half a second each, taken in turns.
+		if r.res.Elapsed < 900*time.Millisecond || r.res.Elapsed > 1500*time.Millisecond {
+			t.Errorf("%s %s: measured for %v, want the window of %v in two halves", r.target, r.workload, r.res.Elapsed, c.Duration)
+		}
 	}
 	if len(want) > 0 {
 		t.Errorf("runs missing: %v", want)
@@ -55,5 +61,58 @@ func TestHarness(t *testing.T) {
 		if !strings.Contains(out.String(), s) {
 			t.Errorf("report lacks %q:\n%s", s, out.String())
 		}
+	}
+}
+
+// W4 takes turns with W1 (its rate is compared with W1's), every other workload with its floor.
+func TestTurnGroups(t *testing.T) {
+	srv, flr := &proc{name: "server"}, &proc{name: "floor"}
+	ws := []workload{
+		{name: "W1", floor: []load.Request{{}}, server: []load.Request{{}}},
+		{name: "W2", floor: []load.Request{{}}, server: []load.Request{{}}},
+		{name: "W4", like: "W1", server: []load.Request{{}}},
+	}
+	var got []string
+	for _, g := range turnGroups(ws, srv, flr) {
+		var names []string
+		for _, x := range g {
+			names = append(names, x.workload+" "+x.target+" "+x.p.name)
+		}
+		got = append(got, strings.Join(names, ", "))
+	}
+	want := []string{"W1 floor floor, W1 server server, W4 server server", "W2 floor floor, W2 server server"}
+	if !slices.Equal(got, want) {
+		t.Errorf("groups %q, want %q", got, want)
+	}
+}
+
+// Two halves add up to one run: counts summed, per-request figures weighed by requests.
+func TestRunAdd(t *testing.T) {
+	h1, h2 := load.NewHistogram(), load.NewHistogram()
+	for range 100 {
+		h1.Record(time.Millisecond)
+	}
+	for range 300 {
+		h2.Record(3 * time.Millisecond)
+	}
+	a := runResult{statements: 1, allocs: 100, cpu: 100 * time.Microsecond, pgCPU: 50 * time.Microsecond,
+		res: load.Result{Requests: 100, Elapsed: time.Second, Latency: h1}, top: []queryCalls{{"SELECT 1", 100}}}
+	b := runResult{statements: 2, allocs: 200, cpu: 300 * time.Microsecond, pgCPU: 10 * time.Microsecond,
+		res: load.Result{Requests: 300, Elapsed: time.Second, Latency: h2}, top: []queryCalls{{"SELECT 2", 500}, {"SELECT 1", 100}}}
+	s := a.add(b)
+	if s.res.Requests != 400 || s.res.Elapsed != 2*time.Second || s.res.Throughput() != 200 || s.res.Latency.Count() != 400 {
+		t.Errorf("sum %+v", s.res)
+	}
+	if s.statements != 1.75 || s.allocs != 175 || s.cpu != 250*time.Microsecond || s.pgCPU != 20*time.Microsecond {
+		t.Errorf("per request: %.2f statements, %.0f allocs, CPU %v, PostgreSQL %v", s.statements, s.allocs, s.cpu, s.pgCPU)
+	}
+	if want := []queryCalls{{"SELECT 2", 500}, {"SELECT 1", 200}}; !slices.Equal(s.top, want) {
+		t.Errorf("statements %+v, want %+v", s.top, want)
+	}
+	if p50 := s.res.Latency.Quantile(0.5); p50 < 2*time.Millisecond {
+		t.Errorf("p50 %v: the halves' latencies are not merged", p50)
+	}
+	if a.res.Latency.Count() != 100 {
+		t.Errorf("add changed its receiver's histogram")
 	}
 }

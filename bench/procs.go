@@ -136,6 +136,7 @@ func (p *proc) stop() {
 	default:
 	}
 	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.cmd.Process.Signal(syscall.SIGCONT) // a paused process gets its SIGTERM when it runs again
 	select {
 	case <-p.done:
 	case <-time.After(10 * time.Second):
@@ -143,6 +144,11 @@ func (p *proc) stop() {
 		<-p.done
 	}
 }
+
+// pause stops the process (SIGSTOP) while the other one is measured: it then takes no CPU,
+// and its background work (mail, webhooks) runs no statement. resume lets it run again.
+func (p *proc) pause() error  { return p.cmd.Process.Signal(syscall.SIGSTOP) }
+func (p *proc) resume() error { return p.cmd.Process.Signal(syscall.SIGCONT) }
 
 // stats reads the process's allocation counters from its probe.
 func (p *proc) stats() (probe.Stats, error) {

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -85,10 +87,15 @@ func (r *report) write(w io.Writer) {
 	fmt.Fprintf(w, "Run on %s: %s; %s. The server, PostgreSQL and the load generator share the machine.\n\n",
 		r.started.Format("2006-01-02"), r.machine, r.postgres)
 	fmt.Fprintf(w, "Data: %d users, %d organizations, %d teams, %d team accesses, %d contacts (seed %d). "+
-		"Each run: %v warm-up, then %v measured; %d parameter sets per workload.\n\n",
-		r.data.Users, r.data.Organizations, r.data.Teams, r.data.TeamAccesses, r.data.Contacts, c.Data.Seed, c.Warmup, c.Duration, c.Params)
+		"Each run: %v measured, in two halves after %v of warm-up each, taken in turns with the floor's "+
+		"(floor, server, server, floor; W1 and W4 alike); %d parameter sets per workload.\n\n",
+		r.data.Users, r.data.Organizations, r.data.Teams, r.data.TeamAccesses, r.data.Contacts, c.Data.Seed, c.Duration, c.Warmup, c.Params)
 	fmt.Fprintln(w, "| workload | target | conns | req/s | p50 ms | p99 ms | SQL/req | allocs/req | CPU µs/req | PostgreSQL CPU µs/req | req/s ÷ floor | p99 ÷ floor |")
 	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+	// The floor's rows first, then the server's, each by workload and concurrency.
+	slices.SortStableFunc(r.runs, func(a, b runResult) int {
+		return cmp.Or(cmp.Compare(a.target, b.target), cmp.Compare(a.workload, b.workload), cmp.Compare(a.conns, b.conns))
+	})
 	for _, x := range r.runs {
 		stmts := "–"
 		if x.statements >= 0 {

@@ -134,33 +134,32 @@ func run(ctx context.Context, c config, log io.Writer) (*report, error) {
 	if rep.notes, err = verify(srv.base, flr.base, ws, 50); err != nil {
 		return nil, err
 	}
-	// Each is measured alone: the server's background work (mail, webhooks) would otherwise
-	// count in the floor's statements and take the floor's CPU.
-	srv.stop()
-	m := &measurer{cfg: c, counter: counter, pg: newPGCPU(ctx, counter.db), log: say}
-	for _, w := range ws {
-		for _, n := range c.Conns {
-			if len(w.floor) > 0 {
-				r, err := m.measure(ctx, flr, w.name, "floor", w.floor, n)
-				if err != nil {
-					return nil, err
-				}
-				rep.runs = append(rep.runs, r)
-			}
-		}
-	}
-	flr.stop()
-	if srv, err = startServer(); err != nil {
+	// Floor and server take turns on each workload and concurrency, in halves of the measured
+	// window ordered as a palindrome (floor, server, server, floor; W1 with W4: floor, W4, W1,
+	// W1, W4, floor), so that a drift of the shared machine's speed during the run (other
+	// tenants, the clock) weighs on each alike and the ratios compare like with like. Measured
+	// one after the other minutes apart, the floor's own rate moved by a quarter between runs.
+	// The process not measured is paused (SIGSTOP): it takes no CPU, and its background work
+	// (mail, webhooks) counts in none of the other's statements.
+	if err := srv.pause(); err != nil {
 		return nil, err
 	}
-	for _, w := range ws {
+	if err := flr.pause(); err != nil {
+		return nil, err
+	}
+	m := &measurer{cfg: c, counter: counter, pg: newPGCPU(ctx, counter.db), log: say}
+	for _, g := range turnGroups(ws, srv, flr) {
 		for _, n := range c.Conns {
-			r, err := m.measure(ctx, srv, w.name, "server", w.server, n)
+			runs, err := m.turns(ctx, g, n)
 			if err != nil {
 				return nil, err
 			}
-			rep.runs = append(rep.runs, r)
+			rep.runs = append(rep.runs, runs...)
 		}
+	}
+	flr.stop()
+	if err := srv.resume(); err != nil {
+		return nil, err
 	}
 	if counter.ok {
 		for _, sz := range sweep(busiest(pop, 50), cookies, publicURL) {
@@ -168,6 +167,7 @@ func run(ctx context.Context, c config, log io.Writer) (*report, error) {
 			if err != nil {
 				return nil, err
 			}
+			m.logRun(r)
 			rep.sweep = append(rep.sweep, sweepRun{teams: sz.teams, members: sz.members, run: r})
 		}
 	}
@@ -180,9 +180,12 @@ func run(ctx context.Context, c config, log io.Writer) (*report, error) {
 		say("memory: %v at %d connections, all workloads mixed", c.Soak, n)
 		soak := c
 		soak.Duration, soak.Warmup = c.Soak, 0
-		if _, err := (&measurer{cfg: soak, pg: m.pg, log: say}).measure(ctx, srv, "mix", "server", mix, n); err != nil {
+		sm := &measurer{cfg: soak, pg: m.pg, log: say}
+		r, err := sm.measure(ctx, srv, "mix", "server", mix, n)
+		if err != nil {
 			return nil, err
 		}
+		sm.logRun(r)
 		rep.soakConns = n
 		if rep.rss, rep.peakRSS, err = srv.memory(); err != nil {
 			return nil, err
@@ -293,15 +296,111 @@ func (m *measurer) measure(ctx context.Context, p *proc, workload, target string
 	out.allocs = float64(al1-al0) / n
 	out.cpu = (cpu1 - cpu0) / time.Duration(res.Requests)
 	out.pgCPU = (pg1 - pg0) / time.Duration(res.Requests)
+	return out, nil
+}
+
+// logRun prints a run's line, and with -v its statements.
+func (m *measurer) logRun(r runResult) {
 	m.log("%-6s %-10s %3d conns: %7.0f req/s  p50 %6.2f ms  p99 %6.2f ms  %5.2f stmts/req  %6.0f allocs/req  CPU %5.0f µs/req  PostgreSQL %5.0f µs/req",
-		target, workload, conns, res.Throughput(), ms(res.Latency.Quantile(0.5)), ms(res.Latency.Quantile(0.99)), out.statements, out.allocs,
-		us(out.cpu), us(out.pgCPU))
+		r.target, r.workload, r.conns, r.res.Throughput(), ms(r.res.Latency.Quantile(0.5)), ms(r.res.Latency.Quantile(0.99)), r.statements, r.allocs,
+		us(r.cpu), us(r.pgCPU))
 	if m.cfg.Verbose {
-		for _, q := range out.top[:min(len(out.top), 6)] {
+		for _, q := range r.top[:min(len(r.top), 6)] {
 			m.log("    %8d × %.140s", q.calls, strings.Join(strings.Fields(q.query), " "))
 		}
 	}
-	return out, nil
+}
+
+// turn is one of the runs that take turns: a workload's requests to the floor or the server.
+type turn struct {
+	p                *proc
+	workload, target string
+	reqs             []load.Request
+}
+
+// turnGroups are the runs that take turns: each workload's floor and server runs, and W4 (no
+// floor: W1 with a bearer token) with W1's, whose rate it is compared with.
+func turnGroups(ws []workload, srv, flr *proc) [][]turn {
+	var groups [][]turn
+	at := map[string]int{} // group of each workload
+	for _, w := range ws {
+		var g []turn
+		if len(w.floor) > 0 {
+			g = append(g, turn{flr, w.name, "floor", w.floor})
+		}
+		g = append(g, turn{srv, w.name, "server", w.server})
+		if i, ok := at[w.like]; ok && w.like != "" {
+			groups[i] = append(groups[i], g...)
+			continue
+		}
+		at[w.name] = len(groups)
+		groups = append(groups, g)
+	}
+	return groups
+}
+
+// turns measures the runs of g at conns connections, each in two halves of the window, in the
+// order g, then g reversed; the process of each half runs while the others stay paused.
+func (m *measurer) turns(ctx context.Context, g []turn, conns int) ([]runResult, error) {
+	half := *m
+	half.cfg.Duration = m.cfg.Duration / 2
+	sum := make([]runResult, len(g))
+	for k := range 2 * len(g) {
+		i := k
+		if k >= len(g) {
+			i = 2*len(g) - 1 - k
+		}
+		t := g[i]
+		if err := t.p.resume(); err != nil {
+			return nil, err
+		}
+		r, err := half.measure(ctx, t.p, t.workload, t.target, t.reqs, conns)
+		if perr := t.p.pause(); err == nil {
+			err = perr
+		}
+		if err != nil {
+			return nil, err
+		}
+		if k < len(g) {
+			sum[i] = r
+		} else {
+			sum[i] = sum[i].add(r)
+		}
+	}
+	for _, r := range sum {
+		m.logRun(r)
+	}
+	return sum, nil
+}
+
+// add is the run made of r and o, one after the other: counts add up, and the per-request
+// figures are weighed by each one's requests.
+func (r runResult) add(o runResult) runResult {
+	n, on := float64(r.res.Requests), float64(o.res.Requests)
+	weigh := func(a, b float64) float64 { return (a*n + b*on) / (n + on) }
+	out := r
+	out.res.Requests += o.res.Requests
+	out.res.Errors += o.res.Errors
+	out.res.Elapsed += o.res.Elapsed
+	out.res.Latency = load.NewHistogram()
+	out.res.Latency.Merge(r.res.Latency)
+	out.res.Latency.Merge(o.res.Latency)
+	if r.statements >= 0 && o.statements >= 0 {
+		out.statements = weigh(r.statements, o.statements)
+	}
+	out.allocs = weigh(r.allocs, o.allocs)
+	out.cpu = time.Duration(weigh(float64(r.cpu), float64(o.cpu)))
+	out.pgCPU = time.Duration(weigh(float64(r.pgCPU), float64(o.pgCPU)))
+	calls := map[string]int64{}
+	for _, q := range append(slices.Clone(r.top), o.top...) {
+		calls[q.query] += q.calls
+	}
+	out.top = nil
+	for q, c := range calls {
+		out.top = append(out.top, queryCalls{query: q, calls: c})
+	}
+	slices.SortFunc(out.top, func(a, b queryCalls) int { return int(b.calls - a.calls) })
+	return out
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -37,6 +37,7 @@ const (
 // workload is one kind of request, over many parameters.
 type workload struct {
 	name, title string
+	like        string // the workload whose rate this one's is compared with (W4: W1)
 	server      []load.Request // to the GraphQL server
 	floor       []load.Request // the same requests to the floor; none for W4
 }
@@ -119,7 +120,7 @@ func (ps params) callers() []person {
 // service "docs".
 func makeWorkloads(ps params, cookies map[uuid.UUID]string, origin string, as *oidctest.Server) []workload {
 	w1 := workload{name: "W1", title: "a user's 20 teams, 10 members each (session)"}
-	w4 := workload{name: "W4", title: "W1 with a bearer token (introspection cached)"}
+	w4 := workload{name: "W4", title: "W1 with a bearer token (introspection cached)", like: "W1"}
 	tokens := map[uuid.UUID]string{}
 	for i, u := range ps.w1 {
 		b := body(teamsQuery, map[string]any{"first": teamsPage, "accesses": membersPage})
