@@ -37,7 +37,7 @@ const (
 // workload is one kind of request, over many parameters.
 type workload struct {
 	name, title string
-	like        string // the workload whose rate this one's is compared with (W4: W1)
+	like        string         // the workload whose rate this one's is compared with (W4: W1)
 	server      []load.Request // to the GraphQL server
 	floor       []load.Request // the same requests to the floor; none for W4
 }
