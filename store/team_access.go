@@ -110,6 +110,10 @@ func (a Actor) accessViewer() func(*TeamAccessView) {
 	return func(v *TeamAccessView) { v.ViewerID, v.viaService = a.UserID, a.viaService() }
 }
 
+// userSlab is how many users teamAccessPages allocates at once: a page's users take one
+// allocation or a few, and a small page does not pay for a big one.
+const userSlab = 16
+
 // teamAccessPages pages the accesses of the teams that q's CTE v selects (team_id, and the
 // viewer's role code in it), and view sets who views each one. For each team, one lateral
 // subquery counts the accesses the filter keeps and the owners (an index-only scan of
@@ -166,7 +170,7 @@ func (s *Store) teamAccessPages(ctx context.Context, q *stmt, f AccessFilter, vi
 		createdAt, updatedAt pgtype.Timestamptz
 		role                 pgtype.Int4
 		u                    userCols
-		slab                 []User // the users, allocated a page at a time
+		slab                 []User // the users, allocated userSlab at a time
 	)
 	dest := []any{uuidDest(&team), &viewer}
 	if teams != nil {
@@ -195,16 +199,13 @@ func (s *Store) teamAccessPages(ctx context.Context, q *stmt, f AccessFilter, vi
 		}
 		l, ok := out[team]
 		if !ok {
-			n := f.Limit
+			n := min(f.Limit, 16) // without the counts, the page's size is unknown: append grows it
 			if counts {
 				n = min(f.Limit, max(int(all)-f.Offset, 0))
 			}
 			l = List[TeamAccessView]{Offset: f.Offset, Items: make([]TeamAccessView, 0, n)}
 			if counts {
 				l.Total, l.HasNext = int(all), f.Offset+f.Limit < int(all)
-			}
-			if cap(slab)-len(slab) < n {
-				slab = make([]User, 0, max(n, 4*f.Limit))
 			}
 		}
 		switch {
@@ -215,6 +216,9 @@ func (s *Store) teamAccessPages(ctx context.Context, q *stmt, f AccessFilter, vi
 			l.HasNext = true
 			out[team] = l
 			return nil
+		}
+		if len(slab) == cap(slab) {
+			slab = make([]User, 0, userSlab)
 		}
 		slab = append(slab, u.user())
 		a := TeamAccessView{
