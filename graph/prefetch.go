@@ -50,7 +50,24 @@ func accessShape(sel ast.SelectionSet) store.AccessShape {
 		NoCounts: !counted,
 		BriefUser: selectsOnly(sel, briefUserFields, []string{"nodes", "user"}) &&
 			selectsOnly(sel, briefUserFields, []string{"edges", "node", "user"}),
+		NoDates: !selectsIn(sel, []string{"nodes", "createdAt"}) && !selectsIn(sel, []string{"edges", "node", "createdAt"}),
 	}
+}
+
+// briefTeamFields are the fields of Team that a brief team (store.TeamShape.Brief) answers:
+// the others read columns it leaves out.
+var briefTeamFields = []string{"id", "name", "role", "abilities", "accesses", "invitations", "serviceProviders", "__typename"}
+
+// teamShape narrows what a team read with its accesses takes to what sel, the team's
+// selection, may use (over-approximated as in accessShape).
+func teamShape(sel ast.SelectionSet) store.TeamShape {
+	return store.TeamShape{Brief: selectsOnly(sel, briefTeamFields, nil)}
+}
+
+// teamsShape is teamShape for the teams of sel, a TeamConnection's selection.
+func teamsShape(sel ast.SelectionSet) store.TeamShape {
+	return store.TeamShape{Brief: selectsOnly(sel, briefTeamFields, []string{"nodes"}) &&
+		selectsOnly(sel, briefTeamFields, []string{"edges", "node"})}
 }
 
 // selectsOnly reports whether every field that set may select at the end of path (by name,
@@ -84,8 +101,14 @@ func selectsOnly(set ast.SelectionSet, names []string, path []string) bool {
 }
 
 // teamsAccesses finds the accesses that the current field's connection of teams will be asked
-// for: the first Team.accesses under its nodes or edges.node.
-func teamsAccesses(ctx context.Context) (store.AccessFilter, bool) {
+// for: the first Team.accesses under its nodes or edges.node. With them comes the shape of the
+// teams.
+func teamsAccesses(ctx context.Context) (store.TeamShape, store.AccessFilter, bool) {
+	af, ok := teamsAccessFilter(ctx)
+	return teamsShape(graphql.GetFieldContext(ctx).Field.Selections), af, ok
+}
+
+func teamsAccessFilter(ctx context.Context) (store.AccessFilter, bool) {
 	op := graphql.GetOperationContext(ctx)
 	for _, f := range graphql.CollectFields(op, graphql.GetFieldContext(ctx).Field.Selections, teamConnectionImplementors) {
 		switch f.Name {
@@ -107,9 +130,12 @@ func teamsAccesses(ctx context.Context) (store.AccessFilter, bool) {
 	return store.AccessFilter{}, false
 }
 
-// teamAccessesOf finds the accesses that the current field's team will be asked for.
-func teamAccessesOf(ctx context.Context) (store.AccessFilter, bool) {
-	return teamAccesses(graphql.GetOperationContext(ctx), graphql.GetFieldContext(ctx).Field.Selections)
+// teamAccessesOf finds the accesses that the current field's team will be asked for, and the
+// shape of the team.
+func teamAccessesOf(ctx context.Context) (store.TeamShape, store.AccessFilter, bool) {
+	sel := graphql.GetFieldContext(ctx).Field.Selections
+	af, ok := teamAccesses(graphql.GetOperationContext(ctx), sel)
+	return teamShape(sel), af, ok
 }
 
 // teamAccesses finds the first Team.accesses field in sel, a Team's selection, collected as

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -277,5 +278,53 @@ func TestTeamAccessesLookAheadRefuses(t *testing.T) {
 		map[string]any{"id": f.solo.String()}, nil)
 	if len(r.Errors) != 1 || r.Code() == "" || r.Code() == "INTERNAL" || len(r.Errors[0].Path) == 0 || r.Errors[0].Path[len(r.Errors[0].Path)-1] != "accesses" {
 		t.Errorf("a bad cursor: %+v, want one client error at accesses", r.Errors)
+	}
+}
+
+// A team's and its accesses' other columns are read when they are selected, also through a
+// fragment, with the accesses looked ahead.
+func TestTeamColumnsReadWhenSelected(t *testing.T) {
+	t.Parallel()
+	counter := &statementCounter{}
+	s := storetest.OpenFresh(t, counter)
+	a := newAPI(t, s, allFeatures)
+	f := newPrefetchFixture(t, s)
+	type team struct {
+		ID, ExternalID       string
+		CreatedAt, UpdatedAt time.Time
+		Accesses             struct {
+			Nodes []struct{ CreatedAt time.Time }
+		}
+	}
+	check := func(t *testing.T, what string, tm team) {
+		t.Helper()
+		if tm.CreatedAt.IsZero() || tm.UpdatedAt.IsZero() || tm.ExternalID == "" || tm.ExternalID == uuid.Nil.String() {
+			t.Errorf("%s: team %+v lacks its dates or external id", what, tm)
+		}
+		if len(tm.Accesses.Nodes) == 0 {
+			t.Errorf("%s: no accesses", what)
+		}
+		for _, n := range tm.Accesses.Nodes {
+			if n.CreatedAt.IsZero() {
+				t.Errorf("%s: an access without its creation date", what)
+			}
+		}
+	}
+	var one struct{ Team team }
+	counter.n.Store(0)
+	a.mustDo(session(f.viewer.ID), `query($id: ID!) { team(id: $id) { ...Dates accesses(first: 5) { nodes { ... on TeamAccess { createdAt } } } } }
+		fragment Dates on Team { id externalId createdAt updatedAt }`, map[string]any{"id": f.solo.String()}, &one)
+	if got := counter.n.Load(); got != 1 {
+		t.Errorf("one team: %d statements, want 1", got)
+	}
+	check(t, "team", one.Team)
+	var page struct{ Teams struct{ Edges []struct{ Node team } } }
+	a.mustDo(session(f.viewer.ID), `{ teams(first: 5) { edges { node { id externalId createdAt updatedAt
+		accesses(first: 5) { edges { node { createdAt } } nodes { createdAt } } } } } }`, nil, &page)
+	if len(page.Teams.Edges) != 3 {
+		t.Fatalf("%d teams, want 3", len(page.Teams.Edges))
+	}
+	for _, e := range page.Teams.Edges {
+		check(t, "teams", e.Node)
 	}
 }

@@ -485,7 +485,8 @@ func (r *queryResolver) Teams(ctx context.Context, search *string, orderBy *mode
 	}
 	ld := loadersFrom(ctx)
 	var l store.List[store.TeamView]
-	if af, ok := teamsAccesses(ctx); ok {
+	if shape, af, ok := teamsAccesses(ctx); ok {
+		f.Shape = shape
 		var pages map[uuid.UUID]store.List[store.TeamAccessView]
 		if l, pages, err = r.store.TeamsWithAccesses(ctx, actor, f, af); err != nil {
 			return nil, fmt.Errorf("teams: %w", err)
@@ -504,8 +505,8 @@ func (r *queryResolver) Teams(ctx context.Context, search *string, orderBy *mode
 func (r *queryResolver) Team(ctx context.Context, id uuid.UUID) (*store.TeamView, error) {
 	_, actor := principal(ctx)
 	ld := loadersFrom(ctx)
-	if af, ok := teamAccessesOf(ctx); ok {
-		t, l, err := r.store.TeamWithAccesses(ctx, actor, id, af)
+	if shape, af, ok := teamAccessesOf(ctx); ok {
+		t, l, err := r.store.TeamWithAccesses(ctx, actor, id, shape, af)
 		if err != nil {
 			return nil, fmt.Errorf("team %s: %w", id, err)
 		}

@@ -61,7 +61,16 @@ var teamOrders = map[TeamOrder]string{
 type TeamFilter struct {
 	Search string
 	Order  TeamOrder
+	Shape  TeamShape // of TeamsWithAccesses
 	Page
+}
+
+// TeamShape is how much of each team a read with its accesses takes (TeamsWithAccesses,
+// TeamWithAccesses): the zero value reads every column.
+type TeamShape struct {
+	// Brief reads only the team's id and name, with the viewer's role: its dates, organization,
+	// visibility to services and external id are left zero.
+	Brief bool
 }
 
 // visibleTeams restricts q (over teams t) to the teams actor belongs to, and for a service
@@ -163,7 +172,7 @@ func (s *Store) TeamsWithAccesses(ctx context.Context, actor Actor, f TeamFilter
 	}
 	term := searchTerm(f.Search)
 	q := &stmt{}
-	q.add("WITH v AS (SELECT t.id AS team_id, ", roleCode("va.role"), " AS viewer_role, ", teamViewColumnsSQL,
+	q.add("WITH v AS (SELECT t.id AS team_id, ", roleCode("va.role"), " AS viewer_role, ", teamViewColumns(f.Shape),
 		", count(*) OVER () AS teams_total, row_number() OVER (ORDER BY ", order, ") AS pos FROM teams t")
 	visible := visibleTeamsSQL(q, actor)
 	q.add(" WHERE ", visible)
@@ -171,7 +180,7 @@ func (s *Store) TeamsWithAccesses(ctx context.Context, actor Actor, f TeamFilter
 		q.add(" AND search_key(t.name) LIKE search_key(", q.arg(term), ")")
 	}
 	q.add(" ORDER BY ", order, " LIMIT ", q.arg(f.Limit), " OFFSET ", q.arg(f.Offset), ")")
-	teams := &teamRows{viaService: actor.viaService()}
+	teams := &teamRows{viaService: actor.viaService(), shape: f.Shape}
 	pages, err := s.teamAccessPages(ctx, q, af, actor.accessViewer(), teams)
 	if err != nil {
 		return List[TeamView]{}, nil, err
@@ -186,13 +195,13 @@ func (s *Store) TeamsWithAccesses(ctx context.Context, actor Actor, f TeamFilter
 }
 
 // TeamWithAccesses is TeamByID with a page of the team's accesses, read in one statement.
-func (s *Store) TeamWithAccesses(ctx context.Context, actor Actor, id uuid.UUID, af AccessFilter) (*TeamView, List[TeamAccessView], error) {
+func (s *Store) TeamWithAccesses(ctx context.Context, actor Actor, id uuid.UUID, shape TeamShape, af AccessFilter) (*TeamView, List[TeamAccessView], error) {
 	q := &stmt{}
-	q.add("WITH v AS (SELECT t.id AS team_id, ", roleCode("va.role"), " AS viewer_role, ", teamViewColumnsSQL,
+	q.add("WITH v AS (SELECT t.id AS team_id, ", roleCode("va.role"), " AS viewer_role, ", teamViewColumns(shape),
 		", 1::bigint AS teams_total, 1::bigint AS pos FROM teams t")
 	visible := visibleTeamsSQL(q, actor)
 	q.add(" WHERE ", visible, " AND t.id = ", q.arg(uuidArg(id)), ")")
-	teams := &teamRows{viaService: actor.viaService()}
+	teams := &teamRows{viaService: actor.viaService(), shape: shape}
 	pages, err := s.teamAccessPages(ctx, q, af, actor.accessViewer(), teams)
 	switch {
 	case err != nil:
@@ -203,18 +212,21 @@ func (s *Store) TeamWithAccesses(ctx context.Context, actor Actor, id uuid.UUID,
 	return &teams.items[0], pages[id], nil
 }
 
-// teamViewColumnsSQL are the columns of Team from t other than its id, for the CTE v of a
-// statement that reads teams with their accesses; teamPageColumnsSQL reads them back from v,
-// with the list's size and each team's position in it, into teamRows.dest.
-const (
-	teamViewColumnsSQL = "t.created_at, t.updated_at, t.name, t.organization_id, t.is_visible_all_services, t.external_id"
-	teamPageColumnsSQL = "v.created_at, v.updated_at, v.name, v.organization_id, v.is_visible_all_services, v.external_id, v.teams_total, v.pos"
-)
+// teamViewColumns are the columns of Team from t other than its id, for the CTE v of a
+// statement that reads teams with their accesses, as shape wants them; teamRows reads them
+// back from v (teamRows.columns), with the list's size and each team's position in it.
+func teamViewColumns(shape TeamShape) string {
+	if shape.Brief {
+		return "t.name"
+	}
+	return "t.name, t.created_at, t.updated_at, t.organization_id, t.is_visible_all_services, t.external_id"
+}
 
 // teamRows collects the teams of a statement that reads teams with their accesses: a team
 // comes on each row of its page of accesses, or on one row when the page is empty.
 type teamRows struct {
 	viaService bool
+	shape      TeamShape
 
 	row        TeamView // the row's team, scanned
 	org        pgtype.UUID
@@ -224,9 +236,20 @@ type teamRows struct {
 	poses []int64
 }
 
+// columns are the columns of v that dest receives.
+func (r *teamRows) columns() string {
+	if r.shape.Brief {
+		return "v.name, v.teams_total, v.pos"
+	}
+	return "v.name, v.created_at, v.updated_at, v.organization_id, v.is_visible_all_services, v.external_id, v.teams_total, v.pos"
+}
+
 func (r *teamRows) dest() []any {
 	t := &r.row.Team
-	return []any{&t.CreatedAt, &t.UpdatedAt, &t.Name, &r.org, &t.IsVisibleAllServices, uuidDest(&t.ExternalID), &r.total, &r.pos}
+	if r.shape.Brief {
+		return []any{&t.Name, &r.total, &r.pos}
+	}
+	return []any{&t.Name, &t.CreatedAt, &t.UpdatedAt, &r.org, &t.IsVisibleAllServices, uuidDest(&t.ExternalID), &r.total, &r.pos}
 }
 
 // add keeps the row's team, once.

@@ -81,6 +81,8 @@ type AccessShape struct {
 	// BriefUser reads only the id, email and name of each access's user: the other fields of
 	// TeamAccessView.User are left zero.
 	BriefUser bool
+	// NoDates leaves the accesses' CreatedAt and UpdatedAt zero.
+	NoDates bool
 }
 
 // TeamAccessesByTeamIDs returns one page of accesses for each of the teams that the actor
@@ -120,7 +122,7 @@ const userSlab = 16
 // team_accesses_team_id_role_idx without a search; not at all with f.Shape.NoCounts), and
 // another reads only the page: LIMIT and OFFSET in the team's order, with the page's users.
 //
-// With teams, v also carries the teams' own columns (teamPageSQL), and the statement is the
+// With teams, v also carries the teams' own columns (teamViewColumns), and the statement is the
 // page of teams and their accesses at once: each team goes to teams.
 func (s *Store) teamAccessPages(ctx context.Context, q *stmt, f AccessFilter, view func(*TeamAccessView), teams *teamRows) (map[uuid.UUID]List[TeamAccessView], error) {
 	if err := CheckPage(f.Page); err != nil {
@@ -143,9 +145,13 @@ func (s *Store) teamAccessPages(ctx context.Context, q *stmt, f AccessFilter, vi
 	if f.Shape.BriefUser {
 		userSQL = briefUserColumnsSQL
 	}
+	dates := "ta.created_at, ta.updated_at, "
+	if f.Shape.NoDates {
+		dates = ""
+	}
 	q.add(" SELECT v.team_id, v.viewer_role")
 	if teams != nil {
-		q.add(", ", teamPageColumnsSQL)
+		q.add(", ", teams.columns())
 	}
 	if counts {
 		q.add(", n.total, n.owners")
@@ -158,7 +164,7 @@ func (s *Store) teamAccessPages(ctx context.Context, q *stmt, f AccessFilter, vi
 		) n`)
 	}
 	q.add(` LEFT JOIN LATERAL (
-			SELECT ta.id, ta.created_at, ta.updated_at, `, roleCode("ta.role"), `, `, userSQL, `
+			SELECT ta.id, `, dates, roleCode("ta.role"), `, `, userSQL, `
 			FROM team_accesses ta JOIN users u ON u.id = ta.user_id
 			WHERE ta.team_id = v.team_id`, search, `
 			ORDER BY `, order, ` LIMIT `, q.arg(limit), ` OFFSET `, q.arg(f.Offset), `
@@ -179,7 +185,11 @@ func (s *Store) teamAccessPages(ctx context.Context, q *stmt, f AccessFilter, vi
 	if counts {
 		dest = append(dest, &all, &owners)
 	}
-	dest = append(dest, &id, &createdAt, &updatedAt, &role)
+	dest = append(dest, &id)
+	if !f.Shape.NoDates {
+		dest = append(dest, &createdAt, &updatedAt)
+	}
+	dest = append(dest, &role)
 	if f.Shape.BriefUser {
 		dest = append(dest, u.briefDest()...)
 	} else {
