@@ -318,7 +318,9 @@ func TestTeamColumnsReadWhenSelected(t *testing.T) {
 		t.Errorf("one team: %d statements, want 1", got)
 	}
 	check(t, "team", one.Team)
-	var page struct{ Teams struct{ Edges []struct{ Node team } } }
+	var page struct {
+		Teams struct{ Edges []struct{ Node team } }
+	}
 	a.mustDo(session(f.viewer.ID), `{ teams(first: 5) { edges { node { id externalId createdAt updatedAt
 		accesses(first: 5) { edges { node { createdAt } } nodes { createdAt } } } } } }`, nil, &page)
 	if len(page.Teams.Edges) != 3 {
