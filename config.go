@@ -98,7 +98,7 @@ func parseConfig(getenv func(string) string) (Config, error) {
 
 		PublicURL:          p.origin("PUBLIC_URL", "http://localhost:8071"),
 		SessionCookieAge:   p.duration("SESSION_COOKIE_AGE", 12*time.Hour),
-		SessionCacheTTL:    p.durationOrOff("SESSION_CACHE_TTL", 30*time.Second),
+		SessionCacheTTL:    p.durationOrOff("SESSION_CACHE_TTL", 2*time.Minute),
 		CORSAllowedOrigins: p.origins("CORS_ALLOWED_ORIGINS"),
 
 		OIDCOPURL:          p.str("OIDC_OP_URL", ""),

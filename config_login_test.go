@@ -40,8 +40,8 @@ func TestLoginConfig(t *testing.T) {
 			t.Errorf("session cookie age %v, secure %v, OIDC_OP_URL %q, DEV_OIDC_ALLOW_REMOTE %v; want 12h, true, none, false",
 				c.SessionCookieAge, c.SessionCookieSecure, c.OIDCOPURL, c.DevOIDCAllowRemote)
 		}
-		if c.SessionCacheTTL != 30*time.Second {
-			t.Errorf("SESSION_CACHE_TTL = %v, want 30s", c.SessionCacheTTL)
+		if c.SessionCacheTTL != 2*time.Minute {
+			t.Errorf("SESSION_CACHE_TTL = %v, want 2m", c.SessionCacheTTL)
 		}
 		for v, want := range map[string]time.Duration{"0": 0, "0s": 0, "5": 5 * time.Second, "1m": time.Minute} {
 			if c, err := parseConfig(env(with(map[string]string{"SESSION_CACHE_TTL": v}))); err != nil || c.SessionCacheTTL != want {
