@@ -64,7 +64,7 @@ func main() {
 	flag.DurationVar(&c.Duration, "duration", 10*time.Second, "measured window of each run")
 	flag.DurationVar(&c.Soak, "soak", 60*time.Second, "memory check: this long at the highest concurrency, then read the server's RSS")
 	workloads := flag.String("workloads", "W1,W2,W3,W4", "workloads to run")
-	flag.BoolVar(&c.Profile, "profile", false, "save the server's CPU profile of each run into the work directory")
+	flag.BoolVar(&c.Profile, "profile", false, "save the server's CPU profiles of each run into the work directory (one per slice: go tool pprof merges the files it is given)")
 	flag.BoolVar(&c.Verbose, "v", false, "print each run's statements")
 	flag.BoolVar(&c.Keep, "keep", false, "reuse the database if it exists instead of making it anew (faster experiments)")
 	flag.StringVar(&c.ServerDSN, "server-dsn", "", "query parameters added to the server's DATABASE_URL, such as default_query_exec_mode=exec")

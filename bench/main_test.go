@@ -44,7 +44,7 @@ func TestHarness(t *testing.T) {
 		if r.res.Requests == 0 || r.res.Errors > 0 || r.allocs <= 0 {
 			t.Errorf("%s %s: %d requests, %d errors, %.0f allocs per request", r.target, r.workload, r.res.Requests, r.res.Errors, r.allocs)
 		}
-		// Two halves of half a second each, taken in turns.
+		// Slices of the window, taken in turns, add up to it.
 		if r.res.Elapsed < 900*time.Millisecond || r.res.Elapsed > 1500*time.Millisecond {
 			t.Errorf("%s %s: measured for %v, want the window of %v in two halves", r.target, r.workload, r.res.Elapsed, c.Duration)
 		}
@@ -83,6 +83,16 @@ func TestTurnGroups(t *testing.T) {
 	want := []string{"W1 floor floor, W1 server server, W4 server server", "W2 floor floor, W2 server server"}
 	if !slices.Equal(got, want) {
 		t.Errorf("groups %q, want %q", got, want)
+	}
+}
+
+// Runs take their slices in turns, back and forth: drift weighs on each alike.
+func TestTurnOrder(t *testing.T) {
+	if got, want := turnOrder(3, 4), []int{0, 1, 2, 2, 1, 0, 0, 1, 2, 2, 1, 0}; !slices.Equal(got, want) {
+		t.Errorf("turnOrder(3, 4) = %v, want %v", got, want)
+	}
+	if got, want := turnOrder(2, 2), []int{0, 1, 1, 0}; !slices.Equal(got, want) {
+		t.Errorf("turnOrder(2, 2) = %v, want %v", got, want)
 	}
 }
 

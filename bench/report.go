@@ -87,9 +87,10 @@ func (r *report) write(w io.Writer) {
 	fmt.Fprintf(w, "Run on %s: %s; %s. The server, PostgreSQL and the load generator share the machine.\n\n",
 		r.started.Format("2006-01-02"), r.machine, r.postgres)
 	fmt.Fprintf(w, "Data: %d users, %d organizations, %d teams, %d team accesses, %d contacts (seed %d). "+
-		"Each run: %v measured, in two halves after %v of warm-up each, taken in turns with the floor's "+
-		"(floor, server, server, floor; W1 and W4 alike); %d parameter sets per workload.\n\n",
-		r.data.Users, r.data.Organizations, r.data.Teams, r.data.TeamAccesses, r.data.Contacts, c.Data.Seed, c.Duration, c.Warmup, c.Params)
+		"Each run: %v measured in %d slices taken in turns with the floor's (floor, server, server, floor, floor…; "+
+		"W1 and W4 alike), after %v of warm-up (%v for the later slices); %d parameter sets per workload.\n\n",
+		r.data.Users, r.data.Organizations, r.data.Teams, r.data.TeamAccesses, r.data.Contacts, c.Data.Seed, c.Duration, 2*turnRounds,
+		c.Warmup, min(settle, c.Warmup), c.Params)
 	fmt.Fprintln(w, "| workload | target | conns | req/s | p50 ms | p99 ms | SQL/req | allocs/req | CPU µs/req | PostgreSQL CPU µs/req | req/s ÷ floor | p99 ÷ floor |")
 	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 	// The floor's rows first, then the server's, each by workload and concurrency.

@@ -134,9 +134,9 @@ func run(ctx context.Context, c config, log io.Writer) (*report, error) {
 	if rep.notes, err = verify(srv.base, flr.base, ws, 50); err != nil {
 		return nil, err
 	}
-	// Floor and server take turns on each workload and concurrency, in halves of the measured
-	// window ordered as a palindrome (floor, server, server, floor; W1 with W4: floor, W4, W1,
-	// W1, W4, floor), so that a drift of the shared machine's speed during the run (other
+	// Floor and server take turns on each workload and concurrency, in slices of the measured
+	// window (floor, server, server, floor, floor, server…; W1 with W4: floor, W4, W1, W1, W4,
+	// floor…; turns), so that a drift of the shared machine's speed during the run (other
 	// tenants, the clock) weighs on each alike and the ratios compare like with like. Measured
 	// one after the other minutes apart, the floor's own rate moved by a quarter between runs.
 	// The process not measured is paused (SIGSTOP): it takes no CPU, and its background work
@@ -215,6 +215,7 @@ type measurer struct {
 	counter *statementCounter
 	pg      pgCPU
 	log     func(string, ...any)
+	slice   int // of a run taken in turns, for the profiles' names
 }
 
 // run is one measured run.
@@ -265,7 +266,7 @@ func (m *measurer) measure(ctx context.Context, p *proc, workload, target string
 				profiled.Add(1)
 				go func() {
 					defer profiled.Done()
-					file := filepath.Join(m.cfg.Work, fmt.Sprintf("cpu-%s-%d.pprof", strings.ReplaceAll(workload, " ", "-"), conns))
+					file := filepath.Join(m.cfg.Work, fmt.Sprintf("cpu-%s-%d-%d.pprof", strings.ReplaceAll(workload, " ", "-"), conns, m.slice))
 					if err := p.profile(ctx, m.cfg.Duration, file); err != nil {
 						m.log("profile: %v", err)
 					}
@@ -339,22 +340,32 @@ func turnGroups(ws []workload, srv, flr *proc) [][]turn {
 	return groups
 }
 
-// turns measures the runs of g at conns connections, each in two halves of the window, in the
-// order g, then g reversed; the process of each half runs while the others stay paused.
+// turnRounds is how many times the runs of a group take turns: each run's window is cut into
+// 2×turnRounds slices, taken in the order g, g reversed, g, g reversed… Slices of a few seconds
+// follow the shared machine's drift closer than halves of the window did (make bench's ratios
+// still moved by a tenth between runs with halves).
+const turnRounds = 4
+
+// settle is the warm-up of a run's later slices: the process is warm already (paused, not
+// stopped), only the load generator's new connections have to settle.
+const settle = 500 * time.Millisecond
+
+// turns measures the runs of g at conns connections in slices (turnRounds); the process of
+// each slice runs while the others stay paused.
 func (m *measurer) turns(ctx context.Context, g []turn, conns int) ([]runResult, error) {
-	half := *m
-	half.cfg.Duration = m.cfg.Duration / 2
 	sum := make([]runResult, len(g))
-	for k := range 2 * len(g) {
-		i := k
-		if k >= len(g) {
-			i = 2*len(g) - 1 - k
-		}
+	for k, i := range turnOrder(len(g), 2*turnRounds) {
 		t := g[i]
+		slice := *m
+		slice.cfg.Duration = m.cfg.Duration / (2 * turnRounds)
+		if k >= len(g) { // this run's process is warm
+			slice.cfg.Warmup = min(settle, m.cfg.Warmup)
+		}
+		slice.slice = k / len(g)
 		if err := t.p.resume(); err != nil {
 			return nil, err
 		}
-		r, err := half.measure(ctx, t.p, t.workload, t.target, t.reqs, conns)
+		r, err := slice.measure(ctx, t.p, t.workload, t.target, t.reqs, conns)
 		if perr := t.p.pause(); err == nil {
 			err = perr
 		}
@@ -371,6 +382,21 @@ func (m *measurer) turns(ctx context.Context, g []turn, conns int) ([]runResult,
 		m.logRun(r)
 	}
 	return sum, nil
+}
+
+// turnOrder is the order in which n runs take their slices turns: 0…n-1, then n-1…0, and so
+// on, each run slices times.
+func turnOrder(n, slices int) []int {
+	var order []int
+	for round := range slices {
+		for k := range n {
+			if round%2 == 1 {
+				k = n - 1 - k
+			}
+			order = append(order, k)
+		}
+	}
+	return order
 }
 
 // add is the run made of r and o, one after the other: counts add up, and the per-request
