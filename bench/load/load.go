@@ -116,7 +116,12 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 			cfg.OnEnd()
 		}
 	}
-	cancel()
+	if !ok {
+		cancel() // the caller gave up: what is in flight is cut
+	}
+	// Else the requests in flight finish (uncounted) before Run returns: cut, they would make
+	// the server cancel their statements, which costs PostgreSQL a backend of its own for each
+	// cancel request, at every end of a run (and runs take turns in short slices).
 	wg.Wait()
 	if !ok {
 		return Result{}, ctx.Err()
@@ -145,7 +150,7 @@ type worker struct {
 }
 
 func (w *worker) loop(ctx context.Context, phase *atomic.Int32) {
-	for ctx.Err() == nil {
+	for ctx.Err() == nil && phase.Load() != 2 {
 		r := &w.cfg.Requests[w.rng.IntN(len(w.cfg.Requests))]
 		began := phase.Load()
 		t0 := time.Now()

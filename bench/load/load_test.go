@@ -72,3 +72,31 @@ func TestRun(t *testing.T) {
 		t.Errorf("throughput %v over %v", tp, res.Elapsed)
 	}
 }
+
+// The requests in flight when the window closes finish: none is cut, so the server never
+// cancels a statement because a run ended.
+func TestRunLetsRequestsInFlightFinish(t *testing.T) {
+	var cut, done atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(30 * time.Millisecond):
+			done.Add(1)
+			w.Write([]byte(`{"data":{}}`))
+		case <-r.Context().Done():
+			cut.Add(1)
+		}
+	}))
+	defer srv.Close()
+	res, err := Run(t.Context(), Config{BaseURL: srv.URL, Conns: 8, Warmup: 50 * time.Millisecond, Duration: 200 * time.Millisecond,
+		Requests: []Request{{Path: "/slow"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Close() // waits for the handlers
+	if cut.Load() != 0 {
+		t.Errorf("%d requests cut at the end of the run", cut.Load())
+	}
+	if res.Requests == 0 || done.Load() <= res.Requests {
+		t.Errorf("%d requests counted, %d served: want the warm-up's and the last ones served but not counted", res.Requests, done.Load())
+	}
+}
