@@ -21,6 +21,15 @@ type prefetchFixture struct {
 	soloNames, sharedNames []string // members in the default order: role, then name
 }
 
+// prefetchAPI is the API over a database of its own, whose statements counter counts, with the
+// fixture in it.
+func prefetchAPI(t *testing.T) (*api, *statementCounter, prefetchFixture) {
+	t.Helper()
+	counter := &statementCounter{}
+	s := storetest.OpenFresh(t, counter)
+	return newAPI(t, s, allFeatures), counter, newPrefetchFixture(t, s)
+}
+
 func newPrefetchFixture(t *testing.T, s *store.Store) prefetchFixture {
 	t.Helper()
 	org := storetest.Organization(t, s)
@@ -82,10 +91,7 @@ func names(p accessPage) []string {
 // the same members as the accesses loader does on its own.
 func TestTeamsReadTheirAccessesInTheSameStatement(t *testing.T) {
 	t.Parallel()
-	counter := &statementCounter{}
-	s := storetest.OpenFresh(t, counter)
-	a := newAPI(t, s, allFeatures)
-	f := newPrefetchFixture(t, s)
+	a, counter, f := prefetchAPI(t)
 
 	type team struct {
 		ID       uuid.UUID
@@ -160,10 +166,7 @@ func TestTeamsReadTheirAccessesInTheSameStatement(t *testing.T) {
 // variables: the narrower statements leave out only what nobody asked for.
 func TestTeamAccessesReadWhatIsSelected(t *testing.T) {
 	t.Parallel()
-	counter := &statementCounter{}
-	s := storetest.OpenFresh(t, counter)
-	a := newAPI(t, s, allFeatures)
-	f := newPrefetchFixture(t, s)
+	a, counter, f := prefetchAPI(t)
 	viewer := session(f.viewer.ID)
 
 	team := func(t *testing.T, id uuid.UUID, query string, vars map[string]any) accessPage {
@@ -285,10 +288,7 @@ func TestTeamAccessesLookAheadRefuses(t *testing.T) {
 // fragment, with the accesses looked ahead.
 func TestTeamColumnsReadWhenSelected(t *testing.T) {
 	t.Parallel()
-	counter := &statementCounter{}
-	s := storetest.OpenFresh(t, counter)
-	a := newAPI(t, s, allFeatures)
-	f := newPrefetchFixture(t, s)
+	a, counter, f := prefetchAPI(t)
 	type team struct {
 		ID, ExternalID       string
 		CreatedAt, UpdatedAt time.Time

@@ -129,6 +129,13 @@ func NewDatabase(tb testing.TB) string {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return dropAtCleanup(tb, base, name)
+}
+
+// dropAtCleanup drops the database name of the server at base when the test ends, and returns
+// its URL.
+func dropAtCleanup(tb testing.TB, base, name string) string {
+	tb.Helper()
 	tb.Cleanup(func() {
 		if err := exec(context.Background(), base, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
 			tb.Errorf("drop database: %v", err)
@@ -266,16 +273,7 @@ func EmptyDatabase(tb testing.TB) string {
 	if err := exec(ctx, base, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
 		tb.Fatalf("create database: %v", err)
 	}
-	tb.Cleanup(func() {
-		if err := exec(context.Background(), base, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-			tb.Errorf("drop database: %v", err)
-		}
-	})
-	u, err := withDatabase(base, name)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return u
+	return dropAtCleanup(tb, base, name)
 }
 
 // DropDatabase drops the database at url at once, closing its connections: tests use it to
