@@ -49,7 +49,8 @@ migrate: build
 gen:
 	$(GO) tool gqlgen generate
 
-## check: generated code, go.mod, formatting and vet are clean
+## check: generated code, go.mod, formatting and vet are clean; graph/gqlgen is upstream gqlgen
+##        with graph/gqlgen.patch, and gqlgen's own tests pass on it
 check:
 	@cp -r graph $(DATA)/graph.before 2>/dev/null || { mkdir -p $(DATA) && cp -r graph $(DATA)/graph.before; }
 	$(GO) tool gqlgen generate
@@ -61,6 +62,7 @@ check:
 	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './$(DATA)/*')); if [ -n "$$out" ]; then \
 		echo "check: gofmt would change:" >&2; echo "$$out" >&2; exit 1; fi
 	$(GO) vet ./...
+	bash .ci/gqlgen-fork --check
 
 ## chromium: install Debian's Chromium for the browser test (browser_test.go) when missing;
 ##           only root can, so anyone else is told which package to install
