@@ -23,12 +23,12 @@ import (
 
 // accessFilter is the store filter of a Team.accesses (or AdminTeam.accesses) field: its
 // arguments, and the shape that sel, the field's selection, needs.
-func accessFilter(sel ast.SelectionSet, search *string, orderBy *model.TeamAccessOrder, first *int, after *string) (store.AccessFilter, error) {
+func accessFilter(shape store.AccessShape, search *string, orderBy *model.TeamAccessOrder, first *int, after *string) (store.AccessFilter, error) {
 	pg, err := page(first, after)
 	if err != nil {
 		return store.AccessFilter{}, err
 	}
-	f := store.AccessFilter{Search: deref(search), Page: pg, Shape: accessShape(sel)}
+	f := store.AccessFilter{Search: deref(search), Page: pg, Shape: shape}
 	if orderBy != nil {
 		f.Order = accessOrders[*orderBy]
 	}
@@ -113,7 +113,7 @@ func teamsAccessFilter(ctx context.Context) (store.AccessFilter, bool) {
 	for _, f := range graphql.CollectFields(op, graphql.GetFieldContext(ctx).Field.Selections, teamConnectionImplementors) {
 		switch f.Name {
 		case "nodes":
-			if af, ok := teamAccesses(op, f.Selections); ok {
+			if af, ok := teamAccesses(ctx, f.Selections); ok {
 				return af, true
 			}
 		case "edges":
@@ -121,7 +121,7 @@ func teamsAccessFilter(ctx context.Context) (store.AccessFilter, bool) {
 				if e.Name != "node" {
 					continue
 				}
-				if af, ok := teamAccesses(op, e.Selections); ok {
+				if af, ok := teamAccesses(ctx, e.Selections); ok {
 					return af, true
 				}
 			}
@@ -134,14 +134,15 @@ func teamsAccessFilter(ctx context.Context) (store.AccessFilter, bool) {
 // shape of the team.
 func teamAccessesOf(ctx context.Context) (store.TeamShape, store.AccessFilter, bool) {
 	sel := graphql.GetFieldContext(ctx).Field.Selections
-	af, ok := teamAccesses(graphql.GetOperationContext(ctx), sel)
+	af, ok := teamAccesses(ctx, sel)
 	return teamShape(sel), af, ok
 }
 
 // teamAccesses finds the first Team.accesses field in sel, a Team's selection, collected as
 // the executor collects it, and returns the filter its resolver will compute. ok is false
 // when there is none, or when its arguments are not valid: the resolver then reports them.
-func teamAccesses(op *graphql.OperationContext, sel ast.SelectionSet) (store.AccessFilter, bool) {
+func teamAccesses(ctx context.Context, sel ast.SelectionSet) (store.AccessFilter, bool) {
+	op := graphql.GetOperationContext(ctx)
 	for _, f := range graphql.CollectFields(op, sel, teamImplementors) {
 		if f.Name != "accesses" {
 			continue
@@ -157,7 +158,7 @@ func teamAccesses(op *graphql.OperationContext, sel ast.SelectionSet) (store.Acc
 		if err1 != nil || err2 != nil || err3 != nil || err4 != nil {
 			return store.AccessFilter{}, false
 		}
-		af, err := accessFilter(f.Selections, search, orderBy, first, after)
+		af, err := accessFilter(loadersFrom(ctx).accessShape(f), search, orderBy, first, after)
 		return af, err == nil
 	}
 	return store.AccessFilter{}, false
@@ -180,7 +181,7 @@ func optionalArg[T any](args map[string]any, name string, parse func(any) (T, er
 // field asks for, from the loader that load gives for its filter.
 func accessConnection(ctx context.Context, team uuid.UUID, load func(store.AccessFilter) *pageLoader[store.List[store.TeamAccessView]],
 	search *string, orderBy *model.TeamAccessOrder, first *int, after *string) (*model.TeamAccessConnection, error) {
-	f, err := accessFilter(graphql.GetFieldContext(ctx).Field.Selections, search, orderBy, first, after)
+	f, err := accessFilter(loadersFrom(ctx).accessShape(graphql.GetFieldContext(ctx).Field), search, orderBy, first, after)
 	if err != nil {
 		return nil, err
 	}

@@ -255,6 +255,29 @@ func TestTeamAccessesReadWhatIsSelected(t *testing.T) {
 			t.Errorf("search: %+v", p)
 		}
 	})
+	t.Run("one fragment's accesses merged with different siblings", func(t *testing.T) {
+		// The same accesses field of F is read narrowly (names only) in one team and merged
+		// with a wider selection in the other: the shape worked out for one is not the other's.
+		q := `query($id: ID!) {
+			a: team(id: $id) { ...F }
+			b: team(id: $id) { ...F accesses(first: 10) { nodes { user { language } } } }
+			c: team(id: $id) { ...F }
+		}
+		fragment F on Team { accesses(first: 10) { nodes { user { name } } } }`
+		for range 20 {
+			var out struct{ A, B, C struct{ Accesses accessPage } }
+			a.mustDo(viewer, q, map[string]any{"id": f.solo.String()}, &out)
+			var french int
+			for _, n := range out.B.Accesses.Nodes {
+				if n.User.Language == "fr-fr" {
+					french++
+				}
+			}
+			if french != 1 || !slices.Equal(names(out.A.Accesses), f.soloNames) || !slices.Equal(names(out.C.Accesses), f.soloNames) {
+				t.Fatalf("teams %+v: want the members' names in each, and one French member in b", out)
+			}
+		}
+	})
 	t.Run("a team with nobody else", func(t *testing.T) {
 		p := team(t, f.lonely, `query($id: ID!) { team(id: $id) { accesses(first: 5) { pageInfo { hasNextPage } nodes { user { name } } } } }`, nil)
 		if len(p.Nodes) != 1 || p.PageInfo.HasNextPage {

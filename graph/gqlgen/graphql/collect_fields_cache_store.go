@@ -1,9 +1,8 @@
 package graphql
 
 import (
-	"hash/fnv"
-	"reflect"
 	"sync"
+	"unsafe"
 
 	"github.com/vektah/gqlparser/v2/ast"
 )
@@ -58,22 +57,23 @@ func (s *collectFieldsCacheStore) Len() int {
 	return len(s.items)
 }
 
-// makeCollectFieldsCacheKey generates a cache key for CollectFields.
+// makeCollectFieldsCacheKey generates a cache key for CollectFields. It runs for every object
+// of a response, so it allocates nothing: reflect.ValueOf moved the selection set to the heap,
+// and fnv.New64a its hash. The hash is FNV-1a, as hash/fnv computes it.
 func makeCollectFieldsCacheKey(selSet ast.SelectionSet, satisfies []string) collectFieldsCacheKey {
-	var selectionPtr uintptr
-	if selSet != nil {
-		selectionPtr = reflect.ValueOf(selSet).Pointer()
-	}
-
-	h := fnv.New64a()
+	const offset64, prime64 = 14695981039346656037, 1099511628211
+	h := uint64(offset64)
 	for _, s := range satisfies {
-		h.Write([]byte(s))
-		h.Write([]byte{0})
+		for i := 0; i < len(s); i++ {
+			h ^= uint64(s[i])
+			h *= prime64
+		}
+		h *= prime64 // the separator byte 0: h ^= 0 leaves h as it is
 	}
 
 	return collectFieldsCacheKey{
-		selectionPtr:  selectionPtr,
+		selectionPtr:  uintptr(unsafe.Pointer(unsafe.SliceData(selSet))),
 		selectionLen:  len(selSet),
-		satisfiesHash: h.Sum64(),
+		satisfiesHash: h,
 	}
 }

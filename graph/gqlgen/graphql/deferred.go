@@ -24,9 +24,10 @@ type DeferredGroup struct {
 // must be the same context the object's fields are collected and dispatched
 // with.
 func NewDeferredGroup(ctx context.Context) DeferredGroup {
-	// Path and Defers are filled in by the first @defer'd field (ResolveConcurrently) and by
-	// ProcessDeferredGroup: an object without one, nearly every object, allocates neither.
-	return DeferredGroup{FieldSet: NewFieldSet(nil), Context: ctx}
+	// FieldSet and Defers are made by the first @defer'd field (ResolveConcurrently), and Path
+	// by ProcessDeferredGroup: an object without such a field, nearly every object of a
+	// response, allocates none of them.
+	return DeferredGroup{Context: ctx}
 }
 
 type DeferredResult struct {

@@ -33,7 +33,8 @@ func (m *FieldSet) ResolveConcurrently(
 	if field.IsDeferred() {
 		// Bind the field set rather than the group: capturing deferred in the
 		// closure below would push the caller's group onto the heap.
-		if deferred.Defers == nil {
+		if deferred.FieldSet == nil {
+			deferred.FieldSet = NewFieldSet(nil)
 			deferred.Defers = make(map[string]*FieldSetView)
 		}
 		fs := deferred.FieldSet
