@@ -22,7 +22,7 @@ import (
 // from data, so the number of statements stays fixed whatever the page sizes.
 
 // accessFilter is the store filter of a Team.accesses (or AdminTeam.accesses) field: its
-// arguments, and the shape that sel, the field's selection, needs.
+// arguments, and shape, what the field's selection needs (loaders.accessShape).
 func accessFilter(shape store.AccessShape, search *string, orderBy *model.TeamAccessOrder, first *int, after *string) (store.AccessFilter, error) {
 	pg, err := page(first, after)
 	if err != nil {
