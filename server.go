@@ -247,6 +247,7 @@ func serve(ctx context.Context, cfg Config, s *store.Store, tracer trace.Tracer,
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.ListenAddr, err)
 	}
+	defer ln.Close() // srv.Serve closes it too; this is for the set-up errors below
 	o := newOps(cfg, s.DB().DB, tracer, log)
 	purgeCtx, stopPurge := context.WithCancel(ctx) // the background workers' context
 	defer stopPurge()
