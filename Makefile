@@ -9,14 +9,21 @@ BIN := $(DATA)/people
 GO ?= go
 export GOFLAGS ?= -buildvcs=false
 
+# The server builds with .ci/gqlgen.patch laid over gqlgen: a workspace made under $(DATA) by
+# .ci/gqlgen-patch, named with GOWORK by the targets that build it (README, "gqlgen, patched").
+GQLGEN_WORK = $(abspath $(DATA))/gqlgen/go.work
+WITH_PATCH = GOWORK=$(GQLGEN_WORK)
+
 # The development database: DATABASE_URL when set, else the private cluster under .data/pg.
 DEV_DB = $${DATABASE_URL:-$$($(PG) start $(DATA)/pg)}
 
 .PHONY: run build stop demo migrate gen test check bench clean-data token chromium
 
-build:
-	@mkdir -p $(DATA)
-	$(GO) build -o $(BIN) .
+build: $(GQLGEN_WORK)
+	$(WITH_PATCH) $(GO) build -o $(BIN) .
+
+$(GQLGEN_WORK): .ci/gqlgen.patch .ci/gqlgen-patch go.mod go.sum
+	@bash .ci/gqlgen-patch $(DATA)/gqlgen
 
 ## run: start PostgreSQL (unless DATABASE_URL is set), migrate, load demo data once, serve on
 ##      127.0.0.1:8071 with the development OpenID provider at /dev-oidc (loopback only: see README)
@@ -49,8 +56,8 @@ migrate: build
 gen:
 	$(GO) tool gqlgen generate
 
-## check: generated code, go.mod, formatting and vet are clean; graph/gqlgen is upstream gqlgen
-##        with graph/gqlgen.patch, and gqlgen's own tests pass on it
+## check: generated code, go.mod, formatting and vet are clean; .ci/gqlgen.patch applies to the
+##        gqlgen go.sum records, and gqlgen's own tests pass with it
 check:
 	@cp -r graph $(DATA)/graph.before 2>/dev/null || { mkdir -p $(DATA) && cp -r graph $(DATA)/graph.before; }
 	$(GO) tool gqlgen generate
@@ -62,7 +69,7 @@ check:
 	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './$(DATA)/*')); if [ -n "$$out" ]; then \
 		echo "check: gofmt would change:" >&2; echo "$$out" >&2; exit 1; fi
 	$(GO) vet ./...
-	bash .ci/gqlgen-fork --check
+	bash .ci/gqlgen-patch --check
 
 ## chromium: install Debian's Chromium for the browser test (browser_test.go) when missing;
 ##           only root can, so anyone else is told which package to install
@@ -72,20 +79,20 @@ chromium:
 		echo "make test: the browser test needs Debian's package chromium: install it as root (apt-get install chromium)" >&2; exit 1; }
 
 ## test: the whole suite against a throw-away PostgreSQL cluster, plus make check
-test: chromium check
+test: chromium check $(GQLGEN_WORK)
 	@dir=$$(mktemp -d /tmp/people-test.XXXXXX); chmod 755 $$dir; \
 	trap '$(PG) destroy $$dir/pg >/dev/null 2>&1 || true; rm -rf $$dir' EXIT; \
 	url=$$($(PG) start $$dir/pg --ephemeral); \
-	TEST_DATABASE_URL="$$url" $(GO) test -race -count=1 -timeout 20m $(TESTFLAGS) ./...
+	TEST_DATABASE_URL="$$url" $(WITH_PATCH) $(GO) test -race -count=1 -timeout 20m $(TESTFLAGS) ./...
 
 ## bench: the benchmark of the README (bench/): the big demo data set in a throw-away PostgreSQL
 ##        cluster, the real server against the floor, W1–W4 at 16 and 64 connections; prints the
 ##        table. BENCHFLAGS passes flags to go run ./bench (-profile, -v, -duration 20s...)
-bench:
+bench: $(GQLGEN_WORK)
 	@dir=$$(mktemp -d /tmp/people-bench.XXXXXX); chmod 755 $$dir; \
 	trap '$(PG) destroy $$dir/pg >/dev/null 2>&1 || true; rm -rf $$dir' EXIT; \
 	url=$$($(PG) start $$dir/pg --ephemeral); \
-	$(GO) run ./bench -database-url "$$url" -pgcluster $$dir/pg -work $$dir/work $(BENCHFLAGS)
+	$(WITH_PATCH) $(GO) run ./bench -database-url "$$url" -pgcluster $$dir/pg -work $$dir/work $(BENCHFLAGS)
 
 clean-data: stop
 	rm -rf $(DATA)

@@ -1,3 +1,0 @@
-package graphql
-
-const Version = "v0.17.98"
