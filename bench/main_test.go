@@ -44,9 +44,10 @@ func TestHarness(t *testing.T) {
 		if r.res.Requests == 0 || r.res.Errors > 0 || r.allocs <= 0 {
 			t.Errorf("%s %s: %d requests, %d errors, %.0f allocs per request", r.target, r.workload, r.res.Requests, r.res.Errors, r.allocs)
 		}
-		// Slices of the window, taken in turns, add up to it.
-		if r.res.Elapsed < 900*time.Millisecond || r.res.Elapsed > 1500*time.Millisecond {
-			t.Errorf("%s %s: measured for %v, want the window of %v in two halves", r.target, r.workload, r.res.Elapsed, c.Duration)
+		// Slices of the window, taken in turns, add up to it: each lasts at least its share
+		// (timers never fire early). How much longer is the machine's business, not a test's.
+		if r.res.Elapsed < c.Duration {
+			t.Errorf("%s %s: measured for %v, want the whole window of %v", r.target, r.workload, r.res.Elapsed, c.Duration)
 		}
 	}
 	if len(want) > 0 {

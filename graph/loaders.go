@@ -6,9 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql"
 	"github.com/google/uuid"
-	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vikstrous/dataloadgen"
 
 	"lasuite.fr/people/store"
@@ -116,38 +114,6 @@ func (l *loaders) adminTeamAccesses(f store.AccessFilter) *pageLoader[store.List
 
 func loadersFrom(ctx context.Context) *loaders {
 	return ctx.Value(loadersKey{}).(*loaders)
-}
-
-// selectionKey identifies a collected field's selection: the field alone does not, since a
-// field of a fragment spread in two places is merged with different siblings in each.
-type selectionKey struct {
-	field *ast.Field
-	first *ast.Selection // the selection set's array
-	n     int
-}
-
-func selectionKeyOf(f graphql.CollectedField) selectionKey {
-	k := selectionKey{field: f.Field, n: len(f.Selections)}
-	if k.n > 0 {
-		k.first = &f.Selections[0]
-	}
-	return k
-}
-
-// accessShape returns accessShape of f's selection, an accesses field of the operation.
-func (l *loaders) accessShape(f graphql.CollectedField) store.AccessShape {
-	k := selectionKeyOf(f)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if s, ok := l.shapes[k]; ok {
-		return s
-	}
-	if l.shapes == nil {
-		l.shapes = map[selectionKey]store.AccessShape{}
-	}
-	s := accessShape(f.Selections)
-	l.shapes[k] = s
-	return s
 }
 
 // teamAccesses returns the loader of team access pages for one set of arguments.

@@ -70,10 +70,15 @@ func TestTeamPermissions(t *testing.T) {
 				t.Parallel()
 				a := newAPI(t, s, allFeatures)
 				tm := storetest.TeamWithEveryRole(t, s)
+				insertInvitation(t, s, tm.ID, tm.Owner, "invitee-"+storetest.Unique()+"@example.test", "now()")
 				before := seeTeam(a, tm, tm.UserWith(viewer))
+				was := storedTeam(t, s, tm.ID)
 				got := op.run(a, tm, tm.UserWith(viewer)).Code()
 				if got != op.want[i] {
 					t.Errorf("code = %q, want %q", got, op.want[i])
+				}
+				if now := storedTeam(t, s, tm.ID); got != codeOK && now != was {
+					t.Errorf("after refusal: the team changed from\n%s\nto\n%s", was, now)
 				}
 				if promised := op.promised(before); promised != (got == codeOK) {
 					t.Errorf("abilities %+v (role %s) promise %v, but the operation answered %q", before.Abilities, before.Role, promised, got)
@@ -246,6 +251,23 @@ func storedRole(tb testing.TB, s *store.Store, access uuid.UUID) store.Role {
 	return r
 }
 
+// storedTeam reads, with plain SQL, everything a team operation may change: the team's row,
+// its accesses and its invitations; "gone" when the team no longer exists.
+func storedTeam(tb testing.TB, s *store.Store, team uuid.UUID) string {
+	tb.Helper()
+	var row string
+	err := s.DB().QueryRowContext(context.Background(), `SELECT t::text
+		|| ' accesses: ' || coalesce((SELECT string_agg(a.user_id || '=' || a.role, ', ' ORDER BY a.user_id) FROM team_accesses a WHERE a.team_id = t.id), '')
+		|| ' invitations: ' || coalesce((SELECT string_agg(i.email || '=' || i.role, ', ' ORDER BY i.email) FROM invitations i WHERE i.team_id = t.id), '')
+		FROM teams t WHERE t.id = ?`, team).Scan(&row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "gone"
+	} else if err != nil {
+		tb.Fatal(err)
+	}
+	return row
+}
+
 // teamSeen is what a viewer is shown of a team before acting on it; the zero value for a team
 // they cannot see.
 type teamSeen struct {
@@ -321,8 +343,12 @@ func inviteOp(role store.Role) func(a *api, tm storetest.TeamRoles, viewer uuid.
 	}
 }
 
+// withdrawInvitationOp withdraws the pending invitation every case's team starts with.
 func withdrawInvitationOp(a *api, tm storetest.TeamRoles, viewer uuid.UUID) result {
-	inv := insertInvitation(a.tb, a.s, tm.ID, tm.Owner, "invitee-"+storetest.Unique()+"@example.test", "now()")
+	var inv uuid.UUID
+	if err := a.s.DB().QueryRowContext(context.Background(), "SELECT id FROM invitations WHERE team_id = ?", tm.ID).Scan(&inv); err != nil {
+		a.tb.Fatalf("the team's invitation: %v", err)
+	}
 	return a.do(session(viewer), `mutation($id: ID!) { deleteInvitation(input: {id: $id}) { deletedId } }`, map[string]any{"id": inv}, nil)
 }
 

@@ -1,6 +1,7 @@
 package graph_test
 
 import (
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -351,5 +352,64 @@ func TestTeamColumnsReadWhenSelected(t *testing.T) {
 	}
 	for _, e := range page.Teams.Edges {
 		check(t, "teams", e.Node)
+	}
+}
+
+// The look-ahead that primes the accesses loader and the resolver that reads it key the loader
+// by one function's result (accessFilterOf): whatever form the arguments take, the resolver
+// finds the primed page, and a team with its members costs one statement. Were the two to
+// compute their filters apart, a form where they differ would cost a second statement.
+func TestLookAheadMeetsTheResolver(t *testing.T) {
+	t.Parallel()
+	a, counter, f := prefetchAPI(t)
+	const nodes = `nodes { role user { name } }`
+	forms := []struct {
+		name, accesses string // the accesses field, with its arguments
+		vars           map[string]any
+		members        int // of the solo team
+	}{
+		{"no arguments (defaults)", `accesses { ` + nodes + ` }`, nil, 4},
+		{"literals", `accesses(first: 2, orderBy: NAME, search: "") { ` + nodes + ` }`, nil, 2},
+		{"variables", `accesses(first: $n, orderBy: $o) { ` + nodes + ` }`, map[string]any{"n": 3, "o": "NAME"}, 3},
+		{"null variables", `accesses(first: $n, orderBy: $o) { ` + nodes + ` }`, map[string]any{"n": nil, "o": nil}, 4},
+		{"omitted variables", `accesses(first: $n, orderBy: $o) { ` + nodes + ` }`, map[string]any{}, 4},
+		{"an alias", `members: accesses(first: 2) { ` + nodes + ` }`, nil, 2},
+		{"a search", `accesses(search: "french") { ` + nodes + ` }`, nil, 1},
+		{"a fragment spread", `...M`, nil, 4},
+		{"an inline fragment", `... on Team { accesses(first: 1) { totalCount ` + nodes + ` } }`, nil, 1},
+		{"edges", `accesses(first: 2) { edges { cursor node { role } } pageInfo { hasNextPage } }`, nil, 2},
+	}
+	for _, form := range forms {
+		t.Run(form.name, func(t *testing.T) {
+			vars := map[string]any{"id": f.solo.String()}
+			for k, v := range form.vars {
+				vars[k] = v
+			}
+			decl := "$id: ID!"
+			if strings.Contains(form.accesses, "$n") {
+				decl += ", $n: Int, $o: TeamAccessOrder"
+			}
+			query := `query(` + decl + `) { team(id: $id) { id ` + form.accesses + ` } }`
+			if strings.Contains(form.accesses, "...M") {
+				query += ` fragment M on Team { accesses { ` + nodes + ` } }`
+			}
+			var out struct {
+				Team struct {
+					Accesses, Members struct {
+						Nodes []json.RawMessage
+						Edges []json.RawMessage
+					}
+				}
+			}
+			counter.n.Store(0)
+			a.mustDo(session(f.viewer.ID), query, vars, &out)
+			if got := counter.n.Load(); got != 1 {
+				t.Errorf("%d statements, want 1: the resolver missed the looked-ahead page", got)
+			}
+			got := len(out.Team.Accesses.Nodes) + len(out.Team.Accesses.Edges) + len(out.Team.Members.Nodes)
+			if got != form.members {
+				t.Errorf("%d members, want %d", got, form.members)
+			}
+		})
 	}
 }

@@ -47,7 +47,7 @@ func (r *adminTeamResolver) Organization(ctx context.Context, obj *store.Team) (
 }
 
 func (r *adminTeamResolver) Accesses(ctx context.Context, obj *store.Team, search *string, orderBy *model.TeamAccessOrder, first *int, after *string) (*model.TeamAccessConnection, error) {
-	return accessConnection(ctx, obj.ID, loadersFrom(ctx).adminTeamAccesses, search, orderBy, first, after)
+	return accessConnection(ctx, obj.ID, loadersFrom(ctx).adminTeamAccesses)
 }
 
 func (r *adminTeamResolver) ServiceProviders(ctx context.Context, obj *store.Team) ([]store.ServiceProvider, error) {
@@ -620,7 +620,7 @@ func (r *queryResolver) AdminAuditEvents(ctx context.Context, actorID *uuid.UUID
 }
 
 func (r *teamResolver) Accesses(ctx context.Context, obj *store.TeamView, search *string, orderBy *model.TeamAccessOrder, first *int, after *string) (*model.TeamAccessConnection, error) {
-	return accessConnection(ctx, obj.ID, loadersFrom(ctx).teamAccesses, search, orderBy, first, after)
+	return accessConnection(ctx, obj.ID, loadersFrom(ctx).teamAccesses)
 }
 
 func (r *teamResolver) Invitations(ctx context.Context, obj *store.TeamView, first *int, after *string) (*model.InvitationConnection, error) {

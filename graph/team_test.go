@@ -1049,6 +1049,9 @@ func TestTeamsThroughServiceProvider(t *testing.T) {
 		if ab := out.Team.Abilities; !ab.Get || !ab.Update || ab.Delete || !ab.ManageAccesses {
 			t.Errorf("team abilities = %+v, want all but delete", ab)
 		}
+		if len(out.Team.Accesses.Nodes) == 0 {
+			t.Fatal("no access listed: nothing to check the abilities of")
+		}
 		for _, n := range out.Team.Accesses.Nodes {
 			if n.Abilities.Delete || len(n.Abilities.SetRoleTo) != 0 {
 				t.Errorf("access abilities = %+v, want none", n.Abilities)

@@ -73,13 +73,21 @@ type TeamShape struct {
 	Brief bool
 }
 
-// visibleTeams restricts q (over teams t) to the teams actor belongs to, and for a service
-// provider's token to the teams shared with that service or with all services. It joins the
-// actor's access as va, so callers can read va.role.
+// Which teams an actor sees, written once for both ways the store reads teams (bun's builder
+// in visibleTeams, the prepared hot reads in visibleTeamsSQL): a team the actor has an access
+// to, joined as va so that callers read va.role, and for a service provider's token only the
+// teams shared with that service or with all services. Each "?" is the one argument that
+// follows it: the actor's user id, then the calling service provider's id.
+const (
+	visibleTeamJoin    = "JOIN team_accesses AS va ON va.team_id = t.id AND va.user_id = ?"
+	visibleTeamService = "(t.is_visible_all_services OR EXISTS (SELECT 1 FROM team_service_providers tsp WHERE tsp.team_id = t.id AND tsp.service_provider_id = ?))"
+)
+
+// visibleTeams restricts q (over teams t) to the teams actor sees.
 func visibleTeams(q *bun.SelectQuery, actor Actor) *bun.SelectQuery {
-	q = q.Join("JOIN team_accesses AS va ON va.team_id = t.id AND va.user_id = ?", actor.UserID)
+	q = q.Join(visibleTeamJoin, actor.UserID)
 	if actor.viaService() {
-		q = q.Where("(t.is_visible_all_services OR EXISTS (SELECT 1 FROM team_service_providers tsp WHERE tsp.team_id = t.id AND tsp.service_provider_id = ?))", actor.ServiceProviderID)
+		q = q.Where(visibleTeamService, actor.ServiceProviderID)
 	}
 	return q
 }
@@ -88,10 +96,9 @@ func visibleTeams(q *bun.SelectQuery, actor Actor) *bun.SelectQuery {
 // "FROM teams t", it joins the actor's access as va, and returns the condition to AND into the
 // WHERE clause.
 func visibleTeamsSQL(q *stmt, actor Actor) (cond string) {
-	q.add(" JOIN team_accesses va ON va.team_id = t.id AND va.user_id = ", q.arg(uuidArg(actor.UserID)))
+	q.add(" ", strings.Replace(visibleTeamJoin, "?", q.arg(uuidArg(actor.UserID)), 1))
 	if actor.viaService() {
-		return "(t.is_visible_all_services OR EXISTS (SELECT 1 FROM team_service_providers tsp WHERE tsp.team_id = t.id AND tsp.service_provider_id = " +
-			q.arg(uuidArg(actor.ServiceProviderID)) + "))"
+		return strings.Replace(visibleTeamService, "?", q.arg(uuidArg(actor.ServiceProviderID)), 1)
 	}
 	return "true"
 }

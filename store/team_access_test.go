@@ -48,15 +48,19 @@ func TestLastOwnerRace(t *testing.T) {
 		secondAccess := storetest.Access(t, s, team.ID, second, store.RoleOwner)
 		var wg sync.WaitGroup
 		errs := make([]error, 2)
+		start := make(chan struct{}) // a barrier: both step down at once, not one after the other
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
+			<-start
 			_, errs[0] = s.DeleteTeamAccess(t.Context(), store.UserActor(team.Owner), team.OwnerAccess)
 		}()
 		go func() {
 			defer wg.Done()
+			<-start
 			_, errs[1] = s.SetTeamAccessRole(t.Context(), store.UserActor(second), secondAccess, store.RoleMember)
 		}()
+		close(start)
 		wg.Wait()
 		ok := 0
 		for _, err := range errs {

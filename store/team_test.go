@@ -2,6 +2,8 @@ package store_test
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -219,6 +221,59 @@ func TestSetTeamAccessRoleToCurrentRole(t *testing.T) {
 			_, err := s.SetTeamAccessRole(t.Context(), store.UserActor(tm.UserWith(actor)), tm.MemberAccess, store.RoleMember)
 			if store.KindOf(err) != store.KindForbidden {
 				t.Errorf("SetTeamAccessRole() to the current role: %v, want KindForbidden", err)
+			}
+		})
+	}
+}
+
+// Team visibility is one rule read two ways, by bun's builder and by the prepared hot reads:
+// for a user, and for that user through a service that some teams are shared with, both see
+// exactly the teams the rule names.
+func TestVisibleTeamsOneRule(t *testing.T) {
+	t.Parallel()
+	s := storetest.Open(t)
+	org := storetest.Organization(t, s)
+	user := storetest.User(t, s, org).ID
+	sp, other := storetest.ServiceProvider(t, s), storetest.ServiceProvider(t, s)
+	team := func(member, allServices bool, shared ...uuid.UUID) uuid.UUID {
+		id := storetest.Team(t, s, org, "Visibility "+storetest.Unique())
+		storetest.MustExec(t, s.DB(), "UPDATE teams SET is_visible_all_services = ? WHERE id = ?", allServices, id)
+		for _, p := range shared {
+			storetest.MustExec(t, s.DB(), "INSERT INTO team_service_providers (team_id, service_provider_id) VALUES (?, ?)", id, p)
+		}
+		if member {
+			storetest.Access(t, s, id, user, store.RoleMember)
+		}
+		return id
+	}
+	mineShared := team(true, false, sp)
+	mineAll := team(true, true)
+	mineOther := team(true, false, other)
+	minePrivate := team(true, false)
+	notMine := team(false, true, sp)
+	ids := []uuid.UUID{mineShared, mineAll, mineOther, minePrivate, notMine}
+	sorted := func(ids ...uuid.UUID) []uuid.UUID {
+		return slices.SortedFunc(slices.Values(ids), func(a, b uuid.UUID) int { return strings.Compare(a.String(), b.String()) })
+	}
+	for _, tt := range []struct {
+		name  string
+		actor store.Actor
+		want  []uuid.UUID
+	}{
+		{"user", store.UserActor(user), sorted(mineShared, mineAll, mineOther, minePrivate)},
+		{"user through the service", store.Actor{UserID: user, ServiceProviderID: sp, Method: store.ActorBearer}, sorted(mineShared, mineAll)},
+		{"outsider", store.UserActor(storetest.User(t, s, org).ID), nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			viaBun, viaPrepared, err := store.VisibleTeamIDs(t.Context(), s, tt.actor, ids)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, viaBun, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("bun reads (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.want, viaPrepared, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("prepared reads (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -1,0 +1,37 @@
+package store
+
+import (
+	"context"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/uptrace/bun"
+)
+
+// VisibleTeamIDs returns the teams among ids that actor sees, decided twice: by visibleTeams
+// (the bun reads) and by visibleTeamsSQL (the prepared reads), for the test that keeps them
+// one rule.
+func VisibleTeamIDs(ctx context.Context, s *Store, actor Actor, ids []uuid.UUID) (viaBun, viaPrepared []uuid.UUID, err error) {
+	err = visibleTeams(s.db.NewSelect().TableExpr("teams AS t").Column("t.id"), actor).
+		Where("t.id IN (?)", bun.List(ids)).OrderExpr("t.id").Scan(ctx, &viaBun)
+	if err != nil {
+		return nil, nil, err
+	}
+	q := &stmt{}
+	q.add("SELECT t.id FROM teams t")
+	cond := visibleTeamsSQL(q, actor)
+	texts := make([]string, len(ids))
+	for i, id := range ids {
+		texts[i] = id.String()
+	}
+	q.add(" WHERE ", cond, " AND t.id = ANY(", q.arg(texts), "::uuid[]) ORDER BY t.id")
+	err = s.prepared(ctx, q.String(), q.args, func(rows pgx.Rows) error {
+		var id uuid.UUID
+		if err := rows.Scan(uuidDest(&id)); err != nil {
+			return err
+		}
+		viaPrepared = append(viaPrepared, id)
+		return nil
+	})
+	return viaBun, viaPrepared, err
+}
