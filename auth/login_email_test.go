@@ -267,3 +267,42 @@ func TestLoginSharedEmailDomain(t *testing.T) {
 		t.Errorf("a second gmail.com user joined %+v, want the organization of their own SIRET", other.Me.Organization)
 	}
 }
+
+// A staff user made by create-staff --sub (store.CreateStaff by subject): the first login
+// with that issuer and subject is them, even with an email the provider does not vouch for,
+// and no login by email ever is.
+func TestLoginStaffBySubject(t *testing.T) {
+	t.Parallel()
+	r := newLoginRig(t, nil)
+	sub, email := person()
+	staff, created, err := r.s.CreateStaff(t.Context(), store.StaffRequest{Issuer: r.op.issuer(), Subject: sub, Name: "Dana"}, store.DefaultLoginOptions())
+	if err != nil || !created {
+		t.Fatalf("CreateStaff(subject) = %+v, %v, %v", staff, created, err)
+	}
+	// Another subject without an email is someone else.
+	other, _ := person()
+	c := r.browser(t)
+	mustLand(t, r.logIn(t, c, opKnobs{Sub: other, Userinfo: map[string]any{"siret": freshSIRET()}}))
+	r.mustBeOther(t, c, staff.ID)
+
+	c = r.browser(t)
+	mustLand(t, r.logIn(t, c, opKnobs{Sub: sub, Userinfo: map[string]any{"email": email, "email_verified": false, "siret": freshSIRET(), "given_name": "Dana"}}))
+	var out struct {
+		Me struct {
+			ID, Email string
+			IsStaff   bool
+		}
+	}
+	if code := r.gql(t, c, `{ me { id email isStaff } }`, &out); code != "" {
+		t.Fatalf("me answered %s", code)
+	}
+	if out.Me.ID != staff.ID.String() || !out.Me.IsStaff || out.Me.Email != "" {
+		t.Errorf("me = %+v, want the staff user %s, still without the unverified email", out.Me, staff.ID)
+	}
+	// With the email vouched for, the login records it.
+	c = r.browser(t)
+	mustLand(t, r.logIn(t, c, opKnobs{Sub: sub, Userinfo: map[string]any{"email": email, "email_verified": true}}))
+	if me := r.me(t, c); me.Me.ID != staff.ID.String() || me.Me.Email != email {
+		t.Errorf("me = %+v, want the staff user with %s", me.Me, email)
+	}
+}
