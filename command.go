@@ -20,27 +20,38 @@ import (
 )
 
 // staffUsage is what `people create-staff -h` prints before the flags.
-const staffUsage = `usage: people create-staff --email <email> [--name <name>] | --id <user id>
+const staffUsage = `usage: people create-staff --email <email> [--name <name>] | --sub <subject> [--issuer <url>] [--name <name>] | --id <user id>
 
 Makes a user active staff (reactivating them if need be): they administer the directory at
 /playground. It needs DATABASE_URL and the server's configuration.
+
+--sub names the user of one identity: the subject the identity provider gives this person, at
+--issuer (by default OIDC_OP_URL; in development, the development provider). When no user has
+it, a staff user is created holding exactly that identity, ahead of their first login: the
+first login with this issuer and subject is this user, whatever email it brings, and no other
+login ever is. No email is involved, so this is the way for a provider whose emails are not
+verified (OIDC_EMAIL_VERIFIED_DEFAULT).
 
 --email names the one user with this email, compared case-insensitively. When no user has it,
 a staff user is created with this email (and --name), ahead of their first login: no
 organization yet, and no identity at the identity provider. At their first login (ProConnect,
 or make run's development provider), the provider's subject is linked to this user because the
-provider gives the same email, whatever its case (OIDC_FALLBACK_TO_EMAIL_FOR_IDENTIFICATION,
-on by default: with it off, create-staff refuses to create a user who could never log in), and
-the login gives them an organization as it does to anyone. Until then, nobody logs in as them.
-When several users share the email, name one by --id.
+provider gives the same email, whatever its case, and vouches for it (email_verified, see
+OIDC_EMAIL_VERIFIED_DEFAULT; OIDC_FALLBACK_TO_EMAIL_FOR_IDENTIFICATION, on by default: with it
+off, create-staff refuses to create a user who could never log in), and the login gives them an
+organization as it does to anyone. Until then, nobody logs in as them. When several users share
+the email, name one by --id.
 
 `
 
 // staffArgs are the arguments of create-staff.
 type staffArgs struct {
-	email, name string
-	id          uuid.UUID
+	email, name, sub, issuer string
+	id                       uuid.UUID
 }
+
+// staffUsageLine is the usage error of create-staff.
+const staffUsageLine = "usage: people create-staff --email <email> [--name <name>] | --sub <subject> [--issuer <url>] [--name <name>] | --id <user id>"
 
 // parseStaffArgs reads create-staff's arguments before any configuration or database is
 // needed, so that -h and a usage error answer at once. It returns flag.ErrHelp for -h.
@@ -52,16 +63,24 @@ func parseStaffArgs(args []string, stdout io.Writer) (staffArgs, error) {
 		fs.PrintDefaults()
 	}
 	email := fs.String("email", "", "the email of the user to make staff, or to create as staff when no user has it")
-	name := fs.String("name", "", "the name of a user created by --email (an existing user keeps theirs; the identity provider's replaces it at each login)")
+	sub := fs.String("sub", "", "the subject (sub) of the user's identity at the identity provider, made staff or created as staff with that identity")
+	issuer := fs.String("issuer", "", "the identity provider of --sub (default OIDC_OP_URL; in development, the development provider)")
+	name := fs.String("name", "", "the name of a user created by --email or --sub (an existing user keeps theirs; the identity provider's replaces it at each login)")
 	idFlag := fs.String("id", "", "the id of an existing user, when several users share an email")
 	var a staffArgs
 	if err := fs.Parse(args); err != nil {
 		return a, err
 	}
-	a.email, a.name = *email, *name
+	a.email, a.name, a.sub, a.issuer = *email, *name, *sub, *issuer
+	given := 0
+	for _, v := range []string{*email, *sub, *idFlag} {
+		if v != "" {
+			given++
+		}
+	}
 	switch {
-	case (*email == "") == (*idFlag == ""), *name != "" && *idFlag != "", fs.NArg() > 0:
-		return a, errors.New("usage: people create-staff --email <email> [--name <name>] | --id <user id>")
+	case given != 1, *name != "" && *idFlag != "", *issuer != "" && *sub == "", fs.NArg() > 0:
+		return a, errors.New(staffUsageLine)
 	case *idFlag != "":
 		var err error
 		if a.id, err = uuid.Parse(*idFlag); err != nil {
@@ -71,13 +90,38 @@ func parseStaffArgs(args []string, stdout io.Writer) (staffArgs, error) {
 	return a, nil
 }
 
+// staffIssuer is the issuer create-staff --sub binds by default: the one browser logins
+// record, OIDC_OP_URL, or the development provider's when it stands in for it; "" otherwise.
+func staffIssuer(cfg Config) string {
+	switch {
+	case cfg.OIDCOPURL != "":
+		return cfg.OIDCOPURL
+	case cfg.Development():
+		return cfg.PublicURL + devop.Path
+	}
+	return ""
+}
+
 // createStaff is `people create-staff`: it makes a user active staff, the first one included,
-// who then administers the directory in the playground; with --email it creates the user when
-// none has that email (see staffUsage and store.CreateStaff). fallbackToEmail is the server's
-// OIDC_FALLBACK_TO_EMAIL_FOR_IDENTIFICATION, which alone lets a user made here log in.
-func createStaff(ctx context.Context, s *store.Store, log *slog.Logger, stdout io.Writer, a staffArgs, fallbackToEmail bool) error {
-	u, created, err := s.CreateStaff(ctx, store.StaffRequest{ID: a.id, Email: a.email, Name: a.name},
-		store.LoginOptions{FallbackToEmail: fallbackToEmail})
+// who then administers the directory in the playground; with --sub or --email it creates the
+// user when none has that identity or email (see staffUsage and store.CreateStaff). issuer is
+// staffIssuer's, for --sub without --issuer; fallbackToEmail is the server's
+// OIDC_FALLBACK_TO_EMAIL_FOR_IDENTIFICATION, which alone lets a user made by email log in.
+func createStaff(ctx context.Context, s *store.Store, log *slog.Logger, stdout io.Writer, a staffArgs, issuer string, fallbackToEmail bool) error {
+	r := store.StaffRequest{ID: a.id, Email: a.email, Name: a.name}
+	if a.sub != "" {
+		r.Issuer, r.Subject = cmp.Or(a.issuer, issuer), a.sub
+		if r.Issuer == "" {
+			return errors.New("create-staff: --sub needs --issuer when OIDC_OP_URL is not set")
+		}
+	}
+	u, created, err := s.CreateStaff(ctx, r, store.LoginOptions{FallbackToEmail: fallbackToEmail})
+	who := func(u *store.User) string { // the email when there is one yet
+		if u.Email == "" {
+			return u.ID.String()
+		}
+		return u.ID.String() + " (" + u.Email + ")"
+	}
 	switch {
 	case store.KindOf(err) == store.KindNotFound && a.id != uuid.Nil:
 		return errors.New("create-staff: no user has this id")
@@ -86,13 +130,17 @@ func createStaff(ctx context.Context, s *store.Store, log *slog.Logger, stdout i
 			"so a user created now could never log in (a login would make another account): let the person log in once, then run create-staff again")
 	case err != nil:
 		return fmt.Errorf("create-staff: %w", err)
+	case created && a.sub != "":
+		log.InfoContext(ctx, "staff user created", "user_id", u.ID)
+		fmt.Fprintf(stdout, "%s is created as active staff: at their first login with subject %q at %s, "+
+			"they become this user and administer the directory at /playground\n", who(u), r.Subject, r.Issuer)
 	case created:
 		log.InfoContext(ctx, "staff user created", "user_id", u.ID)
-		fmt.Fprintf(stdout, "%s (%s) is created as active staff: at their first login, with an identity provider that gives this email, "+
-			"they become this user and administer the directory at /playground\n", u.ID, u.Email)
+		fmt.Fprintf(stdout, "%s is created as active staff: at their first login, with an identity provider that gives and verifies this email, "+
+			"they become this user and administer the directory at /playground\n", who(u))
 	default:
 		log.InfoContext(ctx, "staff user promoted", "user_id", u.ID)
-		fmt.Fprintf(stdout, "%s (%s) is now active staff: they administer the directory at /playground\n", u.ID, u.Email)
+		fmt.Fprintf(stdout, "%s is now active staff: they administer the directory at /playground\n", who(u))
 	}
 	return nil
 }

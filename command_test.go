@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -56,7 +57,7 @@ func TestCreateStaffCommand(t *testing.T) {
 	// -h needs neither a database nor a configuration.
 	out.Reset()
 	if err := run(t.Context(), []string{"create-staff", "-h"}, env(nil), &out, nil); err != nil ||
-		!strings.Contains(out.String(), "usage: people create-staff --email <email> [--name <name>] | --id <user id>") ||
+		!strings.Contains(out.String(), staffUsageLine) || !strings.Contains(out.String(), "-issuer") ||
 		!strings.Contains(out.String(), "-name") || !strings.Contains(out.String(), "OIDC_FALLBACK_TO_EMAIL_FOR_IDENTIFICATION") {
 		t.Errorf("create-staff -h: %v, output %q", err, out.String())
 	}
@@ -81,12 +82,69 @@ func TestCreateStaffCommand(t *testing.T) {
 		{[]string{"create-staff", "--id", u.ID.String(), "--name", "X"}, "usage: people create-staff"},
 		{[]string{"create-staff", "--id", "nope"}, "not a UUID"},
 		{[]string{"create-staff", "--email", "not an email"}, "enter a valid email address"},
+		{[]string{"create-staff", "--sub", "x", "--email", u.Email}, "usage: people create-staff"},
+		{[]string{"create-staff", "--sub", "x", "--id", u.ID.String()}, "usage: people create-staff"},
+		{[]string{"create-staff", "--email", u.Email, "--issuer", "https://op.example"}, "usage: people create-staff"},
+		{[]string{"create-staff", "--sub", "x"}, "--sub needs --issuer when OIDC_OP_URL is not set"},
+		{[]string{"create-staff", "--sub", strings.Repeat("x", 256), "--issuer", "https://op.example"}, "subject at most 255 characters"},
 		{[]string{"no-such-command"}, "use serve, migrate, demo, create-staff or token"},
 	} {
 		err := run(t.Context(), tc.args, vars, io.Discard, nil)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: err = %v, want one saying %q", tc.args, err, tc.want)
 		}
+	}
+}
+
+// create-staff --sub binds a staff user to one identity at OIDC_OP_URL (or --issuer), with no
+// email: the first login with that issuer and subject is them, whatever email it brings.
+// auth's TestLoginStaffBySubject runs that login through the whole browser flow.
+func TestCreateStaffBySubCommand(t *testing.T) {
+	s := storetest.Open(t)
+	op := "https://op-" + storetest.Unique() + ".example/api/v2"
+	vars := env(map[string]string{"DATABASE_URL": storetest.URL(t), "OIDC_OP_URL": op, "OIDC_RP_CLIENT_SECRET": "s",
+		"SECRET_KEY": strings.Repeat("k", 32)})
+	sub := "agent-" + storetest.Unique()
+	var out bytes.Buffer
+	if err := run(t.Context(), []string{"create-staff", "--sub", sub, "--name", "Dana"}, vars, &out, nil); err != nil {
+		t.Fatalf("create-staff --sub: %v", err)
+	}
+	var id uuid.UUID
+	if err := s.DB().QueryRowContext(t.Context(), "SELECT user_id FROM user_identities WHERE issuer = ? AND subject = ? AND audience = ''", op, sub).Scan(&id); err != nil {
+		t.Fatalf("the identity at OIDC_OP_URL: %v", err)
+	}
+	if !strings.Contains(out.String(), id.String()+" is created as active staff: at their first login with subject \""+sub+"\" at "+op) {
+		t.Errorf("output %q does not name the user, the subject and the issuer", out.String())
+	}
+	// Again: the same user.
+	out.Reset()
+	if err := run(t.Context(), []string{"create-staff", "--sub", sub}, vars, &out, nil); err != nil || !strings.Contains(out.String(), id.String()+" is now active staff") {
+		t.Errorf("create-staff --sub again: %v, output %q", err, out.String())
+	}
+	// The first login with the identity, whatever its email, is the staff user.
+	email := "dana-" + storetest.Unique() + "@example.test"
+	u, err := s.ProvisionLogin(t.Context(), store.Claims{Issuer: op, Subject: sub, Email: email, EmailVerified: true, RegistrationID: "12345678901234"},
+		store.DefaultLoginOptions())
+	if err != nil || u.ID != id || !u.IsStaff || u.Email != email {
+		t.Errorf("first login = %+v, %v; want the staff user %s with the provider's email", u, err, id)
+	}
+
+	// --issuer names another provider; in development, the default is the development provider.
+	other := "https://other-" + storetest.Unique() + ".example"
+	if err := run(t.Context(), []string{"create-staff", "--sub", sub, "--issuer", other}, vars, io.Discard, nil); err != nil {
+		t.Fatalf("create-staff --sub --issuer: %v", err)
+	}
+	dev := env(map[string]string{"DATABASE_URL": storetest.URL(t), "ENVIRONMENT": "development"})
+	if err := run(t.Context(), []string{"create-staff", "--sub", sub}, dev, io.Discard, nil); err != nil {
+		t.Fatalf("create-staff --sub in development: %v", err)
+	}
+	var issuers []string
+	if err := s.DB().NewSelect().TableExpr("user_identities").Column("issuer").Where("subject = ? AND user_id <> ?", sub, id).
+		OrderExpr("issuer").Scan(t.Context(), &issuers); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"http://localhost:8071/dev-oidc", other}; !slices.Equal(issuers, want) {
+		t.Errorf("identities of the other staff users at %v, want %v", issuers, want)
 	}
 }
 

@@ -3,7 +3,11 @@ package main
 import (
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
+	"regexp"
 	"strings"
+
+	"lasuite.fr/people/store"
 )
 
 // LoginSettings configure the browser sign-in (auth.Login), with People's variable names.
@@ -24,6 +28,13 @@ type LoginSettings struct {
 	FailureRedirect     string            // LOGIN_REDIRECT_URL_FAILURE
 	LogoutRedirect      string            // LOGOUT_REDIRECT_URL
 	SecretKey           secret            // SECRET_KEY: seals the login state cookie
+	// EmailVerifiedDefault is OIDC_EMAIL_VERIFIED_DEFAULT: what a provider that sends no
+	// email_verified claim is taken to say. True for ProConnect, which vouches for its emails
+	// without always saying so; a claim present and not true is never overridden.
+	EmailVerifiedDefault bool
+	// SharedEmailDomains is ORGANIZATION_SHARED_EMAIL_DOMAINS: webmail domains that name no
+	// organization at login; store.DefaultSharedEmailDomains when unset, none with "none".
+	SharedEmailDomains []string
 }
 
 // endpointVars are the explicit provider endpoints People accepts instead of discovery.
@@ -53,6 +64,8 @@ func (p *parser) login(c Config) LoginSettings {
 		SecretKey:           secret(p.getenv("SECRET_KEY")),
 		Endpoints:           map[string]string{},
 	}
+	l.EmailVerifiedDefault = p.boolean("OIDC_EMAIL_VERIFIED_DEFAULT", true)
+	l.SharedEmailDomains = p.domains("ORGANIZATION_SHARED_EMAIL_DOMAINS", store.DefaultSharedEmailDomains)
 	for _, a := range l.SignAlgs {
 		if a != "RS256" && a != "ES256" && a != "PS256" {
 			p.errs = append(p.errs, "OIDC_RP_SIGN_ALGO must be RS256, ES256 or PS256 (never none or HMAC)")
@@ -84,6 +97,31 @@ func (p *parser) login(c Config) LoginSettings {
 	}
 	return l
 }
+
+// domains reads a comma- or space-separated list of mail domains, in lower case; unset is def,
+// "none" is the empty list.
+func (p *parser) domains(key string, def []string) []string {
+	v := p.str(key, "")
+	switch {
+	case v == "":
+		return def
+	case strings.EqualFold(v, "none"):
+		return []string{}
+	}
+	var out []string
+	for _, d := range p.list(key, "") {
+		d = strings.ToLower(d)
+		if !domainName.MatchString(d) {
+			p.errs = append(p.errs, fmt.Sprintf("%s: %q is not a mail domain such as gmail.com", key, d))
+			continue
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// domainName is a DNS name of two labels or more, as organization_domains holds them.
+var domainName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$`)
 
 // list reads a comma- or space-separated list.
 func (p *parser) list(key, def string) []string {

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"lasuite.fr/people/store"
 )
 
 // The browser sign-in's settings, with People's names and defaults (the README's table), and
@@ -30,7 +32,8 @@ func TestLoginConfig(t *testing.T) {
 		}
 		want := LoginSettings{ClientID: "people", SignAlgs: []string{"RS256"}, Scopes: []string{"openid", "email"},
 			UserinfoFormat: "auto", NameFields: []string{"given_name", "usual_name"}, FallbackToEmail: true, CreateUser: true,
-			LoginRedirect: "/", LogoutRedirect: "/", Endpoints: map[string]string{}}
+			LoginRedirect: "/", LogoutRedirect: "/", Endpoints: map[string]string{},
+			EmailVerifiedDefault: true, SharedEmailDomains: store.DefaultSharedEmailDomains}
 		got := c.Login
 		got.SecretKey = "" // random without OIDC_OP_URL
 		if diff := cmp.Diff(want, got); diff != "" {
@@ -73,6 +76,7 @@ func TestLoginConfig(t *testing.T) {
 			"SESSION_COOKIE_AGE": "3600", "SESSION_COOKIE_SECURE": "true", "PUBLIC_URL": "https://people.example",
 			"EMAIL_HOST": "smtp.example", "EMAIL_PORT": "465", "EMAIL_HOST_USER": "mailer", "EMAIL_HOST_PASSWORD": "pw",
 			"EMAIL_USE_TLS": "false", "EMAIL_FROM": "La Suite <noreply@example>", "FRONTEND_URL": "https://front.example/",
+			"OIDC_EMAIL_VERIFIED_DEFAULT": "false", "ORGANIZATION_SHARED_EMAIL_DOMAINS": "Gmail.com, mail.example.org",
 		})))
 		if err != nil {
 			t.Fatal(err)
@@ -82,7 +86,8 @@ func TestLoginConfig(t *testing.T) {
 			UserinfoFormat: "jwt", NameFields: []string{"given_name", "usual_name"}, RegistrationIDClaim: "siret",
 			Endpoints:      map[string]string{"jwks_uri": "https://auth.agentconnect.gouv.fr/api/v2/jwks", "end_session_endpoint": "https://auth.agentconnect.gouv.fr/api/v2/session/end"},
 			FirstUserAdmin: true, LoginRedirect: "https://people.example/", FailureRedirect: "https://people.example/login-failed",
-			LogoutRedirect: "https://people.example/bye", SecretKey: secret(strings.Repeat("k", 32))}
+			LogoutRedirect: "https://people.example/bye", SecretKey: secret(strings.Repeat("k", 32)),
+			SharedEmailDomains: []string{"gmail.com", "mail.example.org"}}
 		if diff := cmp.Diff(want, c.Login); diff != "" {
 			t.Errorf("login settings (-want +got):\n%s", diff)
 		}
@@ -95,24 +100,34 @@ func TestLoginConfig(t *testing.T) {
 		}
 	})
 
+	t.Run("no shared email domains", func(t *testing.T) {
+		c, err := parseConfig(env(with(map[string]string{"ORGANIZATION_SHARED_EMAIL_DOMAINS": "none"})))
+		if err != nil || c.Login.SharedEmailDomains == nil || len(c.Login.SharedEmailDomains) != 0 {
+			t.Errorf("ORGANIZATION_SHARED_EMAIL_DOMAINS=none: %#v (%v), want an empty list, not the default", c.Login.SharedEmailDomains, err)
+		}
+	})
+
 	for name, tc := range map[string]struct {
 		vars map[string]string
 		key  string // named by the error
 	}{
-		"alg none":                         {map[string]string{"OIDC_RP_SIGN_ALGO": "none"}, "OIDC_RP_SIGN_ALGO"},
-		"HMAC":                             {map[string]string{"OIDC_RP_SIGN_ALGO": "RS256,HS256"}, "OIDC_RP_SIGN_ALGO"},
-		"extra params not JSON":            {map[string]string{"OIDC_AUTH_REQUEST_EXTRA_PARAMS": "acr_values=eidas1"}, "OIDC_AUTH_REQUEST_EXTRA_PARAMS"},
-		"extra params not strings":         {map[string]string{"OIDC_AUTH_REQUEST_EXTRA_PARAMS": `{"max_age": 3}`}, "OIDC_AUTH_REQUEST_EXTRA_PARAMS"},
-		"unknown userinfo format":          {map[string]string{"OIDC_OP_USER_ENDPOINT_FORMAT": "xml"}, "OIDC_OP_USER_ENDPOINT_FORMAT"},
-		"provider without client secret":   {map[string]string{"OIDC_OP_URL": "https://op.example", "SECRET_KEY": strings.Repeat("k", 32)}, "OIDC_RP_CLIENT_SECRET"},
-		"provider without SECRET_KEY":      {map[string]string{"OIDC_OP_URL": "https://op.example", "OIDC_RP_CLIENT_SECRET": "s"}, "SECRET_KEY"},
-		"short SECRET_KEY":                 {map[string]string{"OIDC_OP_URL": "https://op.example", "OIDC_RP_CLIENT_SECRET": "s", "SECRET_KEY": "short"}, "SECRET_KEY"},
-		"not a boolean":                    {map[string]string{"OIDC_CREATE_USER": "maybe"}, "OIDC_CREATE_USER"},
-		"session age not a duration":       {map[string]string{"SESSION_COOKIE_AGE": "half a day"}, "SESSION_COOKIE_AGE"},
-		"session cache TTL negative":       {map[string]string{"SESSION_CACHE_TTL": "-1s"}, "SESSION_CACHE_TTL"},
-		"session cache TTL not a duration": {map[string]string{"SESSION_CACHE_TTL": "soon"}, "SESSION_CACHE_TTL"},
-		"CORS wildcard":                    {map[string]string{"CORS_ALLOWED_ORIGINS": "*"}, "CORS_ALLOWED_ORIGINS"},
-		"PUBLIC_URL with a path":           {map[string]string{"PUBLIC_URL": "https://people.example/app"}, "PUBLIC_URL"},
+		"alg none":                             {map[string]string{"OIDC_RP_SIGN_ALGO": "none"}, "OIDC_RP_SIGN_ALGO"},
+		"HMAC":                                 {map[string]string{"OIDC_RP_SIGN_ALGO": "RS256,HS256"}, "OIDC_RP_SIGN_ALGO"},
+		"extra params not JSON":                {map[string]string{"OIDC_AUTH_REQUEST_EXTRA_PARAMS": "acr_values=eidas1"}, "OIDC_AUTH_REQUEST_EXTRA_PARAMS"},
+		"extra params not strings":             {map[string]string{"OIDC_AUTH_REQUEST_EXTRA_PARAMS": `{"max_age": 3}`}, "OIDC_AUTH_REQUEST_EXTRA_PARAMS"},
+		"unknown userinfo format":              {map[string]string{"OIDC_OP_USER_ENDPOINT_FORMAT": "xml"}, "OIDC_OP_USER_ENDPOINT_FORMAT"},
+		"provider without client secret":       {map[string]string{"OIDC_OP_URL": "https://op.example", "SECRET_KEY": strings.Repeat("k", 32)}, "OIDC_RP_CLIENT_SECRET"},
+		"provider without SECRET_KEY":          {map[string]string{"OIDC_OP_URL": "https://op.example", "OIDC_RP_CLIENT_SECRET": "s"}, "SECRET_KEY"},
+		"short SECRET_KEY":                     {map[string]string{"OIDC_OP_URL": "https://op.example", "OIDC_RP_CLIENT_SECRET": "s", "SECRET_KEY": "short"}, "SECRET_KEY"},
+		"not a boolean":                        {map[string]string{"OIDC_CREATE_USER": "maybe"}, "OIDC_CREATE_USER"},
+		"session age not a duration":           {map[string]string{"SESSION_COOKIE_AGE": "half a day"}, "SESSION_COOKIE_AGE"},
+		"session cache TTL negative":           {map[string]string{"SESSION_CACHE_TTL": "-1s"}, "SESSION_CACHE_TTL"},
+		"session cache TTL not a duration":     {map[string]string{"SESSION_CACHE_TTL": "soon"}, "SESSION_CACHE_TTL"},
+		"CORS wildcard":                        {map[string]string{"CORS_ALLOWED_ORIGINS": "*"}, "CORS_ALLOWED_ORIGINS"},
+		"PUBLIC_URL with a path":               {map[string]string{"PUBLIC_URL": "https://people.example/app"}, "PUBLIC_URL"},
+		"email verified default not a boolean": {map[string]string{"OIDC_EMAIL_VERIFIED_DEFAULT": "sometimes"}, "OIDC_EMAIL_VERIFIED_DEFAULT"},
+		"shared domain with an @":              {map[string]string{"ORGANIZATION_SHARED_EMAIL_DOMAINS": "gmail.com,@orange.fr"}, "ORGANIZATION_SHARED_EMAIL_DOMAINS"},
+		"shared domain of one label":           {map[string]string{"ORGANIZATION_SHARED_EMAIL_DOMAINS": "localhost"}, "ORGANIZATION_SHARED_EMAIL_DOMAINS"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := parseConfig(env(with(tc.vars)))

@@ -119,7 +119,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		if err := migrations.Check(ctx, s.DB().DB); err != nil {
 			return err
 		}
-		return createStaff(ctx, s, log, stdout, staff, cfg.Login.FallbackToEmail)
+		return createStaff(ctx, s, log, stdout, staff, staffIssuer(cfg), cfg.Login.FallbackToEmail)
 	case "serve":
 		if cfg.Migrate {
 			if err := migrate(ctx, s, log); err != nil {
@@ -374,7 +374,9 @@ func newLogin(cfg Config, s *store.Store, sessions *auth.Sessions, dev *devop.Pr
 		LoginRedirect: l.LoginRedirect, FailureRedirect: l.FailureRedirect, LogoutRedirect: l.LogoutRedirect,
 		CookieSecure: cfg.SessionCookieSecure, SecretKey: []byte(l.SecretKey.reveal()),
 		Provisioning: store.LoginOptions{FallbackToEmail: l.FallbackToEmail, CreateUser: l.CreateUser,
-			FirstUserAdmin: l.FirstUserAdmin, RegistrationIDPattern: cfg.RegistrationIDPattern},
+			FirstUserAdmin: l.FirstUserAdmin, RegistrationIDPattern: cfg.RegistrationIDPattern,
+			SharedEmailDomains: l.SharedEmailDomains},
+		EmailVerifiedRequired: !l.EmailVerifiedDefault,
 	}
 	switch {
 	case cfg.OIDCOPURL != "":

@@ -24,6 +24,7 @@ func newResourceServer(cfg Config, s *store.Store, dev *devop.Provider, creds *a
 		Scopes: b.Scopes, AudienceClaim: b.AudienceClaim, FallbackToEmail: cfg.Login.FallbackToEmail,
 		Timeout: b.Timeout, CacheTTL: b.CacheTTL, Metrics: m, Cache: creds,
 	}
+	rc.EmailVerifiedRequired = !cfg.Login.EmailVerifiedDefault
 	if b.PrivateKey != "" {
 		keys, err := auth.ParseDecryptionKeys(b.PrivateKey.reveal(), b.EncryptionAlgo)
 		if err != nil {

@@ -58,6 +58,9 @@ type ResourceServerConfig struct {
 	// Cache remembers which users are active between requests (SESSION_CACHE_TTL); nil asks
 	// the database for every request.
 	Cache *CredentialCache
+	// EmailVerifiedRequired is OIDC_EMAIL_VERIFIED_DEFAULT=false: the email finds a user only
+	// when the answer says email_verified: true (see emailVouched).
+	EmailVerifiedRequired bool
 }
 
 // Enabled reports whether enough is configured to introspect tokens: without it, the server

@@ -218,7 +218,7 @@ func (in *introspector) check(claims map[string]any) (*tokenInfo, error) {
 	default:
 		return nil, invalidToken("the token names several services")
 	}
-	if email, ok := claims["email"].(string); ok && claims["email_verified"] != false {
+	if email, ok := claims["email"].(string); ok && emailVouched(in.cfg.EmailVerifiedRequired, claims) {
 		out.Email = strings.TrimSpace(email)
 	}
 	scope, _ := claims["scope"].(string)

@@ -57,6 +57,9 @@ type LoginConfig struct {
 	// by their discovery names: authorization_endpoint, token_endpoint, userinfo_endpoint,
 	// jwks_uri, end_session_endpoint.
 	Endpoints map[string]string
+	// EmailVerifiedRequired is OIDC_EMAIL_VERIFIED_DEFAULT=false: an email counts as vouched
+	// for only when the provider says email_verified: true, not when it says nothing.
+	EmailVerifiedRequired bool
 }
 
 // SessionManager opens and ends browser sessions: the login handlers' view of Sessions.
@@ -394,7 +397,8 @@ func (l *Login) claims(id *oidc.IDTokenClaims, info map[string]any) store.Claims
 			parts = append(parts, v)
 		}
 	}
-	c := store.Claims{Issuer: id.Issuer, Subject: id.Subject, Email: get("email"), Name: strings.Join(parts, " ")}
+	c := store.Claims{Issuer: id.Issuer, Subject: id.Subject, Email: get("email"), Name: strings.Join(parts, " "),
+		EmailVerified: emailVouched(l.cfg.EmailVerifiedRequired, info, id.Claims)}
 	if l.cfg.RegistrationIDClaim != "" {
 		c.RegistrationID = get(l.cfg.RegistrationIDClaim)
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -23,6 +24,15 @@ type Claims struct {
 	Email          string // "" when the provider gave none
 	Name           string // USER_OIDC_FIELDS_TO_NAME joined by spaces; "" when none
 	RegistrationID string // the OIDC_ORGANIZATION_REGISTRATION_ID_FIELD claim (a SIRET); "" when none
+	// EmailVerified says that the provider vouches for Email: the login handler decides it
+	// from the email_verified claim (auth's one rule, shared with partner tokens). An email it
+	// does not vouch for is dropped, as if the provider had given none: anyone may type any
+	// address at a provider that does not check it. So it never links an unknown subject to
+	// the user who has that address, accepts that address's invitations, claims a staff user
+	// made ahead by create-staff, replaces a stored email, is stored on a new user (where a
+	// later verified login, an invitation or create-staff would take it for the owner's), nor
+	// names an organization by its domain. The zero value is the safe one.
+	EmailVerified bool
 }
 
 // LoginOptions are the deployment's provisioning rules. The zero value neither falls back to
@@ -34,6 +44,36 @@ type LoginOptions struct {
 	// RegistrationIDPattern is ORGANIZATION_REGISTRATION_ID_PATTERN. The whole claim must match,
 	// even when the pattern is not anchored; nil means SIRETPattern.
 	RegistrationIDPattern *regexp.Regexp
+	// SharedEmailDomains is ORGANIZATION_SHARED_EMAIL_DOMAINS: mail domains that many unrelated
+	// people use (webmail providers), which therefore name no organization. Lower case, exact
+	// match (a subdomain is another domain); nil means DefaultSharedEmailDomains, an empty
+	// list none.
+	SharedEmailDomains []string
+}
+
+// DefaultSharedEmailDomains are the webmail providers most used in France and abroad. Without
+// this list, the first person to log in from @gmail.com without a registration id created an
+// organization "gmail.com" that every later one joined: strangers in one organization, its
+// administrator too with ORGANIZATION_FIRST_USER_ADMIN.
+var DefaultSharedEmailDomains = []string{
+	"gmail.com", "googlemail.com",
+	"orange.fr", "wanadoo.fr", "laposte.net", "free.fr", "sfr.fr", "neuf.fr", "bbox.fr",
+	"numericable.fr", "club-internet.fr", "aliceadsl.fr", "cegetel.net",
+	"yahoo.fr", "yahoo.com", "ymail.com", "hotmail.fr", "hotmail.com", "outlook.fr", "outlook.com",
+	"live.fr", "live.com", "msn.com",
+	"icloud.com", "me.com", "mac.com",
+	"proton.me", "protonmail.com", "pm.me",
+	"gmx.fr", "gmx.com", "gmx.net", "gmx.de", "aol.com", "aol.fr", "mail.com",
+	"yandex.com", "yandex.ru", "zoho.com", "tutanota.com", "tuta.io", "web.de",
+}
+
+// sharedDomain reports whether domain is one of o's shared email domains.
+func (o LoginOptions) sharedDomain(domain string) bool {
+	list := o.SharedEmailDomains
+	if list == nil {
+		list = DefaultSharedEmailDomains
+	}
+	return slices.Contains(list, domain)
 }
 
 // SIRETPattern is a French SIRET, 14 digits: the registration id People's deployments accept.
@@ -51,7 +91,7 @@ const (
 	ReasonInactiveUser         = "inactive_user"          // the user exists but is deactivated
 	ReasonAmbiguousEmail       = "ambiguous_email"        // an unknown subject whose email several users share
 	ReasonUserCreationDisabled = "user_creation_disabled" // an unknown person, and OIDC_CREATE_USER is off
-	ReasonNoOrganization       = "no_organization"        // a new user with neither a usable registration id nor email domain
+	ReasonNoOrganization       = "no_organization"        // a new user with neither a usable registration id nor email domain (verified, not a shared one)
 )
 
 // LoginError is a refused login. It is not an *Error (KindOf says KindInternal): a refusal is
@@ -89,7 +129,11 @@ const (
 //     claims name none, as in People.
 //   - Valid invitations to the claim's email are accepted at every login, not only the first:
 //     People only did it when the row was created, stranding invitations sent to an address
-//     its user took later. The provider vouches for the address either way.
+//     its user took later.
+//   - An email the provider does not vouch for (Claims.EmailVerified) is no email at all, and
+//     an email at a shared webmail domain (LoginOptions.SharedEmailDomains) names no
+//     organization: a new user then needs a registration id, or is refused no_organization,
+//     as one without any email is.
 //
 // The advisory locks come first, before any row lock, so logins cannot deadlock on them: one
 // subject, and with FallbackToEmail one email, never creates two users at once. Organizations
@@ -161,7 +205,10 @@ var domainPattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9
 //     domain decides the organization (and with no email the login is refused for want of one):
 //     the domain is still a sound identifier, and the provider's data is not the user's fault.
 //   - An email domain that organization_domains cannot hold (an IP literal, an internationalized
-//     name not in its ASCII form) is likewise unusable for the organization.
+//     name not in its ASCII form) is likewise unusable for the organization, and so is a shared
+//     webmail domain: it identifies a mail provider, not an organization.
+//   - An email the provider does not vouch for is dropped before anything looks at it (see
+//     Claims.EmailVerified), malformed or not.
 func checkLoginClaims(c Claims, o LoginOptions) (loginClaims, error) {
 	lc := loginClaims{issuer: c.Issuer, subject: c.Subject}
 	switch {
@@ -172,14 +219,14 @@ func checkLoginClaims(c Claims, o LoginOptions) (loginClaims, error) {
 	case utf8.RuneCountInString(lc.subject) > 255:
 		return lc, refuse(ReasonInvalidClaims, "the subject is longer than 255 characters")
 	}
-	if strings.TrimSpace(c.Email) != "" {
+	if c.EmailVerified && strings.TrimSpace(c.Email) != "" {
 		email, err := NormalizeEmail("email", c.Email)
 		// emailLike too: net/mail accepts a quoted local part holding an @, which users_email_check does not.
 		if err != nil || !emailLike(email) || !utf8.ValidString(email) || !storableText(email) {
 			return lc, refuse(ReasonInvalidClaims, "the email claim is not a valid email address")
 		}
 		lc.email = email
-		if d := email[strings.LastIndexByte(email, '@')+1:]; len(d) <= 253 && domainPattern.MatchString(d) {
+		if d := email[strings.LastIndexByte(email, '@')+1:]; len(d) <= 253 && domainPattern.MatchString(d) && !o.sharedDomain(d) {
 			lc.domain = d
 		}
 	}
@@ -301,7 +348,7 @@ func createLoginUser(ctx context.Context, tx bun.Tx, lc loginClaims, o LoginOpti
 		return nil, err
 	}
 	if org == uuid.Nil {
-		return nil, refuse(ReasonNoOrganization, "the identity provider gave neither a valid registration id nor an email domain")
+		return nil, refuse(ReasonNoOrganization, "the identity provider gave neither a valid registration id nor a verified email at an organization's own domain")
 	}
 	// users.sub is kept for People's data, but user_identities is the link to the provider. The
 	// subject is stored there when users_sub_check accepts it (the database's own regex decides,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/google/uuid"
+	"github.com/uptrace/bun"
 
 	"lasuite.fr/people/store"
 	"lasuite.fr/people/store/storetest"
@@ -34,7 +36,7 @@ func newLoginEnv(t *testing.T) loginEnv {
 // claims are a new person's claims at the env's issuer, with an email at the env's domain.
 func (e loginEnv) claims() store.Claims {
 	tok := storetest.Unique()
-	return store.Claims{Issuer: e.issuer, Subject: "sub-" + tok, Email: "person-" + tok + "@" + e.domain, Name: "Person " + tok}
+	return store.Claims{EmailVerified: true, Issuer: e.issuer, Subject: "sub-" + tok, Email: "person-" + tok + "@" + e.domain, Name: "Person " + tok}
 }
 
 // identify links subject at the env's issuer to user.
@@ -115,7 +117,7 @@ func TestLoginExistingUserByIdentity(t *testing.T) {
 	org := e.org()
 	u, sub := e.userWithIdentity(org)
 
-	c := store.Claims{Issuer: e.issuer, Subject: sub, Email: "New.Name@" + strings.ToUpper(e.domain), Name: "  New Name  "}
+	c := store.Claims{EmailVerified: true, Issuer: e.issuer, Subject: sub, Email: "New.Name@" + strings.ToUpper(e.domain), Name: "  New Name  "}
 	got := e.mustLogin(c, store.DefaultLoginOptions())
 	if got.ID != u.ID {
 		t.Fatalf("logged in as %v, want the identity's user %v", got.ID, u.ID)
@@ -141,7 +143,7 @@ func TestLoginExistingUserByIdentity(t *testing.T) {
 	}
 
 	// Another issuer's identical subject is someone else.
-	other := store.Claims{Issuer: e.issuer + "/other", Subject: sub, Email: "other@" + e.domain}
+	other := store.Claims{EmailVerified: true, Issuer: e.issuer + "/other", Subject: sub, Email: "other@" + e.domain}
 	if got := e.mustLogin(other, store.DefaultLoginOptions()); got.ID == u.ID {
 		t.Errorf("a subject from another issuer logged in as %v", u.ID)
 	}
@@ -164,7 +166,7 @@ func TestLoginEmailFallback(t *testing.T) {
 	org := e.org()
 	u, oldSub := e.userWithIdentity(org, storetest.WithEmail("Alice.Martin@"+e.domain), storetest.WithName("Alice"))
 
-	c := store.Claims{Issuer: e.issuer, Subject: "new-" + storetest.Unique(), Email: "alice.martin@" + strings.ToUpper(e.domain), Name: "Alice Martin"}
+	c := store.Claims{EmailVerified: true, Issuer: e.issuer, Subject: "new-" + storetest.Unique(), Email: "alice.martin@" + strings.ToUpper(e.domain), Name: "Alice Martin"}
 	got := e.mustLogin(c, store.DefaultLoginOptions())
 	if got.ID != u.ID {
 		t.Fatalf("logged in as %v, want %v found by email", got.ID, u.ID)
@@ -192,7 +194,7 @@ func TestLoginEmailFallbackDisabled(t *testing.T) {
 	t.Parallel()
 	e := newLoginEnv(t)
 	u, _ := e.userWithIdentity(e.org(), storetest.WithEmail("bob@"+e.domain))
-	c := store.Claims{Issuer: e.issuer, Subject: "new-" + storetest.Unique(), Email: "bob@" + e.domain}
+	c := store.Claims{EmailVerified: true, Issuer: e.issuer, Subject: "new-" + storetest.Unique(), Email: "bob@" + e.domain}
 	o := store.DefaultLoginOptions()
 	o.FallbackToEmail = false
 	got := e.mustLogin(c, o)
@@ -209,7 +211,7 @@ func TestLoginAmbiguousEmail(t *testing.T) {
 	e := newLoginEnv(t)
 	storetest.User(t, e.s, uuid.Nil, storetest.WithEmail("shared@"+e.domain))
 	storetest.User(t, e.s, uuid.Nil, storetest.WithEmail("Shared@"+e.domain), storetest.Inactive())
-	c := store.Claims{Issuer: e.issuer, Subject: "new-" + storetest.Unique(), Email: "SHARED@" + e.domain}
+	c := store.Claims{EmailVerified: true, Issuer: e.issuer, Subject: "new-" + storetest.Unique(), Email: "SHARED@" + e.domain}
 	u, err := e.login(c, store.DefaultLoginOptions())
 	wantRefused(t, u, err, store.ReasonAmbiguousEmail)
 	if id := e.identityUser(e.issuer, c.Subject); id != uuid.Nil {
@@ -233,7 +235,7 @@ func TestLoginInactiveUser(t *testing.T) {
 		}
 	})
 	t.Run("by email", func(t *testing.T) {
-		c := store.Claims{Issuer: e.issuer, Subject: "new-" + storetest.Unique(), Email: strings.ToUpper(u.Email)}
+		c := store.Claims{EmailVerified: true, Issuer: e.issuer, Subject: "new-" + storetest.Unique(), Email: strings.ToUpper(u.Email)}
 		got, err := e.login(c, store.DefaultLoginOptions())
 		wantRefused(t, got, err, store.ReasonInactiveUser)
 		if id := e.identityUser(e.issuer, c.Subject); id != uuid.Nil {
@@ -329,7 +331,11 @@ func TestLoginOrganization(t *testing.T) {
 	decoy := e.orgWith([]string{longSIRET + "9"}, []string{"decoy-" + e.domain})
 	parent := e.orgWith([]string{siret()}, []string{"parent-" + e.domain})
 	loose := regexp.MustCompile(`[0-9]{14,15}`) // unanchored on purpose
-	reg1, reg2 := siret(), siret()
+	reg1, reg2, reg3, reg4 := siret(), siret(), siret(), siret()
+	// A webmail domain some organization holds from before the list (or from an operator):
+	// listed as shared, it finds nothing.
+	webmail := "webmail-" + e.domain
+	e.orgWith(nil, []string{webmail})
 
 	tests := []struct {
 		name       string
@@ -341,6 +347,8 @@ func TestLoginOrganization(t *testing.T) {
 		wantRegIDs []string  // of a new organization
 		wantDoms   []string
 		refused    string
+		unverified bool     // the provider does not vouch for the email
+		shared     []string // LoginOptions.SharedEmailDomains; nil: the default
 	}{
 		{name: "by registration id", regID: knownSIRET, domain: "other-" + e.domain, want: known},
 		{name: "by domain", domain: knownDomain, want: known},
@@ -357,14 +365,27 @@ func TestLoginOrganization(t *testing.T) {
 		{name: "invalid registration id, no email", regID: "123", refused: store.ReasonNoOrganization},
 		{name: "neither", refused: store.ReasonNoOrganization},
 		{name: "domain organizations cannot hold", domain: "under_score-" + e.domain, refused: store.ReasonNoOrganization},
+		// Shared webmail domains name no organization, by default or as configured; a
+		// registration id still does, and the domain is not added to it.
+		{name: "gmail.com, no registration id", domain: "gmail.com", refused: store.ReasonNoOrganization},
+		{name: "orange.fr, no registration id", domain: "orange.fr", refused: store.ReasonNoOrganization},
+		{name: "proton.me, no registration id", domain: "proton.me", refused: store.ReasonNoOrganization},
+		{name: "gmail.com with a registration id", regID: reg3, domain: "gmail.com", wantName: reg3, wantRegIDs: []string{reg3}},
+		{name: "configured shared domain held by an organization", domain: webmail, shared: []string{webmail}, refused: store.ReasonNoOrganization},
+		{name: "configured list replaces the default", domain: "new5-" + e.domain, shared: []string{"new5-" + e.domain}, refused: store.ReasonNoOrganization},
+		// An email the provider does not vouch for names no organization either.
+		{name: "unverified email at a known domain", domain: knownDomain, unverified: true, refused: store.ReasonNoOrganization},
+		{name: "unverified email at a known domain, with a registration id", regID: reg4, domain: knownDomain, unverified: true,
+			wantName: reg4, wantRegIDs: []string{reg4}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := store.Claims{Issuer: e.issuer, Subject: "sub-" + storetest.Unique(), Name: "N", RegistrationID: tt.regID}
+			c := store.Claims{Issuer: e.issuer, Subject: "sub-" + storetest.Unique(), Name: "N", RegistrationID: tt.regID, EmailVerified: !tt.unverified}
 			if tt.domain != "" {
 				c.Email = "p-" + storetest.Unique() + "@" + tt.domain
 			}
 			o := store.DefaultLoginOptions()
+			o.SharedEmailDomains = tt.shared
 			if tt.pattern != nil {
 				o.RegistrationIDPattern = tt.pattern
 			}
@@ -425,8 +446,8 @@ func TestLoginFirstUserAdmin(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			o := store.DefaultLoginOptions()
 			o.FirstUserAdmin = tt.on
-			first := e.mustLogin(store.Claims{Issuer: e.issuer, Subject: "s-" + storetest.Unique(), Email: "first@" + tt.domain}, o)
-			second := e.mustLogin(store.Claims{Issuer: e.issuer, Subject: "s-" + storetest.Unique(), Email: "second@" + tt.domain}, o)
+			first := e.mustLogin(store.Claims{EmailVerified: true, Issuer: e.issuer, Subject: "s-" + storetest.Unique(), Email: "first@" + tt.domain}, o)
+			second := e.mustLogin(store.Claims{EmailVerified: true, Issuer: e.issuer, Subject: "s-" + storetest.Unique(), Email: "second@" + tt.domain}, o)
 			if *first.OrganizationID != *second.OrganizationID {
 				t.Fatalf("two users of one domain in two organizations")
 			}
@@ -462,7 +483,7 @@ func TestLoginProfileContact(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := store.Claims{Issuer: e.issuer, Subject: "s-" + storetest.Unique(), Email: tt.email, Name: tt.label, RegistrationID: siret()}
+			c := store.Claims{EmailVerified: true, Issuer: e.issuer, Subject: "s-" + storetest.Unique(), Email: tt.email, Name: tt.label, RegistrationID: siret()}
 			u := e.mustLogin(c, store.DefaultLoginOptions())
 			var contacts []store.Contact
 			if err := e.s.DB().NewSelect().Model(&contacts).Where("c.user_id = ? OR c.owner_id = ?", u.ID, u.ID).Scan(t.Context()); err != nil {
@@ -489,7 +510,7 @@ func TestLoginProfileContact(t *testing.T) {
 
 	// An existing user gets no second profile.
 	u, sub := e.userWithIdentity(e.org())
-	e.mustLogin(store.Claims{Issuer: e.issuer, Subject: sub, Email: u.Email}, store.DefaultLoginOptions())
+	e.mustLogin(store.Claims{EmailVerified: true, Issuer: e.issuer, Subject: sub, Email: u.Email}, store.DefaultLoginOptions())
 	if n := e.count("SELECT count(*) FROM contacts WHERE user_id = ?", u.ID); n != 0 {
 		t.Errorf("a returning user got %d profile contacts", n)
 	}
@@ -515,7 +536,7 @@ func TestLoginInvitations(t *testing.T) {
 	invOther := invite(other, "someone.else@"+e.domain, store.RoleMember, 0)
 	e.mustExec("INSERT INTO mail_queue (template, recipient, language, invitation_id) VALUES ('invitation', ?, 'en-us', ?)", email, inv1)
 
-	c := store.Claims{Issuer: e.issuer, Subject: "s-" + storetest.Unique(), Email: strings.ToUpper("invited.person") + "@" + e.domain}
+	c := store.Claims{EmailVerified: true, Issuer: e.issuer, Subject: "s-" + storetest.Unique(), Email: strings.ToUpper("invited.person") + "@" + e.domain}
 	u := e.mustLogin(c, store.DefaultLoginOptions())
 
 	roles := func(user uuid.UUID) map[uuid.UUID]store.Role {
@@ -550,7 +571,7 @@ func TestLoginInvitations(t *testing.T) {
 	storetest.Access(t, e.s, stale, u.ID, store.RoleMember)
 	invStale := invite(stale, email, store.RoleOwner, day)
 	invNew := invite(other, email, store.RoleAdministrator, 0)
-	e.mustLogin(store.Claims{Issuer: e.issuer, Subject: c.Subject, Email: c.Email}, store.DefaultLoginOptions())
+	e.mustLogin(store.Claims{EmailVerified: true, Issuer: e.issuer, Subject: c.Subject, Email: c.Email}, store.DefaultLoginOptions())
 	want := map[uuid.UUID]store.Role{valid1: store.RoleAdministrator, valid2: store.RoleOwner, stale: store.RoleMember, other: store.RoleAdministrator}
 	if diff := cmp.Diff(want, roles(u.ID)); diff != "" {
 		t.Errorf("team accesses after the second login (-want +got):\n%s", diff)
@@ -567,7 +588,7 @@ func TestLoginLegacyUserWithoutOrganization(t *testing.T) {
 	o.FirstUserAdmin = true // not for legacy users, whatever it says
 
 	u, sub := e.userWithIdentity(uuid.Nil)
-	got := e.mustLogin(store.Claims{Issuer: e.issuer, Subject: sub, Email: "legacy@" + e.domain}, o)
+	got := e.mustLogin(store.Claims{EmailVerified: true, Issuer: e.issuer, Subject: sub, Email: "legacy@" + e.domain}, o)
 	if got.OrganizationID == nil {
 		t.Fatal("a legacy user without an organization got none at login")
 	}
@@ -628,7 +649,7 @@ func TestLoginConcurrentFirstLogins(t *testing.T) {
 			reg := siret()
 			users := e.concurrently(8, store.DefaultLoginOptions(), func(i int) store.Claims {
 				tok := storetest.Unique()
-				return store.Claims{Issuer: e.issuer, Subject: "s-" + tok, Email: "p@" + tok + "-" + e.domain, RegistrationID: reg}
+				return store.Claims{EmailVerified: true, Issuer: e.issuer, Subject: "s-" + tok, Email: "p@" + tok + "-" + e.domain, RegistrationID: reg}
 			})
 			org := sameOrg(t, users)
 			if n := e.count("SELECT count(*) FROM organizations WHERE name = ?", reg); n != 1 {
@@ -641,7 +662,7 @@ func TestLoginConcurrentFirstLogins(t *testing.T) {
 		t.Run(fmt.Sprintf("domain %d", round), func(t *testing.T) {
 			domain := fmt.Sprintf("r%d-%s", round, e.domain)
 			users := e.concurrently(8, store.DefaultLoginOptions(), func(i int) store.Claims {
-				return store.Claims{Issuer: e.issuer, Subject: "s-" + storetest.Unique(), Email: fmt.Sprintf("p%d@%s", i, domain)}
+				return store.Claims{EmailVerified: true, Issuer: e.issuer, Subject: "s-" + storetest.Unique(), Email: fmt.Sprintf("p%d@%s", i, domain)}
 			})
 			org := sameOrg(t, users)
 			if n := e.count("SELECT count(*) FROM organizations WHERE name = ?", domain); n != 1 {
@@ -690,6 +711,151 @@ func TestLoginConcurrentSamePerson(t *testing.T) {
 		}
 		if n := e.count("SELECT count(*) FROM user_identities WHERE user_id = ?", users[0].ID); n != 8 {
 			t.Errorf("%d identities, want the 8 subjects", n)
+		}
+	})
+}
+
+// rowsAbout is every row a login could change about the person with email, the users and the
+// teams, as JSON text: users with that email (in any case) or id, their identities, team
+// accesses and profile contacts, the invitations to the email, and the teams' accesses. Two
+// snapshots equal means a login left them as they were, to the last timestamp.
+func (e loginEnv) rowsAbout(email string, users, teams []uuid.UUID) string {
+	e.t.Helper()
+	users, teams = append(users, uuid.Nil), append(teams, uuid.Nil) // IN () is not SQL
+	var out string
+	err := e.s.DB().QueryRowContext(e.t.Context(), `WITH who AS (SELECT id FROM users WHERE lower(email) = lower(?0) OR id IN (?1))
+		SELECT concat_ws(E'\n',
+			(SELECT json_agg(u ORDER BY u.id)::text FROM users u WHERE u.id IN (SELECT id FROM who)),
+			(SELECT json_agg(ui ORDER BY ui.id)::text FROM user_identities ui WHERE ui.user_id IN (SELECT id FROM who)),
+			(SELECT json_agg(ta ORDER BY ta.id)::text FROM team_accesses ta WHERE ta.user_id IN (SELECT id FROM who) OR ta.team_id IN (?2)),
+			(SELECT json_agg(c ORDER BY c.id)::text FROM contacts c WHERE c.owner_id IN (SELECT id FROM who)),
+			(SELECT json_agg(i ORDER BY i.id)::text FROM invitations i WHERE lower(i.email) = lower(?0)))`,
+		email, bun.In(users), bun.In(teams)).Scan(&out)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return out
+}
+
+// An email the provider does not vouch for is no email: whoever types another's address at a
+// provider that does not check it gets nothing of theirs. Each attack leaves the victim's rows
+// as they were; the attacker is refused (no organization without the email's domain) or,
+// with a registration id, gets an account of their own, without the email.
+func TestLoginUnverifiedEmail(t *testing.T) {
+	t.Parallel()
+	// attacker logs in with a fresh subject, email in another case, unverified.
+	attacker := func(e loginEnv, email, regID string) (store.Claims, store.LoginOptions) {
+		return store.Claims{Issuer: e.issuer, Subject: "attacker-" + storetest.Unique(), Email: strings.ToUpper(email),
+			Name: "Mallory", RegistrationID: regID}, store.DefaultLoginOptions()
+	}
+	// wantOwnAccount checks that the login made a new user of the attacker's own: no email, no
+	// staff, holding only the attacker's identity.
+	wantOwnAccount := func(e loginEnv, u *store.User, err error, c store.Claims, victims ...uuid.UUID) {
+		e.t.Helper()
+		if err != nil {
+			e.t.Fatalf("ProvisionLogin() = %v; want a new user of the attacker's own", err)
+		}
+		if slices.Contains(victims, u.ID) || u.Email != "" || u.IsStaff {
+			e.t.Errorf("attacker's login = %+v, want a new user without email or staff flag", u)
+		}
+		if id := e.identityUser(c.Issuer, c.Subject); id != u.ID {
+			e.t.Errorf("the attacker's subject resolves to %v, want their own user %v", id, u.ID)
+		}
+	}
+
+	t.Run("existing user not linked", func(t *testing.T) {
+		t.Parallel()
+		e := newLoginEnv(t)
+		victim, _ := e.userWithIdentity(e.org(), storetest.WithEmail("victim-"+storetest.Unique()+"@"+e.domain))
+		before := e.rowsAbout(victim.Email, []uuid.UUID{victim.ID}, nil)
+
+		c, o := attacker(e, victim.Email, "")
+		u, err := e.login(c, o)
+		wantRefused(t, u, err, store.ReasonNoOrganization)
+		if id := e.identityUser(c.Issuer, c.Subject); id != uuid.Nil {
+			t.Errorf("the attacker's subject was linked to %v", id)
+		}
+		c, o = attacker(e, victim.Email, siret())
+		u, err = e.login(c, o)
+		wantOwnAccount(e, u, err, c, victim.ID)
+		if diff := cmp.Diff(before, e.rowsAbout(victim.Email, []uuid.UUID{victim.ID}, nil)); diff != "" {
+			t.Errorf("the victim's rows changed (-before +after):\n%s", diff)
+		}
+	})
+
+	t.Run("pending owner invitation not converted", func(t *testing.T) {
+		t.Parallel()
+		e := newLoginEnv(t)
+		org := e.org()
+		owner := storetest.User(t, e.s, org).ID
+		team := storetest.Team(t, e.s, org, "Team "+storetest.Unique())
+		storetest.Access(t, e.s, team, owner, store.RoleOwner)
+		email := "invitee-" + storetest.Unique() + "@" + e.domain
+		e.mustExec("INSERT INTO invitations (email, team_id, role, issuer_id) VALUES (?, ?, 'owner', ?)", email, team, owner)
+		before := e.rowsAbout(email, nil, []uuid.UUID{team})
+
+		c, o := attacker(e, email, siret())
+		u, err := e.login(c, o)
+		wantOwnAccount(e, u, err, c)
+		if diff := cmp.Diff(before, e.rowsAbout(email, nil, []uuid.UUID{team})); diff != "" {
+			t.Errorf("the invitation or the team's accesses changed (-before +after):\n%s", diff)
+		}
+		// The person the invitation is for, vouched for, still gets it.
+		got := e.mustLogin(store.Claims{EmailVerified: true, Issuer: e.issuer, Subject: "invitee-" + storetest.Unique(), Email: email}, o)
+		if n := e.count("SELECT count(*) FROM team_accesses WHERE team_id = ? AND user_id = ? AND role = 'owner'", team, got.ID); n != 1 {
+			t.Errorf("the verified invitee did not get the invitation")
+		}
+	})
+
+	t.Run("staff made ahead by email not claimed", func(t *testing.T) {
+		t.Parallel()
+		e := newLoginEnv(t)
+		email := "chief-" + storetest.Unique() + "@" + e.domain
+		staff, created, err := e.s.CreateStaff(t.Context(), store.StaffRequest{Email: email, Name: "Chief"}, store.DefaultLoginOptions())
+		if err != nil || !created {
+			t.Fatalf("CreateStaff() = %+v, %v, %v", staff, created, err)
+		}
+		before := e.rowsAbout(email, []uuid.UUID{staff.ID}, nil)
+
+		c, o := attacker(e, email, "")
+		u, err := e.login(c, o)
+		wantRefused(t, u, err, store.ReasonNoOrganization)
+		c, o = attacker(e, email, siret())
+		u, err = e.login(c, o)
+		wantOwnAccount(e, u, err, c, staff.ID)
+		if diff := cmp.Diff(before, e.rowsAbout(email, []uuid.UUID{staff.ID}, nil)); diff != "" {
+			t.Errorf("the staff user's rows changed (-before +after):\n%s", diff)
+		}
+		// The owner, vouched for, still claims it.
+		c = store.Claims{EmailVerified: true, Issuer: e.issuer, Subject: "chief-" + storetest.Unique(), Email: email}
+		if got := e.mustLogin(c, o); got.ID != staff.ID || !got.IsStaff {
+			t.Errorf("the verified owner's login = %+v, want the staff user %v", got, staff.ID)
+		}
+	})
+
+	t.Run("stored email not overwritten", func(t *testing.T) {
+		t.Parallel()
+		e := newLoginEnv(t)
+		u, sub := e.userWithIdentity(e.org(), storetest.Staff())
+		other := "someone-else-" + storetest.Unique() + "@" + e.domain
+		got := e.mustLogin(store.Claims{Issuer: e.issuer, Subject: sub, Email: other, Name: "New Name"}, store.DefaultLoginOptions())
+		if got.ID != u.ID || got.Email != u.Email || !got.IsStaff || got.Name != "New Name" {
+			t.Errorf("login = %+v, want %v keeping %s and staff, with the new name", got, u.ID, u.Email)
+		}
+		if stored := e.user(u.ID); stored.Email != u.Email {
+			t.Errorf("stored email = %q, want %q", stored.Email, u.Email)
+		}
+		if n := e.count("SELECT count(*) FROM users WHERE lower(email) = lower(?)", other); n != 0 {
+			t.Errorf("%d users hold the unverified email", n)
+		}
+	})
+
+	t.Run("malformed unverified email ignored", func(t *testing.T) {
+		t.Parallel()
+		e := newLoginEnv(t)
+		c := store.Claims{Issuer: e.issuer, Subject: "s-" + storetest.Unique(), Email: "not an email", RegistrationID: siret()}
+		if u := e.mustLogin(c, store.DefaultLoginOptions()); u.Email != "" {
+			t.Errorf("email = %q, want none", u.Email)
 		}
 	})
 }

@@ -8,12 +8,14 @@ import (
 	"github.com/uptrace/bun"
 )
 
-// StaffRequest names whom `people create-staff` makes staff: the user with ID, else the one
-// user whose email is Email (compared case-insensitively), created when there is none.
+// StaffRequest names whom `people create-staff` makes staff: the user with ID; else the user
+// of the identity (Issuer, Subject), created with that identity when there is none; else the
+// one user whose email is Email (compared case-insensitively), created when there is none.
 type StaffRequest struct {
-	ID    uuid.UUID // uuid.Nil: go by Email
-	Email string
-	Name  string // the name of a user created by email; "" for none (an existing user keeps theirs)
+	ID              uuid.UUID // uuid.Nil: go by Subject, else by Email
+	Issuer, Subject string    // an identity at a provider; Subject "": go by Email
+	Email           string
+	Name            string // the name of a user created here; "" for none (an existing user keeps theirs)
 }
 
 // CreateStaff makes a user active staff, reactivating them if need be: the first staff user
@@ -32,9 +34,25 @@ type StaffRequest struct {
 // subject); so the user is made only when o.FallbackToEmail is on, else the answer is
 // KindNotFound, for a user made then could never log in (and their first login would make a
 // second account with the same email). The email is locked as ProvisionLogin locks it, so a
-// first login racing the command cannot make a second user either.
+// first login racing the command cannot make a second user either. Only a login whose email
+// the provider vouches for reaches such a user (Claims.EmailVerified).
+//
+// By Subject, no email is involved: the user made here holds the identity (Issuer, Subject),
+// with an empty audience as a browser login has, so that the first login with exactly that
+// identity is this user, whatever email it brings, and no other login ever is. The subject is
+// locked as ProvisionLogin locks it.
 func (s *Store) CreateStaff(ctx context.Context, r StaffRequest, o LoginOptions) (u *User, created bool, err error) {
-	if r.ID == uuid.Nil {
+	switch {
+	case r.ID != uuid.Nil:
+	case r.Subject != "":
+		if r.Issuer == "" || !utf8.ValidString(r.Issuer) || !storableText(r.Issuer) ||
+			!utf8.ValidString(r.Subject) || !storableText(r.Subject) || utf8.RuneCountInString(r.Subject) > 255 {
+			return nil, false, invalid("subject", "the issuer and subject must be non-empty text, the subject at most 255 characters")
+		}
+		if r.Name, err = checkUserName(r.Name); err != nil {
+			return nil, false, err
+		}
+	default:
 		if r.Email, err = NormalizeEmail("email", r.Email); err != nil {
 			return nil, false, err
 		} else if !emailLike(r.Email) || !utf8.ValidString(r.Email) || !storableText(r.Email) {
@@ -48,9 +66,17 @@ func (s *Store) CreateStaff(ctx context.Context, r StaffRequest, o LoginOptions)
 	err = s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		var users []User
 		q := tx.NewSelect().Model(&users).OrderExpr("u.created_at, u.id").Limit(2).For("NO KEY UPDATE OF u")
-		if r.ID != uuid.Nil {
+		switch {
+		case r.ID != uuid.Nil:
 			q = q.Where("u.id = ?", r.ID)
-		} else {
+		case r.Subject != "":
+			if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(?, hashtext(?))",
+				lockLoginSubject, r.Issuer+"\n"+r.Subject); err != nil {
+				return fromDB("lock login subject", err)
+			}
+			q = q.Where("u.id = (SELECT ui.user_id FROM user_identities ui WHERE ui.issuer = ? AND ui.subject = ? AND ui.audience = '')",
+				r.Issuer, r.Subject)
+		default:
 			if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(?, hashtext(lower(?)))", lockLoginEmail, r.Email); err != nil {
 				return fromDB("lock login email", err)
 			}
@@ -60,7 +86,7 @@ func (s *Store) CreateStaff(ctx context.Context, r StaffRequest, o LoginOptions)
 			return fromDB("select user", err)
 		}
 		switch {
-		case len(users) == 0 && (r.ID != uuid.Nil || !o.FallbackToEmail):
+		case len(users) == 0 && (r.ID != uuid.Nil || r.Subject == "" && !o.FallbackToEmail):
 			return notFound("user")
 		case len(users) == 0:
 			created = true
@@ -88,12 +114,19 @@ func (s *Store) CreateStaff(ctx context.Context, r StaffRequest, o LoginOptions)
 	return u, created, nil
 }
 
-// createStaffUser inserts the staff user of r into u, with its profile contact.
+// createStaffUser inserts the staff user of r into u, with its identity when r names one, and
+// its profile contact. users.sub is the user's own id either way: the identity lives in
+// user_identities, as a login's does.
 func createStaffUser(ctx context.Context, tx bun.Tx, u *User, r StaffRequest) error {
 	err := tx.NewRaw(`INSERT INTO users (id, sub, email, name, is_staff) VALUES (?0, ?0::text, ?1, ?2, true) RETURNING *`,
-		uuid.New(), r.Email, nullable(r.Name)).Scan(ctx, u)
+		uuid.New(), nullable(r.Email), nullable(r.Name)).Scan(ctx, u)
 	if err != nil {
 		return fromDB("insert user", err)
+	}
+	if r.Subject != "" {
+		if err := insertIdentity(ctx, tx, u.ID, loginClaims{issuer: r.Issuer, subject: r.Subject}); err != nil {
+			return err
+		}
 	}
 	if err := insertProfileContact(ctx, tx, u.ID, r.Name, r.Email); err != nil {
 		return err

@@ -131,7 +131,7 @@ func TestCreateStaffCreates(t *testing.T) {
 
 	// The placeholder is no identity: a login by that subject, with another email or none, is
 	// someone else, and a partner service's token by it is nobody.
-	other := e.mustLogin(store.Claims{Issuer: e.issuer, Subject: u.Sub, Email: "other-" + storetest.Unique() + "@" + e.domain}, store.DefaultLoginOptions())
+	other := e.mustLogin(store.Claims{EmailVerified: true, Issuer: e.issuer, Subject: u.Sub, Email: "other-" + storetest.Unique() + "@" + e.domain}, store.DefaultLoginOptions())
 	if other.ID == u.ID {
 		t.Errorf("a login by the placeholder subject with another email reached the staff user")
 	}
@@ -143,7 +143,7 @@ func TestCreateStaffCreates(t *testing.T) {
 	}
 
 	// The first login, by a new subject and the email in another case, is the staff user.
-	c := store.Claims{Issuer: e.issuer, Subject: "proconnect-" + storetest.Unique(), Email: strings.ToUpper(email), Name: "Camille Chef-Durand"}
+	c := store.Claims{EmailVerified: true, Issuer: e.issuer, Subject: "proconnect-" + storetest.Unique(), Email: strings.ToUpper(email), Name: "Camille Chef-Durand"}
 	got := e.mustLogin(c, store.DefaultLoginOptions())
 	if got.ID != u.ID || !got.IsStaff || got.Name != "Camille Chef-Durand" || got.OrganizationID == nil {
 		t.Fatalf("first login = %+v, want %s, staff, with the provider's name and an organization", got, u.ID)
@@ -190,7 +190,7 @@ func TestCreateStaffRacesFirstLogins(t *testing.T) {
 				if i == 0 {
 					u, _, errs[i] = e.createStaff(store.StaffRequest{Email: email})
 				} else {
-					u, errs[i] = e.login(store.Claims{Issuer: e.issuer, Subject: "s-" + storetest.Unique(), Email: email}, store.DefaultLoginOptions())
+					u, errs[i] = e.login(store.Claims{EmailVerified: true, Issuer: e.issuer, Subject: "s-" + storetest.Unique(), Email: email}, store.DefaultLoginOptions())
 				}
 				if u != nil {
 					ids[i] = u.ID
@@ -206,6 +206,55 @@ func TestCreateStaffRacesFirstLogins(t *testing.T) {
 		}
 		if !e.user(ids[0]).IsStaff {
 			t.Errorf("the user is not staff")
+		}
+	}
+}
+
+// create-staff --sub: the user holds exactly one identity from the start, and no email is
+// involved, so only a login with that issuer and subject is them, whatever email it brings.
+func TestCreateStaffBySubject(t *testing.T) {
+	t.Parallel()
+	e := newLoginEnv(t)
+	sub := "agent-" + storetest.Unique()
+	u, created, err := e.createStaff(store.StaffRequest{Issuer: e.issuer, Subject: sub, Name: " Dana "})
+	if err != nil || !created {
+		t.Fatalf("CreateStaff() = %+v, %v, %v; want a user created", u, created, err)
+	}
+	if u.Email != "" || u.Name != "Dana" || !u.IsStaff || !u.IsActive || u.OrganizationID != nil || u.Sub != u.ID.String() {
+		t.Errorf("created %+v, want active staff named Dana, without email or organization, sub its own id", u)
+	}
+	if id := e.identityUser(e.issuer, sub); id != u.ID {
+		t.Errorf("the identity resolves to %v, want %v", id, u.ID)
+	}
+	if n := e.count("SELECT count(*) FROM user_identities WHERE user_id = ?", u.ID); n != 1 {
+		t.Errorf("%d identities, want exactly one", n)
+	}
+	// Again: the same user.
+	if again, created, err := e.createStaff(store.StaffRequest{Issuer: e.issuer, Subject: sub}); err != nil || created || again.ID != u.ID {
+		t.Errorf("CreateStaff() again = %+v, %v, %v; want %v", again, created, err, u.ID)
+	}
+	// The same subject at another issuer is someone else.
+	if got := e.mustLogin(store.Claims{Issuer: e.issuer + "/other", Subject: sub, RegistrationID: siret()}, store.DefaultLoginOptions()); got.ID == u.ID || got.IsStaff {
+		t.Errorf("a login by the subject at another issuer reached the staff user")
+	}
+	// The first login with the identity is the staff user, whose email the provider then gives.
+	email := "dana-" + storetest.Unique() + "@" + e.domain
+	got := e.mustLogin(store.Claims{EmailVerified: true, Issuer: e.issuer, Subject: sub, Email: email, Name: "Dana Durand"}, store.DefaultLoginOptions())
+	if got.ID != u.ID || !got.IsStaff || got.Email != email || got.OrganizationID == nil {
+		t.Errorf("first login = %+v, want %v, staff, with the provider's email and an organization", got, u.ID)
+	}
+	// An existing user's identity: promoted.
+	v, vsub := e.userWithIdentity(e.org())
+	if p, created, err := e.createStaff(store.StaffRequest{Issuer: e.issuer, Subject: vsub}); err != nil || created || p.ID != v.ID || !p.IsStaff {
+		t.Errorf("CreateStaff(existing identity) = %+v, %v, %v; want %v promoted", p, created, err, v.ID)
+	}
+	for _, r := range []store.StaffRequest{
+		{Subject: "no-issuer"},
+		{Issuer: e.issuer, Subject: strings.Repeat("s", 256)},
+		{Issuer: e.issuer, Subject: "nul\x00"},
+	} {
+		if _, _, err := e.createStaff(r); store.KindOf(err) != store.KindInvalid {
+			t.Errorf("CreateStaff(%q at %q) = %v, want KindInvalid", r.Subject, r.Issuer, err)
 		}
 	}
 }

@@ -220,7 +220,7 @@ func TestMembershipChangesAreQueued(t *testing.T) {
 		if _, err := s.CreateInvitation(t.Context(), store.UserActor(team.Owner), store.NewInvitation{TeamID: team.ID, Email: email, Role: store.RoleMember}); err != nil {
 			t.Fatal(err)
 		}
-		u, err := s.ProvisionLogin(t.Context(), store.Claims{Issuer: "https://idp.example.test", Subject: "sub-" + storetest.Unique(), Email: email},
+		u, err := s.ProvisionLogin(t.Context(), store.Claims{EmailVerified: true, Issuer: "https://idp.example.test", Subject: "sub-" + storetest.Unique(), Email: email},
 			store.DefaultLoginOptions())
 		if err != nil {
 			t.Fatal(err)
