@@ -113,6 +113,10 @@ func TestLoginConfig(t *testing.T) {
 		"session cache TTL not a duration": {map[string]string{"SESSION_CACHE_TTL": "soon"}, "SESSION_CACHE_TTL"},
 		"CORS wildcard":                    {map[string]string{"CORS_ALLOWED_ORIGINS": "*"}, "CORS_ALLOWED_ORIGINS"},
 		"PUBLIC_URL with a path":           {map[string]string{"PUBLIC_URL": "https://people.example/app"}, "PUBLIC_URL"},
+		"login redirect scheme-relative":   {map[string]string{"LOGIN_REDIRECT_URL": "//evil.example"}, "LOGIN_REDIRECT_URL"},
+		"failure redirect backslash":       {map[string]string{"LOGIN_REDIRECT_URL_FAILURE": "/\\evil.example"}, "LOGIN_REDIRECT_URL_FAILURE"},
+		"logout redirect javascript":       {map[string]string{"LOGOUT_REDIRECT_URL": "javascript:alert(1)"}, "LOGOUT_REDIRECT_URL"},
+		"logout redirect with userinfo":    {map[string]string{"LOGOUT_REDIRECT_URL": "https://front.example@evil.example/"}, "LOGOUT_REDIRECT_URL"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := parseConfig(env(with(tc.vars)))

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -46,13 +47,19 @@ type LoginConfig struct {
 	// RegistrationIDClaim names the claim holding the organization's registration id
 	// (OIDC_ORGANIZATION_REGISTRATION_ID_FIELD, e.g. siret); empty to use domains only.
 	RegistrationIDClaim string
-	LoginRedirect       string // where a successful login without next lands
-	FailureRedirect     string // LOGIN_REDIRECT_URL_FAILURE; empty: a small page
-	LogoutRedirect      string // LOGOUT_REDIRECT_URL
-	CookieSecure        bool
-	SecretKey           []byte // seals the login state cookie; at least 32 bytes
-	Provisioning        store.LoginOptions
-	HTTPClient          *http.Client
+	// LoginRedirect (LOGIN_REDIRECT_URL; empty: "/") is where a successful login without next
+	// lands, FailureRedirect (LOGIN_REDIRECT_URL_FAILURE; empty: a small page) where a refused
+	// one does, and LogoutRedirect (LOGOUT_REDIRECT_URL; empty: "/") where logout does. Each is
+	// a path on PublicURL or an absolute http(s) URL (ValidateRedirectTarget).
+	LoginRedirect   string
+	FailureRedirect string
+	LogoutRedirect  string
+	// CookieSecure marks the login and logout state cookies Secure and names them with the
+	// __Host- prefix, as SessionOptions.CookieSecure does the session cookie.
+	CookieSecure bool
+	SecretKey    []byte // seals the login state cookie; at least 32 bytes
+	Provisioning store.LoginOptions
+	HTTPClient   *http.Client
 	// Endpoints, when set, replace discovery (People's OIDC_OP_*_ENDPOINT variables), keyed
 	// by their discovery names: authorization_endpoint, token_endpoint, userinfo_endpoint,
 	// jwks_uri, end_session_endpoint.
@@ -77,6 +84,13 @@ type Login struct {
 	seal     *sealer
 	log      *slog.Logger
 
+	// The redirect targets, checked and written once as Location will say them (redirect.go).
+	public                    *url.URL
+	loginTarget, logoutTarget string
+	failureTarget             *url.URL // nil: the failure page
+	// The state cookies' names and path: __Host- and "/" when CookieSecure.
+	loginCookie, logoutCookie, cookiePath string
+
 	mu    sync.Mutex // guards party: discovered on first use, so a provider down at start-up
 	party rp.RelyingParty
 }
@@ -89,9 +103,11 @@ type loginState struct {
 type nonceKey struct{}
 
 const (
-	loginCookie  = "people_login"
-	logoutCookie = "people_logout"
-	loginTTL     = 10 * time.Minute
+	loginCookie        = "people_login"
+	logoutCookie       = "people_logout"
+	secureLoginCookie  = "__Host-people_login"
+	secureLogoutCookie = "__Host-people_logout"
+	loginTTL           = 10 * time.Minute
 )
 
 // NewLogin prepares the relying party; the provider is discovered at the first login.
@@ -99,6 +115,37 @@ func NewLogin(cfg LoginConfig, s *store.Store, sessions SessionManager, log *slo
 	seal, err := newSealer(cfg.SecretKey, "login")
 	if err != nil {
 		return nil, err
+	}
+	l := &Login{store: s, sessions: sessions, seal: seal, log: log,
+		loginCookie: loginCookie, logoutCookie: logoutCookie, cookiePath: "/auth/"}
+	if cfg.CookieSecure {
+		// __Host- cookies must be Secure, host-only and for Path=/: no sibling subdomain or
+		// plain-HTTP page can then plant a login state of its own in the browser.
+		l.loginCookie, l.logoutCookie, l.cookiePath = secureLoginCookie, secureLogoutCookie, "/"
+	}
+	if l.public, err = url.Parse(cfg.PublicURL); err != nil || (l.public.Scheme != "http" && l.public.Scheme != "https") || l.public.Host == "" {
+		return nil, fmt.Errorf("public URL %q is not an http(s) origin", cfg.PublicURL)
+	}
+	for _, t := range []struct {
+		name, raw string
+		out       *string
+	}{
+		{"login redirect", cmp.Or(cfg.LoginRedirect, "/"), &l.loginTarget},
+		{"logout redirect", cmp.Or(cfg.LogoutRedirect, "/"), &l.logoutTarget},
+		{"login failure redirect", cfg.FailureRedirect, nil},
+	} {
+		if t.raw == "" {
+			continue
+		}
+		target, err := configuredTarget(l.public, t.raw)
+		if err != nil {
+			return nil, fmt.Errorf("%s %q: %w", t.name, t.raw, err)
+		}
+		if t.out != nil {
+			*t.out = target
+		} else if l.failureTarget, err = url.Parse(target); err != nil {
+			return nil, fmt.Errorf("%s %q: %w", t.name, t.raw, err)
+		}
 	}
 	if len(cfg.SignAlgs) == 0 {
 		cfg.SignAlgs = []string{"RS256"}
@@ -124,7 +171,8 @@ func NewLogin(cfg LoginConfig, s *store.Store, sessions SessionManager, log *slo
 		),
 		rp.WithLogger(log),
 	}
-	return &Login{cfg: cfg, opts: opts, store: s, sessions: sessions, seal: seal, log: log}, nil
+	l.cfg, l.opts = cfg, opts
+	return l, nil
 }
 
 // discoveryTransport answers the discovery request from configured endpoints, for providers
@@ -199,29 +247,19 @@ func (l *Login) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("POST /auth/backchannel-logout", l.backchannelLogout)
 }
 
-// safeNext keeps a same-origin relative path and turns anything else into "/": no scheme, no
-// host, no protocol-relative "//" or "/\" (browsers read a backslash as a slash).
-func safeNext(next string) string {
-	if next == "" || next[0] != '/' || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n\t") {
-		return "/"
-	}
-	u, err := url.Parse(next)
-	if err != nil || u.IsAbs() || u.Host != "" || u.Scheme != "" || u.User != nil {
-		return "/"
-	}
-	return next
-}
-
+// cookie is a login or logout state cookie; maxAge < 0 deletes it, with the same attributes,
+// which browsers need to replace a __Host- cookie.
 func (l *Login) cookie(name, value string, maxAge int) *http.Cookie {
-	return &http.Cookie{Name: name, Value: value, Path: "/auth/", MaxAge: maxAge, HttpOnly: true,
+	return &http.Cookie{Name: name, Value: value, Path: l.cookiePath, MaxAge: maxAge, HttpOnly: true,
 		Secure: l.cfg.CookieSecure, SameSite: http.SameSiteLaxMode}
 }
 
 // login starts the authorization code flow with PKCE (S256), state and nonce.
 func (l *Login) login(w http.ResponseWriter, r *http.Request) {
-	st := loginState{State: randomToken(32), Nonce: randomToken(32), Verifier: randomToken(32), Next: safeNext(r.URL.Query().Get("next"))}
-	if st.Next == "/" && l.cfg.LoginRedirect != "" {
-		st.Next = l.cfg.LoginRedirect
+	// Next is kept as Location will say it: the callback sends exactly what was checked here.
+	st := loginState{State: randomToken(32), Nonce: randomToken(32), Verifier: randomToken(32), Next: l.loginTarget}
+	if next, ok := localTarget(l.public, r.URL.Query().Get("next")); ok && next != "/" {
+		st.Next = next
 	}
 	party, err := l.rp(r.Context())
 	if err != nil {
@@ -233,7 +271,7 @@ func (l *Login) login(w http.ResponseWriter, r *http.Request) {
 		l.fail(w, r, "internal", err)
 		return
 	}
-	http.SetCookie(w, l.cookie(loginCookie, sealed, int(loginTTL.Seconds())))
+	http.SetCookie(w, l.cookie(l.loginCookie, sealed, int(loginTTL.Seconds())))
 	opts := []rp.AuthURLOpt{rp.WithCodeChallenge(oidc.NewSHACodeChallenge(st.Verifier)), authParam("nonce", st.Nonce)}
 	for k, v := range l.cfg.ExtraParams {
 		if !reservedAuthParams[k] && !strings.HasPrefix(k, "code_challenge") {
@@ -255,8 +293,8 @@ func authParam(k, v string) rp.AuthURLOpt {
 // callback finishes the login: state, code exchange, ID token (issuer, audience, nonce,
 // expiry, algorithm), userinfo (same sub), provisioning, then a new session.
 func (l *Login) callback(w http.ResponseWriter, r *http.Request) {
-	c, err := r.Cookie(loginCookie)
-	http.SetCookie(w, l.cookie(loginCookie, "", -1)) // one use, whatever happens
+	c, err := r.Cookie(l.loginCookie)
+	http.SetCookie(w, l.cookie(l.loginCookie, "", -1)) // one use, whatever happens
 	if err != nil {
 		l.fail(w, r, "invalid_state", errors.New("no login in progress"))
 		return
@@ -305,7 +343,13 @@ func (l *Login) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	l.log.InfoContext(ctx, "login", "user_id", user.ID)
-	http.Redirect(w, r, st.Next, http.StatusFound)
+	// Next was checked at /auth/login and sealed; a state sealed by an older version, which
+	// checked less, lands on the default instead.
+	next := st.Next
+	if !sameOriginPath(next) {
+		next = l.loginTarget
+	}
+	redirect(w, next, http.StatusFound)
 }
 
 // maxUserinfo bounds what we read from the provider.
@@ -411,7 +455,6 @@ func (l *Login) logout(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		l.log.ErrorContext(r.Context(), "logout", "err", err)
 	}
-	target := l.logoutRedirect()
 	party, perr := l.rp(r.Context())
 	if ok && sess.IDToken != "" && perr == nil && party.GetEndSessionEndpoint() != "" {
 		state := randomToken(32)
@@ -427,7 +470,7 @@ func (l *Login) logout(w http.ResponseWriter, r *http.Request) {
 				q.Set("post_logout_redirect_uri", strings.TrimSuffix(l.cfg.PublicURL, "/")+"/auth/logout/callback")
 				q.Set("client_id", l.cfg.ClientID)
 				u.RawQuery = q.Encode()
-				http.SetCookie(w, l.cookie(logoutCookie, sealed, int(loginTTL.Seconds())))
+				http.SetCookie(w, l.cookie(l.logoutCookie, sealed, int(loginTTL.Seconds())))
 				// The provider is another origin: leave through a page rather than a redirect,
 				// so that pages posting here keep a strict form-action 'self' policy (browsers
 				// check it against every redirect that follows a form).
@@ -436,20 +479,13 @@ func (l *Login) logout(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	http.Redirect(w, r, target, http.StatusSeeOther)
-}
-
-func (l *Login) logoutRedirect() string {
-	if l.cfg.LogoutRedirect != "" {
-		return l.cfg.LogoutRedirect
-	}
-	return "/"
+	redirect(w, l.logoutTarget, http.StatusSeeOther)
 }
 
 // logoutCallback is where the provider sends the browser back after its own logout.
 func (l *Login) logoutCallback(w http.ResponseWriter, r *http.Request) {
-	c, err := r.Cookie(logoutCookie)
-	http.SetCookie(w, l.cookie(logoutCookie, "", -1))
+	c, err := r.Cookie(l.logoutCookie)
+	http.SetCookie(w, l.cookie(l.logoutCookie, "", -1))
 	var state string
 	if err == nil {
 		state, err = open[string](l.seal, c.Value)
@@ -458,7 +494,7 @@ func (l *Login) logoutCallback(w http.ResponseWriter, r *http.Request) {
 		page(w, http.StatusBadRequest, "Logout", "This logout link is not valid or has expired. You are logged out of this site.")
 		return
 	}
-	http.Redirect(w, r, l.logoutRedirect(), http.StatusFound)
+	redirect(w, l.logoutTarget, http.StatusFound)
 }
 
 // backchannelLogout ends the sessions named by an OpenID Back-Channel Logout token.
@@ -538,13 +574,14 @@ func (l *Login) fail(w http.ResponseWriter, r *http.Request, reason string, err 
 	} else {
 		l.log.WarnContext(r.Context(), "login refused", "reason", reason, "err", err)
 	}
-	if l.cfg.FailureRedirect != "" {
-		u, perr := url.Parse(l.cfg.FailureRedirect)
-		if perr == nil {
-			q := u.Query()
-			q.Set("reason", reason)
-			u.RawQuery = q.Encode()
-			http.Redirect(w, r, u.String(), http.StatusFound)
+	if l.failureTarget != nil {
+		u := *l.failureTarget
+		q := u.Query()
+		q.Set("reason", reason)
+		u.RawQuery = q.Encode()
+		// Checked again as it will be sent, reason included; reasons are our own words.
+		if target, err := configuredTarget(l.public, u.String()); err == nil {
+			redirect(w, target, http.StatusFound)
 			return
 		}
 	}
