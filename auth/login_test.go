@@ -423,10 +423,12 @@ func writeJSON(w http.ResponseWriter, v any) {
 // API) in front of a fakeOP. At the end of the test it checks that no token, code or cookie
 // value it saw reached the logs.
 type loginRig struct {
-	url  string
-	s    *store.Store
-	op   *fakeOP
-	logs *logBuffer
+	url       string
+	s         *store.Store
+	op        *fakeOP
+	logs      *logBuffer
+	cfg       auth.LoginConfig  // as the login was made, for other instances
+	transport http.RoundTripper // the browsers'
 
 	mu      sync.Mutex
 	cookies []string // every cookie value the browsers sent or received
@@ -434,19 +436,28 @@ type loginRig struct {
 
 func newLoginRig(t *testing.T, tweak func(*auth.LoginConfig)) *loginRig {
 	t.Helper()
+	return newRig(t, false, tweak)
+}
+
+// newRig is newLoginRig, over HTTPS with Secure (__Host-) cookies when secure, as production.
+func newRig(t *testing.T, secure bool, tweak func(*auth.LoginConfig)) *loginRig {
+	t.Helper()
 	s := storetest.Open(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	base := "http://" + ln.Addr().String()
+	if secure {
+		base = "https://" + ln.Addr().String()
+	}
 	op := newFakeOP(t, base+"/auth/callback")
 	logs := &logBuffer{}
 	// Debug, to hold the library's own logging to the same rule.
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	sessions := auth.NewSessions(s, auth.SessionOptions{PublicOrigin: base}, log)
+	sessions := auth.NewSessions(s, auth.SessionOptions{PublicOrigin: base, CookieSecure: secure}, log)
 	cfg := auth.LoginConfig{
-		Issuer: op.issuer(), ClientID: op.clientID, ClientSecret: op.clientSecret, PublicURL: base,
+		Issuer: op.issuer(), ClientID: op.clientID, ClientSecret: op.clientSecret, PublicURL: base, CookieSecure: secure,
 		Scopes:     []string{"openid", "email", "given_name", "usual_name", "siret"},
 		NameFields: []string{"given_name", "usual_name"}, RegistrationIDClaim: "siret",
 		SecretKey:    []byte(strings.Repeat("s", 32)),
@@ -466,8 +477,14 @@ func newLoginRig(t *testing.T, tweak func(*auth.LoginConfig)) *loginRig {
 	mux.Handle("/graphql", sessions.CORS(sessions.Middleware(sessions.CSRF(api))))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "landed on "+r.URL.RequestURI()) })
 	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: mux}}
-	srv.Start()
-	r := &loginRig{url: base, s: s, op: op, logs: logs}
+	transport := http.DefaultTransport
+	if secure {
+		srv.StartTLS()
+		transport = srv.Client().Transport // trusts the test certificate; plain HTTP to the provider
+	} else {
+		srv.Start()
+	}
+	r := &loginRig{url: base, s: s, op: op, logs: logs, cfg: cfg, transport: transport}
 	t.Cleanup(func() {
 		srv.Close()
 		if !t.Failed() {
@@ -552,7 +569,7 @@ func (r *loginRig) browser(t *testing.T) *http.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &http.Client{Jar: jar, Transport: cookieRecorder{rig: r, next: http.DefaultTransport},
+	return &http.Client{Jar: jar, Transport: cookieRecorder{rig: r, next: r.transport},
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if req.URL.Hostname() != "127.0.0.1" {
 				return http.ErrUseLastResponse
