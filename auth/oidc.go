@@ -36,7 +36,8 @@ type LoginConfig struct {
 	SignAlgs     []string // OIDC_RP_SIGN_ALGO: the only ID token algorithms accepted
 	Scopes       []string // OIDC_RP_SCOPES
 	// ExtraParams are added to the authorization request (OIDC_AUTH_REQUEST_EXTRA_PARAMS,
-	// such as acr_values=eidas1 for ProConnect).
+	// such as acr_values=eidas1 for ProConnect). With acr_values, an ID token whose acr is not
+	// one of its space-separated values is refused (insufficient_acr).
 	ExtraParams map[string]string
 	// UserinfoFormat is auto, json or jwt (OIDC_OP_USER_ENDPOINT_FORMAT): ProConnect answers
 	// userinfo as a signed JWT.
@@ -88,6 +89,8 @@ type Login struct {
 	public                    *url.URL
 	loginTarget, logoutTarget string
 	failureTarget             *url.URL // nil: the failure page
+	// acrValues are OIDC_AUTH_REQUEST_EXTRA_PARAMS' acr_values: an ID token must carry one.
+	acrValues []string
 	// The state cookies' names and path: __Host- and "/" when CookieSecure.
 	loginCookie, logoutCookie, cookiePath string
 
@@ -116,7 +119,7 @@ func NewLogin(cfg LoginConfig, s *store.Store, sessions SessionManager, log *slo
 	if err != nil {
 		return nil, err
 	}
-	l := &Login{store: s, sessions: sessions, seal: seal, log: log,
+	l := &Login{store: s, sessions: sessions, seal: seal, log: log, acrValues: strings.Fields(cfg.ExtraParams["acr_values"]),
 		loginCookie: loginCookie, logoutCookie: logoutCookie, cookiePath: "/auth/"}
 	if cfg.CookieSecure {
 		// __Host- cookies must be Secure, host-only and for Path=/: no sibling subdomain or
@@ -318,6 +321,13 @@ func (l *Login) callback(w http.ResponseWriter, r *http.Request) {
 	tokens, err := rp.CodeExchange[*oidc.IDTokenClaims](ctx, q.Get("code"), party, rp.WithCodeVerifier(st.Verifier))
 	if err != nil {
 		l.fail(w, r, "invalid_token", fmt.Errorf("code exchange: %w", err))
+		return
+	}
+	if acr := tokens.IDTokenClaims.AuthenticationContextClassReference; len(l.acrValues) > 0 && !slices.Contains(l.acrValues, acr) {
+		// The provider may answer with a lower level than asked (acr_values is a request, not
+		// an order): what was asked for is what the deployment needs, so anything else is
+		// refused before anyone is provisioned.
+		l.fail(w, r, "insufficient_acr", fmt.Errorf("acr %q is not one of acr_values", acr))
 		return
 	}
 	info, err := l.userinfo(ctx, party, tokens.AccessToken, tokens.IDTokenClaims.Subject)
