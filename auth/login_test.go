@@ -1164,7 +1164,13 @@ func (r *loginRig) logoutToken(t *testing.T, change map[string]any, how string) 
 
 func (r *loginRig) backchannel(t *testing.T, token string) int {
 	t.Helper()
-	resp, err := http.PostForm(r.url+"/auth/backchannel-logout", url.Values{"logout_token": {token}})
+	return r.backchannelAt(t, r.url, token)
+}
+
+// backchannelAt posts a logout token to the server at base.
+func (r *loginRig) backchannelAt(t *testing.T, base, token string) int {
+	t.Helper()
+	resp, err := http.PostForm(base+"/auth/backchannel-logout", url.Values{"logout_token": {token}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1252,6 +1258,13 @@ func TestLoginBackchannelLogout(t *testing.T) {
 			{"issued an hour ahead", with(map[string]any{"iat": time.Now().Add(time.Hour).Unix()}), signRS256},
 			{"expired", with(map[string]any{"iat": time.Now().Add(-time.Hour).Unix(), "exp": time.Now().Add(-30 * time.Minute).Unix()}), signRS256},
 			{"no iat", with(map[string]any{"iat": nil}), signRS256},
+			{"no jti", with(map[string]any{"jti": nil}), signRS256},
+			{"empty jti", with(map[string]any{"jti": ""}), signRS256},
+			{"jti too long", with(map[string]any{"jti": strings.Repeat("j", 256)}), signRS256},
+			{"the event not an object", with(map[string]any{"events": map[string]any{backchannelEvent: true}}), signRS256},
+			{"the event null", with(map[string]any{"events": map[string]any{backchannelEvent: nil}}), signRS256},
+			{"events not an object", with(map[string]any{"events": backchannelEvent}), signRS256},
+			{"issued long ago, without exp", with(map[string]any{"iat": time.Now().Add(-20 * time.Minute).Unix(), "exp": nil}), signRS256},
 			{"not a JWT", nil, "garbage"},
 		} {
 			token := "not-a-token"

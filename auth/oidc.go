@@ -510,16 +510,34 @@ func (l *Login) logoutCallback(w http.ResponseWriter, r *http.Request) {
 // backchannelLogout ends the sessions named by an OpenID Back-Channel Logout token.
 func (l *Login) backchannelLogout(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	claims, err := l.verifyLogoutToken(r.Context(), r.PostFormValue("logout_token"))
-	if err != nil {
+	refuse := func(err error) {
 		l.log.WarnContext(r.Context(), "back-channel logout refused", "err", err)
 		w.Header().Set("Cache-Control", "no-store")
 		http.Error(w, `{"error":"invalid_request"}`, http.StatusBadRequest)
+	}
+	claims, expires, err := l.verifyLogoutToken(r.Context(), r.PostFormValue("logout_token"))
+	if err != nil {
+		refuse(err)
+		return
+	}
+	// Recorded in the database, not in memory: a replay is refused by every instance.
+	first, err := l.store.RecordLogoutToken(r.Context(), claims.Issuer, claims.JWTID, expires)
+	if err != nil {
+		l.log.ErrorContext(r.Context(), "back-channel logout", "err", err)
+		http.Error(w, `{"error":"server_error"}`, http.StatusInternalServerError)
+		return
+	}
+	if !first {
+		refuse(errors.New("replayed"))
 		return
 	}
 	n, err := l.sessions.EndByProvider(r.Context(), claims.Issuer, claims.SessionID, claims.Subject)
 	if err != nil {
 		l.log.ErrorContext(r.Context(), "back-channel logout", "err", err)
+		// The provider may retry the same token: it must not be taken for a replay.
+		if ferr := l.store.ForgetLogoutToken(context.WithoutCancel(r.Context()), claims.Issuer, claims.JWTID); ferr != nil {
+			l.log.ErrorContext(r.Context(), "back-channel logout", "err", ferr)
+		}
 		http.Error(w, `{"error":"server_error"}`, http.StatusInternalServerError)
 		return
 	}
@@ -530,8 +548,38 @@ func (l *Login) backchannelLogout(w http.ResponseWriter, r *http.Request) {
 
 const backchannelEvent = "http://schemas.openid.net/event/backchannel-logout"
 
-// verifyLogoutToken checks a logout token as OpenID Back-Channel Logout 1.0 §2.6 asks.
-func (l *Login) verifyLogoutToken(ctx context.Context, token string) (*oidc.LogoutTokenClaims, error) {
+func isObject(v any) bool { _, ok := v.(map[string]any); return ok }
+
+// Logout tokens are short-lived: one older than maxLogoutTokenAge (by its iat) is refused even
+// without exp, so that its jti need not be remembered longer; clockLeeway allows for clocks
+// that differ between the provider and us.
+const (
+	maxLogoutTokenAge = 10 * time.Minute
+	clockLeeway       = time.Minute
+)
+
+// verifyLogoutToken checks a logout token as OpenID Back-Channel Logout 1.0 §2.6 asks, and
+// returns its claims with the time until which it would be accepted, which its jti must be
+// remembered until.
+func (l *Login) verifyLogoutToken(ctx context.Context, token string) (*oidc.LogoutTokenClaims, time.Time, error) {
+	c, err := l.parseLogoutToken(ctx, token)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	iat := c.IssuedAt.AsTime()
+	until := iat.Add(maxLogoutTokenAge)
+	if exp := c.Expiration.AsTime(); !exp.IsZero() && exp.Before(until) {
+		until = exp
+	}
+	until = until.Add(clockLeeway)
+	if time.Now().After(until) {
+		return nil, time.Time{}, errors.New("expired")
+	}
+	return c, until, nil
+}
+
+// parseLogoutToken checks a logout token's signature and claims, but for its age.
+func (l *Login) parseLogoutToken(ctx context.Context, token string) (*oidc.LogoutTokenClaims, error) {
 	party, err := l.rp(ctx)
 	if err != nil {
 		return nil, err
@@ -562,11 +610,16 @@ func (l *Login) verifyLogoutToken(ctx context.Context, token string) (*oidc.Logo
 		// iat is REQUIRED (Back-Channel Logout §2.4) and validated as in ID tokens, whose
 		// verifier refuses a token without one.
 		return nil, errors.New("no iat")
-	case c.IssuedAt.AsTime().After(now.Add(time.Minute)):
+	case c.IssuedAt.AsTime().After(now.Add(clockLeeway)):
 		return nil, errors.New("issued in the future")
-	case !c.Expiration.AsTime().IsZero() && c.Expiration.AsTime().Before(now.Add(-time.Minute)):
-		return nil, errors.New("expired")
-	case c.Events[backchannelEvent] == nil:
+	case c.JWTID == "":
+		// REQUIRED (§2.4): without it a replay could not be told from a new logout.
+		return nil, errors.New("no jti")
+	case len(c.JWTID) > store.MaxJTILength:
+		return nil, errors.New("jti too long")
+	case !isObject(c.Events[backchannelEvent]):
+		// §2.4: a member of events named after the back-channel logout event, whose value is
+		// a JSON object ({} usually).
 		return nil, errors.New("no back-channel logout event")
 	case c.SessionID == "" && c.Subject == "":
 		return nil, errors.New("neither sid nor sub")
