@@ -4,7 +4,10 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"lasuite.fr/people/auth"
 	"lasuite.fr/people/store/storetest"
@@ -75,5 +78,49 @@ func TestLoginBackchannelLogoutReplay(t *testing.T) {
 	r.mustBeAnonymous(t, again)
 	if n := sessions(); n != 0 {
 		t.Errorf("%d sessions left, want none", n)
+	}
+}
+
+// Issue 13 item 3: a logout token under a kid the provider never published makes the relying
+// party fetch the key set again, and anyone may post one. 200 of them, each under a new random
+// kid, cause at most one fetch of the provider's JWKS per interval (here an hour, so that the
+// test does not depend on how fast it runs); the keys that fetch brought still verify a login
+// and a genuine logout token, without fetching again.
+func TestLoginBackchannelUnknownKidsDoNotFloodJWKS(t *testing.T) {
+	t.Parallel()
+	r := newLoginRig(t, func(c *auth.LoginConfig) { c.KeysMinRefetch = time.Hour })
+	sub, email := person()
+	tokens := make(chan string, 200)
+	for range cap(tokens) {
+		tokens <- r.logoutToken(t, map[string]any{"sub": sub}, signRandomKid)
+	}
+	close(tokens)
+	var wg sync.WaitGroup
+	var accepted atomic.Int32
+	for range 8 {
+		wg.Go(func() {
+			for token := range tokens {
+				if status := r.backchannel(t, token); status != http.StatusBadRequest {
+					accepted.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := accepted.Load(); n != 0 {
+		t.Errorf("%d tokens under unknown kids were not refused with 400", n)
+	}
+	if n := r.op.jwksFetches.Load(); n > 1 {
+		t.Errorf("200 tokens under unknown kids caused %d fetches of the key set, want at most 1", n)
+	}
+
+	c := r.browser(t)
+	mustLand(t, r.logIn(t, c, opKnobs{Sub: sub, Userinfo: map[string]any{"email": email}}))
+	if status := r.backchannel(t, r.logoutToken(t, map[string]any{"sub": sub}, signRS256)); status != http.StatusOK {
+		t.Errorf("a genuine logout token answered %d after the flood, want 200", status)
+	}
+	r.mustBeAnonymous(t, c)
+	if n := r.op.jwksFetches.Load(); n != 1 {
+		t.Errorf("%d fetches of the key set in all, want 1", n)
 	}
 }

@@ -51,6 +51,7 @@ const (
 	signStranger     = "stranger"          // RS256 with a key not in the JWKS, under its own kid
 	signStrangerKid  = "stranger, our kid" // RS256 with a key not in the JWKS, claiming the published kid
 	signTampered     = "tampered"          // RS256, then the payload replaced
+	signRandomKid    = "random kid"        // RS256 with a key not in the JWKS, under a new random kid
 	backchannelEvent = "http://schemas.openid.net/event/backchannel-logout"
 )
 
@@ -117,6 +118,7 @@ type fakeOP struct {
 	down                                atomic.Bool // every request fails as a dropped connection
 	noDiscovery                         atomic.Bool // the discovery document is 404
 	discoveries                         atomic.Int32
+	jwksFetches                         atomic.Int32
 
 	mu         sync.Mutex
 	knobs      opKnobs
@@ -203,6 +205,7 @@ func (op *fakeOP) discovery(w http.ResponseWriter, r *http.Request) {
 }
 
 func (op *fakeOP) jwks(w http.ResponseWriter, r *http.Request) {
+	op.jwksFetches.Add(1)
 	writeJSON(w, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{op.keys.rsa.Public(), op.keys.ec.Public()}})
 }
 
@@ -372,6 +375,8 @@ func (op *fakeOP) sign(claims map[string]any, how string) (string, error) {
 		key = jose.SigningKey{Algorithm: jose.RS256, Key: op.keys.stranger}
 	case signStrangerKid:
 		key = jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: op.keys.stranger.Key, KeyID: op.keys.rsa.KeyID}}
+	case signRandomKid:
+		key = jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: op.keys.stranger.Key, KeyID: "kid-" + randomString()}}
 	}
 	opts := (&jose.SignerOptions{}).WithType("JWT")
 	if how == signHS256Public {
@@ -830,7 +835,9 @@ func TestLoginPKCEAndParameters(t *testing.T) {
 	r := newLoginRig(t, func(c *auth.LoginConfig) { c.ExtraParams = map[string]string{"acr_values": "eidas1"} })
 	for range 2 {
 		sub, email := person()
-		mustLand(t, r.logIn(t, r.browser(t), opKnobs{Sub: sub, Userinfo: map[string]any{"email": email}}))
+		// The level asked for, as the provider answers (TestLoginRequiresRequestedACR: or not).
+		k := opKnobs{Sub: sub, IDToken: map[string]any{"acr": "eidas1"}, Userinfo: map[string]any{"email": email}}
+		mustLand(t, r.logIn(t, r.browser(t), k))
 	}
 	r.op.mu.Lock()
 	defer r.op.mu.Unlock()

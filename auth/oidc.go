@@ -61,6 +61,10 @@ type LoginConfig struct {
 	SecretKey    []byte // seals the login state cookie; at least 32 bytes
 	Provisioning store.LoginOptions
 	HTTPClient   *http.Client
+	// KeysMinRefetch is the least time between two fetches of the provider's key set (jwks_uri);
+	// 0 means 10 seconds. A token signed under a kid we do not know makes us fetch it again, and
+	// anyone may post such tokens to /auth/backchannel-logout.
+	KeysMinRefetch time.Duration
 	// Endpoints, when set, replace discovery (People's OIDC_OP_*_ENDPOINT variables), keyed
 	// by their discovery names: authorization_endpoint, token_endpoint, userinfo_endpoint,
 	// jwks_uri, end_session_endpoint.
@@ -156,16 +160,14 @@ func NewLogin(cfg LoginConfig, s *store.Store, sessions SessionManager, log *slo
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
 	}
-	if len(cfg.Endpoints) > 0 {
-		next := cfg.HTTPClient.Transport
-		if next == nil {
-			next = http.DefaultTransport
-		}
-		c := *cfg.HTTPClient
-		c.Transport = discoveryTransport{url: strings.TrimSuffix(cfg.Issuer, "/") + oidc.DiscoveryEndpoint, issuer: cfg.Issuer,
-			endpoints: cfg.Endpoints, next: next}
-		cfg.HTTPClient = &c
+	next := cfg.HTTPClient.Transport
+	if next == nil {
+		next = http.DefaultTransport
 	}
+	c := *cfg.HTTPClient
+	c.Transport = &providerTransport{url: strings.TrimSuffix(cfg.Issuer, "/") + oidc.DiscoveryEndpoint, issuer: cfg.Issuer,
+		endpoints: cfg.Endpoints, next: next, keys: &keyFetches{interval: cmp.Or(cfg.KeysMinRefetch, keysMinRefetch)}}
+	cfg.HTTPClient = &c
 	opts := []rp.Option{
 		rp.WithHTTPClient(cfg.HTTPClient),
 		rp.WithVerifierOpts(
@@ -178,21 +180,26 @@ func NewLogin(cfg LoginConfig, s *store.Store, sessions SessionManager, log *slo
 	return l, nil
 }
 
-// discoveryTransport answers the discovery request from configured endpoints, for providers
-// configured endpoint by endpoint as People allows; every other request goes out. With the
-// four endpoints a login needs, the provider is not asked at all; with some of them (such as
-// OIDC_OP_JWKS_ENDPOINT alone, which bearer introspection needs too), they replace those of
-// the provider's own document.
-type discoveryTransport struct {
+// providerTransport carries the relying party's requests to the provider. It answers the
+// discovery request from configured endpoints, for providers configured endpoint by endpoint
+// as People allows: with the four endpoints a login needs, the provider is not asked at all;
+// with some of them (such as OIDC_OP_JWKS_ENDPOINT alone, which bearer introspection needs
+// too), they replace those of the provider's own document. It notes the document's jwks_uri,
+// whose fetches keys throttles; every other request goes out as it is.
+type providerTransport struct {
 	url, issuer string
 	endpoints   map[string]string
 	next        http.RoundTripper
+	keys        *keyFetches
 }
 
 // loginEndpoints are the discovery fields a login cannot do without.
 var loginEndpoints = []string{"authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri"}
 
-func (t discoveryTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+func (t *providerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method == http.MethodGet && t.keys.is(r.URL.String()) {
+		return t.keys.roundTrip(t.next, r)
+	}
 	if r.Method != http.MethodGet || r.URL.String() != t.url {
 		return t.next.RoundTrip(r)
 	}
@@ -214,6 +221,8 @@ func (t discoveryTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	for k, v := range t.endpoints {
 		doc[k] = v
 	}
+	jwks, _ := doc["jwks_uri"].(string)
+	t.keys.setURL(jwks)
 	body, err := json.Marshal(doc)
 	if err != nil {
 		return nil, err
