@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 )
@@ -34,10 +35,15 @@ type keyFetches struct {
 	typ  string    // its Content-Type
 }
 
-func (k *keyFetches) setURL(u string) {
+// setURL notes jwks_uri as requests for it will spell it (http.NewRequest parses it).
+func (k *keyFetches) setURL(raw string) {
+	u, err := url.Parse(raw)
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	k.url = u
+	k.url = ""
+	if err == nil && raw != "" {
+		k.url = u.String()
+	}
 }
 
 func (k *keyFetches) is(u string) bool {

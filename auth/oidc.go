@@ -557,7 +557,11 @@ func (l *Login) backchannelLogout(w http.ResponseWriter, r *http.Request) {
 
 const backchannelEvent = "http://schemas.openid.net/event/backchannel-logout"
 
-func isObject(v any) bool { _, ok := v.(map[string]any); return ok }
+// isObject reports whether a claim's value is a JSON object.
+func isObject(v any) bool {
+	_, ok := v.(map[string]any)
+	return ok
+}
 
 // Logout tokens are short-lived: one older than maxLogoutTokenAge (by its iat) is refused even
 // without exp, so that its jti need not be remembered longer; clockLeeway allows for clocks
