@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 
+	"lasuite.fr/people/auth"
 	"lasuite.fr/people/store"
 )
 
@@ -74,6 +75,17 @@ func (p *parser) login(c Config) LoginSettings {
 	if raw := p.str("OIDC_AUTH_REQUEST_EXTRA_PARAMS", ""); raw != "" {
 		if err := json.Unmarshal([]byte(raw), &l.ExtraParams); err != nil {
 			p.errs = append(p.errs, `OIDC_AUTH_REQUEST_EXTRA_PARAMS must be a JSON object of strings, such as {"acr_values":"eidas1"}`)
+		}
+	}
+	// Checked here, so that a bad target stops the server at start rather than every login.
+	for _, t := range []struct{ key, value string }{
+		{"LOGIN_REDIRECT_URL", l.LoginRedirect}, {"LOGIN_REDIRECT_URL_FAILURE", l.FailureRedirect}, {"LOGOUT_REDIRECT_URL", l.LogoutRedirect},
+	} {
+		if t.value == "" {
+			continue
+		}
+		if err := auth.ValidateRedirectTarget(c.PublicURL, t.value); err != nil {
+			p.errs = append(p.errs, fmt.Sprintf("%s must be a path on PUBLIC_URL such as /app or an http(s) URL such as https://app.example.org/: %v", t.key, err))
 		}
 	}
 	for field, key := range endpointVars {

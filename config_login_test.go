@@ -128,6 +128,10 @@ func TestLoginConfig(t *testing.T) {
 		"email verified default not a boolean": {map[string]string{"OIDC_EMAIL_VERIFIED_DEFAULT": "sometimes"}, "OIDC_EMAIL_VERIFIED_DEFAULT"},
 		"shared domain with an @":              {map[string]string{"ORGANIZATION_SHARED_EMAIL_DOMAINS": "gmail.com,@orange.fr"}, "ORGANIZATION_SHARED_EMAIL_DOMAINS"},
 		"shared domain of one label":           {map[string]string{"ORGANIZATION_SHARED_EMAIL_DOMAINS": "localhost"}, "ORGANIZATION_SHARED_EMAIL_DOMAINS"},
+		"login redirect scheme-relative":       {map[string]string{"LOGIN_REDIRECT_URL": "//evil.example"}, "LOGIN_REDIRECT_URL"},
+		"failure redirect backslash":           {map[string]string{"LOGIN_REDIRECT_URL_FAILURE": "/\\evil.example"}, "LOGIN_REDIRECT_URL_FAILURE"},
+		"logout redirect javascript":           {map[string]string{"LOGOUT_REDIRECT_URL": "javascript:alert(1)"}, "LOGOUT_REDIRECT_URL"},
+		"logout redirect with userinfo":        {map[string]string{"LOGOUT_REDIRECT_URL": "https://front.example@evil.example/"}, "LOGOUT_REDIRECT_URL"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := parseConfig(env(with(tc.vars)))

@@ -51,6 +51,7 @@ const (
 	signStranger     = "stranger"          // RS256 with a key not in the JWKS, under its own kid
 	signStrangerKid  = "stranger, our kid" // RS256 with a key not in the JWKS, claiming the published kid
 	signTampered     = "tampered"          // RS256, then the payload replaced
+	signRandomKid    = "random kid"        // RS256 with a key not in the JWKS, under a new random kid
 	backchannelEvent = "http://schemas.openid.net/event/backchannel-logout"
 )
 
@@ -117,6 +118,7 @@ type fakeOP struct {
 	down                                atomic.Bool // every request fails as a dropped connection
 	noDiscovery                         atomic.Bool // the discovery document is 404
 	discoveries                         atomic.Int32
+	jwksFetches                         atomic.Int32
 
 	mu         sync.Mutex
 	knobs      opKnobs
@@ -203,6 +205,7 @@ func (op *fakeOP) discovery(w http.ResponseWriter, r *http.Request) {
 }
 
 func (op *fakeOP) jwks(w http.ResponseWriter, r *http.Request) {
+	op.jwksFetches.Add(1)
 	writeJSON(w, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{op.keys.rsa.Public(), op.keys.ec.Public()}})
 }
 
@@ -372,6 +375,8 @@ func (op *fakeOP) sign(claims map[string]any, how string) (string, error) {
 		key = jose.SigningKey{Algorithm: jose.RS256, Key: op.keys.stranger}
 	case signStrangerKid:
 		key = jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: op.keys.stranger.Key, KeyID: op.keys.rsa.KeyID}}
+	case signRandomKid:
+		key = jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: op.keys.stranger.Key, KeyID: "kid-" + randomString()}}
 	}
 	opts := (&jose.SignerOptions{}).WithType("JWT")
 	if how == signHS256Public {
@@ -423,10 +428,12 @@ func writeJSON(w http.ResponseWriter, v any) {
 // API) in front of a fakeOP. At the end of the test it checks that no token, code or cookie
 // value it saw reached the logs.
 type loginRig struct {
-	url  string
-	s    *store.Store
-	op   *fakeOP
-	logs *logBuffer
+	url       string
+	s         *store.Store
+	op        *fakeOP
+	logs      *logBuffer
+	cfg       auth.LoginConfig  // as the login was made, for other instances
+	transport http.RoundTripper // the browsers'
 
 	mu      sync.Mutex
 	cookies []string // every cookie value the browsers sent or received
@@ -434,19 +441,28 @@ type loginRig struct {
 
 func newLoginRig(t *testing.T, tweak func(*auth.LoginConfig)) *loginRig {
 	t.Helper()
+	return newRig(t, false, tweak)
+}
+
+// newRig is newLoginRig, over HTTPS with Secure (__Host-) cookies when secure, as production.
+func newRig(t *testing.T, secure bool, tweak func(*auth.LoginConfig)) *loginRig {
+	t.Helper()
 	s := storetest.Open(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	base := "http://" + ln.Addr().String()
+	if secure {
+		base = "https://" + ln.Addr().String()
+	}
 	op := newFakeOP(t, base+"/auth/callback")
 	logs := &logBuffer{}
 	// Debug, to hold the library's own logging to the same rule.
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	sessions := auth.NewSessions(s, auth.SessionOptions{PublicOrigin: base}, log)
+	sessions := auth.NewSessions(s, auth.SessionOptions{PublicOrigin: base, CookieSecure: secure}, log)
 	cfg := auth.LoginConfig{
-		Issuer: op.issuer(), ClientID: op.clientID, ClientSecret: op.clientSecret, PublicURL: base,
+		Issuer: op.issuer(), ClientID: op.clientID, ClientSecret: op.clientSecret, PublicURL: base, CookieSecure: secure,
 		Scopes:     []string{"openid", "email", "given_name", "usual_name", "siret"},
 		NameFields: []string{"given_name", "usual_name"}, RegistrationIDClaim: "siret",
 		SecretKey:    []byte(strings.Repeat("s", 32)),
@@ -466,8 +482,14 @@ func newLoginRig(t *testing.T, tweak func(*auth.LoginConfig)) *loginRig {
 	mux.Handle("/graphql", sessions.CORS(sessions.Middleware(sessions.CSRF(api))))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "landed on "+r.URL.RequestURI()) })
 	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: mux}}
-	srv.Start()
-	r := &loginRig{url: base, s: s, op: op, logs: logs}
+	transport := http.DefaultTransport
+	if secure {
+		srv.StartTLS()
+		transport = srv.Client().Transport // trusts the test certificate; plain HTTP to the provider
+	} else {
+		srv.Start()
+	}
+	r := &loginRig{url: base, s: s, op: op, logs: logs, cfg: cfg, transport: transport}
 	t.Cleanup(func() {
 		srv.Close()
 		if !t.Failed() {
@@ -552,7 +574,7 @@ func (r *loginRig) browser(t *testing.T) *http.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &http.Client{Jar: jar, Transport: cookieRecorder{rig: r, next: http.DefaultTransport},
+	return &http.Client{Jar: jar, Transport: cookieRecorder{rig: r, next: r.transport},
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if req.URL.Hostname() != "127.0.0.1" {
 				return http.ErrUseLastResponse
@@ -813,7 +835,9 @@ func TestLoginPKCEAndParameters(t *testing.T) {
 	r := newLoginRig(t, func(c *auth.LoginConfig) { c.ExtraParams = map[string]string{"acr_values": "eidas1"} })
 	for range 2 {
 		sub, email := person()
-		mustLand(t, r.logIn(t, r.browser(t), opKnobs{Sub: sub, Userinfo: map[string]any{"email": email}}))
+		// The level asked for, as the provider answers (TestLoginRequiresRequestedACR: or not).
+		k := opKnobs{Sub: sub, IDToken: map[string]any{"acr": "eidas1"}, Userinfo: map[string]any{"email": email}}
+		mustLand(t, r.logIn(t, r.browser(t), k))
 	}
 	r.op.mu.Lock()
 	defer r.op.mu.Unlock()
@@ -1147,7 +1171,13 @@ func (r *loginRig) logoutToken(t *testing.T, change map[string]any, how string) 
 
 func (r *loginRig) backchannel(t *testing.T, token string) int {
 	t.Helper()
-	resp, err := http.PostForm(r.url+"/auth/backchannel-logout", url.Values{"logout_token": {token}})
+	return r.backchannelAt(t, r.url, token)
+}
+
+// backchannelAt posts a logout token to the server at base.
+func (r *loginRig) backchannelAt(t *testing.T, base, token string) int {
+	t.Helper()
+	resp, err := http.PostForm(base+"/auth/backchannel-logout", url.Values{"logout_token": {token}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1235,6 +1265,13 @@ func TestLoginBackchannelLogout(t *testing.T) {
 			{"issued an hour ahead", with(map[string]any{"iat": time.Now().Add(time.Hour).Unix()}), signRS256},
 			{"expired", with(map[string]any{"iat": time.Now().Add(-time.Hour).Unix(), "exp": time.Now().Add(-30 * time.Minute).Unix()}), signRS256},
 			{"no iat", with(map[string]any{"iat": nil}), signRS256},
+			{"no jti", with(map[string]any{"jti": nil}), signRS256},
+			{"empty jti", with(map[string]any{"jti": ""}), signRS256},
+			{"jti too long", with(map[string]any{"jti": strings.Repeat("j", 256)}), signRS256},
+			{"the event not an object", with(map[string]any{"events": map[string]any{backchannelEvent: true}}), signRS256},
+			{"the event null", with(map[string]any{"events": map[string]any{backchannelEvent: nil}}), signRS256},
+			{"events not an object", with(map[string]any{"events": backchannelEvent}), signRS256},
+			{"issued long ago, without exp", with(map[string]any{"iat": time.Now().Add(-20 * time.Minute).Unix(), "exp": nil}), signRS256},
 			{"not a JWT", nil, "garbage"},
 		} {
 			token := "not-a-token"

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -35,7 +36,8 @@ type LoginConfig struct {
 	SignAlgs     []string // OIDC_RP_SIGN_ALGO: the only ID token algorithms accepted
 	Scopes       []string // OIDC_RP_SCOPES
 	// ExtraParams are added to the authorization request (OIDC_AUTH_REQUEST_EXTRA_PARAMS,
-	// such as acr_values=eidas1 for ProConnect).
+	// such as acr_values=eidas1 for ProConnect). With acr_values, an ID token whose acr is not
+	// one of its space-separated values is refused (insufficient_acr).
 	ExtraParams map[string]string
 	// UserinfoFormat is auto, json or jwt (OIDC_OP_USER_ENDPOINT_FORMAT): ProConnect answers
 	// userinfo as a signed JWT.
@@ -46,13 +48,23 @@ type LoginConfig struct {
 	// RegistrationIDClaim names the claim holding the organization's registration id
 	// (OIDC_ORGANIZATION_REGISTRATION_ID_FIELD, e.g. siret); empty to use domains only.
 	RegistrationIDClaim string
-	LoginRedirect       string // where a successful login without next lands
-	FailureRedirect     string // LOGIN_REDIRECT_URL_FAILURE; empty: a small page
-	LogoutRedirect      string // LOGOUT_REDIRECT_URL
-	CookieSecure        bool
-	SecretKey           []byte // seals the login state cookie; at least 32 bytes
-	Provisioning        store.LoginOptions
-	HTTPClient          *http.Client
+	// LoginRedirect (LOGIN_REDIRECT_URL; empty: "/") is where a successful login without next
+	// lands, FailureRedirect (LOGIN_REDIRECT_URL_FAILURE; empty: a small page) where a refused
+	// one does, and LogoutRedirect (LOGOUT_REDIRECT_URL; empty: "/") where logout does. Each is
+	// a path on PublicURL or an absolute http(s) URL (ValidateRedirectTarget).
+	LoginRedirect   string
+	FailureRedirect string
+	LogoutRedirect  string
+	// CookieSecure marks the login and logout state cookies Secure and names them with the
+	// __Host- prefix, as SessionOptions.CookieSecure does the session cookie.
+	CookieSecure bool
+	SecretKey    []byte // seals the login state cookie; at least 32 bytes
+	Provisioning store.LoginOptions
+	HTTPClient   *http.Client
+	// KeysMinRefetch is the least time between two fetches of the provider's key set (jwks_uri);
+	// 0 means 10 seconds. A token signed under a kid we do not know makes us fetch it again, and
+	// anyone may post such tokens to /auth/backchannel-logout.
+	KeysMinRefetch time.Duration
 	// Endpoints, when set, replace discovery (People's OIDC_OP_*_ENDPOINT variables), keyed
 	// by their discovery names: authorization_endpoint, token_endpoint, userinfo_endpoint,
 	// jwks_uri, end_session_endpoint.
@@ -80,6 +92,15 @@ type Login struct {
 	seal     *sealer
 	log      *slog.Logger
 
+	// The redirect targets, checked and written once as Location will say them (redirect.go).
+	public                    *url.URL
+	loginTarget, logoutTarget string
+	failureTarget             *url.URL // nil: the failure page
+	// acrValues are OIDC_AUTH_REQUEST_EXTRA_PARAMS' acr_values: an ID token must carry one.
+	acrValues []string
+	// The state cookies' names and path: __Host- and "/" when CookieSecure.
+	loginCookie, logoutCookie, cookiePath string
+
 	mu    sync.Mutex // guards party: discovered on first use, so a provider down at start-up
 	party rp.RelyingParty
 }
@@ -92,9 +113,11 @@ type loginState struct {
 type nonceKey struct{}
 
 const (
-	loginCookie  = "people_login"
-	logoutCookie = "people_logout"
-	loginTTL     = 10 * time.Minute
+	loginCookie        = "people_login"
+	logoutCookie       = "people_logout"
+	secureLoginCookie  = "__Host-people_login"
+	secureLogoutCookie = "__Host-people_logout"
+	loginTTL           = 10 * time.Minute
 )
 
 // NewLogin prepares the relying party; the provider is discovered at the first login.
@@ -103,22 +126,51 @@ func NewLogin(cfg LoginConfig, s *store.Store, sessions SessionManager, log *slo
 	if err != nil {
 		return nil, err
 	}
+	l := &Login{store: s, sessions: sessions, seal: seal, log: log, acrValues: strings.Fields(cfg.ExtraParams["acr_values"]),
+		loginCookie: loginCookie, logoutCookie: logoutCookie, cookiePath: "/auth/"}
+	if cfg.CookieSecure {
+		// __Host- cookies must be Secure, host-only and for Path=/: no sibling subdomain or
+		// plain-HTTP page can then plant a login state of its own in the browser.
+		l.loginCookie, l.logoutCookie, l.cookiePath = secureLoginCookie, secureLogoutCookie, "/"
+	}
+	if l.public, err = url.Parse(cfg.PublicURL); err != nil || (l.public.Scheme != "http" && l.public.Scheme != "https") || l.public.Host == "" {
+		return nil, fmt.Errorf("public URL %q is not an http(s) origin", cfg.PublicURL)
+	}
+	for _, t := range []struct {
+		name, raw string
+		out       *string
+	}{
+		{"login redirect", cmp.Or(cfg.LoginRedirect, "/"), &l.loginTarget},
+		{"logout redirect", cmp.Or(cfg.LogoutRedirect, "/"), &l.logoutTarget},
+		{"login failure redirect", cfg.FailureRedirect, nil},
+	} {
+		if t.raw == "" {
+			continue
+		}
+		target, err := configuredTarget(l.public, t.raw)
+		if err != nil {
+			return nil, fmt.Errorf("%s %q: %w", t.name, t.raw, err)
+		}
+		if t.out != nil {
+			*t.out = target
+		} else if l.failureTarget, err = url.Parse(target); err != nil {
+			return nil, fmt.Errorf("%s %q: %w", t.name, t.raw, err)
+		}
+	}
 	if len(cfg.SignAlgs) == 0 {
 		cfg.SignAlgs = []string{"RS256"}
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
 	}
-	if len(cfg.Endpoints) > 0 {
-		next := cfg.HTTPClient.Transport
-		if next == nil {
-			next = http.DefaultTransport
-		}
-		c := *cfg.HTTPClient
-		c.Transport = discoveryTransport{url: strings.TrimSuffix(cfg.Issuer, "/") + oidc.DiscoveryEndpoint, issuer: cfg.Issuer,
-			endpoints: cfg.Endpoints, next: next}
-		cfg.HTTPClient = &c
+	next := cfg.HTTPClient.Transport
+	if next == nil {
+		next = http.DefaultTransport
 	}
+	c := *cfg.HTTPClient
+	c.Transport = &providerTransport{url: strings.TrimSuffix(cfg.Issuer, "/") + oidc.DiscoveryEndpoint, issuer: cfg.Issuer,
+		endpoints: cfg.Endpoints, next: next, keys: &keyFetches{interval: cmp.Or(cfg.KeysMinRefetch, keysMinRefetch)}}
+	cfg.HTTPClient = &c
 	opts := []rp.Option{
 		rp.WithHTTPClient(cfg.HTTPClient),
 		rp.WithVerifierOpts(
@@ -127,24 +179,30 @@ func NewLogin(cfg LoginConfig, s *store.Store, sessions SessionManager, log *slo
 		),
 		rp.WithLogger(log),
 	}
-	return &Login{cfg: cfg, opts: opts, store: s, sessions: sessions, seal: seal, log: log}, nil
+	l.cfg, l.opts = cfg, opts
+	return l, nil
 }
 
-// discoveryTransport answers the discovery request from configured endpoints, for providers
-// configured endpoint by endpoint as People allows; every other request goes out. With the
-// four endpoints a login needs, the provider is not asked at all; with some of them (such as
-// OIDC_OP_JWKS_ENDPOINT alone, which bearer introspection needs too), they replace those of
-// the provider's own document.
-type discoveryTransport struct {
+// providerTransport carries the relying party's requests to the provider. It answers the
+// discovery request from configured endpoints, for providers configured endpoint by endpoint
+// as People allows: with the four endpoints a login needs, the provider is not asked at all;
+// with some of them (such as OIDC_OP_JWKS_ENDPOINT alone, which bearer introspection needs
+// too), they replace those of the provider's own document. It notes the document's jwks_uri,
+// whose fetches keys throttles; every other request goes out as it is.
+type providerTransport struct {
 	url, issuer string
 	endpoints   map[string]string
 	next        http.RoundTripper
+	keys        *keyFetches
 }
 
 // loginEndpoints are the discovery fields a login cannot do without.
 var loginEndpoints = []string{"authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri"}
 
-func (t discoveryTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+func (t *providerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method == http.MethodGet && t.keys.is(r.URL.String()) {
+		return t.keys.roundTrip(t.next, r)
+	}
 	if r.Method != http.MethodGet || r.URL.String() != t.url {
 		return t.next.RoundTrip(r)
 	}
@@ -166,6 +224,8 @@ func (t discoveryTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	for k, v := range t.endpoints {
 		doc[k] = v
 	}
+	jwks, _ := doc["jwks_uri"].(string)
+	t.keys.setURL(jwks)
 	body, err := json.Marshal(doc)
 	if err != nil {
 		return nil, err
@@ -202,29 +262,19 @@ func (l *Login) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("POST /auth/backchannel-logout", l.backchannelLogout)
 }
 
-// safeNext keeps a same-origin relative path and turns anything else into "/": no scheme, no
-// host, no protocol-relative "//" or "/\" (browsers read a backslash as a slash).
-func safeNext(next string) string {
-	if next == "" || next[0] != '/' || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n\t") {
-		return "/"
-	}
-	u, err := url.Parse(next)
-	if err != nil || u.IsAbs() || u.Host != "" || u.Scheme != "" || u.User != nil {
-		return "/"
-	}
-	return next
-}
-
+// cookie is a login or logout state cookie; maxAge < 0 deletes it, with the same attributes,
+// which browsers need to replace a __Host- cookie.
 func (l *Login) cookie(name, value string, maxAge int) *http.Cookie {
-	return &http.Cookie{Name: name, Value: value, Path: "/auth/", MaxAge: maxAge, HttpOnly: true,
+	return &http.Cookie{Name: name, Value: value, Path: l.cookiePath, MaxAge: maxAge, HttpOnly: true,
 		Secure: l.cfg.CookieSecure, SameSite: http.SameSiteLaxMode}
 }
 
 // login starts the authorization code flow with PKCE (S256), state and nonce.
 func (l *Login) login(w http.ResponseWriter, r *http.Request) {
-	st := loginState{State: randomToken(32), Nonce: randomToken(32), Verifier: randomToken(32), Next: safeNext(r.URL.Query().Get("next"))}
-	if st.Next == "/" && l.cfg.LoginRedirect != "" {
-		st.Next = l.cfg.LoginRedirect
+	// Next is kept as Location will say it: the callback sends exactly what was checked here.
+	st := loginState{State: randomToken(32), Nonce: randomToken(32), Verifier: randomToken(32), Next: l.loginTarget}
+	if next, ok := localTarget(l.public, r.URL.Query().Get("next")); ok && next != "/" {
+		st.Next = next
 	}
 	party, err := l.rp(r.Context())
 	if err != nil {
@@ -236,7 +286,7 @@ func (l *Login) login(w http.ResponseWriter, r *http.Request) {
 		l.fail(w, r, "internal", err)
 		return
 	}
-	http.SetCookie(w, l.cookie(loginCookie, sealed, int(loginTTL.Seconds())))
+	http.SetCookie(w, l.cookie(l.loginCookie, sealed, int(loginTTL.Seconds())))
 	opts := []rp.AuthURLOpt{rp.WithCodeChallenge(oidc.NewSHACodeChallenge(st.Verifier)), authParam("nonce", st.Nonce)}
 	for k, v := range l.cfg.ExtraParams {
 		if !reservedAuthParams[k] && !strings.HasPrefix(k, "code_challenge") {
@@ -258,8 +308,8 @@ func authParam(k, v string) rp.AuthURLOpt {
 // callback finishes the login: state, code exchange, ID token (issuer, audience, nonce,
 // expiry, algorithm), userinfo (same sub), provisioning, then a new session.
 func (l *Login) callback(w http.ResponseWriter, r *http.Request) {
-	c, err := r.Cookie(loginCookie)
-	http.SetCookie(w, l.cookie(loginCookie, "", -1)) // one use, whatever happens
+	c, err := r.Cookie(l.loginCookie)
+	http.SetCookie(w, l.cookie(l.loginCookie, "", -1)) // one use, whatever happens
 	if err != nil {
 		l.fail(w, r, "invalid_state", errors.New("no login in progress"))
 		return
@@ -285,6 +335,13 @@ func (l *Login) callback(w http.ResponseWriter, r *http.Request) {
 		l.fail(w, r, "invalid_token", fmt.Errorf("code exchange: %w", err))
 		return
 	}
+	if acr := tokens.IDTokenClaims.AuthenticationContextClassReference; len(l.acrValues) > 0 && !slices.Contains(l.acrValues, acr) {
+		// The provider may answer with a lower level than asked (acr_values is a request, not
+		// an order): what was asked for is what the deployment needs, so anything else is
+		// refused before anyone is provisioned.
+		l.fail(w, r, "insufficient_acr", fmt.Errorf("acr %q is not one of acr_values", acr))
+		return
+	}
 	info, err := l.userinfo(ctx, party, tokens.AccessToken, tokens.IDTokenClaims.Subject)
 	if err != nil {
 		l.fail(w, r, "invalid_userinfo", err)
@@ -308,7 +365,13 @@ func (l *Login) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	l.log.InfoContext(ctx, "login", "user_id", user.ID)
-	http.Redirect(w, r, st.Next, http.StatusFound)
+	// Next was checked at /auth/login and sealed; a state sealed by an older version, which
+	// checked less, lands on the default instead.
+	next := st.Next
+	if !sameOriginPath(next) {
+		next = l.loginTarget
+	}
+	redirect(w, next, http.StatusFound)
 }
 
 // maxUserinfo bounds what we read from the provider.
@@ -415,7 +478,6 @@ func (l *Login) logout(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		l.log.ErrorContext(r.Context(), "logout", "err", err)
 	}
-	target := l.logoutRedirect()
 	party, perr := l.rp(r.Context())
 	if ok && sess.IDToken != "" && perr == nil && party.GetEndSessionEndpoint() != "" {
 		state := randomToken(32)
@@ -431,7 +493,7 @@ func (l *Login) logout(w http.ResponseWriter, r *http.Request) {
 				q.Set("post_logout_redirect_uri", strings.TrimSuffix(l.cfg.PublicURL, "/")+"/auth/logout/callback")
 				q.Set("client_id", l.cfg.ClientID)
 				u.RawQuery = q.Encode()
-				http.SetCookie(w, l.cookie(logoutCookie, sealed, int(loginTTL.Seconds())))
+				http.SetCookie(w, l.cookie(l.logoutCookie, sealed, int(loginTTL.Seconds())))
 				// The provider is another origin: leave through a page rather than a redirect,
 				// so that pages posting here keep a strict form-action 'self' policy (browsers
 				// check it against every redirect that follows a form).
@@ -440,20 +502,13 @@ func (l *Login) logout(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	http.Redirect(w, r, target, http.StatusSeeOther)
-}
-
-func (l *Login) logoutRedirect() string {
-	if l.cfg.LogoutRedirect != "" {
-		return l.cfg.LogoutRedirect
-	}
-	return "/"
+	redirect(w, l.logoutTarget, http.StatusSeeOther)
 }
 
 // logoutCallback is where the provider sends the browser back after its own logout.
 func (l *Login) logoutCallback(w http.ResponseWriter, r *http.Request) {
-	c, err := r.Cookie(logoutCookie)
-	http.SetCookie(w, l.cookie(logoutCookie, "", -1))
+	c, err := r.Cookie(l.logoutCookie)
+	http.SetCookie(w, l.cookie(l.logoutCookie, "", -1))
 	var state string
 	if err == nil {
 		state, err = open[string](l.seal, c.Value)
@@ -462,22 +517,40 @@ func (l *Login) logoutCallback(w http.ResponseWriter, r *http.Request) {
 		page(w, http.StatusBadRequest, "Logout", "This logout link is not valid or has expired. You are logged out of this site.")
 		return
 	}
-	http.Redirect(w, r, l.logoutRedirect(), http.StatusFound)
+	redirect(w, l.logoutTarget, http.StatusFound)
 }
 
 // backchannelLogout ends the sessions named by an OpenID Back-Channel Logout token.
 func (l *Login) backchannelLogout(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	claims, err := l.verifyLogoutToken(r.Context(), r.PostFormValue("logout_token"))
-	if err != nil {
+	refuse := func(err error) {
 		l.log.WarnContext(r.Context(), "back-channel logout refused", "err", err)
 		w.Header().Set("Cache-Control", "no-store")
 		http.Error(w, `{"error":"invalid_request"}`, http.StatusBadRequest)
+	}
+	claims, expires, err := l.verifyLogoutToken(r.Context(), r.PostFormValue("logout_token"))
+	if err != nil {
+		refuse(err)
+		return
+	}
+	// Recorded in the database, not in memory: a replay is refused by every instance.
+	first, err := l.store.RecordLogoutToken(r.Context(), claims.Issuer, claims.JWTID, expires)
+	if err != nil {
+		l.log.ErrorContext(r.Context(), "back-channel logout", "err", err)
+		http.Error(w, `{"error":"server_error"}`, http.StatusInternalServerError)
+		return
+	}
+	if !first {
+		refuse(errors.New("replayed"))
 		return
 	}
 	n, err := l.sessions.EndByProvider(r.Context(), claims.Issuer, claims.SessionID, claims.Subject)
 	if err != nil {
 		l.log.ErrorContext(r.Context(), "back-channel logout", "err", err)
+		// The provider may retry the same token: it must not be taken for a replay.
+		if ferr := l.store.ForgetLogoutToken(context.WithoutCancel(r.Context()), claims.Issuer, claims.JWTID); ferr != nil {
+			l.log.ErrorContext(r.Context(), "back-channel logout", "err", ferr)
+		}
 		http.Error(w, `{"error":"server_error"}`, http.StatusInternalServerError)
 		return
 	}
@@ -488,8 +561,42 @@ func (l *Login) backchannelLogout(w http.ResponseWriter, r *http.Request) {
 
 const backchannelEvent = "http://schemas.openid.net/event/backchannel-logout"
 
-// verifyLogoutToken checks a logout token as OpenID Back-Channel Logout 1.0 §2.6 asks.
-func (l *Login) verifyLogoutToken(ctx context.Context, token string) (*oidc.LogoutTokenClaims, error) {
+// isObject reports whether a claim's value is a JSON object.
+func isObject(v any) bool {
+	_, ok := v.(map[string]any)
+	return ok
+}
+
+// Logout tokens are short-lived: one older than maxLogoutTokenAge (by its iat) is refused even
+// without exp, so that its jti need not be remembered longer; clockLeeway allows for clocks
+// that differ between the provider and us.
+const (
+	maxLogoutTokenAge = 10 * time.Minute
+	clockLeeway       = time.Minute
+)
+
+// verifyLogoutToken checks a logout token as OpenID Back-Channel Logout 1.0 §2.6 asks, and
+// returns its claims with the time until which it would be accepted, which its jti must be
+// remembered until.
+func (l *Login) verifyLogoutToken(ctx context.Context, token string) (*oidc.LogoutTokenClaims, time.Time, error) {
+	c, err := l.parseLogoutToken(ctx, token)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	iat := c.IssuedAt.AsTime()
+	until := iat.Add(maxLogoutTokenAge)
+	if exp := c.Expiration.AsTime(); !exp.IsZero() && exp.Before(until) {
+		until = exp
+	}
+	until = until.Add(clockLeeway)
+	if time.Now().After(until) {
+		return nil, time.Time{}, errors.New("expired")
+	}
+	return c, until, nil
+}
+
+// parseLogoutToken checks a logout token's signature and claims, but for its age.
+func (l *Login) parseLogoutToken(ctx context.Context, token string) (*oidc.LogoutTokenClaims, error) {
 	party, err := l.rp(ctx)
 	if err != nil {
 		return nil, err
@@ -520,11 +627,16 @@ func (l *Login) verifyLogoutToken(ctx context.Context, token string) (*oidc.Logo
 		// iat is REQUIRED (Back-Channel Logout §2.4) and validated as in ID tokens, whose
 		// verifier refuses a token without one.
 		return nil, errors.New("no iat")
-	case c.IssuedAt.AsTime().After(now.Add(time.Minute)):
+	case c.IssuedAt.AsTime().After(now.Add(clockLeeway)):
 		return nil, errors.New("issued in the future")
-	case !c.Expiration.AsTime().IsZero() && c.Expiration.AsTime().Before(now.Add(-time.Minute)):
-		return nil, errors.New("expired")
-	case c.Events[backchannelEvent] == nil:
+	case c.JWTID == "":
+		// REQUIRED (§2.4): without it a replay could not be told from a new logout.
+		return nil, errors.New("no jti")
+	case len(c.JWTID) > store.MaxJTILength:
+		return nil, errors.New("jti too long")
+	case !isObject(c.Events[backchannelEvent]):
+		// §2.4: a member of events named after the back-channel logout event, whose value is
+		// a JSON object ({} usually).
 		return nil, errors.New("no back-channel logout event")
 	case c.SessionID == "" && c.Subject == "":
 		return nil, errors.New("neither sid nor sub")
@@ -542,13 +654,14 @@ func (l *Login) fail(w http.ResponseWriter, r *http.Request, reason string, err 
 	} else {
 		l.log.WarnContext(r.Context(), "login refused", "reason", reason, "err", err)
 	}
-	if l.cfg.FailureRedirect != "" {
-		u, perr := url.Parse(l.cfg.FailureRedirect)
-		if perr == nil {
-			q := u.Query()
-			q.Set("reason", reason)
-			u.RawQuery = q.Encode()
-			http.Redirect(w, r, u.String(), http.StatusFound)
+	if l.failureTarget != nil {
+		u := *l.failureTarget
+		q := u.Query()
+		q.Set("reason", reason)
+		u.RawQuery = q.Encode()
+		// Checked again as it will be sent, reason included; reasons are our own words.
+		if target, err := configuredTarget(l.public, u.String()); err == nil {
+			redirect(w, target, http.StatusFound)
 			return
 		}
 	}
