@@ -9,6 +9,7 @@ import (
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/logging"
 )
 
 // redisTimeout bounds one call to Redis, unless REDIS_URL says otherwise (dial_timeout,
@@ -57,6 +58,10 @@ func newSharedBuckets(url string, fallbacks prometheus.Counter, log *slog.Logger
 	if opt.MaxRetries == 0 {
 		opt.MaxRetries = 1 // for a pooled connection that a restarted Redis closed; go-redis's default is 3
 	}
+	opt.DialerRetries = 1 // a refused dial is retried by the next request, a second later (redisRetryInterval)
+	// go-redis logs each failed dial to stderr through a logger of its own (its only one, for
+	// the whole process): failures are ours to say, once a minute (failed).
+	redis.SetLogger(&logging.VoidLogger{})
 	c := redis.NewClient(opt)
 	return &sharedBuckets{client: c, gcra: redis_rate.NewLimiter(c), log: log, fallbacks: fallbacks}, nil
 }
