@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,7 +15,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
 
+	"lasuite.fr/people/auth"
 	"lasuite.fr/people/auth/oidctest"
 	"lasuite.fr/people/store"
 	"lasuite.fr/people/store/storetest"
@@ -360,5 +363,39 @@ func wantRefusal(t *testing.T, what string, status int, h http.Header, body stri
 	}
 	if strings.Contains(body, `"data"`) {
 		t.Errorf("%s: the refusal has data: %s", what, body)
+	}
+}
+
+// TestCallerKey: whom each kind of caller counts as, in one allocation for the callers that
+// are on every throttled request.
+func TestCallerKey(t *testing.T) {
+	user, sp := uuid.MustParse("0b9f4ad2-5c41-4f0e-9a53-2c1d7e0f6a11"), uuid.MustParse("7d2e31c8-90ab-4cde-8f01-23456789abcd")
+	st := &requestState{addr: netip.MustParseAddr("203.0.113.7")}
+	tests := []struct {
+		name     string
+		p        *auth.Principal
+		want     string
+		oneAlloc bool
+	}{
+		{"anonymous", nil, "ip:203.0.113.7", false},
+		{"session", &auth.Principal{UserID: user, Method: auth.MethodSession}, "user:" + user.String(), true},
+		{"partner user", &auth.Principal{UserID: user, Method: auth.MethodBearer, ServiceProviderID: sp, Audience: "docs"},
+			"service:" + sp.String() + ":user:" + user.String(), true},
+		{"partner user, service not recorded", &auth.Principal{UserID: user, Method: auth.MethodBearer, Audience: "docs"},
+			"audience:docs:user:" + user.String(), false},
+	}
+	for _, tt := range tests {
+		ctx := context.Background()
+		if tt.p != nil {
+			ctx = auth.WithPrincipal(ctx, *tt.p)
+		}
+		if got := callerKey(ctx, st); got != tt.want {
+			t.Errorf("%s: callerKey = %q, want %q", tt.name, got, tt.want)
+		}
+		if tt.oneAlloc {
+			if n := testing.AllocsPerRun(100, func() { callerKey(ctx, st) }); n > 1 {
+				t.Errorf("%s: callerKey allocates %v times, want 1", tt.name, n)
+			}
+		}
 	}
 }
