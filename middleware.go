@@ -23,14 +23,14 @@ import (
 	"lasuite.fr/people/graph"
 )
 
-// Names of the rate limits, as the metrics and logs give them.
+// Names of the rate limits, as the metrics and logs give them; auth.LimitIntrospection and
+// auth.LimitIntrospectionConcurrency name the limits on introspection, which the bearer
+// middleware applies.
 const (
 	limitBurst     = "burst"
 	limitSustained = "sustained"
 	limitService   = "service"
 	limitAnonymous = "anonymous"
-	// auth.LimitIntrospection and auth.LimitIntrospectionConcurrency name the introspection
-	// limits, which the bearer middleware applies.
 )
 
 // ops is what operators get from every request: an id, a log line, metrics, trace spans, and

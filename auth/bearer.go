@@ -63,7 +63,8 @@ type ResourceServerConfig struct {
 	// sent it (ClientKey), before any call goes out: 429 when it is empty (INTROSPECTION_RATE_LIMIT).
 	IntrospectionBudget Budget
 	// ClientKey names the client of a request for IntrospectionBudget: the server gives its
-	// client address, read as its other rate limits read it (TRUSTED_PROXIES).
+	// client address, read as its other rate limits read it (TRUSTED_PROXIES). nil: all
+	// clients share one budget.
 	ClientKey      func(*http.Request) string
 	JWKSMinRefresh time.Duration // least time between two key set fetches for an unknown kid; default 5s
 	JWKSMaxAge     time.Duration // key set age after which it is fetched again; default 1h
