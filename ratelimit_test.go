@@ -287,6 +287,7 @@ func TestIntrospectionFlood(t *testing.T) {
 	as, vars := jsonBearerEnv(t)
 	vars["INTROSPECTION_RATE_LIMIT"] = "60/day" // the default is 60/minute: a long period, so that none refills during the test
 	vars["BURST_THROTTLE_RATES"] = "off"
+	vars["TRUSTED_PROXIES"] = "127.0.0.1"
 	srv, _ := bearerServer(t, vars)
 	s := storetest.Open(t)
 	partner := storetest.User(t, s, storetest.Organization(t, s))
@@ -352,6 +353,15 @@ func TestIntrospectionFlood(t *testing.T) {
 	}
 	st, h, body := query(t, srv.URL, nil, "Bearer made-up-"+storetest.Unique(), `{ me { id } }`)
 	wantRefusal(t, "one more made-up token", st, h, body, 1, 24*3600)
+	// The budget is the client's, named as the other limits name it: another client behind
+	// the trusted proxy has its own.
+	fwd := map[string]string{"X-Forwarded-For": "198.51.100.7"}
+	if st, _, body := queryWith(t, srv.URL, nil, "Bearer made-up-"+storetest.Unique(), `{ me { id } }`, fwd); st != http.StatusUnauthorized {
+		t.Errorf("a made-up token from another client behind the proxy: %d %s, want 401", st, body)
+	}
+	if calls := as.Introspections(); calls != 61 {
+		t.Errorf("%d introspections, want 61", calls)
+	}
 }
 
 // wantRefusal checks a 429 with Retry-After in [lo, hi] and a RATE_LIMITED error.
