@@ -5,6 +5,7 @@ SHELL := bash
 
 DATA := .data
 PG := .ci/pgcluster
+REDIS := .ci/rediscluster
 BIN := $(DATA)/people
 GO ?= go
 export GOFLAGS ?= -buildvcs=false
@@ -78,12 +79,12 @@ chromium:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } || { \
 		echo "make test: the browser test needs Debian's package chromium: install it as root (apt-get install chromium)" >&2; exit 1; }
 
-## test: the whole suite against a throw-away PostgreSQL cluster, plus make check
+## test: the whole suite against a throw-away PostgreSQL cluster and Redis server, plus make check
 test: chromium check $(GQLGEN_WORK)
 	@dir=$$(mktemp -d /tmp/people-test.XXXXXX); chmod 755 $$dir; \
-	trap '$(PG) destroy $$dir/pg >/dev/null 2>&1 || true; rm -rf $$dir' EXIT; \
-	url=$$($(PG) start $$dir/pg --ephemeral); \
-	TEST_DATABASE_URL="$$url" $(WITH_PATCH) $(GO) test -race -count=1 -timeout 20m $(TESTFLAGS) ./...
+	trap '$(REDIS) destroy $$dir/redis >/dev/null 2>&1 || true; $(PG) destroy $$dir/pg >/dev/null 2>&1 || true; rm -rf $$dir' EXIT; \
+	url=$$($(PG) start $$dir/pg --ephemeral); redis=$$($(REDIS) start $$dir/redis); \
+	TEST_DATABASE_URL="$$url" TEST_REDIS_URL="$$redis" $(WITH_PATCH) $(GO) test -race -count=1 -timeout 20m $(TESTFLAGS) ./...
 
 ## bench: the benchmark of the README (bench/): the big demo data set in a throw-away PostgreSQL
 ##        cluster, the real server against the floor, W1–W4 at 16 and 64 connections; prints the

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // HTTPSettings bound the HTTP server's connections and say which proxies may name the client.
@@ -26,6 +28,17 @@ type RateLimitSettings struct {
 	Burst     rate // BURST_THROTTLE_RATES: per caller, on People's throttled data
 	Sustained rate // SUSTAINED_THROTTLE_RATES: the same, over a longer period
 	Anonymous rate // ANON_THROTTLE_RATES: every anonymous GraphQL request, per client address
+	// Service (SERVICE_THROTTLE_RATES) is a partner service's ceiling on the same data, all its
+	// users together, on top of each user's Burst and Sustained; off by default.
+	Service rate
+	// Introspection (INTROSPECTION_RATE_LIMIT) is how many tokens that are not cached a client
+	// address may have introspected; IntrospectionConcurrency (INTROSPECTION_MAX_CONCURRENCY)
+	// bounds the introspections under way at once, all clients together.
+	Introspection            rate
+	IntrospectionConcurrency int
+	// Redis (REDIS_URL, as People's) keeps every bucket in Redis or Valkey, shared by the
+	// instances; empty keeps them in each instance's memory.
+	Redis secret
 }
 
 func (p *parser) http(c Config) HTTPSettings {
@@ -48,7 +61,26 @@ func (p *parser) rateLimits() RateLimitSettings {
 		Burst:     p.rate("BURST_THROTTLE_RATES", "20/minute"),
 		Sustained: p.rate("SUSTAINED_THROTTLE_RATES", "150/hour"),
 		Anonymous: p.rate("ANON_THROTTLE_RATES", "300/minute"),
+		Service:   p.rate("SERVICE_THROTTLE_RATES", "off"),
+
+		Introspection:            p.rate("INTROSPECTION_RATE_LIMIT", "60/minute"),
+		IntrospectionConcurrency: p.integer("INTROSPECTION_MAX_CONCURRENCY", 16, 1, 10000),
+		Redis:                    p.redisURL("REDIS_URL"),
 	}
+}
+
+// redisURL reads a redis:// or rediss:// URL (or unix://), as go-redis parses it.
+func (p *parser) redisURL(key string) secret {
+	v := p.str(key, "")
+	if v == "" {
+		return ""
+	}
+	if _, err := redis.ParseURL(v); err != nil {
+		// Not err itself: it may quote the URL, password included.
+		p.errs = append(p.errs, fmt.Sprintf("%s must be a URL such as redis://:password@redis:6379/0", key))
+		return ""
+	}
+	return secret(v)
 }
 
 // rate is a token bucket's rule: N requests per Period, in bursts of up to N. The zero rate

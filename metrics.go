@@ -32,6 +32,7 @@ type metrics struct {
 	tokenCacheHits prometheus.Counter
 	credentials    *prometheus.CounterVec // kind, outcome
 	rateLimited    *prometheus.CounterVec // limit
+	redisFallbacks prometheus.Counter
 	panics         prometheus.Counter
 }
 
@@ -66,14 +67,19 @@ func newMetrics(db *sql.DB) *metrics {
 			Help: "Session and bearer user checks, by kind (session, bearer) and outcome: hit (answered from the credential cache), miss (read from the database), bypass (read from the database because the revocation listener is not listening).",
 		}, []string{"kind", "outcome"}),
 		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "people_rate_limited_total", Help: "Requests refused with 429, by limit (burst, sustained, anonymous).",
+			Name: "people_rate_limited_total",
+			Help: "Requests refused with 429, by limit (burst, sustained, service, anonymous, introspection, introspection_concurrency).",
 		}, []string{"limit"}),
+		redisFallbacks: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "people_rate_limit_redis_fallbacks_total",
+			Help: "Rate-limit decisions made in this instance's memory because Redis (REDIS_URL) could not be reached.",
+		}),
 		panics: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "people_panics_total", Help: "Panics recovered while answering a request.",
 		}),
 	}
 	m.registry.MustRegister(m.httpRequests, m.httpDuration, m.operations, m.opDuration, m.introspections, m.tokenCacheHits,
-		m.credentials, m.rateLimited, m.panics,
+		m.credentials, m.rateLimited, m.redisFallbacks, m.panics,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		// go_sql_* with db_name="people": open, in use and idle connections, the pool's maximum,
 		// and how often and how long requests waited for a connection.
@@ -87,15 +93,16 @@ func newMetrics(db *sql.DB) *metrics {
 			m.credentials.WithLabelValues(k, o)
 		}
 	}
-	for _, l := range []string{limitBurst, limitSustained, limitAnonymous} {
+	for _, l := range []string{limitBurst, limitSustained, limitService, limitAnonymous, auth.LimitIntrospection, auth.LimitIntrospectionConcurrency} {
 		m.rateLimited.WithLabelValues(l)
 	}
 	return m
 }
 
-// TokenCached, Introspected and CredentialChecked implement auth.Metrics.
+// TokenCached, Introspected, CredentialChecked and RateLimited implement auth.Metrics.
 func (m *metrics) TokenCached()                { m.tokenCacheHits.Inc() }
 func (m *metrics) Introspected(outcome string) { m.introspections.WithLabelValues(outcome).Inc() }
+func (m *metrics) RateLimited(limit string)    { m.rateLimited.WithLabelValues(limit).Inc() }
 func (m *metrics) CredentialChecked(kind, outcome string) {
 	m.credentials.WithLabelValues(kind, outcome).Inc()
 }

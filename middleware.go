@@ -23,10 +23,13 @@ import (
 	"lasuite.fr/people/graph"
 )
 
-// Names of the rate limits, as the metrics and logs give them.
+// Names of the rate limits, as the metrics and logs give them; auth.LimitIntrospection and
+// auth.LimitIntrospectionConcurrency name the limits on introspection, which the bearer
+// middleware applies.
 const (
 	limitBurst     = "burst"
 	limitSustained = "sustained"
+	limitService   = "service"
 	limitAnonymous = "anonymous"
 )
 
@@ -36,27 +39,67 @@ const (
 type ops struct {
 	log          *slog.Logger
 	metrics      *metrics
-	tracer       trace.Tracer // a no-op tracer when tracing is off
-	tracing      bool         // spans are made and exported, and incoming trace context is followed
-	throttle     *limiter     // burst and sustained, per caller, on People's throttled data
-	anonymous    *limiter     // every anonymous GraphQL request, per client address
+	tracer       trace.Tracer   // a no-op tracer when tracing is off
+	tracing      bool           // spans are made and exported, and incoming trace context is followed
+	throttle     *limiter       // burst and sustained, per caller, on People's throttled data
+	services     *limiter       // a partner service's ceiling on the same data, all its users together
+	anonymous    *limiter       // every anonymous GraphQL request, per client address
+	introspect   *limiter       // tokens that are not cached, per client address (auth.Budget)
+	shared       *sharedBuckets // REDIS_URL: where the limiters' buckets live; nil keeps them in memory
 	trusted      []netip.Prefix
 	deadline     time.Duration // of every request: HTTP_WRITE_TIMEOUT
 	metricsToken secret
 }
 
-// newOps prepares the middleware over db's pool. tracer nil means tracing is off.
+// newOps prepares the middleware over db's pool. tracer nil means tracing is off. With
+// REDIS_URL, the rate limits' buckets are in Redis (connected to at the first request), and
+// close lets go of it.
 func newOps(cfg Config, db *sql.DB, tracer trace.Tracer, log *slog.Logger) *ops {
+	rl := cfg.RateLimits
 	o := &ops{
 		log: log, metrics: newMetrics(db), tracer: tracer, tracing: tracer != nil,
-		throttle:  newLimiter(time.Now, limitRule{limitBurst, cfg.RateLimits.Burst}, limitRule{limitSustained, cfg.RateLimits.Sustained}),
-		anonymous: newLimiter(time.Now, limitRule{limitAnonymous, cfg.RateLimits.Anonymous}),
-		trusted:   cfg.HTTP.TrustedProxies, deadline: cfg.HTTP.WriteTimeout, metricsToken: cfg.Telemetry.MetricsToken,
+		throttle:   newLimiter(time.Now, limitRule{limitBurst, rl.Burst}, limitRule{limitSustained, rl.Sustained}),
+		services:   newLimiter(time.Now, limitRule{limitService, rl.Service}),
+		anonymous:  newLimiter(time.Now, limitRule{limitAnonymous, rl.Anonymous}),
+		introspect: newLimiter(time.Now, limitRule{auth.LimitIntrospection, rl.Introspection}),
+		trusted:    cfg.HTTP.TrustedProxies, deadline: cfg.HTTP.WriteTimeout, metricsToken: cfg.Telemetry.MetricsToken,
 	}
 	if tracer == nil {
 		o.tracer = noop.NewTracerProvider().Tracer("")
 	}
+	if rl.Redis != "" {
+		shared, err := newSharedBuckets(rl.Redis.reveal(), o.metrics.redisFallbacks, log)
+		if err != nil { // parseConfig has checked the URL: not reached
+			log.Error("rate limits kept in memory: bad REDIS_URL")
+			return o
+		}
+		o.shared = shared
+		for _, l := range []*limiter{o.throttle, o.services, o.anonymous, o.introspect} {
+			l.sharing(shared)
+		}
+		log.Info("rate limits shared through redis")
+	}
 	return o
+}
+
+// close lets go of what newOps opened.
+func (o *ops) close() error { return o.shared.close() }
+
+// introspectionBudget is the auth.Budget of tokens that are not cached; nil when off.
+func (o *ops) introspectionBudget() auth.Budget {
+	if o.introspect == nil {
+		return nil // not a nil *limiter in a non-nil interface
+	}
+	return o.introspect
+}
+
+// clientKey is the introspection budget's key of r: its client address, as the other limits
+// read it.
+func (o *ops) clientKey(r *http.Request) string {
+	if st := stateFrom(r.Context()); st != nil {
+		return addrKey(st.addr)
+	}
+	return addrKey(clientAddr(r, o.trusted))
 }
 
 // requestState is one request as the middleware sees it. The handlers inside fill in the

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -17,36 +18,76 @@ import (
 var _ graph.Observer = (*ops)(nil)
 
 // Admit applies BURST_THROTTLE_RATES and SUSTAINED_THROTTLE_RATES to operations over People's
-// throttled data, once per operation whatever its number of fields, per caller (callerKey).
+// throttled data, once per operation whatever its number of fields, per caller (callerKey);
+// then, for a partner service, SERVICE_THROTTLE_RATES to all its users together. A refusal
+// spends nothing: when the service's ceiling refuses, the user's tokens are given back.
 func (o *ops) Admit(ctx context.Context, op graph.Operation) time.Duration {
-	if !op.Throttled || o.throttle == nil {
+	if !op.Throttled || (o.throttle == nil && o.services == nil) {
 		return 0
 	}
 	st := stateFrom(ctx)
 	if st == nil {
 		st = &requestState{}
 	}
-	wait, rule := o.throttle.allow(callerKey(ctx, st))
+	key := callerKey(ctx, st)
+	wait, rule := o.throttle.allow(key)
+	if wait == 0 && o.services != nil {
+		if p, ok := auth.PrincipalFrom(ctx); ok && p.Method == auth.MethodBearer {
+			if wait, rule = o.services.allow(serviceKey(p)); wait > 0 {
+				o.throttle.refund(key)
+			}
+		}
+	}
 	if wait > 0 {
 		o.refused(ctx, st, wait, rule)
 	}
 	return wait
 }
 
-// callerKey is whom a rate limit counts: the user of a browser session, the service provider
-// of a bearer token (all its users together: a partner service is one caller), or the client
-// address of an anonymous request.
+// callerKey is whom a rate limit counts: the user of a browser session, the user a partner
+// service acts for through a bearer token (each user of the service on their own, as People
+// throttles per user), or the client address of an anonymous request.
 func callerKey(ctx context.Context, st *requestState) string {
 	p, ok := auth.PrincipalFrom(ctx)
 	switch {
 	case !ok:
 		return addrKey(st.addr)
 	case p.Method == auth.MethodBearer && p.ServiceProviderID != uuid.Nil:
-		return "service:" + p.ServiceProviderID.String()
+		// One allocation, on every throttled request: the string itself.
+		var b [len("service:") + 36 + len(":user:") + 36]byte
+		n := copy(b[:], "service:")
+		n += putUUID(b[n:], p.ServiceProviderID)
+		n += copy(b[n:], ":user:")
+		putUUID(b[n:], p.UserID)
+		return string(b[:])
 	case p.Method == auth.MethodBearer:
-		return "audience:" + p.Audience
+		return serviceKey(p) + ":user:" + p.UserID.String()
 	}
-	return "user:" + p.UserID.String()
+	var b [len("user:") + 36]byte
+	putUUID(b[copy(b[:], "user:"):], p.UserID)
+	return string(b[:])
+}
+
+// putUUID writes u in its canonical form (36 bytes) at the start of dst, and returns 36.
+func putUUID(dst []byte, u uuid.UUID) int {
+	hex.Encode(dst[0:8], u[0:4])
+	dst[8] = '-'
+	hex.Encode(dst[9:13], u[4:6])
+	dst[13] = '-'
+	hex.Encode(dst[14:18], u[6:8])
+	dst[18] = '-'
+	hex.Encode(dst[19:23], u[8:10])
+	dst[23] = '-'
+	hex.Encode(dst[24:36], u[10:16])
+	return 36
+}
+
+// serviceKey names the partner service of a bearer principal.
+func serviceKey(p auth.Principal) string {
+	if p.ServiceProviderID != uuid.Nil {
+		return "service:" + p.ServiceProviderID.String()
+	}
+	return "audience:" + p.Audience
 }
 
 // operationSpanKey holds the span Start made, for Finish to end.

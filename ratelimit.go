@@ -21,10 +21,14 @@ const maxLimiterKeys = 50_000
 // token for a request to pass, and none of which is spent when one refuses. A bucket holds up
 // to N tokens and gains N per Period, so a caller may send N requests at once, then one every
 // Period/N: People's throttle rates, as a token bucket rather than DRF's sliding window.
+//
+// With shared (REDIS_URL), the buckets live in Redis, so that every instance counts against the
+// same ones; the buckets in memory then only serve while Redis cannot be reached.
 type limiter struct {
-	rules []limitRule
-	keys  *lru.Cache[string, *buckets]
-	now   func() time.Time
+	rules  []limitRule
+	keys   *lru.Cache[string, *buckets]
+	now    func() time.Time
+	shared *sharedBuckets // nil: memory only
 }
 
 // limitRule is a named rate; the name labels refusals in the metrics.
@@ -54,12 +58,25 @@ func newLimiter(now func() time.Time, rules ...limitRule) *limiter {
 	return &limiter{rules: on, keys: keys, now: now}
 }
 
+// sharing keeps l's buckets in shared (nil: in memory), and returns l.
+func (l *limiter) sharing(shared *sharedBuckets) *limiter {
+	if l != nil {
+		l.shared = shared
+	}
+	return l
+}
+
 // allow spends one token of each of key's buckets, or, when one of them is empty, spends
 // nothing and returns how long until every bucket holds a token again, and the rule that
 // refused (the one that takes longest to refill).
 func (l *limiter) allow(key string) (wait time.Duration, rule string) {
 	if l == nil {
 		return 0, ""
+	}
+	if l.shared != nil {
+		if wait, rule, ok := l.shared.allow(l.rules, key); ok {
+			return wait, rule
+		}
 	}
 	b, ok := l.keys.Get(key)
 	if !ok {
@@ -96,6 +113,32 @@ func (l *limiter) allow(key string) (wait time.Duration, rule string) {
 		b.tokens[i]--
 	}
 	return 0, ""
+}
+
+// refund gives back the token that allow took from each of key's buckets, when a later limit
+// refused the request after all.
+func (l *limiter) refund(key string) {
+	if l == nil {
+		return
+	}
+	if l.shared != nil && l.shared.refund(l.rules, key) {
+		return
+	}
+	b, ok := l.keys.Peek(key)
+	if !ok {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i, r := range l.rules {
+		b.tokens[i] = math.Min(float64(r.rate.N), b.tokens[i]+1)
+	}
+}
+
+// Spend implements auth.Budget.
+func (l *limiter) Spend(key string) time.Duration {
+	wait, _ := l.allow(key)
+	return wait
 }
 
 // retryAfter is the Retry-After of a refusal: whole seconds, rounded up, at least 1.

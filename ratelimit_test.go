@@ -1,17 +1,25 @@
 package main
 
 import (
+	"context"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
 
+	"lasuite.fr/people/auth"
 	"lasuite.fr/people/auth/oidctest"
+	"lasuite.fr/people/store"
 	"lasuite.fr/people/store/storetest"
 )
 
@@ -148,7 +156,7 @@ func TestAddrKey(t *testing.T) {
 }
 
 // TestRateLimits runs People's throttles through the whole server: per user for a session,
-// per service for a bearer token, once per operation, only on throttled data, with 429 and
+// per service and user for a bearer token, once per operation, only on throttled data, with 429 and
 // Retry-After; and the per-address limit on anonymous requests, behind a trusted proxy too.
 func TestRateLimits(t *testing.T) {
 	as, vars := jsonBearerEnv(t)
@@ -177,17 +185,26 @@ func TestRateLimits(t *testing.T) {
 		t.Errorf("bob after alice's burst: %d %s, want 200: limits are per user", st, body)
 	}
 
-	// Bearer tokens count against their service: two users of the same service share it.
-	bearerIdentity(t, s, as, alice)
-	bearerIdentity(t, s, as, bob)
-	for _, u := range []string{alice.Sub, bob.Sub, alice.Sub} {
-		tok := as.Mint(oidctest.Token{Subject: u, ClientID: "docs"})
+	// Bearer tokens count per service and user, as People throttles: one busy user of a
+	// service does not block the others, nor the same user's calls through another service.
+	carol := storetest.User(t, s, org)
+	for _, u := range []store.User{alice, bob, carol} {
+		bearerIdentity(t, s, as, u)
+	}
+	for i := range 3 {
+		tok := as.Mint(oidctest.Token{Subject: carol.Sub, ClientID: "docs"})
 		if st, _, body := query(t, srv.URL, nil, "Bearer "+tok, `{ me { id } }`); st != http.StatusOK {
-			t.Fatalf("docs for %s: %d %s", u, st, body)
+			t.Fatalf("docs for carol, request %d: %d %s", i+1, st, body)
 		}
 	}
-	st, h, body = query(t, srv.URL, nil, "Bearer "+as.Mint(oidctest.Token{Subject: bob.Sub, ClientID: "docs"}), `{ me { id } }`)
-	wantRefusal(t, "docs' 4th request", st, h, body, 1, 20)
+	st, h, body = query(t, srv.URL, nil, "Bearer "+as.Mint(oidctest.Token{Subject: carol.Sub, ClientID: "docs"}), `{ me { id } }`)
+	wantRefusal(t, "docs' 4th request for carol", st, h, body, 1, 20)
+	for _, c := range []struct{ sub, sp string }{{bob.Sub, "docs"}, {carol.Sub, "meet"}} {
+		tok := as.Mint(oidctest.Token{Subject: c.sub, ClientID: c.sp})
+		if st, _, body := query(t, srv.URL, nil, "Bearer "+tok, `{ me { id } }`); st != http.StatusOK {
+			t.Errorf("%s for %s after carol's burst through docs: %d %s, want 200: limits are per service and user", c.sp, c.sub, st, body)
+		}
+	}
 
 	// Anonymous requests: 2 a minute per client address; a trusted proxy names the client.
 	for i := range 2 {
@@ -227,6 +244,126 @@ func TestSustainedRateLimit(t *testing.T) {
 	}
 }
 
+// TestServiceThrottle: SERVICE_THROTTLE_RATES caps a partner service, all its users together,
+// on top of each user's own limits; its refusal spends none of the user's tokens.
+func TestServiceThrottle(t *testing.T) {
+	as, vars := jsonBearerEnv(t)
+	vars["BURST_THROTTLE_RATES"] = "3/minute"
+	vars["SUSTAINED_THROTTLE_RATES"] = "off"
+	vars["SERVICE_THROTTLE_RATES"] = "4/minute"
+	srv, logs := bearerServer(t, vars)
+	s := storetest.Open(t)
+	org := storetest.Organization(t, s)
+	alice, bob := storetest.User(t, s, org), storetest.User(t, s, org)
+	bearerIdentity(t, s, as, alice)
+	bearerIdentity(t, s, as, bob)
+	call := func(u store.User, sp string) (int, http.Header, string) {
+		return query(t, srv.URL, nil, "Bearer "+as.Mint(oidctest.Token{Subject: u.Sub, ClientID: sp}), `{ me { id } }`)
+	}
+	for i, u := range []store.User{alice, alice, bob, bob} {
+		if st, _, body := call(u, "docs"); st != http.StatusOK {
+			t.Fatalf("docs' request %d: %d %s", i+1, st, body)
+		}
+	}
+	st, h, body := call(bob, "docs")
+	wantRefusal(t, "docs' 5th request (bob's 3rd)", st, h, body, 1, 15)
+	if !strings.Contains(logs.String(), `"limit":"service"`) {
+		t.Errorf("no warning naming the service limit in the logs:\n%s", logs)
+	}
+	if st, _, body := call(bob, "meet"); st != http.StatusOK {
+		t.Errorf("meet for bob: %d %s, want 200: the ceiling is per service", st, body)
+	}
+	// bob's 3rd request through docs was refused by the service: it left him his 3rd token,
+	// which meet's request, counted per service and user, did not touch.
+	if st, _, body := call(bob, "meet"); st != http.StatusOK {
+		t.Errorf("meet for bob, 2nd: %d %s, want 200", st, body)
+	}
+}
+
+// TestIntrospectionFlood: 10,000 made-up tokens from one address cost at most
+// INTROSPECTION_RATE_LIMIT calls at the authorization server, the rest getting 429 before any
+// call; meanwhile a partner whose token is cached is served with no more introspections.
+func TestIntrospectionFlood(t *testing.T) {
+	as, vars := jsonBearerEnv(t)
+	vars["INTROSPECTION_RATE_LIMIT"] = "60/day" // the default is 60/minute: a long period, so that none refills during the test
+	vars["BURST_THROTTLE_RATES"] = "off"
+	vars["TRUSTED_PROXIES"] = "127.0.0.1"
+	srv, _ := bearerServer(t, vars)
+	s := storetest.Open(t)
+	partner := storetest.User(t, s, storetest.Organization(t, s))
+	bearerIdentity(t, s, as, partner)
+	tok := as.Mint(oidctest.Token{Subject: partner.Sub, ClientID: "docs"})
+	if st, _, body := query(t, srv.URL, nil, "Bearer "+tok, `{ me { id } }`); st != http.StatusOK {
+		t.Fatalf("partner before the flood: %d %s", st, body)
+	}
+
+	const flood, workers = 10_000, 8
+	tokens := make(chan string)
+	var limited, other atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+			defer client.CloseIdleConnections()
+			for tok := range tokens {
+				req, _ := http.NewRequest(http.MethodGet, srv.URL+"/graphql?query=%7Bme%7Bid%7D%7D", nil)
+				req.Header.Set("Authorization", "Bearer "+tok)
+				resp, err := client.Do(req)
+				if err != nil {
+					other.Add(1)
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				switch {
+				case resp.StatusCode == http.StatusTooManyRequests && resp.Header.Get("Retry-After") != "":
+					limited.Add(1)
+				case resp.StatusCode != http.StatusUnauthorized: // a made-up token that was introspected
+					other.Add(1)
+				}
+			}
+		})
+	}
+	progress := make(chan int, flood/1000)
+	go func() {
+		defer close(tokens)
+		defer close(progress)
+		for i := range flood {
+			tokens <- fmt.Sprintf("made-up-%d-%s", i, storetest.Unique())
+			if i%1000 == 500 {
+				progress <- i
+			}
+		}
+	}()
+	for range progress { // the partner calls during the flood
+		if st, _, body := query(t, srv.URL, nil, "Bearer "+tok, `{ me { id } }`); st != http.StatusOK {
+			t.Errorf("partner during the flood: %d %s, want 200", st, body)
+		}
+	}
+	wg.Wait()
+
+	// The partner's token, from the same address, spent one call of the budget; the first 59
+	// made-up tokens the rest (8 at a time: fewer than INTROSPECTION_MAX_CONCURRENCY). One
+	// partner call that missed the cache would make 61.
+	if calls := as.Introspections(); calls != 60 {
+		t.Errorf("%d introspections for the partner's token and %d made-up ones, want 60 (INTROSPECTION_RATE_LIMIT)", calls, flood)
+	}
+	if limited.Load() != flood-59 || other.Load() != 0 {
+		t.Errorf("%d answered 429 with Retry-After, %d neither 401 nor 429; want %d and 0", limited.Load(), other.Load(), flood-59)
+	}
+	st, h, body := query(t, srv.URL, nil, "Bearer made-up-"+storetest.Unique(), `{ me { id } }`)
+	wantRefusal(t, "one more made-up token", st, h, body, 1, 24*3600)
+	// The budget is the client's, named as the other limits name it: another client behind
+	// the trusted proxy has its own.
+	fwd := map[string]string{"X-Forwarded-For": "198.51.100.7"}
+	if st, _, body := queryWith(t, srv.URL, nil, "Bearer made-up-"+storetest.Unique(), `{ me { id } }`, fwd); st != http.StatusUnauthorized {
+		t.Errorf("a made-up token from another client behind the proxy: %d %s, want 401", st, body)
+	}
+	if calls := as.Introspections(); calls != 61 {
+		t.Errorf("%d introspections, want 61", calls)
+	}
+}
+
 // wantRefusal checks a 429 with Retry-After in [lo, hi] and a RATE_LIMITED error.
 func wantRefusal(t *testing.T, what string, status int, h http.Header, body string, lo, hi int) {
 	t.Helper()
@@ -236,5 +373,39 @@ func wantRefusal(t *testing.T, what string, status int, h http.Header, body stri
 	}
 	if strings.Contains(body, `"data"`) {
 		t.Errorf("%s: the refusal has data: %s", what, body)
+	}
+}
+
+// TestCallerKey: whom each kind of caller counts as, in one allocation for the callers that
+// are on every throttled request.
+func TestCallerKey(t *testing.T) {
+	user, sp := uuid.MustParse("0b9f4ad2-5c41-4f0e-9a53-2c1d7e0f6a11"), uuid.MustParse("7d2e31c8-90ab-4cde-8f01-23456789abcd")
+	st := &requestState{addr: netip.MustParseAddr("203.0.113.7")}
+	tests := []struct {
+		name     string
+		p        *auth.Principal
+		want     string
+		oneAlloc bool
+	}{
+		{"anonymous", nil, "ip:203.0.113.7", false},
+		{"session", &auth.Principal{UserID: user, Method: auth.MethodSession}, "user:" + user.String(), true},
+		{"partner user", &auth.Principal{UserID: user, Method: auth.MethodBearer, ServiceProviderID: sp, Audience: "docs"},
+			"service:" + sp.String() + ":user:" + user.String(), true},
+		{"partner user, service not recorded", &auth.Principal{UserID: user, Method: auth.MethodBearer, Audience: "docs"},
+			"audience:docs:user:" + user.String(), false},
+	}
+	for _, tt := range tests {
+		ctx := context.Background()
+		if tt.p != nil {
+			ctx = auth.WithPrincipal(ctx, *tt.p)
+		}
+		if got := callerKey(ctx, st); got != tt.want {
+			t.Errorf("%s: callerKey = %q, want %q", tt.name, got, tt.want)
+		}
+		if tt.oneAlloc {
+			if n := testing.AllocsPerRun(100, func() { callerKey(ctx, st) }); n > 1 {
+				t.Errorf("%s: callerKey allocates %v times, want 1", tt.name, n)
+			}
+		}
 	}
 }

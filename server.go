@@ -249,6 +249,7 @@ func serve(ctx context.Context, cfg Config, s *store.Store, tracer trace.Tracer,
 	}
 	defer ln.Close() // srv.Serve closes it too; this is for the set-up errors below
 	o := newOps(cfg, s.DB().DB, tracer, log)
+	defer o.close()
 	purgeCtx, stopPurge := context.WithCancel(ctx) // the background workers' context
 	defer stopPurge()
 	// The credential cache spares most requests the statement that authenticates them; its
@@ -286,7 +287,7 @@ func serve(ctx context.Context, cfg Config, s *store.Store, tracer trace.Tracer,
 	if err != nil {
 		return err
 	}
-	rs, err := newResourceServer(cfg, s, dev, creds, o.metrics, log)
+	rs, err := newResourceServer(cfg, s, dev, creds, o, log)
 	if err != nil {
 		return err
 	}

@@ -14,15 +14,18 @@ import (
 // is its client "people", which may introspect every token), so that make token works, with
 // RFC 7662 answers or, with OIDC_RS_BACKEND=jwt, RFC 9701 ones (devIntrospection). Without
 // either, bearer tokens are refused with 401 and the rest of the server runs. creds, when not
-// nil, remembers which users are active.
-func newResourceServer(cfg Config, s *store.Store, dev *devop.Provider, creds *auth.CredentialCache, m auth.Metrics, log *slog.Logger) (*auth.ResourceServer, error) {
+// nil, remembers which users are active. o counts the work, and holds the introspection budget
+// of each client address (INTROSPECTION_RATE_LIMIT).
+func newResourceServer(cfg Config, s *store.Store, dev *devop.Provider, creds *auth.CredentialCache, o *ops, log *slog.Logger) (*auth.ResourceServer, error) {
 	b := cfg.Bearer
 	rc := auth.ResourceServerConfig{
 		Issuer: cfg.OIDCOPURL, IntrospectionURL: b.IntrospectionEndpoint, JWKSURL: b.JWKSEndpoint,
 		ClientID: b.ClientID, ClientSecret: b.ClientSecret.reveal(), ClientAuthMethod: b.ClientAuthMethod,
 		Backend: b.Backend, EncryptionAlg: b.EncryptionAlgo, EncryptionEnc: b.EncryptionEncoding, SigningAlg: b.SigningAlgo,
 		Scopes: b.Scopes, AudienceClaim: b.AudienceClaim, FallbackToEmail: cfg.Login.FallbackToEmail,
-		Timeout: b.Timeout, CacheTTL: b.CacheTTL, Metrics: m, Cache: creds,
+		Timeout: b.Timeout, CacheTTL: b.CacheTTL, Metrics: o.metrics, Cache: creds,
+		MaxConcurrentIntrospections: cfg.RateLimits.IntrospectionConcurrency,
+		IntrospectionBudget:         o.introspectionBudget(), ClientKey: o.clientKey,
 	}
 	rc.EmailVerifiedRequired = !cfg.Login.EmailVerifiedDefault
 	if b.PrivateKey != "" {

@@ -113,7 +113,8 @@ func bearerServer(t *testing.T, vars map[string]string) (*httptest.Server, *lock
 	log := newLogger(cfg, logs)
 	s := storetest.Open(t)
 	o := newOps(cfg, s.DB().DB, nil, log)
-	rs, err := newResourceServer(cfg, s, nil, nil, o.metrics, log)
+	t.Cleanup(func() { o.close() })
+	rs, err := newResourceServer(cfg, s, nil, nil, o, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +221,7 @@ func TestServeBearerWithDevelopmentProvider(t *testing.T) {
 		t.Fatalf("newDevOIDC = %v, %v", dev, err)
 	}
 	o := newOps(cfg, s.DB().DB, nil, log)
-	rs, err := newResourceServer(cfg, s, dev, nil, o.metrics, log)
+	rs, err := newResourceServer(cfg, s, dev, nil, o, log)
 	if err != nil {
 		t.Fatal(err)
 	}

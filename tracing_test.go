@@ -31,7 +31,7 @@ func TestTracingSpans(t *testing.T) {
 	log := newLogger(cfg, io.Discard)
 	s := storetest.OpenFresh(t, queryTracer{tracer})
 	o := newOps(cfg, s.DB().DB, tracer, log)
-	rs, err := newResourceServer(cfg, s, nil, nil, o.metrics, log)
+	rs, err := newResourceServer(cfg, s, nil, nil, o, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -50,11 +51,25 @@ type ResourceServerConfig struct {
 	Timeout          time.Duration   // OIDC_TIMEOUT: one call to the authorization server; default 5s
 	CacheTTL         time.Duration   // OIDC_RS_INTROSPECTION_CACHE_TTL: longest a good answer is kept; default 60s
 	NegativeCacheTTL time.Duration   // how long a refusal is kept; default 5s
-	CacheSize        int             // tokens remembered; default 10000
-	JWKSMinRefresh   time.Duration   // least time between two key set fetches for an unknown kid; default 5s
-	JWKSMaxAge       time.Duration   // key set age after which it is fetched again; default 1h
-	HTTPClient       *http.Client    // nil: one with Timeout that follows no redirect
-	Metrics          Metrics         // counts introspections and cache hits; nil counts nothing
+	CacheSize        int             // good tokens remembered; default 10000
+	// NegativeCacheSize bounds the refusals remembered, apart from the good tokens so that
+	// made-up tokens cannot push those out; default 10000.
+	NegativeCacheSize int
+	// MaxConcurrentIntrospections bounds the tokens being resolved at once, by all clients
+	// together (INTROSPECTION_MAX_CONCURRENCY); beyond it a token that is not cached is
+	// answered 429 at once; default 16.
+	MaxConcurrentIntrospections int
+	// IntrospectionBudget, when set, is spent once for each token resolved, by the client that
+	// sent it (ClientKey), before any call goes out: 429 when it is empty (INTROSPECTION_RATE_LIMIT).
+	IntrospectionBudget Budget
+	// ClientKey names the client of a request for IntrospectionBudget: the server gives its
+	// client address, read as its other rate limits read it (TRUSTED_PROXIES). nil: all
+	// clients share one budget.
+	ClientKey      func(*http.Request) string
+	JWKSMinRefresh time.Duration // least time between two key set fetches for an unknown kid; default 5s
+	JWKSMaxAge     time.Duration // key set age after which it is fetched again; default 1h
+	HTTPClient     *http.Client  // nil: one with Timeout that follows no redirect
+	Metrics        Metrics       // counts introspections and cache hits; nil counts nothing
 	// Cache remembers which users are active between requests (SESSION_CACHE_TTL); nil asks
 	// the database for every request.
 	Cache *CredentialCache
@@ -93,6 +108,11 @@ func (c *ResourceServerConfig) setDefaults() error {
 	c.CacheTTL = cmp.Or(c.CacheTTL, 60*time.Second)
 	c.NegativeCacheTTL = cmp.Or(c.NegativeCacheTTL, 5*time.Second)
 	c.CacheSize = cmp.Or(c.CacheSize, 10000)
+	c.NegativeCacheSize = cmp.Or(c.NegativeCacheSize, 10000)
+	c.MaxConcurrentIntrospections = cmp.Or(c.MaxConcurrentIntrospections, 16)
+	if c.ClientKey == nil {
+		c.ClientKey = func(*http.Request) string { return "" }
+	}
 	c.JWKSMinRefresh = cmp.Or(c.JWKSMinRefresh, 5*time.Second)
 	c.JWKSMaxAge = cmp.Or(c.JWKSMaxAge, time.Hour)
 	if c.Metrics == nil {
@@ -129,7 +149,23 @@ type ResourceServer struct {
 	log     *slog.Logger
 	in      *introspector
 	cache   *tokenCache
+	slots   chan struct{} // one per token being resolved: MaxConcurrentIntrospections
 }
+
+// Budget limits how often each client may have the resource server ask the authorization
+// server about a token. The server's implementation is its rate limiter (ratelimit.go), shared
+// by every instance through Redis when REDIS_URL is set.
+type Budget interface {
+	// Spend takes one call from key's budget and returns 0, or takes nothing and returns how
+	// long until one is available.
+	Spend(key string) time.Duration
+}
+
+// Names of the limits on introspection, as Metrics.RateLimited receives them.
+const (
+	LimitIntrospection            = "introspection"             // the client's IntrospectionBudget is spent
+	LimitIntrospectionConcurrency = "introspection_concurrency" // MaxConcurrentIntrospections are under way
+)
 
 // NewResourceServer checks cfg and builds the resource server. When cfg is not Enabled, the
 // resource server refuses every bearer token, as People's "improperly configured" backend does.
@@ -154,9 +190,10 @@ func NewResourceServer(cfg ResourceServerConfig, s *store.Store, log *slog.Logge
 		}
 	}
 	var err error
-	if rs.cache, err = newTokenCache(cfg.CacheSize, cfg.Metrics); err != nil {
+	if rs.cache, err = newTokenCache(cfg.CacheSize, cfg.NegativeCacheSize, cfg.Metrics); err != nil {
 		return nil, err
 	}
+	rs.slots = make(chan struct{}, cfg.MaxConcurrentIntrospections)
 	rs.in = &introspector{cfg: cfg, client: client}
 	if cfg.Backend == BackendJWT {
 		rs.in.keys = &remoteKeys{url: cfg.JWKSURL, client: client, minRefresh: cfg.JWKSMinRefresh, maxAge: cfg.JWKSMaxAge}
@@ -191,7 +228,7 @@ func (rs *ResourceServer) Middleware(next http.Handler) http.Handler {
 			refuse(w, invalidToken("the resource server is not configured"))
 			return
 		}
-		e := rs.cache.resolve(token, func() cacheEntry { return rs.resolve(r.Context(), token) })
+		e := rs.cache.resolve(token, func() cacheEntry { return rs.admit(r, token) })
 		if e.refusal != nil {
 			refuse(w, e.refusal)
 			return
@@ -215,6 +252,39 @@ func (rs *ResourceServer) Middleware(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), e.principal)))
 	})
+}
+
+// admit resolves a token that is not cached, unless MaxConcurrentIntrospections are under way
+// or the client's IntrospectionBudget is spent: then nothing goes out, and the client gets 429.
+// A made-up token is new every time, so without these each request of a flood would cost a
+// call made with our credentials. The slot is taken first, so that a refusal for want of one
+// spends no budget.
+func (rs *ResourceServer) admit(r *http.Request, token string) cacheEntry {
+	select {
+	case rs.slots <- struct{}{}:
+		defer func() { <-rs.slots }()
+	default:
+		return rs.limited(r.Context(), LimitIntrospectionConcurrency, time.Second)
+	}
+	if b := rs.cfg.IntrospectionBudget; b != nil {
+		if wait := b.Spend(rs.cfg.ClientKey(r)); wait > 0 {
+			return rs.limited(r.Context(), LimitIntrospection, wait)
+		}
+	}
+	return rs.resolve(r.Context(), token)
+}
+
+// limited is the refusal of a token that was not resolved for a limit's sake: it says nothing
+// about the token, so it is not kept.
+func (rs *ResourceServer) limited(ctx context.Context, limit string, wait time.Duration) cacheEntry {
+	rs.cfg.Metrics.RateLimited(limit)
+	rs.log.WarnContext(ctx, "rate limited", "limit", limit, "principal", "bearer", "retry_after", retryAfterSeconds(wait))
+	return cacheEntry{refusal: &refusal{status: http.StatusTooManyRequests, desc: "too many requests: retry later", retryAfter: wait}}
+}
+
+// retryAfterSeconds is a Retry-After: whole seconds, rounded up, at least 1.
+func retryAfterSeconds(wait time.Duration) int {
+	return max(1, int((wait+time.Second-1)/time.Second))
 }
 
 // resolve turns a token into a principal, or a refusal, once per cache entry. It outlives a
@@ -291,12 +361,15 @@ func (rs *ResourceServer) refused(ctx context.Context, err error) cacheEntry {
 
 // refusal is a bearer request answered with an error (RFC 6750 §3.1).
 type refusal struct {
-	status   int      // 401, 403 or 503
-	code     string   // invalid_request, invalid_token or insufficient_scope; empty for 503
+	status   int      // 401, 403, 429 or 503
+	code     string   // invalid_request, invalid_token or insufficient_scope; empty for 429 and 503
 	desc     string   // for the client: fixed phrases, never the token or the server's answer
 	scope    []string // insufficient_scope: the scopes that would do
 	err      error    // for the log
 	operator bool     // an operator must act (bad client credentials): logged as an error
+	// retryAfter is when a 429 may be retried; it goes out as Retry-After and
+	// extensions.retryAfter, as the server's other rate limits say it.
+	retryAfter time.Duration
 }
 
 func (r *refusal) Error() string { return r.desc }
@@ -304,10 +377,13 @@ func (r *refusal) Error() string { return r.desc }
 // refuse writes ref as a GraphQL-shaped error, so that clients read one format.
 func refuse(w http.ResponseWriter, ref *refusal) {
 	h := w.Header()
-	code := "UNAUTHENTICATED"
+	code, retry := "UNAUTHENTICATED", 0
 	switch ref.status {
 	case http.StatusForbidden:
 		code = "FORBIDDEN"
+	case http.StatusTooManyRequests:
+		code, retry = "RATE_LIMITED", retryAfterSeconds(ref.retryAfter)
+		h.Set("Retry-After", strconv.Itoa(retry))
 	case http.StatusServiceUnavailable:
 		code = "UNAVAILABLE"
 		h.Set("Retry-After", "5")
@@ -322,12 +398,14 @@ func refuse(w http.ResponseWriter, ref *refusal) {
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(ref.status)
-	json.NewEncoder(w).Encode(errorBody(ref.desc, code))
+	json.NewEncoder(w).Encode(errorBody(ref.desc, code, retry))
 }
 
-func errorBody(message, code string) any {
+// errorBody is one GraphQL error; retryAfter, when not 0, is in seconds.
+func errorBody(message, code string, retryAfter int) any {
 	type extensions struct {
-		Code string `json:"code"`
+		Code       string `json:"code"`
+		RetryAfter int    `json:"retryAfter,omitempty"`
 	}
 	type gqlError struct {
 		Message    string     `json:"message"`
@@ -335,7 +413,7 @@ func errorBody(message, code string) any {
 	}
 	return struct {
 		Errors []gqlError `json:"errors"`
-	}{[]gqlError{{message, extensions{code}}}}
+	}{[]gqlError{{message, extensions{code, retryAfter}}}}
 }
 
 // maxTokenLength bounds a bearer token; real ones are well under 4 KiB.

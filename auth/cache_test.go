@@ -3,6 +3,7 @@ package auth_test
 import (
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -175,4 +176,87 @@ func TestBearerSigningKeyRotation(t *testing.T) {
 		_, sub := e.user(t)
 		e.mustStatus(t, e.as.Mint(oidctest.Token{Subject: sub, ClientID: "docs"}), http.StatusServiceUnavailable)
 	})
+}
+
+// TestBearerRefusalsKeepGoodTokens: made-up tokens are remembered apart from the good ones, so
+// that a flood of them cannot push a partner's token out of the cache.
+func TestBearerRefusalsKeepGoodTokens(t *testing.T) {
+	t.Parallel()
+	e := newRSEnv(t, auth.BackendJSON, func(c *auth.ResourceServerConfig) { c.CacheSize, c.NegativeCacheSize = 2, 3 })
+	_, sub := e.user(t)
+	good := e.as.Mint(oidctest.Token{Subject: sub, ClientID: "docs"})
+	e.mustStatus(t, good, http.StatusOK)
+	e.mustIntrospections(t, 1)
+	for i := range 20 {
+		e.mustStatus(t, "made-up-"+strconv.Itoa(i)+"-"+storetest.Unique(), http.StatusUnauthorized)
+	}
+	e.mustIntrospections(t, 21)
+	e.mustStatus(t, good, http.StatusOK)
+	e.mustIntrospections(t, 21) // still cached
+
+	// The refusals' own cache is bounded too: the last 3 are remembered, the first is not.
+	bad := make([]string, 4)
+	for i := range bad {
+		bad[i] = "made-up-" + storetest.Unique()
+		e.mustStatus(t, bad[i], http.StatusUnauthorized)
+	}
+	e.mustIntrospections(t, 25)
+	for _, tok := range bad[1:] {
+		e.mustStatus(t, tok, http.StatusUnauthorized)
+	}
+	e.mustIntrospections(t, 25)
+	e.mustStatus(t, bad[0], http.StatusUnauthorized)
+	e.mustIntrospections(t, 26)
+}
+
+// TestBearerIntrospectionConcurrency: at most MaxConcurrentIntrospections tokens are resolved at
+// once; one more that is not cached gets 429 with Retry-After at once, and no call goes out,
+// while cached tokens are still served.
+func TestBearerIntrospectionConcurrency(t *testing.T) {
+	t.Parallel()
+	e := newRSEnv(t, auth.BackendJSON, func(c *auth.ResourceServerConfig) { c.MaxConcurrentIntrospections = 3 })
+	_, sub := e.user(t)
+	cached := e.as.Mint(oidctest.Token{Subject: sub, ClientID: "docs"})
+	e.mustStatus(t, cached, http.StatusOK)
+
+	arrived, release := make(chan struct{}), make(chan struct{})
+	e.as.SetFault(&oidctest.Fault{Arrived: arrived, Release: release})
+	statuses := make(chan int, 3)
+	var wg sync.WaitGroup
+	for range 3 {
+		tok := e.as.Mint(oidctest.Token{Subject: sub, ClientID: "docs"})
+		wg.Go(func() { statuses <- e.status(tok) })
+	}
+	defer func() { // even when the test fails half-way, the held requests end
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+		wg.Wait()
+	}()
+	for range 3 {
+		<-arrived
+	}
+	e.mustIntrospections(t, 4)
+
+	a := e.do(t, "Bearer "+e.as.Mint(oidctest.Token{Subject: sub, ClientID: "docs"}), `{ me { id } }`, nil)
+	if a.status != http.StatusTooManyRequests || a.header.Get("Retry-After") != "1" || a.code() != "RATE_LIMITED" {
+		t.Errorf("a 4th token while 3 are being introspected: %d, Retry-After %q, %s; want 429, 1, RATE_LIMITED", a.status, a.header.Get("Retry-After"), a.body)
+	}
+	e.mustIntrospections(t, 4)
+	e.mustStatus(t, cached, http.StatusOK)
+
+	e.as.SetFault(nil)
+	close(release)
+	wg.Wait()
+	close(statuses)
+	for s := range statuses {
+		if s != http.StatusOK {
+			t.Errorf("a held request got %d, want 200", s)
+		}
+	}
+	// The slots are free again, and the refused token was not remembered.
+	e.mustStatus(t, e.as.Mint(oidctest.Token{Subject: sub, ClientID: "docs"}), http.StatusOK)
+	e.mustIntrospections(t, 5)
 }

@@ -14,6 +14,9 @@ type Metrics interface {
 	// answer: kind is CredentialSession or CredentialBearer, outcome CredentialHit,
 	// CredentialMiss or CredentialBypass.
 	CredentialChecked(kind, outcome string)
+	// RateLimited is called when a token that is not cached is answered 429 instead of being
+	// introspected: limit is LimitIntrospection or LimitIntrospectionConcurrency.
+	RateLimited(limit string)
 }
 
 // Outcomes of an introspection, as Metrics.Introspected receives them.
@@ -28,3 +31,4 @@ type noMetrics struct{}
 func (noMetrics) TokenCached()                     {}
 func (noMetrics) Introspected(string)              {}
 func (noMetrics) CredentialChecked(string, string) {}
+func (noMetrics) RateLimited(string)               {}

@@ -39,6 +39,11 @@ type Fault struct {
 	Delay  time.Duration // wait this long first (less if the client gives up)
 	Status int           // answer this status with a JSON error
 	Body   []byte        // answer these bytes with status 200
+	// Arrived, when set, is sent a value as each request reaches the fault, before Delay and
+	// Release: a test learns that its calls are under way without sleeping.
+	Arrived chan<- struct{}
+	// Release, when set, holds each request until it is closed (or the client gives up).
+	Release <-chan struct{}
 
 	Outer             map[string]any         // change claims of the signed answer (iss, aud, iat, exp, token_introspection); nil removes
 	SigningAlg        string                 // "none" (no signature) or "HS256" (an HMAC keyed with the public key's PEM) instead of ES256
@@ -106,6 +111,20 @@ func (s *Server) serveIntrospection(w http.ResponseWriter, r *http.Request) {
 	}
 	if fault == nil {
 		fault = &Fault{}
+	}
+	if fault.Arrived != nil {
+		select {
+		case fault.Arrived <- struct{}{}:
+		case <-r.Context().Done():
+			return
+		}
+	}
+	if fault.Release != nil {
+		select {
+		case <-fault.Release:
+		case <-r.Context().Done():
+			return
+		}
 	}
 	if fault.Delay > 0 {
 		select {
