@@ -11,6 +11,7 @@
 //	                                     (or --id <user id>)
 //	people token --user <email> --sp <client id>
 //	                                     print a partner service's token from make run's development provider
+//	people help (or -h, --help)          list the commands; an unknown one lists them on stderr, exit status 2
 package main
 
 import (
@@ -51,10 +52,7 @@ func main() {
 		// it under load. 400 trades some memory for that CPU; GOGC set in the environment wins.
 		debug.SetGCPercent(defaultGCPercent)
 	}
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, nil); err != nil {
-		fmt.Fprintln(os.Stderr, "people:", err)
-		os.Exit(1)
-	}
+	os.Exit(exitCode(run(ctx, os.Args[1:], os.Getenv, os.Stdout, nil), os.Stderr))
 }
 
 // run is the whole program. ready, when not nil, receives the listening address once the
@@ -63,6 +61,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	cmd := "serve"
 	if len(args) > 0 {
 		cmd, args = args[0], args[1:]
+	}
+	switch {
+	case cmd == "help" || cmd == "-h" || cmd == "--help": // no configuration needed to ask
+		_, err := io.WriteString(stdout, usage())
+		return err
+	case !isCommand(cmd):
+		return &usageError{fmt.Sprintf("unknown command %q", cmd)}
 	}
 	if cmd == "token" { // a client of a running server: no database, no configuration
 		return devToken(ctx, args, getenv, stdout)
@@ -130,7 +135,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		}
 		return serve(ctx, cfg, s, tracer, log, ready)
 	}
-	return fmt.Errorf("unknown command %q: use serve, migrate, demo, create-staff or token", cmd)
+	return fmt.Errorf("command %q is listed but not handled", cmd) // a bug: commands and this switch disagree
 }
 
 // newLogger logs as text for a developer and as JSON in production; every record made with a
