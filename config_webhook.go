@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -13,6 +14,9 @@ type webhookConfig struct {
 	// WEBHOOK_ALLOWED_NETWORKS: the private or local networks (refusedNetworks) webhooks may
 	// reach all the same, such as a receiver inside the deployment's network.
 	AllowedNetworks []netip.Prefix
+	// SecretKeys seal the webhooks' secrets at rest: SECRET_KEY seals, and it and each of
+	// SECRET_KEY_FALLBACKS open (store.Options.SecretKeys). Empty without SECRET_KEY.
+	SecretKeys []secret
 }
 
 // webhook reads the WEBHOOK_* settings. People had none: it called webhooks once, with TLS
@@ -23,6 +27,21 @@ func (p *parser) webhook(c Config) webhookConfig {
 		MaxAge:    p.duration("WEBHOOK_MAX_AGE", 24*time.Hour),
 		AllowHTTP: p.boolean("WEBHOOK_ALLOW_HTTP", c.Development()),
 		Retention: p.duration("WEBHOOK_DELIVERY_RETENTION", 30*24*time.Hour),
+	}
+	// SECRET_KEY as set: the login's random stand-in in development would make the secrets
+	// sealed before a restart unreadable after it; unset, the store uses its built-in key.
+	if k := p.getenv("SECRET_KEY"); k != "" {
+		w.SecretKeys = append(w.SecretKeys, secret(k))
+	}
+	// Django's name and meaning: previous keys, still accepted, never used to seal. Comma-
+	// separated, hence keys without commas.
+	for _, k := range strings.Split(p.getenv("SECRET_KEY_FALLBACKS"), ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			w.SecretKeys = append(w.SecretKeys, secret(k))
+		}
+	}
+	if len(w.SecretKeys) > 0 && p.getenv("SECRET_KEY") == "" {
+		p.errs = append(p.errs, "SECRET_KEY_FALLBACKS needs SECRET_KEY")
 	}
 	switch p.str("WEBHOOK_ALLOWED_NETWORKS", "") {
 	case "none":

@@ -33,6 +33,8 @@ func TestWebhookConfig(t *testing.T) {
 			"WEBHOOK_ALLOWED_NETWORKS", "10.1.0.0/16, 192.168.1.7,fd00::/8"),
 			webhookConfig{MaxAge: 2 * time.Hour, AllowHTTP: true, Retention: 24 * time.Hour,
 				AllowedNetworks: prefixes("10.1.0.0/16", "192.168.1.7/32", "fd00::/8")}},
+		{"secret keys", with("SECRET_KEY", "current", "SECRET_KEY_FALLBACKS", " previous , older,"),
+			webhookConfig{MaxAge: 24 * time.Hour, Retention: 30 * 24 * time.Hour, SecretKeys: []secret{"current", "previous", "older"}}},
 		{"development refuses http and loopback when told", with("ENVIRONMENT", "development", "WEBHOOK_ALLOW_HTTP", "false",
 			"WEBHOOK_ALLOWED_NETWORKS", "none"),
 			webhookConfig{MaxAge: 24 * time.Hour, Retention: 30 * 24 * time.Hour}},
@@ -50,6 +52,9 @@ func TestWebhookConfig(t *testing.T) {
 
 	_, err := parseConfig(env(with("WEBHOOK_MAX_AGE", "forever", "WEBHOOK_ALLOW_HTTP", "sometimes", "WEBHOOK_DELIVERY_RETENTION", "-1h",
 		"WEBHOOK_ALLOWED_NETWORKS", "10.0.0.0/33")))
+	if _, err := parseConfig(env(with("SECRET_KEY_FALLBACKS", "previous"))); err == nil || !strings.Contains(err.Error(), "SECRET_KEY_FALLBACKS needs SECRET_KEY") {
+		t.Errorf("fallbacks without a key: %v", err)
+	}
 	for _, key := range []string{"WEBHOOK_MAX_AGE", "WEBHOOK_ALLOW_HTTP", "WEBHOOK_DELIVERY_RETENTION", "WEBHOOK_ALLOWED_NETWORKS"} {
 		if err == nil || !strings.Contains(err.Error(), key) {
 			t.Errorf("error %v does not name %s", err, key)

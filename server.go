@@ -91,6 +91,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		MaxConns: cfg.DatabaseMaxConns, StatementTimeout: cfg.StatementTimeout, InvitationValidity: cfg.InvitationValidity,
 		WebhookAllowHTTP: cfg.Webhook.AllowHTTP,
 	}
+	for _, k := range cfg.Webhook.SecretKeys {
+		opts.SecretKeys = append(opts.SecretKeys, []byte(k.reveal()))
+	}
 	// The tracer sits on the database connections, so it exists before the store opens them.
 	var tracer trace.Tracer
 	if cmd == "serve" {
@@ -117,7 +120,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 
 	switch cmd {
 	case "migrate":
-		return migrate(ctx, s, log)
+		if err := migrate(ctx, s, log); err != nil {
+			return err
+		}
+		return sealWebhookSecrets(ctx, s, log)
 	case "demo":
 		return loadDemo(ctx, s, log, args)
 	case "create-staff":
@@ -131,6 +137,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 				return err
 			}
 		} else if err := migrations.Check(ctx, s.DB().DB); err != nil {
+			return err
+		}
+		if err := sealWebhookSecrets(ctx, s, log); err != nil {
 			return err
 		}
 		return serve(ctx, cfg, s, tracer, log, ready)
@@ -154,6 +163,25 @@ func migrate(ctx context.Context, s *store.Store, log *slog.Logger) error {
 		return err
 	}
 	log.InfoContext(ctx, "database migrated", "applied", n, "version", migrations.Latest())
+	return nil
+}
+
+// sealWebhookSecrets seals the webhook secrets stored in clear or under a previous key
+// (migration 0008, store.SealWebhookSecrets) before the server sends any. A secret no key opens
+// is an operator's to fix (SECRET_KEY replaced without SECRET_KEY_FALLBACKS): its deliveries
+// fail until then, and the server serves meanwhile.
+func sealWebhookSecrets(ctx context.Context, s *store.Store, log *slog.Logger) error {
+	sealed, unreadable, err := s.SealWebhookSecrets(ctx)
+	if err != nil {
+		return err
+	}
+	if sealed > 0 {
+		log.InfoContext(ctx, "webhook secrets sealed under the current key", "secrets", sealed)
+	}
+	if unreadable > 0 {
+		log.ErrorContext(ctx, "webhook secrets open with neither SECRET_KEY nor SECRET_KEY_FALLBACKS: their deliveries fail until the key that sealed them is a fallback again, or the secrets are set anew",
+			"secrets", unreadable)
+	}
 	return nil
 }
 

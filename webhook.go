@@ -223,6 +223,9 @@ func (w *webhookSender) send(ctx context.Context, d store.WebhookDelivery) *deli
 	case u.Scheme != "https" && u.Scheme != "http":
 		return failure("the URL must use https", nil)
 	}
+	if d.SecretUnreadable {
+		return failure("webhook secret unreadable: SECRET_KEY changed without SECRET_KEY_FALLBACKS", nil)
+	}
 	m := scimMember{Value: d.UserID.String(), Type: "User"}
 	if d.Email != "" {
 		m.Email = &d.Email

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/json"
@@ -701,5 +702,77 @@ func TestWebhookRetryDelay(t *testing.T) {
 				t.Errorf("retryDelay(%d) = %v, want %v..%v", tc.attempt, d, tc.min, tc.max)
 			}
 		}
+	}
+}
+
+// TestWebhookSecretsSealedAtStart: a start (here `people migrate`) seals the secrets stored in
+// clear (as migration 0008 leaves those stored before it) and those sealed under a key now in
+// SECRET_KEY_FALLBACKS, without printing them; the deliveries then carry the secrets with the
+// new key alone, and a server that has lost the key sends nothing and says why.
+func TestWebhookSecretsSealedAtStart(t *testing.T) {
+	db := storetest.EmptyDatabase(t) // its own: a start seals every row of its database
+	const oldKey, newKey = "the old key of at least thirty-two characters", "the new key of at least thirty-two characters"
+	open := func(keys ...string) *store.Store {
+		t.Helper()
+		o := store.Options{MaxConns: 4, WebhookAllowHTTP: true}
+		for _, k := range keys {
+			o.SecretKeys = append(o.SecretKeys, []byte(k))
+		}
+		s, err := store.Open(t.Context(), db, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	if err := run(t.Context(), []string{"migrate"}, env(map[string]string{"DATABASE_URL": db}), io.Discard, nil); err != nil {
+		t.Fatal(err)
+	}
+	old := open(oldKey)
+	r := startReceiver(t, false)
+	team := storetest.TeamWithEveryRole(t, old)
+	legacy := hook(t, old, team.ID, r, "/legacy", "legacy-"+storetest.Unique())
+	storetest.MustExec(t, old.DB(), "UPDATE team_webhooks SET secret = ? WHERE id = ?", "plain:legacy-secret", legacy.ID)
+	hook(t, old, team.ID, r, "/sealed", "sealed-secret")
+
+	var logs bytes.Buffer
+	vars := map[string]string{"DATABASE_URL": db, "SECRET_KEY": newKey, "SECRET_KEY_FALLBACKS": "an unrelated key, " + oldKey, "LOG_LEVEL": "debug"}
+	if err := run(t.Context(), []string{"migrate"}, env(vars), &logs, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "webhook secrets sealed under the current key") || strings.Contains(logs.String(), "neither SECRET_KEY") {
+		t.Errorf("migrate's log:\n%s\nwant the sealing reported", logs.String())
+	}
+	for _, leak := range []string{"legacy-secret", "sealed-secret", oldKey, newKey} {
+		if strings.Contains(logs.String(), leak) {
+			t.Errorf("migrate's log prints %q", leak)
+		}
+	}
+	var clear int
+	if err := old.DB().QueryRowContext(t.Context(), `SELECT count(*) FROM team_webhooks
+		WHERE secret NOT LIKE 'v1:%' OR secret LIKE '%secret%'`).Scan(&clear); err != nil || clear != 0 {
+		t.Errorf("%d secrets not sealed (%v)", clear, err)
+	}
+
+	storetest.Access(t, old, team.ID, team.Outsider, store.RoleMember)
+	lost := testSender(open("a third key: the others forgotten"), nil, time.Hour)
+	lost.cfg.AllowHTTP = true
+	if _, err := lost.sendDue(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if ws := webhookOf(t, old, legacy); ws.LastError != "webhook secret unreadable: SECRET_KEY changed without SECRET_KEY_FALLBACKS" || r.connections() != 0 {
+		t.Errorf("webhook %+v, %d connections; want the secret unreadable and nothing sent", ws, r.connections())
+	}
+
+	fastForward(t, old, team.ID)
+	sender := testSender(open(newKey), nil, time.Hour) // the old key no longer needed
+	sender.cfg.AllowHTTP = true
+	drain(t, sender, old, team.ID)
+	got := map[string]string{}
+	for _, g := range r.receipts() {
+		got[g.Path] = g.Authorization
+	}
+	if diff := cmp.Diff(map[string]string{"/legacy": "Bearer legacy-secret", "/sealed": "Bearer sealed-secret"}, got); diff != "" {
+		t.Errorf("Authorization by webhook (-want +got):\n%s", diff)
 	}
 }
