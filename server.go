@@ -89,7 +89,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	slog.SetDefault(log) // libraries that log through slog's default (zitadel/oidc) use ours
 	opts := store.Options{
 		MaxConns: cfg.DatabaseMaxConns, StatementTimeout: cfg.StatementTimeout, InvitationValidity: cfg.InvitationValidity,
-		WebhookAllowHTTP: cfg.Webhook.AllowHTTP,
+		WebhookAllowHTTP: cfg.Webhook.AllowHTTP, InvitationsPerHour: cfg.InvitationRateLimit,
 	}
 	for _, k := range cfg.Webhook.SecretKeys {
 		opts.SecretKeys = append(opts.SecretKeys, []byte(k.reveal()))
