@@ -412,8 +412,8 @@ func (s *Store) WebhookDelivered(ctx context.Context, id uuid.UUID) error {
 // but never later than maxAge after the change, where it gets a last attempt; an attempt that
 // fails once maxAge has passed gives the delivery up (status failure, secret forgotten). It
 // returns the delivery's status: pending (to be retried), failure (given up), or "" when the
-// delivery is gone (cancelled with its webhook). reason is for operators and staff: it must
-// hold no credential.
+// delivery is gone (cancelled with its webhook). reason is what staff read (lastError): a kind
+// of failure, with no credential, address or receiver's text (the sender's deliveryFailure).
 func (s *Store) WebhookAttemptFailed(ctx context.Context, id uuid.UUID, reason string, retryIn, maxAge time.Duration) (string, error) {
 	if len(reason) > 500 {
 		reason = strings.ToValidUTF8(reason[:500], "")
