@@ -167,7 +167,7 @@ func migrate(ctx context.Context, s *store.Store, log *slog.Logger) error {
 }
 
 // sealWebhookSecrets seals the webhook secrets stored in clear or under a previous key
-// (migration 0008, store.SealWebhookSecrets) before the server sends any. A secret no key opens
+// (migration 0009, store.SealWebhookSecrets) before the server sends any. A secret no key opens
 // is an operator's to fix (SECRET_KEY replaced without SECRET_KEY_FALLBACKS): its deliveries
 // fail until then, and the server serves meanwhile.
 func sealWebhookSecrets(ctx context.Context, s *store.Store, log *slog.Logger) error {

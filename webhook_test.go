@@ -706,7 +706,7 @@ func TestWebhookRetryDelay(t *testing.T) {
 }
 
 // TestWebhookSecretsSealedAtStart: a start (here `people migrate`) seals the secrets stored in
-// clear (as migration 0008 leaves those stored before it) and those sealed under a key now in
+// clear (as migration 0009 leaves those stored before it) and those sealed under a key now in
 // SECRET_KEY_FALLBACKS, without printing them; the deliveries then carry the secrets with the
 // new key alone, and a server that has lost the key sends nothing and says why.
 func TestWebhookSecretsSealedAtStart(t *testing.T) {

@@ -17,7 +17,7 @@ import (
 // Stored forms of a webhook secret (team_webhooks.secret and its deliveries' copies):
 //
 //	v1:<key id>:<base64url(nonce, AES-256-GCM ciphertext and tag)>  sealed under a key
-//	plain:<secret>                                                    in clear: rows that migration 0008
+//	plain:<secret>                                                    in clear: rows that migration 0009
 //	                                                                  tagged, or an operator's INSERT
 //
 // The secret is sealed with the webhook's id as additional data, so a sealed value copied

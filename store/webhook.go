@@ -334,7 +334,7 @@ func (s *Store) ClaimWebhookDeliveries(ctx context.Context, limit int, lease tim
 const sealBatch = 100
 
 // SealWebhookSecrets seals under the current key every webhook secret stored otherwise: in
-// clear (migration 0008 tagged the existing ones "plain:", since SQL cannot reach the key) or
+// clear (migration 0009 tagged the existing ones "plain:", since SQL cannot reach the key) or
 // under a previous key. The server runs it at start-up; it is idempotent, and safe beside other
 // instances and edits: a value changed meanwhile is left to its writer. It returns how many
 // values it sealed and how many opened with none of the keys (left as they are).

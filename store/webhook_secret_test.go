@@ -85,7 +85,7 @@ func TestWebhookSecretsSealed(t *testing.T) {
 	}
 }
 
-// TestSealWebhookSecrets: the secrets stored in clear (as migration 0008 tags them) and those
+// TestSealWebhookSecrets: the secrets stored in clear (as migration 0009 tags them) and those
 // sealed under a previous key are sealed under the current one at start-up, in batches, and
 // still open; a value no key opens is counted and left alone.
 func TestSealWebhookSecrets(t *testing.T) {
@@ -103,7 +103,7 @@ func TestSealWebhookSecrets(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if i%2 == 0 { // as migration 0008 leaves a secret stored before it
+		if i%2 == 0 { // as migration 0009 leaves a secret stored before it
 			storetest.MustExec(t, s1.DB(), "UPDATE team_webhooks SET secret = ? WHERE id = ?", "plain:"+secret, w.ID)
 		}
 		hooks = append(hooks, hook{w.ID, secret})
