@@ -19,6 +19,58 @@ import (
 	"lasuite.fr/people/store"
 )
 
+// commands are people's subcommands with their one-line summaries, in the order `people help`
+// lists them; run handles every one of them.
+var commands = []struct{ name, summary string }{
+	{"serve", "migrate (unless MIGRATE=false) and serve the API on LISTEN_ADDR; the default"},
+	{"migrate", "apply pending database migrations and exit"},
+	{"demo", "load the demo data (--once: only into a database without it)"},
+	{"create-staff", "make a user active staff, creating them by email if need be (create-staff -h)"},
+	{"token", "print a partner service's token from make run's development provider"},
+	{"help", "print this list (also -h and --help)"},
+}
+
+func isCommand(name string) bool {
+	for _, c := range commands {
+		if c.name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// usage is the list `people help` prints to stdout and an unknown command to stderr.
+func usage() string {
+	var b strings.Builder
+	b.WriteString("usage: people [command] [flags]\n\ncommands:\n")
+	for _, c := range commands {
+		fmt.Fprintf(&b, "  %-13s %s\n", c.name, c.summary)
+	}
+	return b.String()
+}
+
+// usageError is a command line people does not understand: main prints the command list after
+// it, to stderr, and exits 2 as flag parsing conventionally does.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+// exitCode reports run's outcome on stderr and returns the process's exit status: 0 for
+// success, 2 for a usage error, 1 for any other failure.
+func exitCode(err error, stderr io.Writer) int {
+	var ue *usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "people: %v\n\n%s", err, usage())
+		return 2
+	default:
+		fmt.Fprintln(stderr, "people:", err)
+		return 1
+	}
+}
+
 // staffUsage is what `people create-staff -h` prints before the flags.
 const staffUsage = `usage: people create-staff --email <email> [--name <name>] | --sub <subject> [--issuer <url>] [--name <name>] | --id <user id>
 

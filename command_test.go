@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -87,7 +88,6 @@ func TestCreateStaffCommand(t *testing.T) {
 		{[]string{"create-staff", "--email", u.Email, "--issuer", "https://op.example"}, "usage: people create-staff"},
 		{[]string{"create-staff", "--sub", "x"}, "--sub needs --issuer when OIDC_OP_URL is not set"},
 		{[]string{"create-staff", "--sub", strings.Repeat("x", 256), "--issuer", "https://op.example"}, "subject at most 255 characters"},
-		{[]string{"no-such-command"}, "use serve, migrate, demo, create-staff or token"},
 	} {
 		err := run(t.Context(), tc.args, vars, io.Discard, nil)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -145,6 +145,49 @@ func TestCreateStaffBySubCommand(t *testing.T) {
 	}
 	if want := []string{"http://localhost:8071/dev-oidc", other}; !slices.Equal(issuers, want) {
 		t.Errorf("identities of the other staff users at %v, want %v", issuers, want)
+	}
+}
+
+// TestHelpCommand: help, -h and --help list every command on stdout and succeed without any
+// configuration; an unknown command lists them on stderr and exits 2, before reading any.
+func TestHelpCommand(t *testing.T) {
+	for _, arg := range []string{"help", "-h", "--help"} {
+		var out, stderr bytes.Buffer
+		if code := exitCode(run(t.Context(), []string{arg}, env(nil), &out, nil), &stderr); code != 0 || stderr.Len() != 0 {
+			t.Errorf("people %s: exit %d, stderr %q; want 0 and nothing", arg, code, stderr.String())
+		}
+		checkCommandList(t, "people "+arg, out.String())
+	}
+	for _, args := range [][]string{{"no-such-command"}, {"--no-such-flag"}, {"Serve"}} {
+		var out, stderr bytes.Buffer
+		if code := exitCode(run(t.Context(), args, env(nil), &out, nil), &stderr); code != 2 || out.Len() != 0 {
+			t.Errorf("people %v: exit %d, stdout %q; want 2 and nothing", args, code, out.String())
+		}
+		if !strings.Contains(stderr.String(), "unknown command") {
+			t.Errorf("people %v: stderr %q does not say the command is unknown", args, stderr.String())
+		}
+		checkCommandList(t, fmt.Sprint("people ", args), stderr.String())
+	}
+	// A failure that is not a usage error keeps exit status 1.
+	var stderr bytes.Buffer
+	if code := exitCode(run(t.Context(), []string{"migrate"}, env(nil), io.Discard, nil), &stderr); code != 1 {
+		t.Errorf("people migrate without DATABASE_URL: exit %d (stderr %q), want 1", code, stderr.String())
+	}
+}
+
+// checkCommandList checks that out lists each command once, on a line of its own with a summary.
+func checkCommandList(t *testing.T, what, out string) {
+	t.Helper()
+	for _, cmd := range []string{"serve", "migrate", "demo", "create-staff", "token", "help"} {
+		n := 0
+		for _, line := range strings.Split(out, "\n") {
+			if f := strings.Fields(line); len(f) > 1 && f[0] == cmd {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%s: %d lines describe %s, want 1; output:\n%s", what, n, cmd, out)
+		}
 	}
 }
 

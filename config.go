@@ -39,6 +39,7 @@ type Config struct {
 	Release, Commit                               string
 
 	InvitationValidity    time.Duration
+	InvitationRateLimit   int // invitations one user may create in an hour; 0 for no limit
 	RegistrationIDPattern *regexp.Regexp
 
 	// PublicURL is the server's origin as browsers reach it, scheme://host[:port]: the
@@ -94,6 +95,7 @@ func parseConfig(getenv func(string) string) (Config, error) {
 		Commit:                 p.str("COMMIT", "NA"),
 
 		InvitationValidity:    p.duration("INVITATION_VALIDITY", 7*24*time.Hour),
+		InvitationRateLimit:   p.integer("INVITATION_RATE_LIMIT", 100, 0, 1_000_000),
 		RegistrationIDPattern: p.regexp("ORGANIZATION_REGISTRATION_ID_PATTERN", `^[0-9]{14}$`),
 
 		PublicURL:          p.origin("PUBLIC_URL", "http://localhost:8071"),

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func TestWebhookConfig(t *testing.T) {
@@ -24,10 +27,16 @@ func TestWebhookConfig(t *testing.T) {
 		want webhookConfig
 	}{
 		{"production defaults", with(), webhookConfig{MaxAge: 24 * time.Hour, Retention: 30 * 24 * time.Hour}},
-		{"development allows http", with("ENVIRONMENT", "development"), webhookConfig{MaxAge: 24 * time.Hour, AllowHTTP: true, Retention: 30 * 24 * time.Hour}},
-		{"set", with("WEBHOOK_MAX_AGE", "2h", "WEBHOOK_ALLOW_HTTP", "true", "WEBHOOK_DELIVERY_RETENTION", "86400"),
-			webhookConfig{MaxAge: 2 * time.Hour, AllowHTTP: true, Retention: 24 * time.Hour}},
-		{"development refuses http when told", with("ENVIRONMENT", "development", "WEBHOOK_ALLOW_HTTP", "false"),
+		{"development allows http and loopback", with("ENVIRONMENT", "development"), webhookConfig{MaxAge: 24 * time.Hour, AllowHTTP: true,
+			Retention: 30 * 24 * time.Hour, AllowedNetworks: prefixes("127.0.0.0/8", "::1/128")}},
+		{"set", with("WEBHOOK_MAX_AGE", "2h", "WEBHOOK_ALLOW_HTTP", "true", "WEBHOOK_DELIVERY_RETENTION", "86400",
+			"WEBHOOK_ALLOWED_NETWORKS", "10.1.0.0/16, 192.168.1.7,fd00::/8"),
+			webhookConfig{MaxAge: 2 * time.Hour, AllowHTTP: true, Retention: 24 * time.Hour,
+				AllowedNetworks: prefixes("10.1.0.0/16", "192.168.1.7/32", "fd00::/8")}},
+		{"secret keys", with("SECRET_KEY", "current", "SECRET_KEY_FALLBACKS", " previous , older,"),
+			webhookConfig{MaxAge: 24 * time.Hour, Retention: 30 * 24 * time.Hour, SecretKeys: []secret{"current", "previous", "older"}}},
+		{"development refuses http and loopback when told", with("ENVIRONMENT", "development", "WEBHOOK_ALLOW_HTTP", "false",
+			"WEBHOOK_ALLOWED_NETWORKS", "none"),
 			webhookConfig{MaxAge: 24 * time.Hour, Retention: 30 * 24 * time.Hour}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -35,16 +44,28 @@ func TestWebhookConfig(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if c.Webhook != tc.want {
-				t.Errorf("Webhook = %+v, want %+v", c.Webhook, tc.want)
+			if diff := cmp.Diff(tc.want, c.Webhook, cmp.AllowUnexported(webhookConfig{}), cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
+				t.Errorf("Webhook (-want +got):\n%s", diff)
 			}
 		})
 	}
 
-	_, err := parseConfig(env(with("WEBHOOK_MAX_AGE", "forever", "WEBHOOK_ALLOW_HTTP", "sometimes", "WEBHOOK_DELIVERY_RETENTION", "-1h")))
-	for _, key := range []string{"WEBHOOK_MAX_AGE", "WEBHOOK_ALLOW_HTTP", "WEBHOOK_DELIVERY_RETENTION"} {
+	_, err := parseConfig(env(with("WEBHOOK_MAX_AGE", "forever", "WEBHOOK_ALLOW_HTTP", "sometimes", "WEBHOOK_DELIVERY_RETENTION", "-1h",
+		"WEBHOOK_ALLOWED_NETWORKS", "10.0.0.0/33")))
+	if _, err := parseConfig(env(with("SECRET_KEY_FALLBACKS", "previous"))); err == nil || !strings.Contains(err.Error(), "SECRET_KEY_FALLBACKS needs SECRET_KEY") {
+		t.Errorf("fallbacks without a key: %v", err)
+	}
+	for _, key := range []string{"WEBHOOK_MAX_AGE", "WEBHOOK_ALLOW_HTTP", "WEBHOOK_DELIVERY_RETENTION", "WEBHOOK_ALLOWED_NETWORKS"} {
 		if err == nil || !strings.Contains(err.Error(), key) {
 			t.Errorf("error %v does not name %s", err, key)
 		}
 	}
+}
+
+func prefixes(ss ...string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, s := range ss {
+		out = append(out, netip.MustParsePrefix(s))
+	}
+	return out
 }

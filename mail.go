@@ -22,6 +22,7 @@ import (
 	"strings"
 	texttemplate "text/template"
 	"time"
+	"unicode"
 
 	"lasuite.fr/people/store"
 )
@@ -248,7 +249,7 @@ func render(msg store.Mail, frontendURL string) (subject, text, html string, err
 	if !ok {
 		t = invitationTexts["en-us"]
 	}
-	str := func(k string) string { s, _ := msg.Payload[k].(string); return s }
+	str := func(k string) string { s, _ := msg.Payload[k].(string); return mailField(s) }
 	role := t.Roles[str("role")]
 	vals := map[string]string{"Team": str("team_name"), "Role": role, "Issuer": str("issuer_name")}
 	fill := func(s string) (string, error) {
@@ -272,5 +273,25 @@ func render(msg store.Mail, frontendURL string) (subject, text, html string, err
 	if err = htmlMail.Execute(&hb, data); err != nil {
 		return
 	}
-	return strings.ReplaceAll(subject, "\n", " "), tb.String(), hb.String(), nil
+	return mailField(subject), tb.String(), hb.String(), nil
+}
+
+// mailFieldMax bounds, in characters, a name written into an email: the database's own bound
+// for team and user names, which an email must not trust.
+const mailFieldMax = 100
+
+// mailField makes a name that users choose (a team's, the issuer's) safe to write on one line
+// of an email: control characters (CR and LF among them: no header or line of its own) and the
+// bidirectional and invisible formatting characters that make a text read otherwise than it is
+// become spaces, runs of spaces one, and a name longer than mailFieldMax is cut with an
+// ellipsis. HTML escaping is html/template's, in the HTML part.
+func mailField(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.Join(strings.FieldsFunc(s, func(r rune) bool {
+		return unicode.IsSpace(r) || unicode.IsControl(r) || unicode.Is(unicode.Cf, r)
+	}), " ")
+	if r := []rune(s); len(r) > mailFieldMax {
+		s = strings.TrimSpace(string(r[:mailFieldMax-1])) + "…"
+	}
+	return s
 }

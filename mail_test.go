@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -376,5 +377,49 @@ func TestInvitationEmailsOverTLS(t *testing.T) {
 				t.Errorf("AUTH sent: %+v %+v", srv.auth, plain.auth)
 			}
 		})
+	}
+}
+
+// TestInvitationEmailNames: the names written into an invitation email (the team's, the
+// issuer's) cannot add lines or headers, hide behind bidirectional controls, or run long: they
+// are one line of at most 100 characters, and HTML-escaped in the HTML part.
+func TestInvitationEmailNames(t *testing.T) {
+	team := "Evil\r\nBcc: victim@example.test\r\n\r\n<script>alert(1)</script>\u202Egnp.exe\u200B\t" + strings.Repeat("x", 300)
+	issuer := "Mallory\nSubject: urgent\x00"
+	for _, lang := range []string{"en-us", "fr-fr"} {
+		msg := store.Mail{Template: "invitation", Recipient: "invitee@example.test", Language: lang,
+			Payload: map[string]any{"team_name": team, "role": "member", "issuer_name": issuer}}
+		subject, text, html, err := render(msg, "https://people.example.test/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := compose("noreply@example.test", msg.Recipient, subject, text, html)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := mail.ReadMessage(bytes.NewReader(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(m.Header["Bcc"]) > 0 || len(m.Header["Subject"]) != 1 {
+			t.Errorf("%s: headers %v, want no Bcc and one Subject", lang, m.Header)
+		}
+		_, text, html = decoded(t, string(raw))
+		var line string
+		for _, l := range strings.Split(text, "\n") {
+			if strings.Contains(l, "Mallory") {
+				line = l
+			}
+		}
+		want := "Evil Bcc: victim@example.test <script>alert(1)</script> gnp.exe " + strings.Repeat("x", 100-len("Evil Bcc: victim@example.test <script>alert(1)</script> gnp.exe ")-1) + "…"
+		if !strings.Contains(line, want) || !strings.Contains(line, "Mallory Subject: urgent") {
+			t.Errorf("%s: the text's invitation line is %q, want the team's name as %q and the issuer's on one line", lang, line, want)
+		}
+		if strings.ContainsAny(text+html, "\u202E\u200B\x00") || strings.Contains(text, "\nBcc") {
+			t.Errorf("%s: control or formatting characters kept:\n%s", lang, text)
+		}
+		if strings.Contains(html, "<script>") || !strings.Contains(html, "&lt;script&gt;alert(1)&lt;/script&gt;") {
+			t.Errorf("%s: the HTML part does not escape the team's name:\n%s", lang, html)
+		}
 	}
 }

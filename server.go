@@ -11,6 +11,7 @@
 //	                                     (or --id <user id>)
 //	people token --user <email> --sp <client id>
 //	                                     print a partner service's token from make run's development provider
+//	people help (or -h, --help)          list the commands; an unknown one lists them on stderr, exit status 2
 package main
 
 import (
@@ -51,10 +52,7 @@ func main() {
 		// it under load. 400 trades some memory for that CPU; GOGC set in the environment wins.
 		debug.SetGCPercent(defaultGCPercent)
 	}
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, nil); err != nil {
-		fmt.Fprintln(os.Stderr, "people:", err)
-		os.Exit(1)
-	}
+	os.Exit(exitCode(run(ctx, os.Args[1:], os.Getenv, os.Stdout, nil), os.Stderr))
 }
 
 // run is the whole program. ready, when not nil, receives the listening address once the
@@ -63,6 +61,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	cmd := "serve"
 	if len(args) > 0 {
 		cmd, args = args[0], args[1:]
+	}
+	switch {
+	case cmd == "help" || cmd == "-h" || cmd == "--help": // no configuration needed to ask
+		_, err := io.WriteString(stdout, usage())
+		return err
+	case !isCommand(cmd):
+		return &usageError{fmt.Sprintf("unknown command %q", cmd)}
 	}
 	if cmd == "token" { // a client of a running server: no database, no configuration
 		return devToken(ctx, args, getenv, stdout)
@@ -84,7 +89,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	slog.SetDefault(log) // libraries that log through slog's default (zitadel/oidc) use ours
 	opts := store.Options{
 		MaxConns: cfg.DatabaseMaxConns, StatementTimeout: cfg.StatementTimeout, InvitationValidity: cfg.InvitationValidity,
-		WebhookAllowHTTP: cfg.Webhook.AllowHTTP,
+		WebhookAllowHTTP: cfg.Webhook.AllowHTTP, InvitationsPerHour: cfg.InvitationRateLimit,
+	}
+	for _, k := range cfg.Webhook.SecretKeys {
+		opts.SecretKeys = append(opts.SecretKeys, []byte(k.reveal()))
 	}
 	// The tracer sits on the database connections, so it exists before the store opens them.
 	var tracer trace.Tracer
@@ -112,7 +120,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 
 	switch cmd {
 	case "migrate":
-		return migrate(ctx, s, log)
+		if err := migrate(ctx, s, log); err != nil {
+			return err
+		}
+		return sealWebhookSecrets(ctx, s, log)
 	case "demo":
 		return loadDemo(ctx, s, log, args)
 	case "create-staff":
@@ -128,9 +139,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		} else if err := migrations.Check(ctx, s.DB().DB); err != nil {
 			return err
 		}
+		if err := sealWebhookSecrets(ctx, s, log); err != nil {
+			return err
+		}
 		return serve(ctx, cfg, s, tracer, log, ready)
 	}
-	return fmt.Errorf("unknown command %q: use serve, migrate, demo, create-staff or token", cmd)
+	return fmt.Errorf("command %q is listed but not handled", cmd) // a bug: commands and this switch disagree
 }
 
 // newLogger logs as text for a developer and as JSON in production; every record made with a
@@ -149,6 +163,25 @@ func migrate(ctx context.Context, s *store.Store, log *slog.Logger) error {
 		return err
 	}
 	log.InfoContext(ctx, "database migrated", "applied", n, "version", migrations.Latest())
+	return nil
+}
+
+// sealWebhookSecrets seals the webhook secrets stored in clear or under a previous key
+// (migration 0009, store.SealWebhookSecrets) before the server sends any. A secret no key opens
+// is an operator's to fix (SECRET_KEY replaced without SECRET_KEY_FALLBACKS): its deliveries
+// fail until then, and the server serves meanwhile.
+func sealWebhookSecrets(ctx context.Context, s *store.Store, log *slog.Logger) error {
+	sealed, unreadable, err := s.SealWebhookSecrets(ctx)
+	if err != nil {
+		return err
+	}
+	if sealed > 0 {
+		log.InfoContext(ctx, "webhook secrets sealed under the current key", "secrets", sealed)
+	}
+	if unreadable > 0 {
+		log.ErrorContext(ctx, "webhook secrets open with neither SECRET_KEY nor SECRET_KEY_FALLBACKS: their deliveries fail until the key that sealed them is a fallback again, or the secrets are set anew",
+			"secrets", unreadable)
+	}
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"sync"
@@ -41,17 +42,24 @@ type webhookSender struct {
 	store  *store.Store
 	log    *slog.Logger
 	client *http.Client
+	dial   *webhookDialer
 	// Tests shorten these.
 	timeout, lease, backoffBase, backoffCap time.Duration
 }
 
 // newWebhookSender verifies receivers' certificates against roots, or the system's pool when
-// nil (People turned verification off).
+// nil (People turned verification off). Its connections go only where webhookDialer allows,
+// and never through HTTP(S)_PROXY: a proxy would resolve the receiver's name itself, after
+// the check.
 func newWebhookSender(cfg webhookConfig, s *store.Store, log *slog.Logger, roots *x509.CertPool) *webhookSender {
+	d := &webhookDialer{allowed: cfg.AllowedNetworks, resolver: net.DefaultResolver,
+		dialer: net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}}
 	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.Proxy = nil
+	t.DialContext = d.DialContext
 	t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots}
 	t.MaxIdleConnsPerHost = 4
-	return &webhookSender{cfg: cfg, store: s, log: log,
+	return &webhookSender{cfg: cfg, store: s, log: log, dial: d,
 		client: &http.Client{Transport: t,
 			// A redirect is a failure: the PATCH and its bearer token go to the URL staff set, nowhere else.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
@@ -106,24 +114,65 @@ func (w *webhookSender) sendDue(ctx context.Context) (int, error) {
 	return len(ds), errors.Join(errs...)
 }
 
-// deliver sends one delivery and records the outcome; the error is the recording's.
+// deliver sends one delivery and records the outcome; the error is the recording's. Staff
+// see the failure's class (deliveryFailure.class); the log has its detail, addresses included,
+// for the operators.
 func (w *webhookSender) deliver(ctx context.Context, d store.WebhookDelivery) error {
 	log := w.log.With("delivery_id", d.ID, "webhook_id", d.WebhookID, "team_id", d.TeamID, "attempt", d.Attempts)
-	sendErr := w.send(ctx, d)
-	if sendErr == nil {
+	f := w.send(ctx, d)
+	if f == nil {
 		log.InfoContext(ctx, "webhook delivered")
 		return w.store.WebhookDelivered(ctx, d.ID)
 	}
-	status, err := w.store.WebhookAttemptFailed(ctx, d.ID, sendErr.Error(), w.retryDelay(d.Attempts), w.cfg.MaxAge)
+	status, err := w.store.WebhookAttemptFailed(ctx, d.ID, f.class, w.retryDelay(d.Attempts), w.cfg.MaxAge)
 	switch {
 	case err != nil:
 		return err
 	case status == store.WebhookStatusFailure:
-		log.ErrorContext(ctx, "webhook delivery given up", "err", sendErr, "max_age", w.cfg.MaxAge)
+		log.ErrorContext(ctx, "webhook delivery given up", "failure", f.class, "err", f.err, "max_age", w.cfg.MaxAge)
 	case status == store.WebhookStatusPending:
-		log.WarnContext(ctx, "webhook delivery failed, will retry", "err", sendErr)
+		log.WarnContext(ctx, "webhook delivery failed, will retry", "failure", f.class, "err", f.err)
 	}
 	return nil
+}
+
+// deliveryFailure is a failed attempt. class is what staff read (TeamWebhook.lastError): a
+// fixed phrase naming the kind of failure, never an address or a receiver's or a library's
+// text, since a webhook's URL may name an internal host and its answers are the receiver's to
+// choose. err is the detail, for the log.
+type deliveryFailure struct {
+	class string
+	err   error
+}
+
+func failure(class string, err error) *deliveryFailure {
+	if err == nil {
+		err = errors.New(class)
+	}
+	return &deliveryFailure{class: class, err: err}
+}
+
+// classify names the kind of a failed request (client.Do's error).
+func (w *webhookSender) classify(err error) *deliveryFailure {
+	var (
+		refused  *refusedDestinationError
+		dnsErr   *net.DNSError
+		verify   *tls.CertificateVerificationError
+		hostname x509.HostnameError
+		ue       *url.Error
+	)
+	switch {
+	case errors.As(err, &refused):
+		return failure("refused destination: a private or local address (WEBHOOK_ALLOWED_NETWORKS)", err)
+	case errors.As(err, &ue) && ue.Timeout():
+		return failure(fmt.Sprintf("timeout: no answer within %v", w.timeout), err)
+	case errors.As(err, &dnsErr):
+		return failure("DNS lookup failed", err)
+	case errors.As(err, &verify), errors.As(err, &hostname):
+		return failure("TLS certificate refused", err)
+	default:
+		return failure("connection failed", err)
+	}
 }
 
 // retryDelay is the wait after the attempt-th failure: exponential from backoffBase, capped at
@@ -159,20 +208,23 @@ type scimMember struct {
 
 // send makes one attempt: a PATCH of the SCIM message, with the delivery's id as the
 // Idempotency-Key (a timed-out attempt may have been applied: the retry says it is the same).
-// Any 2xx is a success (People wanted 200; SCIM receivers may answer 204). The error names
-// neither the URL nor the secret: it is logged and shown to staff.
-func (w *webhookSender) send(ctx context.Context, d store.WebhookDelivery) error {
+// Any 2xx is a success (People wanted 200; SCIM receivers may answer 204). The failure names
+// neither the URL nor the secret: it is logged, and its class shown to staff.
+func (w *webhookSender) send(ctx context.Context, d store.WebhookDelivery) *deliveryFailure {
 	if d.Protocol != store.WebhookProtocolSCIM {
-		return fmt.Errorf("unknown protocol %q", d.Protocol)
+		return failure("unknown protocol", fmt.Errorf("unknown protocol %q", d.Protocol))
 	}
 	u, err := url.Parse(d.URL)
 	switch {
 	case err != nil:
-		return errors.New("invalid URL")
+		return failure("invalid URL", err)
 	case u.Scheme == "http" && !w.cfg.AllowHTTP:
-		return errors.New("http URLs are refused (WEBHOOK_ALLOW_HTTP is off)")
+		return failure("http URLs are refused (WEBHOOK_ALLOW_HTTP is off)", nil)
 	case u.Scheme != "https" && u.Scheme != "http":
-		return errors.New("the URL must use https")
+		return failure("the URL must use https", nil)
+	}
+	if d.SecretUnreadable {
+		return failure("webhook secret unreadable: SECRET_KEY changed without SECRET_KEY_FALLBACKS", nil)
 	}
 	m := scimMember{Value: d.UserID.String(), Type: "User"}
 	if d.Email != "" {
@@ -183,13 +235,13 @@ func (w *webhookSender) send(ctx context.Context, d store.WebhookDelivery) error
 		Operations: []scimOperation{{Op: d.Operation, Path: "members", Value: []scimMember{m}}},
 	})
 	if err != nil {
-		return err
+		return failure("internal error", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, w.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPatch, d.URL, bytes.NewReader(body))
 	if err != nil {
-		return errors.New("invalid URL")
+		return failure("invalid URL", err)
 	}
 	req.Header.Set("Content-Type", "application/scim+json")
 	req.Header.Set("Accept", "application/scim+json, application/json")
@@ -199,19 +251,17 @@ func (w *webhookSender) send(ctx context.Context, d store.WebhookDelivery) error
 	}
 	resp, err := w.client.Do(req)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			if ue.Timeout() {
-				return fmt.Errorf("no answer within %v", w.timeout)
-			}
-			err = ue.Err
-		}
-		return fmt.Errorf("request failed: %w", err)
+		return w.classify(err)
 	}
 	defer resp.Body.Close()
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("the receiver answered %s", resp.Status)
+		// The code only: the reason phrase is the receiver's text.
+		class := fmt.Sprintf("HTTP %dxx (%d)", resp.StatusCode/100, resp.StatusCode)
+		if resp.StatusCode/100 == 3 {
+			class += ": redirects are not followed"
+		}
+		return failure(class, fmt.Errorf("the receiver answered %s", resp.Status))
 	}
 	return nil
 }

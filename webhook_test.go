@@ -1,14 +1,17 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strings"
@@ -33,11 +36,15 @@ type receipt struct {
 	Body                                                     scimPatch
 }
 
+// loopback is where the receivers listen.
+var loopback = netip.MustParsePrefix("127.0.0.1/32")
+
 // receiver is an in-process webhook receiver on 127.0.0.1. answer decides each response; a
 // sender that hangs up during the delay gets none.
 type receiver struct {
 	srv    *httptest.Server
 	mu     sync.Mutex
+	conns  int // connections accepted
 	got    []receipt
 	answer func(n int) (status int, delay time.Duration) // n counts requests from 1
 }
@@ -66,13 +73,27 @@ func startReceiver(t *testing.T, tls bool) *receiver {
 		}
 		w.WriteHeader(status)
 	})
+	r.srv = httptest.NewUnstartedServer(h)
+	r.srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			r.mu.Lock()
+			r.conns++
+			r.mu.Unlock()
+		}
+	}
 	if tls {
-		r.srv = httptest.NewTLSServer(h)
+		r.srv.StartTLS()
 	} else {
-		r.srv = httptest.NewServer(h)
+		r.srv.Start()
 	}
 	t.Cleanup(r.srv.Close)
 	return r
+}
+
+func (r *receiver) connections() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.conns
 }
 
 func (r *receiver) receipts() []receipt {
@@ -96,8 +117,10 @@ func (r *receiver) roots() *x509.CertPool {
 
 // testSender is a sender that retries after 20-40 ms, with a maximum age of maxAge. Its
 // timeout is generous: the tests run on loaded machines, and only a hung receiver reaches it.
+// The receivers listen on 127.0.0.1, which webhooks may reach only when allowed, as here.
 func testSender(s *store.Store, roots *x509.CertPool, maxAge time.Duration) *webhookSender {
-	w := newWebhookSender(webhookConfig{MaxAge: maxAge, Retention: time.Hour}, s, slog.New(slog.DiscardHandler), roots)
+	w := newWebhookSender(webhookConfig{MaxAge: maxAge, Retention: time.Hour, AllowedNetworks: []netip.Prefix{loopback}},
+		s, slog.New(slog.DiscardHandler), roots)
 	w.timeout, w.lease, w.backoffBase, w.backoffCap = 15*time.Second, time.Minute, 40*time.Millisecond, 40*time.Millisecond
 	return w
 }
@@ -321,7 +344,7 @@ func TestWebhookGivenUpAfterMaxAge(t *testing.T) {
 
 	ds := drain(t, sender, s, team.ID)
 	if len(ds) != 1 || ds[0].Status != store.WebhookStatusFailure || !ds[0].Finished || ds[0].HasSecret || ds[0].Attempts < 2 ||
-		!strings.Contains(ds[0].LastError, "request failed") {
+		ds[0].LastError != "connection failed" {
 		t.Errorf("deliveries %+v, want one failure after several attempts, its secret forgotten", ds)
 	}
 	if time.Since(start) < 300*time.Millisecond {
@@ -420,7 +443,7 @@ func TestWebhookServerKilled(t *testing.T) {
 	}
 	child := exec.Command(exe, "-test.run=^$")
 	child.Env = append(os.Environ(), serveChildEnv+"=1", "DATABASE_URL="+storetest.URL(t), "LISTEN_ADDR=127.0.0.1:0",
-		"WEBHOOK_ALLOW_HTTP=true", "ENVIRONMENT=production")
+		"WEBHOOK_ALLOW_HTTP=true", "WEBHOOK_ALLOWED_NETWORKS=127.0.0.1", "ENVIRONMENT=production")
 	var stderr lockedBuffer
 	child.Stderr = &stderr
 	if err := child.Start(); err != nil {
@@ -442,7 +465,7 @@ func TestWebhookServerKilled(t *testing.T) {
 	}
 
 	fastForward(t, s, team.ID) // the claim's lease (a minute) runs out
-	startServer(t, storetest.URL(t), map[string]string{"WEBHOOK_ALLOW_HTTP": "true"})
+	startServer(t, storetest.URL(t), map[string]string{"WEBHOOK_ALLOW_HTTP": "true", "WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1"})
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if ds = deliveriesOf(t, s, team.ID); ds[0].Status != store.WebhookStatusPending {
 			break
@@ -587,7 +610,7 @@ func TestWebhookTransportSecurity(t *testing.T) {
 		if _, err := testSender(s, nil, time.Hour).sendDue(t.Context()); err != nil {
 			t.Fatal(err)
 		}
-		if ws := webhookOf(t, s, w); !strings.Contains(ws.LastError, "certificate") || len(r.receipts()) != 0 {
+		if ws := webhookOf(t, s, w); ws.LastError != "TLS certificate refused" || len(r.receipts()) != 0 {
 			t.Errorf("webhook %+v, receipts %d; want a certificate error and nothing received", ws, len(r.receipts()))
 		}
 	})
@@ -619,7 +642,7 @@ func TestWebhookTransportSecurity(t *testing.T) {
 		if _, err := testSender(s, r.roots(), time.Hour).sendDue(t.Context()); err != nil {
 			t.Fatal(err)
 		}
-		if ws := webhookOf(t, s, w); !strings.Contains(ws.LastError, "302") || len(r.receipts()) != 1 {
+		if ws := webhookOf(t, s, w); ws.LastError != "HTTP 3xx (302): redirects are not followed" || len(r.receipts()) != 1 {
 			t.Errorf("webhook %+v, want the 302 as a failure", ws)
 		}
 	})
@@ -640,7 +663,7 @@ func TestWebhookTransportSecurity(t *testing.T) {
 		if _, err := sender.sendDue(t.Context()); err != nil {
 			t.Fatal(err)
 		}
-		if ws := webhookOf(t, s, w); !strings.Contains(ws.LastError, "no answer within") {
+		if ws := webhookOf(t, s, w); ws.LastError != "timeout: no answer within 1s" {
 			t.Errorf("webhook %+v, want a timeout", ws)
 		}
 		if ds := drain(t, sender, s, team.ID); ds[0].Status != store.WebhookStatusSuccess {
@@ -679,5 +702,77 @@ func TestWebhookRetryDelay(t *testing.T) {
 				t.Errorf("retryDelay(%d) = %v, want %v..%v", tc.attempt, d, tc.min, tc.max)
 			}
 		}
+	}
+}
+
+// TestWebhookSecretsSealedAtStart: a start (here `people migrate`) seals the secrets stored in
+// clear (as migration 0009 leaves those stored before it) and those sealed under a key now in
+// SECRET_KEY_FALLBACKS, without printing them; the deliveries then carry the secrets with the
+// new key alone, and a server that has lost the key sends nothing and says why.
+func TestWebhookSecretsSealedAtStart(t *testing.T) {
+	db := storetest.EmptyDatabase(t) // its own: a start seals every row of its database
+	const oldKey, newKey = "the old key of at least thirty-two characters", "the new key of at least thirty-two characters"
+	open := func(keys ...string) *store.Store {
+		t.Helper()
+		o := store.Options{MaxConns: 4, WebhookAllowHTTP: true}
+		for _, k := range keys {
+			o.SecretKeys = append(o.SecretKeys, []byte(k))
+		}
+		s, err := store.Open(t.Context(), db, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	if err := run(t.Context(), []string{"migrate"}, env(map[string]string{"DATABASE_URL": db}), io.Discard, nil); err != nil {
+		t.Fatal(err)
+	}
+	old := open(oldKey)
+	r := startReceiver(t, false)
+	team := storetest.TeamWithEveryRole(t, old)
+	legacy := hook(t, old, team.ID, r, "/legacy", "legacy-"+storetest.Unique())
+	storetest.MustExec(t, old.DB(), "UPDATE team_webhooks SET secret = ? WHERE id = ?", "plain:legacy-secret", legacy.ID)
+	hook(t, old, team.ID, r, "/sealed", "sealed-secret")
+
+	var logs bytes.Buffer
+	vars := map[string]string{"DATABASE_URL": db, "SECRET_KEY": newKey, "SECRET_KEY_FALLBACKS": "an unrelated key, " + oldKey, "LOG_LEVEL": "debug"}
+	if err := run(t.Context(), []string{"migrate"}, env(vars), &logs, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "webhook secrets sealed under the current key") || strings.Contains(logs.String(), "neither SECRET_KEY") {
+		t.Errorf("migrate's log:\n%s\nwant the sealing reported", logs.String())
+	}
+	for _, leak := range []string{"legacy-secret", "sealed-secret", oldKey, newKey} {
+		if strings.Contains(logs.String(), leak) {
+			t.Errorf("migrate's log prints %q", leak)
+		}
+	}
+	var clear int
+	if err := old.DB().QueryRowContext(t.Context(), `SELECT count(*) FROM team_webhooks
+		WHERE secret NOT LIKE 'v1:%' OR secret LIKE '%secret%'`).Scan(&clear); err != nil || clear != 0 {
+		t.Errorf("%d secrets not sealed (%v)", clear, err)
+	}
+
+	storetest.Access(t, old, team.ID, team.Outsider, store.RoleMember)
+	lost := testSender(open("a third key: the others forgotten"), nil, time.Hour)
+	lost.cfg.AllowHTTP = true
+	if _, err := lost.sendDue(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if ws := webhookOf(t, old, legacy); ws.LastError != "webhook secret unreadable: SECRET_KEY changed without SECRET_KEY_FALLBACKS" || r.connections() != 0 {
+		t.Errorf("webhook %+v, %d connections; want the secret unreadable and nothing sent", ws, r.connections())
+	}
+
+	fastForward(t, old, team.ID)
+	sender := testSender(open(newKey), nil, time.Hour) // the old key no longer needed
+	sender.cfg.AllowHTTP = true
+	drain(t, sender, old, team.ID)
+	got := map[string]string{}
+	for _, g := range r.receipts() {
+		got[g.Path] = g.Authorization
+	}
+	if diff := cmp.Diff(map[string]string{"/legacy": "Bearer legacy-secret", "/sealed": "Bearer sealed-secret"}, got); diff != "" {
+		t.Errorf("Authorization by webhook (-want +got):\n%s", diff)
 	}
 }

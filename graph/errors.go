@@ -45,6 +45,7 @@ const (
 var codes = map[store.Kind]string{
 	store.KindNotFound: CodeNotFound, store.KindForbidden: CodeForbidden,
 	store.KindInvalid: CodeBadUserInput, store.KindConflict: CodeConflict,
+	store.KindLimited: CodeRateLimited,
 }
 
 // presentError is the only place where errors become extensions.code. store.Error carries a

@@ -2,6 +2,7 @@ package graph_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -858,9 +859,9 @@ func TestCreateInvitation(t *testing.T) {
 		email       func(t *testing.T, tm storetest.TeamRoles) string
 		code, field string
 	}{
-		"an existing user's email, in another case": {func(t *testing.T, tm storetest.TeamRoles) string {
+		"the email of a user of the organization, in another case": {func(t *testing.T, tm storetest.TeamRoles) string {
 			email := "Known-" + storetest.Unique() + "@example.test"
-			storetest.User(t, s, uuid.Nil, storetest.WithEmail(email))
+			storetest.User(t, s, tm.Org, storetest.WithEmail(email))
 			return strings.ToUpper(email[:1]) + strings.ToLower(email[1:])
 		}, graph.CodeConflict, "email"},
 		"a team member's email": {func(t *testing.T, tm storetest.TeamRoles) string {
@@ -914,6 +915,83 @@ func TestCreateInvitation(t *testing.T) {
 		r := a.do(session(tm.Owner), createInvitationQuery, map[string]any{"team": uuid.New(), "email": "x-" + storetest.Unique() + "@example.test"}, nil)
 		expectCode(t, r, graph.CodeNotFound, "")
 	})
+}
+
+// TestCreateInvitationRevealsNoAccount: the address of a user outside the inviter's organization
+// (or of a user without one) is invited exactly as an address nobody has: same answer, same
+// rows, same email queued, so that inviting tells nothing of who has an account in the
+// directory. Only the users the inviter can already list (their organization's) are refused.
+func TestCreateInvitationRevealsNoAccount(t *testing.T) {
+	t.Parallel()
+	s := storetest.Open(t)
+	a := newAPI(t, s, allFeatures)
+	tm := storetest.TeamWithEveryRole(t, s)
+	elsewhere := storetest.Organization(t, s)
+
+	// shape is what the inviter learns: the answer with the address and the id blanked out, and
+	// what the invitation queued.
+	shape := func(email string) string {
+		t.Helper()
+		var out struct {
+			CreateInvitation struct{ Invitation invitationNode }
+		}
+		r := a.do(session(tm.Owner), createInvitationQuery, map[string]any{"team": tm.ID, "email": email, "role": "MEMBER"}, &out)
+		inv := out.CreateInvitation.Invitation
+		var queued, audited int
+		if inv.ID != uuid.Nil {
+			queued = countTeamRows(t, s, "SELECT count(*) FROM mail_queue WHERE invitation_id = ? AND lower(recipient) = lower(?)", inv.ID, email)
+			audited = countTeamRows(t, s, "SELECT count(*) FROM audit_events WHERE operation = 'createInvitation' AND ? = ANY (target_ids)", inv.ID)
+		}
+		return fmt.Sprintf("errors %v, email matches %v, role %s, issuer %v, expired %v, queued %d, audited %d", r.Errors,
+			strings.EqualFold(inv.Email, email), inv.Role, inv.Issuer.ID == tm.Owner, inv.IsExpired, queued, audited)
+	}
+	unknown := shape("nobody-" + storetest.Unique() + "@example.test")
+	if !strings.HasPrefix(unknown, "errors [], email matches true, role MEMBER, issuer true, expired false, queued 1, audited 1") {
+		t.Fatalf("an unknown address: %s", unknown)
+	}
+	for name, email := range map[string]string{
+		"a user of another organization": storetest.User(t, s, elsewhere).Email,
+		"a user without organization":    storetest.User(t, s, uuid.Nil).Email,
+		"another case of such a user":    strings.ToUpper(storetest.User(t, s, elsewhere).Email),
+	} {
+		if got := shape(email); got != unknown {
+			t.Errorf("%s: %s\nan unknown address: %s", name, got, unknown)
+		}
+	}
+}
+
+// TestInvitationRateLimit: a user creates at most INVITATION_RATE_LIMIT invitations an hour,
+// whichever teams, withdrawn ones included; then RATE_LIMITED, nothing written. Other users
+// keep their own allowance.
+func TestInvitationRateLimit(t *testing.T) {
+	t.Parallel()
+	s := store.New(storetest.Open(t).DB(), store.Options{InvitationsPerHour: 3})
+	a := newAPI(t, s, allFeatures)
+	tm, other := storetest.TeamWithEveryRole(t, s), storetest.TeamWithEveryRole(t, s)
+	storetest.Access(t, s, other.ID, tm.Owner, store.RoleOwner)
+	invite := func(user, team uuid.UUID) result {
+		t.Helper()
+		return a.do(session(user), createInvitationQuery, map[string]any{"team": team, "email": "rl-" + storetest.Unique() + "@example.test"}, nil)
+	}
+	var first struct {
+		CreateInvitation struct{ Invitation struct{ ID uuid.UUID } }
+	}
+	a.mustDo(session(tm.Owner), createInvitationQuery, map[string]any{"team": tm.ID, "email": "rl-" + storetest.Unique() + "@example.test"}, &first)
+	a.mustDo(session(tm.Owner), deleteInvitationQuery, map[string]any{"id": first.CreateInvitation.Invitation.ID}, nil)
+	for _, team := range []uuid.UUID{tm.ID, other.ID} {
+		if r := invite(tm.Owner, team); len(r.Errors) > 0 {
+			t.Fatalf("an invitation within the limit: %+v", r.Errors)
+		}
+	}
+	const rows = "SELECT (SELECT count(*) FROM invitations WHERE issuer_id = ?0) + (SELECT count(*) FROM audit_events WHERE actor_id = ?0)"
+	before := countTeamRows(t, s, rows, tm.Owner)
+	expectCode(t, invite(tm.Owner, other.ID), graph.CodeRateLimited, "")
+	if after := countTeamRows(t, s, rows, tm.Owner); after != before {
+		t.Errorf("%d invitations and mails after the refusal, %d before", after, before)
+	}
+	if r := invite(tm.Admin, tm.ID); len(r.Errors) > 0 {
+		t.Errorf("another user's invitation: %+v", r.Errors)
+	}
 }
 
 // countTeamRows runs a count query with plain SQL.

@@ -19,6 +19,7 @@ const (
 	KindForbidden                 // visible to the caller, but their role does not allow it
 	KindInvalid                   // input breaks a model rule; Field names the input
 	KindConflict                  // breaks a uniqueness rule
+	KindLimited                   // the actor did this too often lately: retry later
 )
 
 func (k Kind) String() string {
@@ -35,6 +36,8 @@ func (k Kind) String() string {
 		return "invalid"
 	case KindConflict:
 		return "conflict"
+	case KindLimited:
+		return "limited"
 	}
 	return fmt.Sprintf("Kind(%d)", uint8(k))
 }

@@ -35,3 +35,8 @@ func VisibleTeamIDs(ctx context.Context, s *Store, actor Actor, ids []uuid.UUID)
 	})
 	return viaBun, viaPrepared, err
 }
+
+// OpenSecret opens a stored webhook secret, for tests that read the outbox's rows.
+func (s *Store) OpenSecret(stored string, webhookID uuid.UUID) (string, error) {
+	return s.secrets.open(stored, webhookID)
+}

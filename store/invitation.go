@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -73,8 +74,13 @@ type NewInvitation struct {
 
 // CreateInvitation invites an email address to a team and queues the invitation email, in one
 // transaction. Owners and administrators invite; only owners invite owners (People lets
-// administrators invite owners, a privilege escalation). An address that already belongs to a
-// user, compared case-insensitively, is a conflict: add that user instead.
+// administrators invite owners, a privilege escalation). An address of a user the actor can
+// already find (an active user of their organization, as Users lists them), compared
+// case-insensitively, is a conflict: add that user instead. Any other address is invited
+// alike, whether someone elsewhere in the directory has it or nobody does, so that the answer
+// tells nothing of who has an account (People answered "Email already known" for any user); a
+// user who has it joins the team at their next login, as invitations are accepted at every
+// login. An actor may create at most invitationsPerHour invitations in an hour.
 func (s *Store) CreateInvitation(ctx context.Context, actor Actor, in NewInvitation) (*Invitation, error) {
 	email, err := NormalizeEmail("email", in.Email)
 	if err != nil {
@@ -95,7 +101,11 @@ func (s *Store) CreateInvitation(ctx context.Context, actor Actor, in NewInvitat
 		if !canGrant(viewer, in.Role) {
 			return forbidden("only owners of a team can invite owners")
 		}
-		known, err := tx.NewSelect().TableExpr("users").Where("lower(email) = lower(?)", email).Exists(ctx)
+		if err := s.checkInvitationRate(ctx, tx, actor); err != nil {
+			return err
+		}
+		known, err := tx.NewSelect().TableExpr("users AS u").Where("lower(u.email) = lower(?)", email).
+			Where("u.is_active AND u.organization_id = (SELECT organization_id FROM users WHERE id = ?)", actor.UserID).Exists(ctx)
 		if err != nil {
 			return fromDB("look up invited email", err)
 		}
@@ -120,6 +130,30 @@ func (s *Store) CreateInvitation(ctx context.Context, actor Actor, in NewInvitat
 	}
 	inv.ExpiresAt = inv.CreatedAt.Add(s.invitationValidity)
 	return inv, nil
+}
+
+// checkInvitationRate refuses an invitation beyond invitationsPerHour from the actor in the
+// last hour, counted from the audit trail: withdrawn and accepted invitations count too, and
+// the count holds across server instances. The advisory lock (per actor, until the
+// transaction ends) keeps two concurrent invitations from both fitting under the limit's last
+// place.
+func (s *Store) checkInvitationRate(ctx context.Context, tx bun.Tx, actor Actor) error {
+	if s.invitationsPerHour <= 0 {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(hashtextextended('people/invitations/' || ?::text, 0))", actor.UserID); err != nil {
+		return fromDB("lock invitation rate", err)
+	}
+	var n int
+	err := tx.QueryRowContext(ctx, `SELECT count(*) FROM audit_events
+		WHERE actor_id = ? AND operation = 'createInvitation' AND created_at > now() - interval '1 hour'`, actor.UserID).Scan(&n)
+	if err != nil {
+		return fromDB("count recent invitations", err)
+	}
+	if n >= s.invitationsPerHour {
+		return &Error{Kind: KindLimited, Message: fmt.Sprintf("you may send at most %d invitations an hour: retry later", s.invitationsPerHour)}
+	}
+	return nil
 }
 
 // DeleteInvitation withdraws an invitation; the team's owners and administrators only.

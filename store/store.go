@@ -20,7 +20,9 @@ type Store struct {
 	db                 *bun.DB
 	connConfig         *pgx.ConnConfig // what Open connected with, for the revocation listener; nil after New
 	invitationValidity time.Duration
+	invitationsPerHour int
 	webhookAllowHTTP   bool
+	secrets            *secretBox
 }
 
 // Options tune the connection pool.
@@ -28,7 +30,11 @@ type Options struct {
 	MaxConns           int           // pool size; 0 means 20
 	StatementTimeout   time.Duration // PostgreSQL statement_timeout; 0 keeps the server's
 	InvitationValidity time.Duration // how long an invitation may be accepted; 0 means 7 days
+	InvitationsPerHour int           // invitations one user may create in an hour (INVITATION_RATE_LIMIT); 0 means no limit
 	WebhookAllowHTTP   bool          // accept http:// webhook URLs (WEBHOOK_ALLOW_HTTP: development and tests)
+	// SecretKeys seal webhook secrets at rest: the first seals, every one opens (SECRET_KEY,
+	// then SECRET_KEY_FALLBACKS). None means a built-in key, which protects nothing.
+	SecretKeys [][]byte
 	// Tracer sees every statement the store runs, through bun or not (BEGIN and COMMIT
 	// included), on every connection: tracing spans and the tests' statement counts.
 	Tracer pgx.QueryTracer
@@ -86,7 +92,8 @@ func New(db *bun.DB, o Options) *Store {
 	if o.InvitationValidity <= 0 {
 		o.InvitationValidity = 7 * 24 * time.Hour
 	}
-	return &Store{db: db, invitationValidity: o.InvitationValidity, webhookAllowHTTP: o.WebhookAllowHTTP}
+	return &Store{db: db, invitationValidity: o.InvitationValidity, invitationsPerHour: o.InvitationsPerHour, webhookAllowHTTP: o.WebhookAllowHTTP,
+		secrets: newSecretBox(o.SecretKeys)}
 }
 
 // DB is the underlying database, for migrations, health checks, demo data and tests.

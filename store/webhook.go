@@ -165,9 +165,9 @@ func (s *Store) createTeamWebhook(ctx context.Context, tx bun.IDB, in NewTeamWeb
 	if err := checkWebhookProtocol(protocol); err != nil {
 		return nil, err
 	}
-	var id uuid.UUID
-	err = tx.QueryRowContext(ctx, `INSERT INTO team_webhooks (team_id, url, secret, protocol)
-		VALUES (?, ?, ?, ?) RETURNING id`, in.TeamID, u, nullable(secret), protocol).Scan(&id)
+	id := uuid.New() // before the insert: the sealed secret is bound to it
+	_, err = tx.ExecContext(ctx, `INSERT INTO team_webhooks (id, team_id, url, secret, protocol)
+		VALUES (?, ?, ?, ?, ?)`, id, in.TeamID, u, nullable(s.secrets.seal(secret, id)), protocol)
 	if err != nil {
 		return nil, fromDB("insert team webhook", err)
 	}
@@ -188,6 +188,7 @@ func (s *Store) updateTeamWebhook(ctx context.Context, tx bun.IDB, id uuid.UUID,
 		if err != nil {
 			return nil, err
 		}
+		v = s.secrets.seal(v, id)
 		secret = &v
 	}
 	if up.Protocol != nil {
@@ -278,8 +279,8 @@ func checkWebhookProtocol(p string) error {
 	return nil
 }
 
-// WebhookDelivery is one membership change on its way to one webhook. Secret is a credential:
-// it is sent as a bearer token and never logged.
+// WebhookDelivery is one membership change on its way to one webhook. Secret is a credential,
+// opened from its sealed form: it is sent as a bearer token and never logged.
 type WebhookDelivery struct {
 	ID        uuid.UUID `bun:"id"` // the Idempotency-Key
 	CreatedAt time.Time `bun:"created_at"`
@@ -292,6 +293,10 @@ type WebhookDelivery struct {
 	UserID    uuid.UUID `bun:"user_id"`
 	Email     string    `bun:"email,nullzero"` // the user's email when the change was made; "" for none
 	Attempts  int       `bun:"attempts"`       // this one included
+	// SecretUnreadable is set when the stored secret opens with none of the keys (SECRET_KEY
+	// replaced without the old one in SECRET_KEY_FALLBACKS): Secret is then "", and the
+	// delivery must not be sent without it.
+	SecretUnreadable bool `bun:"-"`
 }
 
 // ClaimWebhookDeliveries takes up to limit deliveries due now, counts the attempt and pushes
@@ -317,7 +322,64 @@ func (s *Store) ClaimWebhookDeliveries(ctx context.Context, limit int, lease tim
 	if err != nil {
 		return nil, fromDB("claim webhook deliveries", err)
 	}
+	for i := range ds {
+		if ds[i].Secret, err = s.secrets.open(ds[i].Secret, ds[i].WebhookID); err != nil {
+			ds[i].SecretUnreadable = true
+		}
+	}
 	return ds, nil
+}
+
+// sealBatch is how many secrets SealWebhookSecrets reads at a time.
+const sealBatch = 100
+
+// SealWebhookSecrets seals under the current key every webhook secret stored otherwise: in
+// clear (migration 0009 tagged the existing ones "plain:", since SQL cannot reach the key) or
+// under a previous key. The server runs it at start-up; it is idempotent, and safe beside other
+// instances and edits: a value changed meanwhile is left to its writer. It returns how many
+// values it sealed and how many opened with none of the keys (left as they are).
+func (s *Store) SealWebhookSecrets(ctx context.Context) (sealed, unreadable int, err error) {
+	// The webhooks first: follow_team_webhook copies a webhook's new value onto its waiting
+	// deliveries, which leaves the deliveries of deleted webhooks for the second pass.
+	for _, table := range []struct{ name, webhookID, where string }{
+		{"team_webhooks", "id", "true"},
+		{"team_webhook_deliveries", "webhook_id", "status = 'pending'"},
+	} {
+		var after uuid.UUID
+		for {
+			var rows []struct {
+				ID        uuid.UUID `bun:"id"`
+				WebhookID uuid.UUID `bun:"webhook_id"`
+				Secret    string    `bun:"secret"`
+			}
+			err := s.db.NewRaw(`SELECT id, ? AS webhook_id, secret FROM ? WHERE ? AND secret IS NOT NULL
+				AND secret NOT LIKE ? AND id > ? ORDER BY id LIMIT ?`,
+				bun.Ident(table.webhookID), bun.Ident(table.name), bun.Safe(table.where), s.secrets.currentPrefix()+"%",
+				after, sealBatch).Scan(ctx, &rows)
+			if err != nil {
+				return sealed, unreadable, fromDB("select webhook secrets to seal", err)
+			}
+			for _, r := range rows {
+				plain, err := s.secrets.open(r.Secret, r.WebhookID)
+				if err != nil {
+					unreadable++
+					continue
+				}
+				res, err := s.db.ExecContext(ctx, "UPDATE ? SET secret = ? WHERE id = ? AND secret = ?",
+					bun.Ident(table.name), s.secrets.seal(plain, r.WebhookID), r.ID, r.Secret)
+				if err != nil {
+					return sealed, unreadable, fromDB("seal webhook secret", err)
+				}
+				n, _ := res.RowsAffected()
+				sealed += int(n)
+			}
+			if len(rows) < sealBatch {
+				break
+			}
+			after = rows[len(rows)-1].ID
+		}
+	}
+	return sealed, unreadable, nil
 }
 
 // lockDeliveryWebhook takes the row lock of the delivery's webhook, if it still exists, before
@@ -350,8 +412,8 @@ func (s *Store) WebhookDelivered(ctx context.Context, id uuid.UUID) error {
 // but never later than maxAge after the change, where it gets a last attempt; an attempt that
 // fails once maxAge has passed gives the delivery up (status failure, secret forgotten). It
 // returns the delivery's status: pending (to be retried), failure (given up), or "" when the
-// delivery is gone (cancelled with its webhook). reason is for operators and staff: it must
-// hold no credential.
+// delivery is gone (cancelled with its webhook). reason is what staff read (lastError): a kind
+// of failure, with no credential, address or receiver's text (the sender's deliveryFailure).
 func (s *Store) WebhookAttemptFailed(ctx context.Context, id uuid.UUID, reason string, retryIn, maxAge time.Duration) (string, error) {
 	if len(reason) > 500 {
 		reason = strings.ToValidUTF8(reason[:500], "")

@@ -151,9 +151,10 @@ type delivery struct {
 	UserID    uuid.UUID `bun:"user_id"`
 	Email     string    `bun:"email"`
 	URL       string    `bun:"url"`
-	Secret    string    `bun:"secret"`
+	Secret    string    `bun:"secret"` // opened
 }
 
+// queued reads the team's deliveries from the outbox, their secrets opened.
 func queued(t *testing.T, s *store.Store, team uuid.UUID) []delivery {
 	t.Helper()
 	var ds []delivery
@@ -161,6 +162,18 @@ func queued(t *testing.T, s *store.Store, team uuid.UUID) []delivery {
 		FROM team_webhook_deliveries WHERE team_id = ? ORDER BY seq`, team).Scan(t.Context(), &ds)
 	if err != nil {
 		t.Fatal(err)
+	}
+	var ids []uuid.UUID
+	if err := s.DB().NewRaw("SELECT webhook_id FROM team_webhook_deliveries WHERE team_id = ? ORDER BY seq", team).Scan(t.Context(), &ids); err != nil {
+		t.Fatal(err)
+	}
+	for i := range ds {
+		if strings.HasPrefix(ds[i].Secret, "plain:") || (ds[i].Secret != "" && !strings.HasPrefix(ds[i].Secret, "v1:")) {
+			t.Errorf("delivery %+v: its secret is stored in clear", ds[i])
+		}
+		if ds[i].Secret, err = s.OpenSecret(ds[i].Secret, ids[i]); err != nil {
+			t.Errorf("delivery %+v: %v", ds[i], err)
+		}
 	}
 	return ds
 }
@@ -398,7 +411,13 @@ func TestTeamWebhookConstraints(t *testing.T) {
 		{"negative attempts", "team_webhook_deliveries_attempts_check", checkViolation,
 			insertDelivery, []any{hook, team, "add", uuid.New(), "pending", nil, nil, -1}},
 		{"finished delivery keeping its secret", "team_webhook_deliveries_finished_check", checkViolation,
-			insertDelivery, []any{hook, team, "add", uuid.New(), "success", "s3cret", "2024-01-01T00:00:00Z", 1}},
+			insertDelivery, []any{hook, team, "add", uuid.New(), "success", "plain:s3cret", "2024-01-01T00:00:00Z", 1}},
+		{"secret in clear without its tag", "team_webhooks_secret_check", checkViolation,
+			"INSERT INTO team_webhooks (team_id, url, secret) VALUES (?, 'https://r.test/e', 's3cret')", []any{team}},
+		{"secret sealed in another form", "team_webhooks_secret_check", checkViolation,
+			"INSERT INTO team_webhooks (team_id, url, secret) VALUES (?, 'https://r.test/f', 'v1:s3cret')", []any{team}},
+		{"delivery secret in clear without its tag", "team_webhook_deliveries_secret_check", checkViolation,
+			insertDelivery, []any{hook, team, "add", uuid.New(), "pending", "s3cret", nil, 0}},
 		{"finished delivery without its time", "team_webhook_deliveries_finished_check", checkViolation,
 			insertDelivery, []any{hook, team, "add", uuid.New(), "failure", nil, nil, 1}},
 		{"pending delivery with a finish time", "team_webhook_deliveries_finished_check", checkViolation,
