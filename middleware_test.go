@@ -330,3 +330,47 @@ func logEntry(t *testing.T, out, msg string) map[string]any {
 	}
 	return found
 }
+
+// TestNosniffEverywhere: every answer of the whole program, whichever handler writes it,
+// carries X-Content-Type-Options: nosniff (development, so that the built-in provider and the
+// sign-in routes are mounted too).
+func TestNosniffEverywhere(t *testing.T) {
+	base := startServer(t, storetest.URL(t), map[string]string{"ENVIRONMENT": "development"})
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, tt := range []struct{ method, path, body string }{
+		{http.MethodGet, "/graphql?query=%7B__typename%7D", ""},
+		{http.MethodPost, "/graphql", `{"query":"{ __typename }"}`},
+		{http.MethodPost, "/graphql", `not json`},
+		{http.MethodPut, "/graphql", ""},
+		{http.MethodOptions, "/graphql", ""},
+		{http.MethodGet, "/playground", ""},
+		{http.MethodGet, "/auth/login", ""},
+		{http.MethodGet, "/auth/callback", ""},
+		{http.MethodGet, "/healthz", ""},
+		{http.MethodGet, "/readyz", ""},
+		{http.MethodGet, "/metrics", ""},
+		{http.MethodGet, "/jwks", ""},
+		{http.MethodGet, "/nope", ""},
+		{http.MethodGet, "/dev-oidc/.well-known/openid-configuration", ""},
+		{http.MethodGet, "/dev-oidc/keys", ""},
+		{http.MethodPost, "/dev-oidc/dev/token", ""},
+		{http.MethodGet, "/dev-oidc/nope", ""},
+	} {
+		req, err := http.NewRequest(tt.method, base+tt.path, strings.NewReader(tt.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tt.body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if got := resp.Header.Get("X-Content-Type-Options"); got != "nosniff" {
+			t.Errorf("%s %s: %d with X-Content-Type-Options %q, want nosniff", tt.method, tt.path, resp.StatusCode, got)
+		}
+	}
+}
