@@ -43,6 +43,9 @@ type ops struct {
 	trusted      []netip.Prefix
 	deadline     time.Duration // of every request: HTTP_WRITE_TIMEOUT
 	metricsToken secret
+	// metricsLoopback (METRICS_LOOPBACK) serves /metrics to loopback clients without the token;
+	// false serves it to everyone.
+	metricsLoopback bool
 }
 
 // newOps prepares the middleware over db's pool. tracer nil means tracing is off.
@@ -52,6 +55,7 @@ func newOps(cfg Config, db *sql.DB, tracer trace.Tracer, log *slog.Logger) *ops 
 		throttle:  newLimiter(time.Now, limitRule{limitBurst, cfg.RateLimits.Burst}, limitRule{limitSustained, cfg.RateLimits.Sustained}),
 		anonymous: newLimiter(time.Now, limitRule{limitAnonymous, cfg.RateLimits.Anonymous}),
 		trusted:   cfg.HTTP.TrustedProxies, deadline: cfg.HTTP.WriteTimeout, metricsToken: cfg.Telemetry.MetricsToken,
+		metricsLoopback: cfg.Telemetry.MetricsLoopback,
 	}
 	if tracer == nil {
 		o.tracer = noop.NewTracerProvider().Tracer("")

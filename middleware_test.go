@@ -274,18 +274,25 @@ func TestMetrics(t *testing.T) {
 
 	h := srv.Config.Handler
 	for _, tt := range []struct {
-		name, remote, authz, forwarded string
-		want                           int
+		name, remote, host, authz, forwarded string
+		want                                 int
 	}{
-		{"public peer", "203.0.113.5:41000", "", "", http.StatusForbidden},
-		{"public peer, wrong token", "203.0.113.5:41000", "Bearer " + token + "x", "", http.StatusForbidden},
-		{"public peer, token as Basic", "203.0.113.5:41000", "Basic " + token, "", http.StatusForbidden},
-		{"public peer with the token", "203.0.113.5:41000", "Bearer " + token, "", http.StatusOK},
-		{"loopback proxy relaying a public client", "127.0.0.1:41000", "", "198.51.100.1", http.StatusForbidden},
-		{"IPv6 loopback", "[::1]:41000", "", "", http.StatusOK},
+		{"public peer", "203.0.113.5:41000", "people.example", "", "", http.StatusForbidden},
+		{"public peer, wrong token", "203.0.113.5:41000", "people.example", "Bearer " + token + "x", "", http.StatusForbidden},
+		{"public peer, token as Basic", "203.0.113.5:41000", "people.example", "Basic " + token, "", http.StatusForbidden},
+		{"public peer with the token", "203.0.113.5:41000", "people.example", "Bearer " + token, "", http.StatusOK},
+		{"public peer naming localhost", "203.0.113.5:41000", "localhost:8071", "", "", http.StatusForbidden},
+		{"loopback proxy relaying a public client", "127.0.0.1:41000", "localhost:8071", "", "198.51.100.1", http.StatusForbidden},
+		{"IPv6 loopback", "[::1]:41000", "[::1]:8071", "", "", http.StatusOK},
+		{"loopback, Host localhost", "127.0.0.1:41000", "localhost", "", "", http.StatusOK},
+		{"loopback, Host 127.0.0.2", "127.0.0.1:41000", "127.0.0.2:8071", "", "", http.StatusOK},
+		// DNS rebinding: a page of evil.example whose name now resolves to 127.0.0.1.
+		{"loopback peer naming another host", "127.0.0.1:41000", "evil.example:8071", "", "", http.StatusForbidden},
+		{"loopback peer naming a name of 127.0.0.1", "127.0.0.1:41000", "127.0.0.1.nip.io", "", "", http.StatusForbidden},
+		{"loopback peer naming another host, with the token", "127.0.0.1:41000", "evil.example", "Bearer " + token, "", http.StatusOK},
 	} {
 		r := httptest.NewRequest(http.MethodGet, "/metrics", nil)
-		r.RemoteAddr = tt.remote
+		r.RemoteAddr, r.Host = tt.remote, tt.host
 		if tt.authz != "" {
 			r.Header.Set("Authorization", tt.authz)
 		}
@@ -297,6 +304,28 @@ func TestMetrics(t *testing.T) {
 		if w.Code != tt.want || (w.Code != http.StatusOK && strings.Contains(w.Body.String(), "people_")) {
 			t.Errorf("%s: GET /metrics = %d, want %d", tt.name, w.Code, tt.want)
 		}
+	}
+}
+
+// TestMetricsLoopbackOff: METRICS_LOOPBACK=false serves /metrics to every client (a mesh's
+// sidecar scraper comes from another address), and refuses to start with a METRICS_TOKEN that
+// would then protect nothing.
+func TestMetricsLoopbackOff(t *testing.T) {
+	_, vars := jsonBearerEnv(t)
+	vars["METRICS_LOOPBACK"] = "false"
+	srv, _ := bearerServer(t, vars)
+	for _, remote := range []string{"203.0.113.5:41000", "127.0.0.1:41000"} {
+		r := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+		r.RemoteAddr, r.Host = remote, "people.example"
+		w := httptest.NewRecorder()
+		srv.Config.Handler.ServeHTTP(w, r)
+		if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "people_rate_limited_total") {
+			t.Errorf("GET /metrics from %s with METRICS_LOOPBACK=false: %d, want 200 with the series", remote, w.Code)
+		}
+	}
+	vars["METRICS_TOKEN"] = "metrics-" + storetest.Unique() + "-0123456789"
+	if _, err := parseConfig(env(vars)); err == nil || !strings.Contains(err.Error(), "METRICS_LOOPBACK") {
+		t.Errorf("METRICS_LOOPBACK=false with METRICS_TOKEN: %v, want a refusal naming METRICS_LOOPBACK", err)
 	}
 }
 
