@@ -129,7 +129,7 @@ func operationLabel(op graph.Operation) string {
 // knownCodes are the extensions.code values an outcome may take; any other is "error".
 var knownCodes = map[string]bool{
 	graph.CodeUnauthenticated: true, graph.CodeForbidden: true, graph.CodeNotFound: true, graph.CodeBadUserInput: true,
-	graph.CodeConflict: true, graph.CodeInternal: true, graph.CodeBadRequest: true, graph.CodeNotAcceptable: true,
+	graph.CodeConflict: true, graph.CodeInternal: true, graph.CodeUnavailable: true, graph.CodeBadRequest: true, graph.CodeNotAcceptable: true,
 	graph.CodeUnsupportedMediaType: true, graph.CodeMethodNotAllowed: true, graph.CodeRequestTooLarge: true,
 	graph.CodeOperationNotFound: true, graph.CodeOperationTooLarge: true, graph.CodeQueryTooDeep: true,
 	graph.CodeQueryTooComplex: true, graph.CodeTooManyAliases: true, graph.CodeIntrospectionDisabled: true,

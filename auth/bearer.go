@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -286,6 +287,10 @@ func (rs *ResourceServer) refused(ctx context.Context, err error) cacheEntry {
 	return cacheEntry{refusal: ref, expires: time.Now().Add(rs.cfg.NegativeCacheTTL)}
 }
 
+// retryAfterUnavailable is the Retry-After, in seconds, of a 503: the authorization server or
+// the database out of reach. It is graph.RetryAfterUnavailable, which auth cannot import.
+const retryAfterUnavailable = 5
+
 // refusal is a bearer request answered with an error (RFC 6750 §3.1).
 type refusal struct {
 	status   int      // 401, 403 or 503
@@ -307,7 +312,7 @@ func refuse(w http.ResponseWriter, ref *refusal) {
 		code = "FORBIDDEN"
 	case http.StatusServiceUnavailable:
 		code = "UNAVAILABLE"
-		h.Set("Retry-After", "5")
+		h.Set("Retry-After", strconv.Itoa(retryAfterUnavailable))
 	}
 	if ref.code != "" {
 		v := fmt.Sprintf(`Bearer error=%q, error_description=%q`, ref.code, ref.desc)
