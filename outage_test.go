@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"lasuite.fr/people/auth/oidctest"
 	"lasuite.fr/people/store"
 	"lasuite.fr/people/store/storetest"
 )
@@ -35,6 +37,26 @@ func pgcluster(t *testing.T, args ...string) string {
 		t.Fatalf("pgcluster %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
 	}
 	return string(out)
+}
+
+const createTeam = `mutation { createTeam(input: {name: "Outage"}) { team { id } } }`
+
+// postMutationAs sends a mutation as a partner service does, with an Authorization header.
+func postMutationAs(base, authz, mutation string) gqlResult {
+	b, _ := json.Marshal(map[string]string{"query": mutation})
+	req, err := http.NewRequest(http.MethodPost, base+"/graphql", strings.NewReader(string(b)))
+	if err != nil {
+		return gqlResult{err: err}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", authz)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return gqlResult{err: err}
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return gqlResult{status: resp.StatusCode, header: resp.Header, body: string(body), err: err}
 }
 
 // outageAnswer is what a client needs to know of an answer: its status, Retry-After and codes.
@@ -75,26 +97,32 @@ func answerOf(r gqlResult) outageAnswer {
 	return a
 }
 
-// TestDatabaseOutageIsRetryable stops PostgreSQL under a load of browser-session mutations:
-// every answer that fails, from the moment the database goes until the end of the outage, is
-// 503 UNAVAILABLE with Retry-After (never INTERNAL), whichever step met the outage (the
-// session's lookup, or the resolver's statements); once the database is back, the same
-// mutation succeeds again. The cluster is the test's own: the shared one keeps running.
+// TestDatabaseOutageIsRetryable stops PostgreSQL under a load of mutations, from browser
+// sessions and from a partner's bearer token: every answer that fails, from the moment the
+// database goes until the end of the outage, is 503 UNAVAILABLE with Retry-After (never
+// INTERNAL), whichever step met the outage (the session's lookup, the bearer user's check, or
+// the resolver's statements); once the database is back, the same mutation succeeds again.
+// The cluster is the test's own: the shared one keeps running.
 func TestDatabaseOutageIsRetryable(t *testing.T) {
 	dir, dbURL := privateCluster(t)
 	// Without the credential cache every request reads its session: the outage meets both the
 	// session middleware and the resolvers.
 	for _, cacheTTL := range []string{"0", "2m"} {
 		t.Run("SESSION_CACHE_TTL="+cacheTTL, func(t *testing.T) {
-			base, _, stop := runServerOn(t, dbURL, "people_outage_"+storetest.Unique(), map[string]string{
-				"SESSION_CACHE_TTL": cacheTTL, "BURST_THROTTLE_RATES": "off", "SUSTAINED_THROTTLE_RATES": "off"})
+			as, vars := jsonBearerEnv(t)
+			delete(vars, "DATABASE_URL")
+			vars["SESSION_CACHE_TTL"], vars["BURST_THROTTLE_RATES"], vars["SUSTAINED_THROTTLE_RATES"] = cacheTTL, "off", "off"
+			base, _, stop := runServerOn(t, dbURL, "people_outage_"+storetest.Unique(), vars)
 			s, err := store.Open(t.Context(), dbURL, store.Options{MaxConns: 2})
 			if err != nil {
 				t.Fatal(err)
 			}
 			u := storetest.User(t, s, storetest.Organization(t, s))
 			cookie := sessionCookie(t, s, u)
+			storetest.MustExec(t, s.DB(), "INSERT INTO user_identities (user_id, issuer, subject) VALUES (?, ?, ?)", u.ID, as.URL, u.Sub)
+			storetest.MustExec(t, s.DB(), "INSERT INTO service_providers (name, audience_id) VALUES (?, 'docs') ON CONFLICT DO NOTHING", "Docs")
 			s.Close()
+			bearer := "Bearer " + as.Mint(oidctest.Token{Subject: u.Sub, ClientID: "docs"})
 
 			const workers = 6
 			results := make(chan outageAnswer)
@@ -105,8 +133,14 @@ func TestDatabaseOutageIsRetryable(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					tz := []string{"Europe/Paris", "UTC"}[i%2]
+					m := `mutation { updateMe(input: {timezone: "` + tz + `"}) { user { timezone } } }`
 					for {
-						a := answerOf(postMutation(base, cookie, `mutation { updateMe(input: {timezone: "`+tz+`"}) { user { timezone } } }`))
+						var a outageAnswer
+						if i%3 == 2 { // a partner's calls (updateMe is for sessions only)
+							a = answerOf(postMutationAs(base, bearer, createTeam))
+						} else {
+							a = answerOf(postMutation(base, cookie, m))
+						}
 						select {
 						case results <- a:
 						case <-quit:
@@ -157,14 +191,19 @@ func TestDatabaseOutageIsRetryable(t *testing.T) {
 
 			// Back: the server recovers on its own, without a restart.
 			pgcluster(t, "start", dir)
-			var last gqlResult
-			for range 20 {
-				if last = postMutation(base, cookie, updateTimezone); answerOf(last).ok() {
-					break
+			for _, send := range []func() gqlResult{
+				func() gqlResult { return postMutation(base, cookie, updateTimezone) },
+				func() gqlResult { return postMutationAs(base, bearer, createTeam) },
+			} {
+				var last gqlResult
+				for range 20 {
+					if last = send(); answerOf(last).ok() {
+						break
+					}
 				}
-			}
-			if !answerOf(last).ok() {
-				t.Errorf("once the database is back: %d %v %s", last.status, last.err, last.body)
+				if !answerOf(last).ok() {
+					t.Errorf("once the database is back: %d %v %s", last.status, last.err, last.body)
+				}
 			}
 			if err := stop(); err != nil {
 				t.Errorf("run() after the outage = %v", err)
