@@ -18,11 +18,8 @@ import (
 // extensions.code, given before anything runs; none waits for a timeout. Zero fields take the
 // defaults.
 type Limits struct {
-	MaxDepth int // nesting of fields, introspection aside; default 12
-	// MaxIntrospectionDepth bounds the nesting under __schema and __type, which MaxDepth does
-	// not count: the standard introspection query nests 14 deep (graphql-js's TypeRef
-	// fragment, which GraphiQL sends, follows ofType 8 times); default 20.
-	MaxIntrospectionDepth int
+	MaxDepth              int   // nesting of fields, introspection aside; default 12
+	MaxIntrospectionDepth int   // nesting under __schema and __type, which MaxDepth leaves out; default 20
 	MaxComplexity         int   // cost, lists counted at their page size (operationCost); default 20,000
 	MaxAliases            int   // aliased fields per operation, fragments expanded; default 30
 	MaxOperationBytes     int   // length of the GraphQL document; default 16 KiB
@@ -31,7 +28,9 @@ type Limits struct {
 
 // DefaultLimits returns the limits when nothing is configured. The complexity budget leaves room
 // for the frontend's largest page: the team list (teamsPageQuery in the tests: teams with
-// their members, invitations and services) costs 2,340 at 20 teams and 11,700 at 100.
+// their members, invitations and services) costs 2,340 at 20 teams and 11,700 at 100. The
+// introspection query GraphiQL sends (graphql-js's, whose TypeRef fragment follows ofType 8
+// times) nests 14 deep, within the introspection limit with room for deeper TypeRefs.
 func DefaultLimits() Limits {
 	return Limits{MaxDepth: 12, MaxIntrospectionDepth: 20, MaxComplexity: 20_000, MaxAliases: 30, MaxOperationBytes: 16 << 10, MaxBodyBytes: 1 << 20}
 }
