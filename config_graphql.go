@@ -10,6 +10,7 @@ import (
 // introspect the schema.
 type GraphQLSettings struct {
 	MaxDepth          int    // GRAPHQL_MAX_DEPTH
+	MaxIntrospection  int    // GRAPHQL_MAX_INTROSPECTION_DEPTH
 	MaxComplexity     int    // GRAPHQL_MAX_COMPLEXITY
 	MaxAliases        int    // GRAPHQL_MAX_ALIASES
 	MaxOperationBytes int    // GRAPHQL_MAX_OPERATION_BYTES
@@ -21,6 +22,7 @@ func (p *parser) graphql() GraphQLSettings {
 	d := graph.DefaultLimits()
 	g := GraphQLSettings{
 		MaxDepth:          p.integer("GRAPHQL_MAX_DEPTH", d.MaxDepth, 1, 100),
+		MaxIntrospection:  p.integer("GRAPHQL_MAX_INTROSPECTION_DEPTH", d.MaxIntrospectionDepth, 1, 100),
 		MaxComplexity:     p.integer("GRAPHQL_MAX_COMPLEXITY", d.MaxComplexity, 1, 10_000_000),
 		MaxAliases:        p.integer("GRAPHQL_MAX_ALIASES", d.MaxAliases, 1, 10_000),
 		MaxOperationBytes: p.integer("GRAPHQL_MAX_OPERATION_BYTES", d.MaxOperationBytes, 256, 1<<20),
@@ -34,7 +36,7 @@ func (p *parser) graphql() GraphQLSettings {
 }
 
 func (g GraphQLSettings) limits() graph.Limits {
-	return graph.Limits{MaxDepth: g.MaxDepth, MaxComplexity: g.MaxComplexity, MaxAliases: g.MaxAliases,
+	return graph.Limits{MaxDepth: g.MaxDepth, MaxIntrospectionDepth: g.MaxIntrospection, MaxComplexity: g.MaxComplexity, MaxAliases: g.MaxAliases,
 		MaxOperationBytes: g.MaxOperationBytes, MaxBodyBytes: int64(g.MaxBodyBytes)}
 }
 

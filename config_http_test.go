@@ -21,7 +21,7 @@ func TestOperationsConfig(t *testing.T) {
 	wantHTTP := HTTPSettings{ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
 	wantLimits := RateLimitSettings{Burst: rate{20, time.Minute}, Sustained: rate{150, time.Hour}, Anonymous: rate{300, time.Minute},
 		Introspection: rate{60, time.Minute}, IntrospectionConcurrency: 16}
-	wantTelemetry := TelemetrySettings{ServiceName: "people", SampleRatio: 1}
+	wantTelemetry := TelemetrySettings{MetricsLoopback: true, ServiceName: "people", SampleRatio: 1}
 	if diff := cmp.Diff(wantHTTP, c.HTTP, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
 		t.Errorf("HTTP defaults (-want +got):\n%s", diff)
 	}

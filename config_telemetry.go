@@ -16,6 +16,11 @@ type TelemetrySettings struct {
 	// MetricsToken (METRICS_TOKEN) lets a scraper that is not on the loopback interface read
 	// /metrics with Authorization: Bearer <token>. Without it, only loopback peers may.
 	MetricsToken secret
+	// MetricsLoopback (METRICS_LOOPBACK, default true) lets loopback clients read /metrics
+	// without the token. false serves /metrics to every client, for a scraper that comes from
+	// another address (a service mesh's sidecar) where the network alone decides who reaches
+	// the port; METRICS_TOKEN then protects nothing, and setting both is refused.
+	MetricsLoopback bool
 	// OTLPEndpoint (OTEL_EXPORTER_OTLP_ENDPOINT) is an OTLP/HTTP collector's base URL; traces
 	// go to its /v1/traces. Unset, nothing is traced.
 	OTLPEndpoint string
@@ -30,12 +35,13 @@ type TelemetrySettings struct {
 // no variable of its own (tracing.go passes it every setting).
 func (p *parser) telemetry() TelemetrySettings {
 	t := TelemetrySettings{
-		LogLevel:     logLevels[p.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error")],
-		MetricsToken: secret(strings.TrimSpace(p.getenv("METRICS_TOKEN"))),
-		OTLPEndpoint: p.str("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
-		OTLPHeaders:  secret(strings.TrimSpace(p.getenv("OTEL_EXPORTER_OTLP_HEADERS"))),
-		ServiceName:  p.str("OTEL_SERVICE_NAME", "people"),
-		SampleRatio:  1,
+		LogLevel:        logLevels[p.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error")],
+		MetricsToken:    secret(strings.TrimSpace(p.getenv("METRICS_TOKEN"))),
+		MetricsLoopback: p.boolean("METRICS_LOOPBACK", true),
+		OTLPEndpoint:    p.str("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
+		OTLPHeaders:     secret(strings.TrimSpace(p.getenv("OTEL_EXPORTER_OTLP_HEADERS"))),
+		ServiceName:     p.str("OTEL_SERVICE_NAME", "people"),
+		SampleRatio:     1,
 	}
 	if t.OTLPEndpoint != "" {
 		if u, err := url.Parse(t.OTLPEndpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -52,6 +58,9 @@ func (p *parser) telemetry() TelemetrySettings {
 		} else {
 			t.SampleRatio = r
 		}
+	}
+	if !t.MetricsLoopback && t.MetricsToken != "" {
+		p.errs = append(p.errs, "METRICS_LOOPBACK=false serves /metrics to every client: METRICS_TOKEN would protect nothing, unset one of them")
 	}
 	if len(t.MetricsToken) > 0 && len(t.MetricsToken) < 16 {
 		p.errs = append(p.errs, "METRICS_TOKEN must be at least 16 characters long")

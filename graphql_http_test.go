@@ -175,9 +175,9 @@ func TestGraphQLConfig(t *testing.T) {
 		}
 	}
 	_, err = parseConfig(env(map[string]string{"DATABASE_URL": "postgres://u:p@127.0.0.1/db", "GRAPHQL_INTROSPECTION": "staff",
-		"GRAPHQL_MAX_DEPTH": "0", "GRAPHQL_MAX_COMPLEXITY": "lots", "GRAPHQL_MAX_ALIASES": "-1", "GRAPHQL_MAX_OPERATION_BYTES": "65536",
+		"GRAPHQL_MAX_DEPTH": "0", "GRAPHQL_MAX_INTROSPECTION_DEPTH": "101", "GRAPHQL_MAX_COMPLEXITY": "lots", "GRAPHQL_MAX_ALIASES": "-1", "GRAPHQL_MAX_OPERATION_BYTES": "65536",
 		"GRAPHQL_MAX_BODY_BYTES": "32768"}))
-	for _, key := range []string{"GRAPHQL_INTROSPECTION", "GRAPHQL_MAX_DEPTH", "GRAPHQL_MAX_COMPLEXITY", "GRAPHQL_MAX_ALIASES", "GRAPHQL_MAX_BODY_BYTES (32768) must be at least"} {
+	for _, key := range []string{"GRAPHQL_INTROSPECTION", "GRAPHQL_MAX_DEPTH", "GRAPHQL_MAX_INTROSPECTION_DEPTH", "GRAPHQL_MAX_COMPLEXITY", "GRAPHQL_MAX_ALIASES", "GRAPHQL_MAX_BODY_BYTES (32768) must be at least"} {
 		if err == nil || !strings.Contains(err.Error(), key) {
 			t.Errorf("error %v does not name %s", err, key)
 		}

@@ -5,7 +5,9 @@ import (
 	"crypto/subtle"
 	"database/sql"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -134,7 +136,7 @@ func operationLabel(op graph.Operation) string {
 // knownCodes are the extensions.code values an outcome may take; any other is "error".
 var knownCodes = map[string]bool{
 	graph.CodeUnauthenticated: true, graph.CodeForbidden: true, graph.CodeNotFound: true, graph.CodeBadUserInput: true,
-	graph.CodeConflict: true, graph.CodeInternal: true, graph.CodeBadRequest: true, graph.CodeNotAcceptable: true,
+	graph.CodeConflict: true, graph.CodeInternal: true, graph.CodeUnavailable: true, graph.CodeBadRequest: true, graph.CodeNotAcceptable: true,
 	graph.CodeUnsupportedMediaType: true, graph.CodeMethodNotAllowed: true, graph.CodeRequestTooLarge: true,
 	graph.CodeOperationNotFound: true, graph.CodeOperationTooLarge: true, graph.CodeQueryTooDeep: true,
 	graph.CodeQueryTooComplex: true, graph.CodeTooManyAliases: true, graph.CodeIntrospectionDisabled: true,
@@ -153,25 +155,47 @@ func outcomeOf(codes []string) string {
 	return "error"
 }
 
-// handler serves the registry to loopback peers, and to anyone presenting token as a
-// bearer token. A loopback peer that relays for someone else (a reverse proxy on the same
-// host, which adds X-Forwarded-For or Forwarded) does not count as loopback.
-func (m *metrics) handler(token secret, log *slog.Logger) http.Handler {
+// handler serves the registry to loopback clients, and to anyone presenting token as a
+// bearer token; with loopback false (METRICS_LOOPBACK=false), to every client. A loopback
+// client is a loopback peer that names a loopback host: a page of another site whose name was
+// rebound to 127.0.0.1 (DNS rebinding) reaches a loopback peer too, but with its own name in
+// Host. A loopback peer that relays for someone else (a reverse proxy on the same host, which
+// adds X-Forwarded-For or Forwarded) does not count either.
+func (m *metrics) handler(token secret, loopback bool, log *slog.Logger) http.Handler {
 	serve := promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError), Registry: m.registry,
 	})
+	if !loopback {
+		return serve // the network restricts who reaches it (METRICS_LOOPBACK's documentation)
+	}
 	want := sha256.Sum256([]byte(token.reveal()))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		local := peerAddr(r).IsLoopback() && r.Header.Get("X-Forwarded-For") == "" && r.Header.Get("Forwarded") == ""
+		local := peerAddr(r).IsLoopback() && loopbackHost(r.Host) &&
+			r.Header.Get("X-Forwarded-For") == "" && r.Header.Get("Forwarded") == ""
 		scheme, got, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 		// Hashes of equal length, so that the comparison says nothing about the token's length.
 		sum := sha256.Sum256([]byte(got))
 		authorized := token != "" && strings.EqualFold(scheme, "Bearer") && subtle.ConstantTimeCompare(sum[:], want[:]) == 1
 		if !local && !authorized {
-			log.WarnContext(r.Context(), "metrics refused", "reason", "not a loopback peer and no valid METRICS_TOKEN")
-			http.Error(w, "forbidden: metrics are served to loopback peers, or with METRICS_TOKEN\n", http.StatusForbidden)
+			log.WarnContext(r.Context(), "metrics refused", "reason", "not a loopback client and no valid METRICS_TOKEN")
+			http.Error(w, "forbidden: metrics are served to loopback clients, or with METRICS_TOKEN\n", http.StatusForbidden)
 			return
 		}
 		serve.ServeHTTP(w, r)
 	})
+}
+
+// loopbackHost reports whether a Host header names this machine: localhost or a loopback
+// address (127.0.0.0/8, [::1]), with or without a port. No name is resolved.
+func loopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	} else if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+		host = host[1 : len(host)-1]
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Zone() == "" && a.Unmap().IsLoopback()
 }

@@ -49,6 +49,9 @@ type ops struct {
 	trusted      []netip.Prefix
 	deadline     time.Duration // of every request: HTTP_WRITE_TIMEOUT
 	metricsToken secret
+	// metricsLoopback (METRICS_LOOPBACK) serves /metrics to loopback clients without the token;
+	// false serves it to everyone.
+	metricsLoopback bool
 }
 
 // newOps prepares the middleware over db's pool. tracer nil means tracing is off. With
@@ -63,6 +66,7 @@ func newOps(cfg Config, db *sql.DB, tracer trace.Tracer, log *slog.Logger) *ops 
 		anonymous:  newLimiter(time.Now, limitRule{limitAnonymous, rl.Anonymous}),
 		introspect: newLimiter(time.Now, limitRule{auth.LimitIntrospection, rl.Introspection}),
 		trusted:    cfg.HTTP.TrustedProxies, deadline: cfg.HTTP.WriteTimeout, metricsToken: cfg.Telemetry.MetricsToken,
+		metricsLoopback: cfg.Telemetry.MetricsLoopback,
 	}
 	if tracer == nil {
 		o.tracer = noop.NewTracerProvider().Tracer("")
@@ -148,12 +152,16 @@ func requestID(r *http.Request) string {
 
 // middleware gives each request an id (echoed in X-Request-Id, and in every log line made with
 // the request's context), a deadline, and the trace context of its caller; recovers a panic
-// into INTERNAL; then counts and logs the answer. It wraps the whole mux.
+// into INTERNAL; then counts and logs the answer. It wraps the whole mux, so it also sets
+// X-Content-Type-Options: nosniff on every answer, whichever handler writes it (the dev
+// provider's, the mux's 404): no browser reads a JSON error or a text body as HTML or script.
 func (o *ops) middleware(next http.Handler) http.Handler {
 	prop := propagation.TraceContext{}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := &requestState{id: requestID(r), start: time.Now(), addr: clientAddr(r, o.trusted)}
-		w.Header().Set("X-Request-Id", st.id)
+		h := w.Header()
+		h.Set("X-Request-Id", st.id)
+		h.Set("X-Content-Type-Options", "nosniff")
 		ctx := context.WithValue(r.Context(), requestKey{}, st)
 		if o.tracing {
 			ctx = prop.Extract(ctx, propagation.HeaderCarrier(r.Header))

@@ -274,18 +274,25 @@ func TestMetrics(t *testing.T) {
 
 	h := srv.Config.Handler
 	for _, tt := range []struct {
-		name, remote, authz, forwarded string
-		want                           int
+		name, remote, host, authz, forwarded string
+		want                                 int
 	}{
-		{"public peer", "203.0.113.5:41000", "", "", http.StatusForbidden},
-		{"public peer, wrong token", "203.0.113.5:41000", "Bearer " + token + "x", "", http.StatusForbidden},
-		{"public peer, token as Basic", "203.0.113.5:41000", "Basic " + token, "", http.StatusForbidden},
-		{"public peer with the token", "203.0.113.5:41000", "Bearer " + token, "", http.StatusOK},
-		{"loopback proxy relaying a public client", "127.0.0.1:41000", "", "198.51.100.1", http.StatusForbidden},
-		{"IPv6 loopback", "[::1]:41000", "", "", http.StatusOK},
+		{"public peer", "203.0.113.5:41000", "people.example", "", "", http.StatusForbidden},
+		{"public peer, wrong token", "203.0.113.5:41000", "people.example", "Bearer " + token + "x", "", http.StatusForbidden},
+		{"public peer, token as Basic", "203.0.113.5:41000", "people.example", "Basic " + token, "", http.StatusForbidden},
+		{"public peer with the token", "203.0.113.5:41000", "people.example", "Bearer " + token, "", http.StatusOK},
+		{"public peer naming localhost", "203.0.113.5:41000", "localhost:8071", "", "", http.StatusForbidden},
+		{"loopback proxy relaying a public client", "127.0.0.1:41000", "localhost:8071", "", "198.51.100.1", http.StatusForbidden},
+		{"IPv6 loopback", "[::1]:41000", "[::1]:8071", "", "", http.StatusOK},
+		{"loopback, Host localhost", "127.0.0.1:41000", "localhost", "", "", http.StatusOK},
+		{"loopback, Host 127.0.0.2", "127.0.0.1:41000", "127.0.0.2:8071", "", "", http.StatusOK},
+		// DNS rebinding: a page of evil.example whose name now resolves to 127.0.0.1.
+		{"loopback peer naming another host", "127.0.0.1:41000", "evil.example:8071", "", "", http.StatusForbidden},
+		{"loopback peer naming a name of 127.0.0.1", "127.0.0.1:41000", "127.0.0.1.nip.io", "", "", http.StatusForbidden},
+		{"loopback peer naming another host, with the token", "127.0.0.1:41000", "evil.example", "Bearer " + token, "", http.StatusOK},
 	} {
 		r := httptest.NewRequest(http.MethodGet, "/metrics", nil)
-		r.RemoteAddr = tt.remote
+		r.RemoteAddr, r.Host = tt.remote, tt.host
 		if tt.authz != "" {
 			r.Header.Set("Authorization", tt.authz)
 		}
@@ -297,6 +304,28 @@ func TestMetrics(t *testing.T) {
 		if w.Code != tt.want || (w.Code != http.StatusOK && strings.Contains(w.Body.String(), "people_")) {
 			t.Errorf("%s: GET /metrics = %d, want %d", tt.name, w.Code, tt.want)
 		}
+	}
+}
+
+// TestMetricsLoopbackOff: METRICS_LOOPBACK=false serves /metrics to every client (a mesh's
+// sidecar scraper comes from another address), and refuses to start with a METRICS_TOKEN that
+// would then protect nothing.
+func TestMetricsLoopbackOff(t *testing.T) {
+	_, vars := jsonBearerEnv(t)
+	vars["METRICS_LOOPBACK"] = "false"
+	srv, _ := bearerServer(t, vars)
+	for _, remote := range []string{"203.0.113.5:41000", "127.0.0.1:41000"} {
+		r := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+		r.RemoteAddr, r.Host = remote, "people.example"
+		w := httptest.NewRecorder()
+		srv.Config.Handler.ServeHTTP(w, r)
+		if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "people_rate_limited_total") {
+			t.Errorf("GET /metrics from %s with METRICS_LOOPBACK=false: %d, want 200 with the series", remote, w.Code)
+		}
+	}
+	vars["METRICS_TOKEN"] = "metrics-" + storetest.Unique() + "-0123456789"
+	if _, err := parseConfig(env(vars)); err == nil || !strings.Contains(err.Error(), "METRICS_LOOPBACK") {
+		t.Errorf("METRICS_LOOPBACK=false with METRICS_TOKEN: %v, want a refusal naming METRICS_LOOPBACK", err)
 	}
 }
 
@@ -329,4 +358,48 @@ func logEntry(t *testing.T, out, msg string) map[string]any {
 		t.Fatalf("no %q in the logs:\n%s", msg, out)
 	}
 	return found
+}
+
+// TestNosniffEverywhere: every answer of the whole program, whichever handler writes it,
+// carries X-Content-Type-Options: nosniff (development, so that the built-in provider and the
+// sign-in routes are mounted too).
+func TestNosniffEverywhere(t *testing.T) {
+	base := startServer(t, storetest.URL(t), map[string]string{"ENVIRONMENT": "development"})
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, tt := range []struct{ method, path, body string }{
+		{http.MethodGet, "/graphql?query=%7B__typename%7D", ""},
+		{http.MethodPost, "/graphql", `{"query":"{ __typename }"}`},
+		{http.MethodPost, "/graphql", `not json`},
+		{http.MethodPut, "/graphql", ""},
+		{http.MethodOptions, "/graphql", ""},
+		{http.MethodGet, "/playground", ""},
+		{http.MethodGet, "/auth/login", ""},
+		{http.MethodGet, "/auth/callback", ""},
+		{http.MethodGet, "/healthz", ""},
+		{http.MethodGet, "/readyz", ""},
+		{http.MethodGet, "/metrics", ""},
+		{http.MethodGet, "/jwks", ""},
+		{http.MethodGet, "/nope", ""},
+		{http.MethodGet, "/dev-oidc/.well-known/openid-configuration", ""},
+		{http.MethodGet, "/dev-oidc/keys", ""},
+		{http.MethodPost, "/dev-oidc/dev/token", ""},
+		{http.MethodGet, "/dev-oidc/nope", ""},
+	} {
+		req, err := http.NewRequest(tt.method, base+tt.path, strings.NewReader(tt.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tt.body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if got := resp.Header.Get("X-Content-Type-Options"); got != "nosniff" {
+			t.Errorf("%s %s: %d with X-Content-Type-Options %q, want nosniff", tt.method, tt.path, resp.StatusCode, got)
+		}
+	}
 }

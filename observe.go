@@ -109,14 +109,15 @@ func (o *ops) Start(ctx context.Context, op graph.Operation) context.Context {
 }
 
 // Finish counts the response, tells the middleware about the operation for its log line, ends
-// Start's span, and gives each INTERNAL error the request id, which the client can quote.
+// Start's span, and gives each INTERNAL and UNAVAILABLE error the request id, which the client
+// can quote.
 func (o *ops) Finish(ctx context.Context, op graph.Operation, resp *graphql.Response) {
 	st := stateFrom(ctx)
 	errCodes := make([]string, 0, len(resp.Errors))
 	for _, e := range resp.Errors {
 		code, _ := e.Extensions["code"].(string)
 		errCodes = append(errCodes, code)
-		if code == graph.CodeInternal && st != nil && st.id != "" {
+		if (code == graph.CodeInternal || code == graph.CodeUnavailable) && st != nil && st.id != "" {
 			e.Extensions["requestId"] = st.id
 		}
 	}

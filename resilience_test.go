@@ -24,7 +24,13 @@ import (
 // what run returned.
 func runServer(t *testing.T, app string, extra map[string]string) (base string, logs *lockedBuffer, stop func() error) {
 	t.Helper()
-	u, err := url.Parse(storetest.URL(t))
+	return runServerOn(t, storetest.URL(t), app, extra)
+}
+
+// runServerOn is runServer on the database at dbURL.
+func runServerOn(t *testing.T, dbURL, app string, extra map[string]string) (base string, logs *lockedBuffer, stop func() error) {
+	t.Helper()
+	u, err := url.Parse(dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,8 +181,9 @@ func TestShutdownFinishesSlowRequest(t *testing.T) {
 }
 
 // TestDatabaseKilledMidRequest: the server's database connections are terminated while a
-// request waits in a statement. That request gets a clean INTERNAL error (with the request
-// id, without PostgreSQL's words), and the following requests succeed on new connections.
+// request waits in a statement. That request gets a clean UNAVAILABLE error, 503 with
+// Retry-After (with the request id, without PostgreSQL's words: 57P01, as in a shutdown), and
+// the following requests succeed on new connections.
 func TestDatabaseKilledMidRequest(t *testing.T) {
 	s := storetest.Open(t)
 	app := "people_kill_" + storetest.Unique()
@@ -209,9 +216,9 @@ func TestDatabaseKilledMidRequest(t *testing.T) {
 		}
 	}
 	json.Unmarshal([]byte(r.body), &body)
-	if r.err != nil || len(body.Errors) != 1 || body.Errors[0].Message != "internal error" || body.Errors[0].Extensions["code"] != "INTERNAL" ||
-		body.Errors[0].Extensions["requestId"] != r.header.Get("X-Request-Id") {
-		t.Errorf("the request whose connection died: %d %v %s; want INTERNAL with the request id", r.status, r.err, r.body)
+	if r.err != nil || r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" || len(body.Errors) != 1 ||
+		body.Errors[0].Extensions["code"] != "UNAVAILABLE" || body.Errors[0].Extensions["requestId"] != r.header.Get("X-Request-Id") {
+		t.Errorf("the request whose connection died: %d %v %s; want 503 UNAVAILABLE with Retry-After and the request id", r.status, r.err, r.body)
 	}
 	for _, leak := range []string{"terminat", "SQLSTATE", "57P01", "users", "conn"} {
 		if strings.Contains(strings.ToLower(r.body), strings.ToLower(leak)) {

@@ -270,7 +270,7 @@ func newMux(cfg Config, s *store.Store, sessions *auth.Sessions, rs *auth.Resour
 		}
 		io.WriteString(w, "ok\n")
 	})
-	mux.Handle("GET /metrics", o.metrics.handler(o.metricsToken, log))
+	mux.Handle("GET /metrics", o.metrics.handler(o.metricsToken, o.metricsLoopback, log))
 	return mux
 }
 

@@ -359,6 +359,10 @@ func (rs *ResourceServer) refused(ctx context.Context, err error) cacheEntry {
 	return cacheEntry{refusal: ref, expires: time.Now().Add(rs.cfg.NegativeCacheTTL)}
 }
 
+// retryAfterUnavailable is the Retry-After, in seconds, of a 503: the authorization server or
+// the database out of reach. It is graph.RetryAfterUnavailable, which auth cannot import.
+const retryAfterUnavailable = 5
+
 // refusal is a bearer request answered with an error (RFC 6750 §3.1).
 type refusal struct {
 	status   int      // 401, 403, 429 or 503
@@ -386,7 +390,7 @@ func refuse(w http.ResponseWriter, ref *refusal) {
 		h.Set("Retry-After", strconv.Itoa(retry))
 	case http.StatusServiceUnavailable:
 		code = "UNAVAILABLE"
-		h.Set("Retry-After", "5")
+		h.Set("Retry-After", strconv.Itoa(retryAfterUnavailable))
 	}
 	if ref.code != "" {
 		v := fmt.Sprintf(`Bearer error=%q, error_description=%q`, ref.code, ref.desc)

@@ -30,6 +30,13 @@ import (
 //     Browsers send one or the other on every POST; a request with neither is refused, so a
 //     script replaying a cookie must say where it comes from. same-site is not enough: a
 //     sibling subdomain is another party.
+//  4. A cookie-authenticated GET that the browser says comes from another site
+//     (Sec-Fetch-Site cross-site or same-site) must name an allowed Origin, as the frontend's
+//     credentialed fetches do. A link or an <img> on another site cannot read the answer, but
+//     it would run the query as the user and spend the user's rate limit, which would let any
+//     page lock its visitors out of the API. The refusal comes before the GraphQL handler,
+//     where the limit is counted. A GET without Sec-Fetch-Site (a person's own navigation,
+//     curl, an older browser) is left alone: it is read-only (rule 1).
 //
 // Requests authenticated by an Authorization header are not checked by rules 2 and 3: a
 // browser never adds that header on its own, and Middleware ignores the cookie when it is there.
@@ -86,6 +93,12 @@ func (s *Sessions) CSRF(next http.Handler) http.Handler {
 				writeGraphQLError(w, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "mutations must be sent with POST")
 				return
 			}
+			if p, ok := PrincipalFrom(r.Context()); ok && p.Method == MethodSession && fromAnotherSite(r) && !s.TrustedOrigin(r) {
+				s.log.WarnContext(r.Context(), "cross-site request refused", "reason", "cross-site get",
+					"origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"))
+				writeGraphQLError(w, http.StatusForbidden, "FORBIDDEN", "requests with the session cookie must come from an allowed origin")
+				return
+			}
 			next.ServeHTTP(w, r)
 			return
 		case http.MethodHead, http.MethodOptions:
@@ -109,6 +122,15 @@ func (s *Sessions) CSRF(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// fromAnotherSite reports whether the browser says r comes from another site (rule 4).
+func fromAnotherSite(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "cross-site", "same-site":
+		return true
+	}
+	return false
 }
 
 // jsonRequest reports whether r's body is declared as JSON: a type no cross-site form can send

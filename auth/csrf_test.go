@@ -78,6 +78,37 @@ func TestCSRF(t *testing.T) {
 			query: get(url.Values{"query": {"{ me { id } }", setFrench}})},
 		{name: "mutation over GET without a cookie", method: "GET", query: get(url.Values{"query": {setFrench}}), noCookie: true, status: 405, code: "METHOD_NOT_ALLOWED"},
 	}
+	// Rule 4: queries over GET with the cookie, as the browser says where they come from.
+	meQuery := get(url.Values{"query": {"{ me { id } }"}})
+	for _, tt := range []struct {
+		name     string
+		headers  []string
+		noCookie bool
+		status   int
+	}{
+		{"navigation typed by the person", []string{"Sec-Fetch-Site", "none"}, false, 200},
+		{"same origin", []string{"Sec-Fetch-Site", "same-origin"}, false, 200},
+		{"no Sec-Fetch-Site", nil, false, 200},
+		{"allowed frontend on another site", []string{"Sec-Fetch-Site", "cross-site", "Origin", frontend}, false, 200},
+		{"cross-site link", []string{"Sec-Fetch-Site", "cross-site"}, false, 403},
+		{"cross-site fetch", []string{"Sec-Fetch-Site", "cross-site", "Origin", "https://evil.test"}, false, 403},
+		{"same-site sibling", []string{"Sec-Fetch-Site", "same-site"}, false, 403},
+		{"cross-site without the cookie", []string{"Sec-Fetch-Site", "cross-site"}, true, 200},
+	} {
+		t.Run("GET query: "+tt.name, func(t *testing.T) {
+			t.Parallel()
+			st := st.in(t)
+			u := storetest.User(t, st.s, uuid.Nil)
+			cookie := st.login(u, nil, "")
+			if tt.noCookie {
+				cookie = nil
+			}
+			a := st.call(http.MethodGet, meQuery, "", nil, cookie, tt.headers...)
+			if a.status != tt.status || (tt.status == 403) != (a.code() == "FORBIDDEN") {
+				t.Errorf("status %d, code %q (%+v); want %d", a.status, a.code(), a.Errors, tt.status)
+			}
+		})
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

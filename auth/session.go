@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"lasuite.fr/people/store"
@@ -188,11 +189,17 @@ func (s *Sessions) Middleware(next http.Handler) http.Handler {
 				http.SetCookie(w, s.cookie("", -1))
 				next.ServeHTTP(w, r)
 				return
-			default:
+			case store.KindUnavailable:
 				// Not anonymous: the person is probably logged in, and answering as if they were
-				// not would show them a logged-out page until the database is back.
+				// not would show them a logged-out page until the database is back. The answer
+				// is the GraphQL handler's for the same outage (graph.CodeUnavailable).
 				s.log.ErrorContext(ctx, "session lookup failed", "err", err)
-				writeGraphQLError(w, http.StatusServiceUnavailable, "INTERNAL", "internal error")
+				w.Header().Set("Retry-After", strconv.Itoa(retryAfterUnavailable))
+				writeGraphQLError(w, http.StatusServiceUnavailable, "UNAVAILABLE", "the service is unavailable: retry later")
+				return
+			default:
+				s.log.ErrorContext(ctx, "session lookup failed", "err", err)
+				writeGraphQLError(w, http.StatusInternalServerError, "INTERNAL", "internal error")
 				return
 			}
 			ses = s.cache.putSession(gen, hash, found)

@@ -21,6 +21,7 @@ type adminLoaders struct {
 	organizationServiceProviders *dataloadgen.Loader[uuid.UUID, []store.AdminServiceProvider]
 	serviceProviderOrganizations *dataloadgen.Loader[uuid.UUID, []store.AdminOrganization]
 	teamWebhooks                 *pageLoader[[]store.TeamWebhook]
+	teamServiceProviders         *pageLoader[[]store.ServiceProvider] // all of them, whoever the caller came through
 }
 
 func newAdminLoaders(s *store.Store, pages *teamPages, wait time.Duration) *adminLoaders {
@@ -34,6 +35,9 @@ func newAdminLoaders(s *store.Store, pages *teamPages, wait time.Duration) *admi
 		organizationServiceProviders: dataloadgen.NewLoader(byKey(s.ServiceProvidersByOrganizationIDs), opt),
 		serviceProviderOrganizations: dataloadgen.NewLoader(byKey(s.OrganizationsByServiceProviderIDs), opt),
 		teamWebhooks:                 newPageLoader(pages, s.TeamWebhooks, wait),
+		teamServiceProviders: newPageLoader(pages, func(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID][]store.ServiceProvider, error) {
+			return s.ServiceProvidersByTeamIDs(ctx, store.Actor{}, ids)
+		}, wait),
 	}
 }
 

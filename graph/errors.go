@@ -22,7 +22,14 @@ const (
 	CodeBadUserInput    = "BAD_USER_INPUT"
 	CodeConflict        = "CONFLICT"
 	CodeInternal        = "INTERNAL"
+	// CodeUnavailable is the database out of reach (store.KindUnavailable): the answer is 503
+	// with Retry-After, and the client may send the same request again, mutations included.
+	CodeUnavailable = "UNAVAILABLE"
 )
+
+// RetryAfterUnavailable is the Retry-After, in seconds, of an UNAVAILABLE answer: about what
+// a PostgreSQL restart or a failover takes.
+const RetryAfterUnavailable = 5
 
 // Error codes of requests refused before they run (graph/transport.go, graph/limits.go,
 // graph/introspection.go). gqlgen's own GRAPHQL_PARSE_FAILED and GRAPHQL_VALIDATION_FAILED
@@ -49,7 +56,8 @@ var codes = map[store.Kind]string{
 }
 
 // presentError is the only place where errors become extensions.code. store.Error carries a
-// message written for clients; anything else is INTERNAL, logged for operators and answered
+// message written for clients; a database out of reach is UNAVAILABLE (the transport answers
+// 503 with Retry-After); anything else is INTERNAL, logged for operators and answered
 // with a fixed message: no SQL, constraint text, token or stack reaches a client.
 func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
@@ -63,6 +71,9 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 			gqlErr.Message, gqlErr.Extensions = "authentication required", map[string]any{"code": CodeUnauthenticated}
 		case errors.Is(err, auth.ErrMethodForbidden):
 			gqlErr.Message, gqlErr.Extensions = err.Error(), map[string]any{"code": CodeForbidden}
+		case store.KindOf(err) == store.KindUnavailable:
+			log.ErrorContext(ctx, "database unavailable", "path", gqlErr.Path.String(), "err", err)
+			gqlErr.Message, gqlErr.Extensions = "the service is unavailable: retry later", map[string]any{"code": CodeUnavailable}
 		case errors.As(err, &e) && codes[e.Kind] != "":
 			gqlErr.Message, gqlErr.Extensions = e.Message, map[string]any{"code": codes[e.Kind]}
 			if e.Field != "" {

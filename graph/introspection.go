@@ -45,6 +45,9 @@ func (x introspectionPolicy) MutateOperationContext(ctx context.Context, opCtx *
 			staff, err := x.store.UserIsStaff(ctx, p.UserID)
 			if err != nil {
 				x.log.ErrorContext(ctx, "introspection check failed", "err", err)
+				if store.KindOf(err) == store.KindUnavailable {
+					return limitError(CodeUnavailable, nil, "the service is unavailable: retry later")
+				}
 				return limitError(CodeInternal, nil, "internal error")
 			}
 			allowed = staff

@@ -1,6 +1,8 @@
 package graph_test
 
 import (
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -79,5 +81,48 @@ func TestIntrospectionLookupOnlyWhenIntrospecting(t *testing.T) {
 		if got := counter.n.Load(); got != tt.want {
 			t.Errorf("%s as staff: %d statements, want %d", tt.query, got, tt.want)
 		}
+	}
+}
+
+// ofTypes nests ofType n times under a field's type in __type.
+func ofTypes(n int) string {
+	return `{ __type(name: "Query") { fields { type { ` + strings.Repeat("ofType { ", n) + "name" + strings.Repeat(" }", n) + " } } } }"
+}
+
+// Introspection has a depth limit of its own: the query GraphiQL sends passes, a deeper
+// ofType chain is refused before anything runs, however introspection is allowed.
+func TestIntrospectionDepth(t *testing.T) {
+	s := storetest.Open(t)
+	graphiql, err := os.ReadFile("testdata/graphiql-introspection.graphql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		limits graph.Limits
+		query  string
+		want   string // extensions.code; "" to pass
+	}{
+		{"GraphiQL's introspection query", graph.Limits{}, string(graphiql), ""},
+		{"ofType 16 deep: 20 in all", graph.Limits{}, ofTypes(16), ""},
+		{"ofType 17 deep", graph.Limits{}, ofTypes(17), graph.CodeQueryTooDeep},
+		{"ofType 50 deep", graph.Limits{}, ofTypes(50), graph.CodeQueryTooDeep},
+		{"through fragments", graph.Limits{}, `{ ...Q } fragment Q on Query { __type(name: "Query") { ...T } } fragment T on __Type { fields { type { ` +
+			strings.Repeat("ofType { ", 30) + "name" + strings.Repeat(" }", 30) + " } } }", graph.CodeQueryTooDeep},
+		{"configured", graph.Limits{MaxIntrospectionDepth: 3}, `{ __type(name: "Query") { fields { type { name } } } }`, graph.CodeQueryTooDeep},
+		{"aliases inside count", graph.Limits{MaxAliases: 2}, `{ __schema { a: types { name } b: types { name } c: types { name } } }`, graph.CodeTooManyAliases},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			h := graph.NewHandler(s, graph.Options{Settings: allFeatures, Introspection: graph.IntrospectionOn, Limits: tt.limits})
+			r := serve(t, h, httpReq{method: "POST", accept: mediaGQL, contentType: mediaJSON, body: jsonBody(t, tt.query, nil)})
+			if r.Code() != tt.want {
+				t.Fatalf("code = %q, want %q (errors: %+v)", r.Code(), tt.want, r.Errors)
+			}
+			if data := string(r.Raw["data"]); tt.want == "" && (data == "" || data == "null" || len(r.Errors) > 0) {
+				t.Errorf("data %.200s, errors %+v; want the answer", data, r.Errors)
+			}
+		})
 	}
 }

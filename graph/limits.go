@@ -18,24 +18,30 @@ import (
 // extensions.code, given before anything runs; none waits for a timeout. Zero fields take the
 // defaults.
 type Limits struct {
-	MaxDepth          int   // nesting of fields, introspection aside; default 12
-	MaxComplexity     int   // cost, lists counted at their page size (operationCost); default 20,000
-	MaxAliases        int   // aliased fields per operation, fragments expanded; default 30
-	MaxOperationBytes int   // length of the GraphQL document; default 16 KiB
-	MaxBodyBytes      int64 // a POST body, variables included: 413 beyond it; default 1 MiB
+	MaxDepth              int   // nesting of fields, introspection aside; default 12
+	MaxIntrospectionDepth int   // nesting under __schema and __type, which MaxDepth leaves out; default 20
+	MaxComplexity         int   // cost, lists counted at their page size (operationCost); default 20,000
+	MaxAliases            int   // aliased fields per operation, fragments expanded; default 30
+	MaxOperationBytes     int   // length of the GraphQL document; default 16 KiB
+	MaxBodyBytes          int64 // a POST body, variables included: 413 beyond it; default 1 MiB
 }
 
 // DefaultLimits returns the limits when nothing is configured. The complexity budget leaves room
 // for the frontend's largest page: the team list (teamsPageQuery in the tests: teams with
-// their members, invitations and services) costs 2,340 at 20 teams and 11,700 at 100.
+// their members, invitations and services) costs 2,340 at 20 teams and 11,700 at 100. The
+// introspection query GraphiQL sends (graphql-js's, whose TypeRef fragment follows ofType 8
+// times) nests 14 deep, within the introspection limit with room for deeper TypeRefs.
 func DefaultLimits() Limits {
-	return Limits{MaxDepth: 12, MaxComplexity: 20_000, MaxAliases: 30, MaxOperationBytes: 16 << 10, MaxBodyBytes: 1 << 20}
+	return Limits{MaxDepth: 12, MaxIntrospectionDepth: 20, MaxComplexity: 20_000, MaxAliases: 30, MaxOperationBytes: 16 << 10, MaxBodyBytes: 1 << 20}
 }
 
 func (l Limits) withDefaults() Limits {
 	d := DefaultLimits()
 	if l.MaxDepth <= 0 {
 		l.MaxDepth = d.MaxDepth
+	}
+	if l.MaxIntrospectionDepth <= 0 {
+		l.MaxIntrospectionDepth = d.MaxIntrospectionDepth
 	}
 	if l.MaxComplexity <= 0 {
 		l.MaxComplexity = d.MaxComplexity
@@ -119,6 +125,9 @@ func (o operationShape) MutateOperationParameters(ctx context.Context, p *graphq
 		switch {
 		case s.depth > o.limits.MaxDepth:
 			return limitError(CodeQueryTooDeep, op.Position, "the operation nests fields %d deep, over the limit of %d", s.depth, o.limits.MaxDepth)
+		case s.introspection > o.limits.MaxIntrospectionDepth:
+			return limitError(CodeQueryTooDeep, op.Position, "the operation nests introspection fields %d deep, over the limit of %d",
+				s.introspection, o.limits.MaxIntrospectionDepth)
 		case s.aliases > o.limits.MaxAliases:
 			return limitError(CodeTooManyAliases, op.Position, "the operation has %d aliases, over the limit of %d", s.aliases, o.limits.MaxAliases)
 		case s.fields > 2*o.limits.MaxComplexity:
@@ -128,8 +137,9 @@ func (o operationShape) MutateOperationParameters(ctx context.Context, p *graphq
 	return nil
 }
 
-// shape measures a selection set with its fragments expanded.
-type shape struct{ depth, aliases, fields int }
+// shape measures a selection set with its fragments expanded. introspection is the depth of
+// its __schema and __type fields, which depth leaves out.
+type shape struct{ depth, introspection, aliases, fields int }
 
 // shapeMeter measures each fragment once (memo), so that fragments spread into each other
 // cost their number, not the size of their expansion. Counts saturate instead of
@@ -147,12 +157,15 @@ func (m shapeMeter) selectionSet(set ast.SelectionSet) shape {
 		switch sel := sel.(type) {
 		case *ast.Field:
 			if sel.Name == "__schema" || sel.Name == "__type" {
-				// Introspection has its own policy and gqlparser's MaxIntrospectionDepth rule;
-				// the standard introspection query nests deeper than any data query.
+				// The standard introspection query nests deeper than any data query: it has a
+				// limit of its own (gqlparser's MaxIntrospectionDepth rule counts only the
+				// lists of __Type, not ofType). Its aliases count like any others.
+				in := m.selectionSet(sel.SelectionSet)
+				s = shape{introspection: satAdd(max(in.depth, in.introspection), 1), aliases: in.aliases}
 				if sel.Alias != sel.Name {
-					total.aliases = satAdd(total.aliases, 1)
+					s.aliases = satAdd(s.aliases, 1)
 				}
-				continue
+				break
 			}
 			s = m.selectionSet(sel.SelectionSet)
 			s.depth++
@@ -165,7 +178,7 @@ func (m shapeMeter) selectionSet(set ast.SelectionSet) shape {
 		case *ast.FragmentSpread:
 			s = m.fragment(sel.Name)
 		}
-		total = shape{max(total.depth, s.depth), satAdd(total.aliases, s.aliases), satAdd(total.fields, s.fields)}
+		total = shape{max(total.depth, s.depth), max(total.introspection, s.introspection), satAdd(total.aliases, s.aliases), satAdd(total.fields, s.fields)}
 	}
 	return total
 }

@@ -82,7 +82,9 @@ func (l *loaders) contacts() *dataloadgen.Loader[uuid.UUID, *store.ContactView] 
 
 func (l *loaders) teamServiceProviders() *pageLoader[[]store.ServiceProvider] {
 	return made(l, &l.serviceL, func() *pageLoader[[]store.ServiceProvider] {
-		return newPageLoader(&l.pages, l.store.ServiceProvidersByTeamIDs, l.wait)
+		return newPageLoader(&l.pages, func(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID][]store.ServiceProvider, error) {
+			return l.store.ServiceProvidersByTeamIDs(ctx, l.actor, ids)
+		}, l.wait)
 	})
 }
 

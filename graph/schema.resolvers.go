@@ -51,7 +51,7 @@ func (r *adminTeamResolver) Accesses(ctx context.Context, obj *store.Team, searc
 }
 
 func (r *adminTeamResolver) ServiceProviders(ctx context.Context, obj *store.Team) ([]store.ServiceProvider, error) {
-	sps, err := loadersFrom(ctx).teamServiceProviders().Load(ctx, obj.ID)
+	sps, err := loadersFrom(ctx).admin().teamServiceProviders.Load(ctx, obj.ID)
 	if err != nil {
 		return nil, fmt.Errorf("team service providers: %w", err)
 	}

@@ -1137,6 +1137,63 @@ func TestTeamsThroughServiceProvider(t *testing.T) {
 		}
 	})
 
+	t.Run("serviceProviders names the calling service only", func(t *testing.T) {
+		t.Parallel()
+		viewer := storetest.User(t, s, org).ID
+		shared := joinTeam(t, s, org, viewer, store.RoleMember, "Shared "+tok, day)
+		for _, sp := range []uuid.UUID{spA, spB, spC} {
+			linkServiceProvider(t, s, shared, sp)
+		}
+		forAll := joinTeam(t, s, org, viewer, store.RoleMember, "For all "+tok, day.Add(time.Hour))
+		storetest.MustExec(t, s.DB(), "UPDATE teams SET is_visible_all_services = true WHERE id = ?", forAll)
+		linkServiceProvider(t, s, forAll, spB)
+		type spsOut = []struct{ ID uuid.UUID }
+		ids := func(sps spsOut) []uuid.UUID {
+			out := []uuid.UUID{}
+			for _, sp := range sps {
+				out = append(out, sp.ID)
+			}
+			if len(out) == 0 {
+				return out // [] rather than nil, to compare with the wanted empty lists
+			}
+			return sortUUIDs(out...)
+		}
+		for _, tc := range []struct {
+			name   string
+			caller *auth.Principal
+			want   map[uuid.UUID][]uuid.UUID
+		}{
+			{"service A", bearer(viewer, spA), map[uuid.UUID][]uuid.UUID{shared: {spA}, forAll: {}}},
+			{"service B", bearer(viewer, spB), map[uuid.UUID][]uuid.UUID{shared: {spB}, forAll: {spB}}},
+			{"a session", session(viewer), map[uuid.UUID][]uuid.UUID{shared: sortUUIDs(spA, spB, spC), forAll: {spB}}},
+		} {
+			var list struct {
+				Teams struct {
+					Nodes []struct {
+						ID               uuid.UUID
+						ServiceProviders spsOut
+					}
+				}
+			}
+			a.mustDo(tc.caller, `{ teams { nodes { id serviceProviders { id } } } }`, nil, &list)
+			got := map[uuid.UUID][]uuid.UUID{}
+			for _, n := range list.Teams.Nodes {
+				got[n.ID] = ids(n.ServiceProviders)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("%s: teams' serviceProviders (-want +got):\n%s", tc.name, diff)
+			}
+			for team, want := range tc.want {
+				var one struct {
+					Team struct{ ServiceProviders spsOut }
+				}
+				a.mustDo(tc.caller, `query($id: ID!) { team(id: $id) { serviceProviders { id } } }`, map[string]any{"id": team}, &one)
+				if diff := cmp.Diff(want, ids(one.Team.ServiceProviders)); diff != "" {
+					t.Errorf("%s: team(id).serviceProviders (-want +got):\n%s", tc.name, diff)
+				}
+			}
+		}
+	})
 	t.Run("createTeam shares the team with the calling service only", func(t *testing.T) {
 		t.Parallel()
 		var out createdTeam

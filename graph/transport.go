@@ -109,8 +109,21 @@ func (t httpTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.G
 	status := http.StatusOK
 	if resp.Data == nil { // nothing ran: a request error after all
 		status = refusedStatus(media, resp.Errors)
+	} else if unavailable(resp.Errors) {
+		status = http.StatusServiceUnavailable
 	}
 	write(w, media, status, resp)
+}
+
+// unavailable reports whether one of errs is UNAVAILABLE. The whole answer is then 503 with
+// Retry-After, whatever else ran: a client told to retry retries the operation, not a field.
+func unavailable(errs gqlerror.List) bool {
+	for _, e := range errs {
+		if e.Extensions["code"] == CodeUnavailable {
+			return true
+		}
+	}
+	return false
 }
 
 // refuse answers a request that GraphQL never saw. The error still goes through the executor,
@@ -121,9 +134,12 @@ func refuse(w http.ResponseWriter, r *http.Request, exec graphql.GraphExecutor, 
 }
 
 // refusedStatus is the status of a GraphQL request error: 400 with graphql-response+json, 200
-// with application/json; 500 when the refusal is our failure (an introspection check that
-// could not reach the database).
+// with application/json; 503 or 500 when the refusal is our failure (an introspection check
+// that could not reach the database).
 func refusedStatus(media string, errs gqlerror.List) int {
+	if unavailable(errs) {
+		return http.StatusServiceUnavailable
+	}
 	for _, e := range errs {
 		if e.Extensions["code"] == CodeInternal {
 			return http.StatusInternalServerError
@@ -172,6 +188,9 @@ func write(w http.ResponseWriter, media string, status int, resp *graphql.Respon
 		buf.WriteString(`{"errors":[{"message":"internal error","extensions":{"code":"INTERNAL"}}]}`)
 	}
 	w.Header().Set("Content-Type", media+"; charset=utf-8")
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", strconv.Itoa(RetryAfterUnavailable))
+	}
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())
 }

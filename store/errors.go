@@ -1,11 +1,17 @@
 package store
 
 import (
+	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
+	"net"
 	"slices"
+	"strings"
+	"syscall"
 
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -20,6 +26,9 @@ const (
 	KindInvalid                   // input breaks a model rule; Field names the input
 	KindConflict                  // breaks a uniqueness rule
 	KindLimited                   // the actor did this too often lately: retry later
+	// KindUnavailable is the database out of reach: down, shutting down, restarting or in
+	// recovery. Nothing was done that the client cannot simply try again.
+	KindUnavailable
 )
 
 func (k Kind) String() string {
@@ -38,6 +47,8 @@ func (k Kind) String() string {
 		return "conflict"
 	case KindLimited:
 		return "limited"
+	case KindUnavailable:
+		return "unavailable"
 	}
 	return fmt.Sprintf("Kind(%d)", uint8(k))
 }
@@ -50,15 +61,55 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Message }
 
-// KindOf returns 0 for nil and KindInternal for any error that is not an *Error.
+// KindOf returns 0 for nil, KindUnavailable for a database out of reach (Unavailable), and
+// KindInternal for any other error that is not an *Error. The error itself is kept as it is,
+// for the log: only its kind is decided here, once for every caller.
 func KindOf(err error) Kind {
 	var e *Error
-	if errors.As(err, &e) {
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &e):
 		return e.Kind
-	} else if err != nil {
-		return KindInternal
+	case Unavailable(err):
+		return KindUnavailable
 	}
-	return 0
+	return KindInternal
+}
+
+// Unavailable reports whether err says that the database cannot be reached or cannot serve
+// now, rather than that a statement failed: a client may retry. These are
+//
+//   - PostgreSQL refusing or ending the session: class 08 (connection exception), 57P01
+//     admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now (starting up, in
+//     recovery), 53300 too_many_connections;
+//   - no connection at all: pgx's connect errors, network errors, a connection closed under
+//     the statement (io.EOF, io.ErrUnexpectedEOF, ECONNRESET, EPIPE, ECONNREFUSED),
+//     database/sql's ErrBadConn and ErrConnDone, pgx's errors that it marks safe to retry
+//     (nothing was sent);
+//   - a request whose deadline passed waiting for the database, a pool connection included.
+//
+// Any other PostgreSQL error (a constraint, a statement timeout, a bug of ours) is not.
+func Unavailable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch c := pgErr.Code; {
+		case strings.HasPrefix(c, "08"), c == "57P01", c == "57P02", c == "57P03", c == "53300":
+			return true
+		}
+		return false
+	}
+	var connectErr *pgconn.ConnectError
+	var netErr net.Error
+	switch {
+	case errors.As(err, &connectErr), errors.As(err, &netErr), pgconn.SafeToRetry(err):
+		return true
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, driver.ErrBadConn), errors.Is(err, sql.ErrConnDone):
+		return true
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNREFUSED):
+		return true
+	}
+	return errors.Is(err, context.DeadlineExceeded)
 }
 
 func notFound(what string) error { return &Error{Kind: KindNotFound, Message: what + " not found"} }

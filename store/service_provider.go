@@ -50,14 +50,21 @@ func (s *Store) ServiceProviders(ctx context.Context, actor uuid.UUID, f Service
 }
 
 // ServiceProvidersByTeamIDs returns the service providers of each team, by name, for loaders.
-func (s *Store) ServiceProvidersByTeamIDs(ctx context.Context, teamIDs []uuid.UUID) (map[uuid.UUID][]ServiceProvider, error) {
+// A partner service's actor sees only itself among them: which other services a team uses is
+// none of its business, and the teams it sees for all services would otherwise name them all.
+// A browser session, and staff (who pass the zero Actor), see every one.
+func (s *Store) ServiceProvidersByTeamIDs(ctx context.Context, actor Actor, teamIDs []uuid.UUID) (map[uuid.UUID][]ServiceProvider, error) {
 	var rows []struct {
 		ServiceProvider `bun:",extend"`
 		TeamID          uuid.UUID `bun:"team_id,scanonly"`
 	}
-	err := s.db.NewSelect().Model(&rows).ColumnExpr("sp.*, tsp.team_id").
+	q := s.db.NewSelect().Model(&rows).ColumnExpr("sp.*, tsp.team_id").
 		Join("JOIN team_service_providers tsp ON tsp.service_provider_id = sp.id").
-		Where("tsp.team_id IN (?)", bun.List(teamIDs)).OrderExpr("sp.name, sp.id").Scan(ctx)
+		Where("tsp.team_id IN (?)", bun.List(teamIDs))
+	if actor.viaService() {
+		q = q.Where("sp.id = ?", actor.ServiceProviderID)
+	}
+	err := q.OrderExpr("sp.name, sp.id").Scan(ctx)
 	if err != nil {
 		return nil, fromDB("select team service providers", err)
 	}

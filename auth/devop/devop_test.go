@@ -517,16 +517,39 @@ func TestMint(t *testing.T) {
 	}
 }
 
+// TestMintRefusesRemotePeers: a token is minted for a loopback peer naming a loopback host
+// only. A loopback peer naming another host is a browser whose page's name was rebound to
+// 127.0.0.1 (DNS rebinding).
 func TestMintRefusesRemotePeers(t *testing.T) {
 	e := newEnv(t, nil)
-	req := httptest.NewRequest(http.MethodPost, e.p.Endpoints().DevToken,
-		strings.NewReader(url.Values{"user": {e2eOwnerEmail}, "client_id": {"docs"}}.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.RemoteAddr = "192.0.2.7:41000"
-	w := httptest.NewRecorder()
-	e.p.Handler().ServeHTTP(w, req)
-	if w.Code != http.StatusForbidden {
-		t.Errorf("mint from 192.0.2.7: status %d %q, want 403", w.Code, w.Body)
+	for _, tt := range []struct {
+		remote, host string
+		status       int
+	}{
+		{"127.0.0.1:41000", "localhost:8071", http.StatusOK},
+		{"127.0.0.1:41000", "LOCALHOST", http.StatusOK},
+		{"127.0.0.1:41000", "127.0.0.1:8071", http.StatusOK},
+		{"127.0.0.1:41000", "127.8.9.10", http.StatusOK},
+		{"[::1]:41000", "[::1]:8071", http.StatusOK},
+		{"[::1]:41000", "[::1]", http.StatusOK},
+		{"192.0.2.7:41000", "localhost:8071", http.StatusForbidden},
+		{"127.0.0.1:41000", "evil.example:8071", http.StatusForbidden},
+		{"127.0.0.1:41000", "evil.example", http.StatusForbidden},
+		{"127.0.0.1:41000", "localhost.evil.example", http.StatusForbidden},
+		{"127.0.0.1:41000", "127.0.0.1.nip.io", http.StatusForbidden},
+		{"127.0.0.1:41000", "192.0.2.7:8071", http.StatusForbidden},
+		{"127.0.0.1:41000", "[fe80::1%25lo]:8071", http.StatusForbidden},
+		{"127.0.0.1:41000", "", http.StatusForbidden},
+	} {
+		req := httptest.NewRequest(http.MethodPost, e.p.Endpoints().DevToken,
+			strings.NewReader(url.Values{"user": {e2eOwnerEmail}, "client_id": {"docs"}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.RemoteAddr, req.Host = tt.remote, tt.host
+		w := httptest.NewRecorder()
+		e.p.Handler().ServeHTTP(w, req)
+		if w.Code != tt.status {
+			t.Errorf("mint from %s to Host %q: status %d %q, want %d", tt.remote, tt.host, w.Code, w.Body, tt.status)
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package devop
 import (
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -19,15 +20,17 @@ var mintScopes = []string{oidc.ScopeOpenID, oidc.ScopeEmail, "groups"}
 // mint answers POST user=<email>&client_id=<partner>[&scope=...] with an access token issued
 // to that partner for that user, as text, for `make token`. It is the one way to a token
 // without the login page, so on top of the provider's own mounting rules it answers only in
-// development, only to a loopback peer, and never to a browser.
+// development, only to a loopback peer that names a loopback host, and never to a browser.
+// The host matters because of DNS rebinding: a page of another site whose name now resolves to
+// 127.0.0.1 reaches a loopback peer too, but sends its own name in Host.
 func (p *Provider) mint(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	switch {
 	case !p.development:
 		http.Error(w, "minting tokens without a sign-in is only for development (ENVIRONMENT=development)", http.StatusForbidden)
 		return
-	case !loopbackPeer(r.RemoteAddr):
-		http.Error(w, "tokens are minted only for clients on this machine", http.StatusForbidden)
+	case !loopbackPeer(r.RemoteAddr) || !loopbackHost(r.Host):
+		http.Error(w, "tokens are minted only for clients on this machine, at localhost or a loopback address", http.StatusForbidden)
 		return
 	case r.Header.Get("Origin") != "" || r.Header.Get("Sec-Fetch-Site") != "":
 		http.Error(w, "this endpoint is for make token, not for browsers", http.StatusForbidden)
@@ -87,6 +90,21 @@ func (p *Provider) mint(w http.ResponseWriter, r *http.Request) {
 	}
 	p.log.InfoContext(r.Context(), "dev oidc: token minted", "user_id", users[0].ID, "client_id", clientID)
 	w.Write([]byte(token + "\n"))
+}
+
+// loopbackHost reports whether a Host header names this machine: localhost or a loopback
+// address (127.0.0.0/8, [::1]), with or without a port. No name is resolved.
+func loopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	} else if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+		host = host[1 : len(host)-1]
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Zone() == "" && a.Unmap().IsLoopback()
 }
 
 // loopbackPeer reports whether a request's peer address is on this machine.
