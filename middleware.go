@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -20,7 +19,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"lasuite.fr/people/auth"
-	"lasuite.fr/people/graph"
+	"lasuite.fr/people/wire"
 )
 
 // Names of the rate limits, as the metrics and logs give them; auth.LimitIntrospection and
@@ -188,7 +187,7 @@ func (o *ops) done(w *statusWriter, r *http.Request, st *requestState, p any) {
 		if w.wrote {
 			defer panic(http.ErrAbortHandler) // half an answer: cut the connection, once logged
 		} else {
-			writeGraphQLError(w, http.StatusInternalServerError, graph.CodeInternal, "internal error", map[string]any{"requestId": st.id})
+			wire.Write(w, http.StatusInternalServerError, wire.Error{Code: wire.CodeInternal, Message: "internal error", RequestID: st.id})
 		}
 	}
 	status := w.status
@@ -287,8 +286,7 @@ func (o *ops) callers(next http.Handler) http.Handler {
 		st.caller = "anonymous"
 		if wait, rule := o.anonymous.allow(addrKey(st.addr)); wait > 0 {
 			o.refused(r.Context(), st, wait, rule)
-			writeGraphQLError(w, http.StatusTooManyRequests, graph.CodeRateLimited, "too many requests: retry later",
-				map[string]any{"retryAfter": retryAfter(wait)})
+			wire.Write(w, http.StatusTooManyRequests, wire.Error{Code: wire.CodeRateLimited, Message: "too many requests: retry later", RetryAfter: retryAfter(wait)})
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -300,22 +298,6 @@ func (o *ops) refused(ctx context.Context, st *requestState, wait time.Duration,
 	o.metrics.rateLimited.WithLabelValues(rule).Inc()
 	o.log.WarnContext(ctx, "rate limited", "limit", rule, "principal", st.caller, "retry_after", retryAfter(wait))
 	st.retryAfter = wait
-}
-
-// writeGraphQLError answers with one GraphQL error, as the GraphQL handler would.
-func writeGraphQLError(w http.ResponseWriter, status int, code, message string, ext map[string]any) {
-	if ext == nil {
-		ext = map[string]any{}
-	}
-	ext["code"] = code
-	h := w.Header()
-	h.Set("Content-Type", "application/json; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	if s, ok := ext["retryAfter"].(int); ok {
-		h.Set("Retry-After", strconv.Itoa(s))
-	}
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(map[string]any{"errors": []map[string]any{{"message": message, "extensions": ext}}})
 }
 
 // contextHandler adds the request id, and the trace id when there is one, to every record

@@ -4,13 +4,11 @@ import (
 	"cmp"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -20,6 +18,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"lasuite.fr/people/store"
+	"lasuite.fr/people/wire"
 )
 
 // Introspection modes (OIDC_RS_BACKEND) and client authentication methods at the introspection
@@ -359,10 +358,6 @@ func (rs *ResourceServer) refused(ctx context.Context, err error) cacheEntry {
 	return cacheEntry{refusal: ref, expires: time.Now().Add(rs.cfg.NegativeCacheTTL)}
 }
 
-// retryAfterUnavailable is the Retry-After, in seconds, of a 503: the authorization server or
-// the database out of reach. It is graph.RetryAfterUnavailable, which auth cannot import.
-const retryAfterUnavailable = 5
-
 // refusal is a bearer request answered with an error (RFC 6750 §3.1).
 type refusal struct {
 	status   int      // 401, 403, 429 or 503
@@ -378,46 +373,25 @@ type refusal struct {
 
 func (r *refusal) Error() string { return r.desc }
 
-// refuse writes ref as a GraphQL-shaped error, so that clients read one format.
+// refuse writes ref as the API's error (wire), so that clients read one format.
 func refuse(w http.ResponseWriter, ref *refusal) {
-	h := w.Header()
-	code, retry := "UNAUTHENTICATED", 0
+	e := wire.Error{Code: wire.CodeUnauthenticated, Message: ref.desc}
 	switch ref.status {
 	case http.StatusForbidden:
-		code = "FORBIDDEN"
+		e.Code = wire.CodeForbidden
 	case http.StatusTooManyRequests:
-		code, retry = "RATE_LIMITED", retryAfterSeconds(ref.retryAfter)
-		h.Set("Retry-After", strconv.Itoa(retry))
+		e.Code, e.RetryAfter = wire.CodeRateLimited, retryAfterSeconds(ref.retryAfter)
 	case http.StatusServiceUnavailable:
-		code = "UNAVAILABLE"
-		h.Set("Retry-After", strconv.Itoa(retryAfterUnavailable))
+		e.Code, e.RetryAfter = wire.CodeUnavailable, wire.RetryAfterUnavailable
 	}
 	if ref.code != "" {
 		v := fmt.Sprintf(`Bearer error=%q, error_description=%q`, ref.code, ref.desc)
 		if len(ref.scope) > 0 {
 			v += fmt.Sprintf(`, scope=%q`, strings.Join(ref.scope, " "))
 		}
-		h.Set("WWW-Authenticate", v)
+		w.Header().Set("WWW-Authenticate", v)
 	}
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(ref.status)
-	json.NewEncoder(w).Encode(errorBody(ref.desc, code, retry))
-}
-
-// errorBody is one GraphQL error; retryAfter, when not 0, is in seconds.
-func errorBody(message, code string, retryAfter int) any {
-	type extensions struct {
-		Code       string `json:"code"`
-		RetryAfter int    `json:"retryAfter,omitempty"`
-	}
-	type gqlError struct {
-		Message    string     `json:"message"`
-		Extensions extensions `json:"extensions"`
-	}
-	return struct {
-		Errors []gqlError `json:"errors"`
-	}{[]gqlError{{message, extensions{code, retryAfter}}}}
+	wire.Write(w, ref.status, e)
 }
 
 // maxTokenLength bounds a bearer token; real ones are well under 4 KiB.

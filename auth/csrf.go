@@ -1,7 +1,6 @@
 package auth
 
 import (
-	"encoding/json"
 	"errors"
 	"mime"
 	"net/http"
@@ -10,6 +9,8 @@ import (
 
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/parser"
+
+	"lasuite.fr/people/wire"
 )
 
 // Cross-site request forgery. A browser attaches the session cookie (SameSite=Lax) to
@@ -90,13 +91,13 @@ func (s *Sessions) CSRF(next http.Handler) http.Handler {
 		case http.MethodGet:
 			if mutatesOverGET(r) {
 				w.Header().Set("Allow", "POST")
-				writeGraphQLError(w, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", "mutations must be sent with POST")
+				wire.Write(w, http.StatusMethodNotAllowed, wire.Error{Code: wire.CodeMethodNotAllowed, Message: "mutations must be sent with POST"})
 				return
 			}
 			if p, ok := PrincipalFrom(r.Context()); ok && p.Method == MethodSession && fromAnotherSite(r) && !s.TrustedOrigin(r) {
 				s.log.WarnContext(r.Context(), "cross-site request refused", "reason", "cross-site get",
 					"origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"))
-				writeGraphQLError(w, http.StatusForbidden, "FORBIDDEN", "requests with the session cookie must come from an allowed origin")
+				wire.Write(w, http.StatusForbidden, wire.Error{Code: wire.CodeForbidden, Message: "requests with the session cookie must come from an allowed origin"})
 				return
 			}
 			next.ServeHTTP(w, r)
@@ -111,13 +112,13 @@ func (s *Sessions) CSRF(next http.Handler) http.Handler {
 		}
 		if !jsonRequest(r) {
 			s.log.WarnContext(r.Context(), "cross-site request refused", "reason", "content type", "content_type", r.Header.Get("Content-Type"))
-			writeGraphQLError(w, http.StatusForbidden, "FORBIDDEN", "requests with the session cookie must have Content-Type: application/json")
+			wire.Write(w, http.StatusForbidden, wire.Error{Code: wire.CodeForbidden, Message: "requests with the session cookie must have Content-Type: application/json"})
 			return
 		}
 		if !s.TrustedOrigin(r) {
 			s.log.WarnContext(r.Context(), "cross-site request refused", "reason", "origin",
 				"origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"))
-			writeGraphQLError(w, http.StatusForbidden, "FORBIDDEN", "requests with the session cookie must come from an allowed origin")
+			wire.Write(w, http.StatusForbidden, wire.Error{Code: wire.CodeForbidden, Message: "requests with the session cookie must come from an allowed origin"})
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -190,19 +191,4 @@ func (s *Sessions) CORS(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-// writeGraphQLError answers with a GraphQL-shaped error, as the API's clients expect.
-func writeGraphQLError(w http.ResponseWriter, status int, code, message string) {
-	type gqlError struct {
-		Message    string            `json:"message"`
-		Extensions map[string]string `json:"extensions"`
-	}
-	body, _ := json.Marshal(struct {
-		Errors []gqlError `json:"errors"`
-	}{[]gqlError{{message, map[string]string{"code": code}}}})
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	w.Write(body)
 }

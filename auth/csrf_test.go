@@ -137,8 +137,8 @@ func TestCSRF(t *testing.T) {
 			if a.status != tt.status || a.code() != tt.code {
 				t.Errorf("status %d, code %q (%+v); want %d, %q", a.status, a.code(), a.Errors, tt.status, tt.code)
 			}
-			if tt.code != "" && a.header.Get("Content-Type") != "application/json" {
-				t.Errorf("refusal Content-Type = %q, want application/json", a.header.Get("Content-Type"))
+			if tt.code != "" && a.header.Get("Content-Type") != "application/json; charset=utf-8" {
+				t.Errorf("refusal Content-Type = %q, want application/json; charset=utf-8", a.header.Get("Content-Type"))
 			}
 			if tt.status == 405 && a.header.Get("Allow") != "POST" {
 				t.Errorf("405 with Allow %q, want POST", a.header.Get("Allow"))

@@ -9,10 +9,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"time"
 
 	"lasuite.fr/people/store"
+	"lasuite.fr/people/wire"
 )
 
 // SessionOptions configure browser sessions and the origins trusted with their cookie.
@@ -192,14 +192,13 @@ func (s *Sessions) Middleware(next http.Handler) http.Handler {
 			case store.KindUnavailable:
 				// Not anonymous: the person is probably logged in, and answering as if they were
 				// not would show them a logged-out page until the database is back. The answer
-				// is the GraphQL handler's for the same outage (graph.CodeUnavailable).
+				// is the GraphQL handler's for the same outage (wire.Unavailable).
 				s.log.ErrorContext(ctx, "session lookup failed", "err", err)
-				w.Header().Set("Retry-After", strconv.Itoa(retryAfterUnavailable))
-				writeGraphQLError(w, http.StatusServiceUnavailable, "UNAVAILABLE", "the service is unavailable: retry later")
+				wire.Write(w, http.StatusServiceUnavailable, wire.Unavailable(""))
 				return
 			default:
 				s.log.ErrorContext(ctx, "session lookup failed", "err", err)
-				writeGraphQLError(w, http.StatusInternalServerError, "INTERNAL", "internal error")
+				wire.Write(w, http.StatusInternalServerError, wire.Error{Code: wire.CodeInternal, Message: "internal error"})
 				return
 			}
 			ses = s.cache.putSession(gen, hash, found)

@@ -12,24 +12,25 @@ import (
 
 	"lasuite.fr/people/auth"
 	"lasuite.fr/people/store"
+	"lasuite.fr/people/wire"
 )
 
 // Error codes in extensions.code.
 const (
-	CodeUnauthenticated = "UNAUTHENTICATED"
-	CodeForbidden       = "FORBIDDEN"
+	CodeUnauthenticated = wire.CodeUnauthenticated
+	CodeForbidden       = wire.CodeForbidden
 	CodeNotFound        = "NOT_FOUND"
 	CodeBadUserInput    = "BAD_USER_INPUT"
 	CodeConflict        = "CONFLICT"
-	CodeInternal        = "INTERNAL"
+	CodeInternal        = wire.CodeInternal
 	// CodeUnavailable is the database out of reach (store.KindUnavailable): the answer is 503
 	// with Retry-After, and the client may send the same request again, mutations included.
-	CodeUnavailable = "UNAVAILABLE"
+	CodeUnavailable = wire.CodeUnavailable
 )
 
 // RetryAfterUnavailable is the Retry-After, in seconds, of an UNAVAILABLE answer: about what
 // a PostgreSQL restart or a failover takes.
-const RetryAfterUnavailable = 5
+const RetryAfterUnavailable = wire.RetryAfterUnavailable
 
 // Error codes of requests refused before they run (graph/transport.go, graph/limits.go,
 // graph/introspection.go). gqlgen's own GRAPHQL_PARSE_FAILED and GRAPHQL_VALIDATION_FAILED
@@ -38,7 +39,7 @@ const (
 	CodeBadRequest             = "BAD_REQUEST"               // not a GraphQL-over-HTTP request: bad JSON, no query, a parameter of the wrong type
 	CodeNotAcceptable          = "NOT_ACCEPTABLE"            // 406: Accept names neither JSON media type
 	CodeUnsupportedMediaType   = "UNSUPPORTED_MEDIA_TYPE"    // 415: a POST body that is not application/json
-	CodeMethodNotAllowed       = "METHOD_NOT_ALLOWED"        // 405: a mutation over GET, or a method other than GET and POST
+	CodeMethodNotAllowed       = wire.CodeMethodNotAllowed   // 405: a mutation over GET, or a method other than GET and POST
 	CodeRequestTooLarge        = "REQUEST_TOO_LARGE"         // 413: the body exceeds GRAPHQL_MAX_BODY_BYTES
 	CodeOperationNotFound      = "OPERATION_NOT_FOUND"       // operationName names no operation of the document
 	CodeOperationTooLarge      = "OPERATION_TOO_LARGE"       // the document exceeds GRAPHQL_MAX_OPERATION_BYTES

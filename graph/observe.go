@@ -9,11 +9,13 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"lasuite.fr/people/wire"
 )
 
 // CodeRateLimited refuses an operation over the caller's rate limit; extensions.retryAfter
 // gives the seconds to wait, as the server's Retry-After header does.
-const CodeRateLimited = "RATE_LIMITED"
+const CodeRateLimited = wire.CodeRateLimited
 
 // Observer lets the server log, count, trace and rate-limit operations, without graph
 // knowing how. Options.Observer nil does none of it. Every method runs in the request's

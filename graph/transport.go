@@ -16,6 +16,8 @@ import (
 	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"lasuite.fr/people/wire"
 )
 
 // The two response media types of GraphQL over HTTP (https://graphql.github.io/graphql-over-http/draft/).
@@ -185,11 +187,11 @@ func write(w http.ResponseWriter, media string, status int, resp *graphql.Respon
 	if err := encodeResponse(buf, resp); err != nil { // a value JSON cannot hold: a bug, not the client's
 		status = http.StatusInternalServerError
 		buf.Reset()
-		buf.WriteString(`{"errors":[{"message":"internal error","extensions":{"code":"INTERNAL"}}]}`)
+		buf.Write(wire.Body(wire.Error{Code: CodeInternal, Message: "internal error"}))
 	}
 	w.Header().Set("Content-Type", media+"; charset=utf-8")
 	if status == http.StatusServiceUnavailable {
-		w.Header().Set("Retry-After", strconv.Itoa(RetryAfterUnavailable))
+		w.Header().Set("Retry-After", strconv.Itoa(wire.RetryAfterUnavailable))
 	}
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())
