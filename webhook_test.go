@@ -147,7 +147,7 @@ func hook(t *testing.T, s *store.Store, team uuid.UUID, r *receiver, path, secre
 // webhookOf reads a webhook's state as staff see it.
 func webhookOf(t *testing.T, s *store.Store, w *store.TeamWebhook) store.TeamWebhook {
 	t.Helper()
-	ws, err := s.TeamWebhooks(t.Context(), []uuid.UUID{w.TeamID})
+	ws, err := s.TeamWebhooks(t.Context(), storetest.StaffActor(t, s), []uuid.UUID{w.TeamID})
 	if err != nil {
 		t.Fatal(err)
 	}

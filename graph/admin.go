@@ -3,7 +3,6 @@ package graph
 import (
 	"context"
 	"strings"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/vikstrous/dataloadgen"
@@ -12,8 +11,8 @@ import (
 	"lasuite.fr/people/store"
 )
 
-// adminLoaders batch the nested fields of the staff types. Their store methods take no actor:
-// only fields under @auth(staff: true) reach them.
+// adminLoaders batch the nested fields of the staff types. Their store methods take the
+// operation's proof that the caller is staff (asStaff).
 type adminLoaders struct {
 	organizations                *dataloadgen.Loader[uuid.UUID, *store.AdminOrganization]
 	serviceProviders             *dataloadgen.Loader[uuid.UUID, *store.AdminServiceProvider]
@@ -24,20 +23,20 @@ type adminLoaders struct {
 	teamServiceProviders         *pageLoader[[]store.ServiceProvider] // all of them, whoever the caller came through
 }
 
-func newAdminLoaders(s *store.Store, pages *teamPages, wait time.Duration) *adminLoaders {
-	opt := dataloadgen.WithWait(wait)
+func newAdminLoaders(l *loaders) *adminLoaders {
+	s, opt := l.store, dataloadgen.WithWait(l.wait)
 	return &adminLoaders{
-		organizations: dataloadgen.NewLoader(byID(s.AdminOrganizationsByIDs,
+		organizations: dataloadgen.NewLoader(byID(asStaff(l, s.AdminOrganizationsByIDs),
 			func(o store.AdminOrganization) uuid.UUID { return o.ID }, "organization"), opt),
-		serviceProviders: dataloadgen.NewLoader(byID(s.AdminServiceProvidersByIDs,
+		serviceProviders: dataloadgen.NewLoader(byID(asStaff(l, s.AdminServiceProvidersByIDs),
 			func(sp store.AdminServiceProvider) uuid.UUID { return sp.ID }, "service provider"), opt),
-		organizationAdministrators:   dataloadgen.NewLoader(byKey(s.OrganizationAdministratorsByOrganizationIDs), opt),
-		organizationServiceProviders: dataloadgen.NewLoader(byKey(s.ServiceProvidersByOrganizationIDs), opt),
-		serviceProviderOrganizations: dataloadgen.NewLoader(byKey(s.OrganizationsByServiceProviderIDs), opt),
-		teamWebhooks:                 newPageLoader(pages, s.TeamWebhooks, wait),
-		teamServiceProviders: newPageLoader(pages, func(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID][]store.ServiceProvider, error) {
+		organizationAdministrators:   dataloadgen.NewLoader(byKey(asStaff(l, s.OrganizationAdministratorsByOrganizationIDs)), opt),
+		organizationServiceProviders: dataloadgen.NewLoader(byKey(asStaff(l, s.ServiceProvidersByOrganizationIDs)), opt),
+		serviceProviderOrganizations: dataloadgen.NewLoader(byKey(asStaff(l, s.OrganizationsByServiceProviderIDs)), opt),
+		teamWebhooks:                 newPageLoader(&l.pages, asStaff(l, s.TeamWebhooks), l.wait),
+		teamServiceProviders: newPageLoader(&l.pages, asStaff(l, func(ctx context.Context, _ store.StaffActor, ids []uuid.UUID) (map[uuid.UUID][]store.ServiceProvider, error) {
 			return s.ServiceProvidersByTeamIDs(ctx, store.Actor{}, ids)
-		}, wait),
+		}), l.wait),
 	}
 }
 

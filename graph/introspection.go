@@ -42,15 +42,18 @@ func (x introspectionPolicy) MutateOperationContext(ctx context.Context, opCtx *
 	allowed := x.policy == IntrospectionOn
 	if x.policy == IntrospectionStaff {
 		if p, ok := auth.PrincipalFrom(ctx); ok {
-			staff, err := x.store.UserIsStaff(ctx, p.UserID)
-			if err != nil {
+			_, err := x.store.Staff(ctx, actorOf(p))
+			switch store.KindOf(err) {
+			case 0:
+				allowed = true
+			case store.KindForbidden:
+			default:
 				x.log.ErrorContext(ctx, "introspection check failed", "err", err)
 				if store.KindOf(err) == store.KindUnavailable {
 					return limitError(CodeUnavailable, nil, "the service is unavailable: retry later")
 				}
 				return limitError(CodeInternal, nil, "internal error")
 			}
-			allowed = staff
 		}
 	}
 	if !allowed {

@@ -33,7 +33,8 @@ func TestIntrospectionPolicy(t *testing.T) {
 		want   string // extensions.code; "" to pass
 	}{
 		{"staff policy: staff", graph.IntrospectionStaff, session(staff), schema, ""},
-		{"staff policy: staff's partner service", graph.IntrospectionStaff, bearer(staff, uuid.New()), typ, ""},
+		// Staff act through browser sessions only (store.Staff), introspection included.
+		{"staff policy: staff's partner service", graph.IntrospectionStaff, bearer(staff, uuid.New()), typ, graph.CodeIntrospectionDisabled},
 		{"staff policy: user", graph.IntrospectionStaff, session(user), schema, graph.CodeIntrospectionDisabled},
 		{"staff policy: deactivated staff", graph.IntrospectionStaff, session(formerStaff), schema, graph.CodeIntrospectionDisabled},
 		{"staff policy: anonymous", graph.IntrospectionStaff, nil, typ, graph.CodeIntrospectionDisabled},

@@ -38,6 +38,7 @@ type loaders struct {
 	shapes map[selectionKey]store.AccessShape
 
 	staffOnce sync.Once // the caller's staff status, read once per operation
+	staffAs   store.StaffActor
 	staffErr  error
 }
 
@@ -89,28 +90,43 @@ func (l *loaders) teamServiceProviders() *pageLoader[[]store.ServiceProvider] {
 }
 
 func (l *loaders) admin() *adminLoaders {
-	return made(l, &l.adminL, func() *adminLoaders { return newAdminLoaders(l.store, &l.pages, l.wait) })
+	return made(l, &l.adminL, func() *adminLoaders { return newAdminLoaders(l) })
 }
 
-// requireStaff refuses a caller who is not active staff. The answer is read once per
-// operation, from the database: never from anything the client sends.
-func (l *loaders) requireStaff(ctx context.Context) error {
+// staff returns the proof that the caller is active staff, which the store's staff readers
+// take. The store decides (store.Staff), once per operation, from the database: never from
+// anything the client sends.
+func (l *loaders) staff(ctx context.Context) (store.StaffActor, error) {
 	l.staffOnce.Do(func() {
-		u, err := l.store.UserByID(ctx, l.actor.UserID)
-		switch {
-		case store.KindOf(err) == store.KindNotFound || (err == nil && (!u.IsActive || !u.IsStaff)):
-			l.staffErr = &store.Error{Kind: store.KindForbidden, Message: "only staff may do this"}
-		case err != nil:
-			l.staffErr = fmt.Errorf("staff check: %w", err)
+		l.staffAs, l.staffErr = l.store.Staff(ctx, l.actor)
+		if l.staffErr != nil && store.KindOf(l.staffErr) != store.KindForbidden {
+			l.staffErr = fmt.Errorf("staff check: %w", l.staffErr)
 		}
 	})
-	return l.staffErr
+	return l.staffAs, l.staffErr
+}
+
+// asStaff gives fetch, a staff reader of the store, the operation's proof that the caller is
+// staff (loaders.staff).
+func asStaff[K, V any](l *loaders, fetch func(context.Context, store.StaffActor, K) (V, error)) func(context.Context, K) (V, error) {
+	return func(ctx context.Context, k K) (V, error) {
+		staff, err := l.staff(ctx)
+		if err != nil {
+			var zero V
+			return zero, err
+		}
+		return fetch(ctx, staff, k)
+	}
 }
 
 // adminTeamAccesses returns the loader of staff's team access pages for one set of arguments.
 func (l *loaders) adminTeamAccesses(f store.AccessFilter) *pageLoader[store.List[store.TeamAccessView]] {
 	return loaderFor(l, &l.adminAccesses, f, func(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]store.List[store.TeamAccessView], error) {
-		return l.store.AdminTeamAccessesByTeamIDs(ctx, ids, f)
+		staff, err := l.staff(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return l.store.AdminTeamAccessesByTeamIDs(ctx, staff, ids, f)
 	})
 }
 

@@ -542,7 +542,11 @@ func (r *queryResolver) AdminUsers(ctx context.Context, search *string, isActive
 	if err != nil {
 		return nil, err
 	}
-	l, err := r.store.AdminUsers(ctx, store.AdminUserFilter{Search: deref(search), IsActive: isActive, IsStaff: isStaff,
+	staff, err := loadersFrom(ctx).staff(ctx)
+	if err != nil {
+		return nil, err
+	}
+	l, err := r.store.AdminUsers(ctx, staff, store.AdminUserFilter{Search: deref(search), IsActive: isActive, IsStaff: isStaff,
 		OrganizationID: organizationID, Page: pg})
 	if err != nil {
 		return nil, fmt.Errorf("admin users: %w", err)
@@ -556,7 +560,11 @@ func (r *queryResolver) AdminOrganizations(ctx context.Context, search *string, 
 	if err != nil {
 		return nil, err
 	}
-	l, err := r.store.AdminOrganizations(ctx, store.AdminOrganizationFilter{Search: deref(search), Page: pg})
+	staff, err := loadersFrom(ctx).staff(ctx)
+	if err != nil {
+		return nil, err
+	}
+	l, err := r.store.AdminOrganizations(ctx, staff, store.AdminOrganizationFilter{Search: deref(search), Page: pg})
 	if err != nil {
 		return nil, fmt.Errorf("admin organizations: %w", err)
 	}
@@ -571,7 +579,11 @@ func (r *queryResolver) AdminServiceProviders(ctx context.Context, search *strin
 	if err != nil {
 		return nil, err
 	}
-	l, err := r.store.AdminServiceProviders(ctx, store.ServiceProviderFilter{Search: deref(search), Page: pg})
+	staff, err := loadersFrom(ctx).staff(ctx)
+	if err != nil {
+		return nil, err
+	}
+	l, err := r.store.AdminServiceProviders(ctx, staff, store.ServiceProviderFilter{Search: deref(search), Page: pg})
 	if err != nil {
 		return nil, fmt.Errorf("admin service providers: %w", err)
 	}
@@ -586,7 +598,11 @@ func (r *queryResolver) AdminTeams(ctx context.Context, search *string, organiza
 	if err != nil {
 		return nil, err
 	}
-	l, err := r.store.AdminTeams(ctx, store.AdminTeamFilter{Search: deref(search), OrganizationID: organizationID, Page: pg})
+	staff, err := loadersFrom(ctx).staff(ctx)
+	if err != nil {
+		return nil, err
+	}
+	l, err := r.store.AdminTeams(ctx, staff, store.AdminTeamFilter{Search: deref(search), OrganizationID: organizationID, Page: pg})
 	if err != nil {
 		return nil, fmt.Errorf("admin teams: %w", err)
 	}
@@ -596,7 +612,11 @@ func (r *queryResolver) AdminTeams(ctx context.Context, search *string, organiza
 }
 
 func (r *queryResolver) AdminTeam(ctx context.Context, id uuid.UUID) (*store.Team, error) {
-	t, err := r.store.AdminTeamByID(ctx, id)
+	staff, err := loadersFrom(ctx).staff(ctx)
+	if err != nil {
+		return nil, err
+	}
+	t, err := r.store.AdminTeamByID(ctx, staff, id)
 	if err != nil {
 		return nil, fmt.Errorf("admin team %s: %w", id, err)
 	}
@@ -608,7 +628,11 @@ func (r *queryResolver) AdminAuditEvents(ctx context.Context, actorID *uuid.UUID
 	if err != nil {
 		return nil, err
 	}
-	l, err := r.store.AuditEvents(ctx, store.AuditFilter{ActorID: actorID, TargetID: targetID, Operation: deref(operation),
+	staff, err := loadersFrom(ctx).staff(ctx)
+	if err != nil {
+		return nil, err
+	}
+	l, err := r.store.AuditEvents(ctx, staff, store.AuditFilter{ActorID: actorID, TargetID: targetID, Operation: deref(operation),
 		Since: since, Until: until, Page: pg})
 	if err != nil {
 		return nil, fmt.Errorf("audit events: %w", err)

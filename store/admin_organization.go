@@ -38,7 +38,10 @@ type AdminOrganizationFilter struct {
 }
 
 // AdminOrganizations lists every organization by name, for staff.
-func (s *Store) AdminOrganizations(ctx context.Context, f AdminOrganizationFilter) (List[AdminOrganization], error) {
+func (s *Store) AdminOrganizations(ctx context.Context, staff StaffActor, f AdminOrganizationFilter) (List[AdminOrganization], error) {
+	if err := staff.check(); err != nil {
+		return List[AdminOrganization]{}, err
+	}
 	if err := CheckPage(f.Page); err != nil {
 		return List[AdminOrganization]{}, err
 	}
@@ -57,7 +60,10 @@ func (s *Store) AdminOrganizations(ctx context.Context, f AdminOrganizationFilte
 }
 
 // AdminOrganizationsByIDs returns organizations by id, for staff's loaders.
-func (s *Store) AdminOrganizationsByIDs(ctx context.Context, ids []uuid.UUID) ([]AdminOrganization, error) {
+func (s *Store) AdminOrganizationsByIDs(ctx context.Context, staff StaffActor, ids []uuid.UUID) ([]AdminOrganization, error) {
+	if err := staff.check(); err != nil {
+		return nil, err
+	}
 	var os []AdminOrganization
 	if err := selectAdminOrganizations(s.db, &os).Where("o.id IN (?)", bun.List(ids)).Scan(ctx); err != nil {
 		return nil, fromDB("select organizations", err)
@@ -75,7 +81,10 @@ func adminOrganizationByID(ctx context.Context, db bun.IDB, id uuid.UUID) (*Admi
 
 // OrganizationAdministratorsByOrganizationIDs returns the administrators of each organization,
 // by name, for staff's loaders.
-func (s *Store) OrganizationAdministratorsByOrganizationIDs(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID][]User, error) {
+func (s *Store) OrganizationAdministratorsByOrganizationIDs(ctx context.Context, staff StaffActor, ids []uuid.UUID) (map[uuid.UUID][]User, error) {
+	if err := staff.check(); err != nil {
+		return nil, err
+	}
 	var rows []struct {
 		User           `bun:",extend"`
 		OrganizationID uuid.UUID `bun:"access_organization_id,scanonly"`
@@ -95,7 +104,10 @@ func (s *Store) OrganizationAdministratorsByOrganizationIDs(ctx context.Context,
 
 // OrganizationsByServiceProviderIDs returns the organizations linked to each service
 // provider, by name, for staff's loaders.
-func (s *Store) OrganizationsByServiceProviderIDs(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID][]AdminOrganization, error) {
+func (s *Store) OrganizationsByServiceProviderIDs(ctx context.Context, staff StaffActor, ids []uuid.UUID) (map[uuid.UUID][]AdminOrganization, error) {
+	if err := staff.check(); err != nil {
+		return nil, err
+	}
 	var rows []struct {
 		AdminOrganization `bun:",extend"`
 		ServiceProviderID uuid.UUID `bun:"service_provider_id,scanonly"`

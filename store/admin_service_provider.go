@@ -28,7 +28,10 @@ type adminServiceProviderRow struct {
 }
 
 // AdminServiceProviders lists every service provider by name, for staff.
-func (s *Store) AdminServiceProviders(ctx context.Context, f ServiceProviderFilter) (List[AdminServiceProvider], error) {
+func (s *Store) AdminServiceProviders(ctx context.Context, staff StaffActor, f ServiceProviderFilter) (List[AdminServiceProvider], error) {
+	if err := staff.check(); err != nil {
+		return List[AdminServiceProvider]{}, err
+	}
 	if err := CheckPage(f.Page); err != nil {
 		return List[AdminServiceProvider]{}, err
 	}
@@ -44,7 +47,10 @@ func (s *Store) AdminServiceProviders(ctx context.Context, f ServiceProviderFilt
 }
 
 // AdminServiceProvidersByIDs returns service providers by id, for staff's loaders.
-func (s *Store) AdminServiceProvidersByIDs(ctx context.Context, ids []uuid.UUID) ([]AdminServiceProvider, error) {
+func (s *Store) AdminServiceProvidersByIDs(ctx context.Context, staff StaffActor, ids []uuid.UUID) ([]AdminServiceProvider, error) {
+	if err := staff.check(); err != nil {
+		return nil, err
+	}
 	var sps []AdminServiceProvider
 	if err := selectAdminServiceProviders(s.db, &sps).Where("sp.id IN (?)", bun.List(ids)).Scan(ctx); err != nil {
 		return nil, fromDB("select service providers", err)
@@ -54,7 +60,10 @@ func (s *Store) AdminServiceProvidersByIDs(ctx context.Context, ids []uuid.UUID)
 
 // ServiceProvidersByOrganizationIDs returns the service providers linked to each
 // organization, by name, for staff's loaders.
-func (s *Store) ServiceProvidersByOrganizationIDs(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID][]AdminServiceProvider, error) {
+func (s *Store) ServiceProvidersByOrganizationIDs(ctx context.Context, staff StaffActor, ids []uuid.UUID) (map[uuid.UUID][]AdminServiceProvider, error) {
+	if err := staff.check(); err != nil {
+		return nil, err
+	}
 	var rows []struct {
 		AdminServiceProvider `bun:",extend"`
 		OrganizationID       uuid.UUID `bun:"organization_id,scanonly"`

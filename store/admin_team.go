@@ -21,7 +21,10 @@ type adminTeamRow struct {
 }
 
 // AdminTeams lists every team, newest first, for staff.
-func (s *Store) AdminTeams(ctx context.Context, f AdminTeamFilter) (List[Team], error) {
+func (s *Store) AdminTeams(ctx context.Context, staff StaffActor, f AdminTeamFilter) (List[Team], error) {
+	if err := staff.check(); err != nil {
+		return List[Team]{}, err
+	}
 	if err := CheckPage(f.Page); err != nil {
 		return List[Team]{}, err
 	}
@@ -40,7 +43,10 @@ func (s *Store) AdminTeams(ctx context.Context, f AdminTeamFilter) (List[Team], 
 }
 
 // AdminTeamByID returns any team, for staff.
-func (s *Store) AdminTeamByID(ctx context.Context, id uuid.UUID) (*Team, error) {
+func (s *Store) AdminTeamByID(ctx context.Context, staff StaffActor, id uuid.UUID) (*Team, error) {
+	if err := staff.check(); err != nil {
+		return nil, err
+	}
 	t := new(Team)
 	if err := s.db.NewSelect().Model(t).Where("t.id = ?", id).Scan(ctx); err != nil {
 		return nil, notFoundOr(err, "team", "select team")

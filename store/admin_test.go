@@ -107,3 +107,76 @@ func TestAdminSetTeamAccessRole(t *testing.T) {
 		}
 	})
 }
+
+// Who is staff is decided in one place, Store.Staff (requireStaff): an active staff user acting
+// through a browser session. The staff readers take its proof, and refuse the zero value, so
+// that no caller can reach them unchecked.
+func TestStaffReadersNeedProof(t *testing.T) {
+	t.Parallel()
+	s := storetest.Open(t)
+	ctx := t.Context()
+	org := storetest.Organization(t, s)
+	staff := storetest.User(t, s, org, storetest.Staff()).ID
+	inactive := storetest.User(t, s, org, storetest.Staff(), func(u *store.User) { u.IsActive = false }).ID
+	for _, tt := range []struct {
+		name  string
+		actor store.Actor
+		want  store.Kind
+	}{
+		{"staff in a browser session", store.UserActor(staff), 0},
+		{"staff through a partner's token", store.Actor{UserID: staff, ServiceProviderID: storetest.ServiceProvider(t, s), Method: store.ActorBearer}, store.KindForbidden},
+		{"inactive staff", store.UserActor(inactive), store.KindForbidden},
+		{"not staff", store.UserActor(storetest.User(t, s, org).ID), store.KindForbidden},
+		{"nobody", store.UserActor(uuid.New()), store.KindForbidden},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			proof, err := s.Staff(ctx, tt.actor)
+			if got := store.KindOf(err); got != tt.want {
+				t.Fatalf("Staff() kind = %v, want %v (err: %v)", got, tt.want, err)
+			}
+			if err == nil && proof.Actor() != tt.actor {
+				t.Errorf("proof of %+v, want %+v", proof.Actor(), tt.actor)
+			}
+		})
+	}
+
+	var none store.StaffActor
+	ids := []uuid.UUID{org}
+	for name, read := range map[string]func() error{
+		"AdminUsers": func() error {
+			_, err := s.AdminUsers(ctx, none, store.AdminUserFilter{Page: store.Page{Limit: 1}})
+			return err
+		},
+		"AdminOrganizations": func() error {
+			_, err := s.AdminOrganizations(ctx, none, store.AdminOrganizationFilter{Page: store.Page{Limit: 1}})
+			return err
+		},
+		"AdminOrganizationsByIDs": func() error { _, err := s.AdminOrganizationsByIDs(ctx, none, ids); return err },
+		"AdminServiceProviders": func() error {
+			_, err := s.AdminServiceProviders(ctx, none, store.ServiceProviderFilter{Page: store.Page{Limit: 1}})
+			return err
+		},
+		"AdminServiceProvidersByIDs": func() error { _, err := s.AdminServiceProvidersByIDs(ctx, none, ids); return err },
+		"AdminTeams": func() error {
+			_, err := s.AdminTeams(ctx, none, store.AdminTeamFilter{Page: store.Page{Limit: 1}})
+			return err
+		},
+		"AdminTeamByID": func() error { _, err := s.AdminTeamByID(ctx, none, org); return err },
+		"AdminTeamAccessesByTeamIDs": func() error {
+			_, err := s.AdminTeamAccessesByTeamIDs(ctx, none, ids, store.AccessFilter{Page: store.Page{Limit: 1}})
+			return err
+		},
+		"AuditEvents": func() error {
+			_, err := s.AuditEvents(ctx, none, store.AuditFilter{Page: store.Page{Limit: 1}})
+			return err
+		},
+		"OrganizationAdministratorsByOrganizationIDs": func() error { _, err := s.OrganizationAdministratorsByOrganizationIDs(ctx, none, ids); return err },
+		"ServiceProvidersByOrganizationIDs":           func() error { _, err := s.ServiceProvidersByOrganizationIDs(ctx, none, ids); return err },
+		"OrganizationsByServiceProviderIDs":           func() error { _, err := s.OrganizationsByServiceProviderIDs(ctx, none, ids); return err },
+		"TeamWebhooks":                                func() error { _, err := s.TeamWebhooks(ctx, none, ids); return err },
+	} {
+		if got := store.KindOf(read()); got != store.KindForbidden {
+			t.Errorf("%s without proof: kind %v, want KindForbidden", name, got)
+		}
+	}
+}

@@ -9,10 +9,11 @@ import (
 	"github.com/uptrace/bun"
 )
 
-// The admin_*.go files are the staff operations, People's Django admin as an API. Their readers
-// take no actor: the API lets only staff reach them (@auth(staff: true)). Their writers take the
-// actor and check again, inside the transaction that writes (requireStaff), so no caller can
-// skip the rule and a staff user removed a moment earlier cannot slip a change in.
+// The admin_*.go files are the staff operations, People's Django admin as an API. requireStaff
+// is the only statement of who is staff. The readers take a StaffActor, which only Staff makes
+// (once per operation, by the API), so that nothing reaches them unchecked. The writers take
+// the plain actor and check again inside the transaction that writes, so that a staff user
+// removed a moment earlier cannot slip a change in.
 
 // requireStaff refuses an actor who is not an active staff user acting through a browser
 // session: a partner service's token never administers, whoever it acts for.
@@ -30,6 +31,32 @@ func requireStaff(ctx context.Context, db bun.IDB, actor Actor) error {
 	return nil
 }
 
+// StaffActor is an actor that Staff found to be an active staff user acting through a browser
+// session: what the staff readers ask for. Its zero value is refused.
+type StaffActor struct {
+	actor   Actor
+	checked bool // set by Staff only
+}
+
+// Staff checks actor against the staff rule and returns the proof the staff readers take. The
+// API asks once per operation; GRAPHQL_INTROSPECTION=auto asks it too.
+func (s *Store) Staff(ctx context.Context, actor Actor) (StaffActor, error) {
+	if err := requireStaff(ctx, s.db, actor); err != nil {
+		return StaffActor{}, err
+	}
+	return StaffActor{actor: actor, checked: true}, nil
+}
+
+// Actor is who the staff user is.
+func (a StaffActor) Actor() Actor { return a.actor }
+
+func (a StaffActor) check() error {
+	if !a.checked {
+		return forbidden("only staff may do this")
+	}
+	return nil
+}
+
 // AdminUserFilter narrows AdminUsers; nil fields do not filter.
 type AdminUserFilter struct {
 	Search         string // fragment of the name or email, or exactly a sub or an id
@@ -40,7 +67,10 @@ type AdminUserFilter struct {
 }
 
 // AdminUsers lists every user, active or not, newest first, for staff.
-func (s *Store) AdminUsers(ctx context.Context, f AdminUserFilter) (List[User], error) {
+func (s *Store) AdminUsers(ctx context.Context, staff StaffActor, f AdminUserFilter) (List[User], error) {
+	if err := staff.check(); err != nil {
+		return List[User]{}, err
+	}
 	if err := CheckPage(f.Page); err != nil {
 		return List[User]{}, err
 	}

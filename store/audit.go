@@ -128,7 +128,10 @@ type auditRow struct {
 
 // AuditEvents lists audit events, newest first. It is for staff: there is no actor, and the
 // caller checks that the principal is staff.
-func (s *Store) AuditEvents(ctx context.Context, f AuditFilter) (List[AuditEvent], error) {
+func (s *Store) AuditEvents(ctx context.Context, staff StaffActor, f AuditFilter) (List[AuditEvent], error) {
+	if err := staff.check(); err != nil {
+		return List[AuditEvent]{}, err
+	}
 	if err := CheckPage(f.Page); err != nil {
 		return List[AuditEvent]{}, err
 	}

@@ -16,7 +16,7 @@ import (
 // eventsOn returns the audit events that name target, newest first.
 func eventsOn(t *testing.T, s *store.Store, target uuid.UUID) []store.AuditEvent {
 	t.Helper()
-	l, err := s.AuditEvents(t.Context(), store.AuditFilter{TargetID: &target, Page: store.Page{Limit: 100}})
+	l, err := s.AuditEvents(t.Context(), storetest.StaffActor(t, s), store.AuditFilter{TargetID: &target, Page: store.Page{Limit: 100}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -101,7 +101,10 @@ func (s *Store) TeamAccessesByTeamIDs(ctx context.Context, actor Actor, teamIDs 
 // AdminTeamAccessesByTeamIDs is TeamAccessesByTeamIDs for staff: every team among teamIDs,
 // with the abilities staff have (staffAccessAbilities). The caller checks that the principal is
 // staff.
-func (s *Store) AdminTeamAccessesByTeamIDs(ctx context.Context, teamIDs []uuid.UUID, f AccessFilter) (map[uuid.UUID]List[TeamAccessView], error) {
+func (s *Store) AdminTeamAccessesByTeamIDs(ctx context.Context, staff StaffActor, teamIDs []uuid.UUID, f AccessFilter) (map[uuid.UUID]List[TeamAccessView], error) {
+	if err := staff.check(); err != nil {
+		return nil, err
+	}
 	q := &stmt{}
 	q.add("WITH v AS (SELECT t.id AS team_id, 0 AS viewer_role FROM teams t WHERE t.id = ANY(", q.arg(uuidsArg(teamIDs)), "::uuid[]))")
 	return s.teamAccessPages(ctx, q, f, func(a *TeamAccessView) { a.asStaff = true }, nil)

@@ -192,16 +192,6 @@ func (s *Store) ManagesATeam(ctx context.Context, user uuid.UUID) (bool, error) 
 	return ok, nil
 }
 
-// UserIsStaff reports whether the user is active staff (users.is_staff), who may introspect the
-// API in production.
-func (s *Store) UserIsStaff(ctx context.Context, id uuid.UUID) (bool, error) {
-	ok, err := s.db.NewSelect().TableExpr("users").Where("id = ? AND is_active AND is_staff", id).Exists(ctx)
-	if err != nil {
-		return false, fromDB("select staff user", err)
-	}
-	return ok, nil
-}
-
 // UserIsActive reports whether the user exists and is active. Cached credentials (introspected
 // bearer tokens) ask it on every request that auth's credential cache does not answer; a
 // deactivation or deletion is announced (migration 0007) and empties that cache of the user, so

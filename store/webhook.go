@@ -81,7 +81,10 @@ func selectTeamWebhooks(ctx context.Context, db bun.IDB, dest *[]TeamWebhook, wh
 
 // TeamWebhooks returns the webhooks of each team, oldest first. It is for staff: there is no
 // actor, and the caller checks that the principal is staff.
-func (s *Store) TeamWebhooks(ctx context.Context, teamIDs []uuid.UUID) (map[uuid.UUID][]TeamWebhook, error) {
+func (s *Store) TeamWebhooks(ctx context.Context, staff StaffActor, teamIDs []uuid.UUID) (map[uuid.UUID][]TeamWebhook, error) {
+	if err := staff.check(); err != nil {
+		return nil, err
+	}
 	out := make(map[uuid.UUID][]TeamWebhook, len(teamIDs))
 	if len(teamIDs) == 0 {
 		return out, nil

@@ -99,14 +99,14 @@ func TestTeamWebhookLifecycle(t *testing.T) {
 		t.Error("a webhook created without a secret has one")
 	}
 
-	got, err := s.TeamWebhooks(ctx, []uuid.UUID{team, other, uuid.New()})
+	got, err := s.TeamWebhooks(ctx, storetest.StaffActor(t, s), []uuid.UUID{team, other, uuid.New()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(got[team]) != 2 || got[team][0].ID != w.ID || got[team][1].ID != w2.ID || len(got[other]) != 0 {
 		t.Errorf("TeamWebhooks() = %+v, want the team's two webhooks, oldest first", got)
 	}
-	if none, err := s.TeamWebhooks(ctx, nil); err != nil || len(none) != 0 {
+	if none, err := s.TeamWebhooks(ctx, storetest.StaffActor(t, s), nil); err != nil || len(none) != 0 {
 		t.Errorf("TeamWebhooks(nil) = %v, %v", none, err)
 	}
 

@@ -57,6 +57,17 @@ func Inactive() UserOpt { return func(u *store.User) { u.IsActive = false } }
 // Staff makes the user staff.
 func Staff() UserOpt { return func(u *store.User) { u.IsStaff = true } }
 
+// StaffActor creates an active staff user and returns the store's proof of it, which the
+// staff readers take.
+func StaffActor(tb testing.TB, s *store.Store) store.StaffActor {
+	tb.Helper()
+	staff, err := s.Staff(context.Background(), store.UserActor(User(tb, s, uuid.Nil, Staff()).ID))
+	if err != nil {
+		tb.Fatalf("staff actor: %v", err)
+	}
+	return staff
+}
+
 // User creates an active user in org (uuid.Nil for none) with a fresh sub and email.
 func User(tb testing.TB, s *store.Store, org uuid.UUID, opts ...UserOpt) store.User {
 	tb.Helper()
