@@ -165,6 +165,9 @@ func TestBearerTokens(t *testing.T) {
 				if tt.slow {
 					e = slow[backend]
 				}
+				// A resource server of its own, on the same authorization server and database:
+				// its logs are this case's alone, so "no log line says why" means this case's.
+				e = newRSEnvWith(t, e.as, e.cfg)
 				var opts []storetest.UserOpt
 				if tt.inactive {
 					opts = append(opts, storetest.Inactive())

@@ -181,22 +181,14 @@ func TestCSRF(t *testing.T) {
 // to gqlgen, which has its own rules for bodies.
 func TestCSRFNotForBearer(t *testing.T) {
 	t.Parallel()
-	s := storetest.Open(t)
-	u := storetest.User(t, s, uuid.Nil)
-	bearer := before(func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Header.Get("Authorization") == "Bearer good" {
-				r = r.WithContext(auth.WithPrincipal(r.Context(), auth.Principal{UserID: u.ID, Method: auth.MethodBearer}))
-			}
-			next.ServeHTTP(w, r)
-		})
-	})
+	bearer, partners := withBearer(t)
+	token, u := partners.partnerToken(t)
 	st := newSite(t, bearer)
-	a := st.call(http.MethodPost, "", "application/json", jsonBody("{ me { id } }"), nil, "Authorization", "Bearer good", "Origin", "https://partner.test")
+	a := st.call(http.MethodPost, "", "application/json", jsonBody("{ me { id } }"), nil, "Authorization", "Bearer "+token, "Origin", "https://partner.test")
 	if a.status != 200 || !strings.Contains(string(a.Data), u.ID.String()) {
 		t.Errorf("bearer from another origin: status %d, %s %+v; want the token's user", a.status, a.Data, a.Errors)
 	}
-	a = st.call(http.MethodPost, "", "text/plain", jsonBody("{ me { id } }"), nil, "Authorization", "Bearer good")
+	a = st.call(http.MethodPost, "", "text/plain", jsonBody("{ me { id } }"), nil, "Authorization", "Bearer "+token)
 	if a.status == 403 {
 		t.Errorf("bearer with text/plain refused by the CSRF rules (%+v); gqlgen should judge it", a.Errors)
 	}

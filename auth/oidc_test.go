@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/uuid"
+
 	"lasuite.fr/people/auth"
 	"lasuite.fr/people/auth/devop"
 	"lasuite.fr/people/graph"
@@ -181,17 +183,11 @@ func TestLoginThroughDevelopmentProvider(t *testing.T) {
 }
 
 // A first login provisions the user: organization from the SIRET claim, profile contact.
-func TestFirstLoginCreatesUser(t *testing.T) {
+// A first login through the development provider finds a user the directory knows by email
+// (the provider's subject is new to it) and links the identity to them.
+func TestFirstDevLoginLinksUserByEmail(t *testing.T) {
 	si := newSignIn(t, nil)
-	org := storetest.Organization(t, si.s)
-	siret := "1" + strings.Repeat("0", 9) + storetest.Unique()[:4]
-	for len(siret) < 14 {
-		siret += "7"
-	}
-	siret = regexp.MustCompile(`[^0-9]`).ReplaceAllString(siret, "7")[:14]
-	storetest.MustExec(t, si.s.DB(), "INSERT INTO organization_registration_ids (organization_id, registration_id) VALUES (?, ?)", org, siret)
-	// A user known to the provider but not yet to People's identities: found by email and linked.
-	u := storetest.User(t, si.s, org)
+	u := storetest.User(t, si.s, storetest.Organization(t, si.s))
 	c := si.browser(t)
 	if status, _ := si.logIn(t, c, u.Sub, "/"); status != http.StatusOK {
 		t.Fatalf("login status %d", status)
@@ -199,6 +195,44 @@ func TestFirstLoginCreatesUser(t *testing.T) {
 	var linked int
 	if err := si.s.DB().QueryRowContext(t.Context(), "SELECT count(*) FROM user_identities WHERE user_id = ? AND issuer = ?", u.ID, si.dev.Issuer()).Scan(&linked); err != nil || linked != 1 {
 		t.Errorf("identity links = %d (%v), want 1", linked, err)
+	}
+}
+
+// The first login of a person the directory does not know creates their user, with the
+// identity, the organization their SIRET names and their profile contact.
+func TestFirstLoginCreatesUser(t *testing.T) {
+	r := newLoginRig(t, nil)
+	org := storetest.Organization(t, r.s)
+	siret := freshSIRET()
+	storetest.MustExec(t, r.s.DB(), "INSERT INTO organization_registration_ids (organization_id, registration_id) VALUES (?, ?)", org, siret)
+	sub, email := person()
+	if n := scalar[int](t, r.s, "SELECT count(*) FROM users WHERE lower(email) = lower(?)", email); n != 0 {
+		t.Fatalf("%d users with the email before the first login", n)
+	}
+	c := r.browser(t)
+	mustLand(t, r.logIn(t, c, opKnobs{Sub: sub, Userinfo: map[string]any{"email": email, "siret": siret, "given_name": "Noémie", "usual_name": "Durand"}}))
+	me := r.me(t, c)
+	if me.Me.Email != email || me.Me.Name != "Noémie Durand" {
+		t.Fatalf("me = %+v, want the new user", me.Me)
+	}
+	var user struct {
+		ID     uuid.UUID
+		OrgID  uuid.UUID
+		Active bool
+	}
+	if err := r.s.DB().QueryRowContext(t.Context(), "SELECT id, organization_id, is_active FROM users WHERE lower(email) = lower(?)", email).
+		Scan(&user.ID, &user.OrgID, &user.Active); err != nil {
+		t.Fatalf("the new user: %v", err)
+	}
+	if user.ID.String() != me.Me.ID || user.OrgID != org || !user.Active {
+		t.Errorf("user %+v, want %s, active, in the organization of SIRET %s (%s)", user, me.Me.ID, siret, org)
+	}
+	if n := scalar[int](t, r.s, "SELECT count(*) FROM user_identities WHERE user_id = ? AND issuer = ? AND subject = ? AND audience = ''", user.ID, r.op.issuer(), sub); n != 1 {
+		t.Errorf("%d identities for the provider's subject, want 1", n)
+	}
+	if n := scalar[int](t, r.s, `SELECT count(*) FROM contacts WHERE owner_id = ? AND user_id = ? AND full_name = 'Noémie Durand'
+		AND data->'emails'->0->>'value' = ?`, user.ID, user.ID, email); n != 1 {
+		t.Errorf("%d profile contacts with the user's name and email, want 1", n)
 	}
 }
 

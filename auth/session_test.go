@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 
 	"lasuite.fr/people/auth"
+	"lasuite.fr/people/auth/oidctest"
 	"lasuite.fr/people/graph"
 	"lasuite.fr/people/store"
 	"lasuite.fr/people/store/storetest"
@@ -70,6 +71,22 @@ func secure(o *auth.SessionOptions, _ *[]func(http.Handler) http.Handler) { o.Co
 // before puts a middleware in front of the session middleware, where the bearer one goes.
 func before(mw func(http.Handler) http.Handler) siteOpt {
 	return func(_ *auth.SessionOptions, mws *[]func(http.Handler) http.Handler) { *mws = append(*mws, mw) }
+}
+
+// withBearer puts the real bearer middleware in front of the session middleware, as the server
+// does, on an authorization server of its own (JSON introspection), and returns it with the
+// environment whose authorization server mints the test's tokens.
+func withBearer(t testing.TB) (siteOpt, *rsEnv) {
+	t.Helper()
+	e := newRSEnv(t, auth.BackendJSON)
+	return before(e.rs.Middleware), e
+}
+
+// partnerToken is a token the partner service docs holds for a new user, and that user.
+func (e *rsEnv) partnerToken(t testing.TB) (string, store.User) {
+	t.Helper()
+	u, sub := e.user(t)
+	return e.as.Mint(oidctest.Token{Subject: sub, ClientID: "docs-" + storetest.Unique()}), u
 }
 
 func newSite(t testing.TB, opts ...siteOpt) *site {
@@ -283,6 +300,9 @@ func TestSessionCookie(t *testing.T) {
 
 			// The dead cookie is deleted with the attributes it was set with.
 			_, _, resp := st.logout(c)
+			if !clears(resp.Header, tt.wantName) {
+				t.Errorf("logout does not delete %s: Set-Cookie %q", tt.wantName, resp.Header.Values("Set-Cookie"))
+			}
 			for _, d := range resp.Cookies() {
 				if d.Name != tt.wantName || d.Secure != secure || d.Path != "/" || !d.HttpOnly || d.MaxAge >= 0 {
 					t.Errorf("deletion cookie = %s", d)
@@ -422,23 +442,15 @@ func TestSessionAuthorizationHeaderWins(t *testing.T) {
 	t.Parallel()
 	s := storetest.Open(t)
 	u := storetest.User(t, s, uuid.Nil)
-	partner := storetest.User(t, s, uuid.Nil)
-	// Stands for the bearer middleware: it authenticates requests with an Authorization header.
-	bearer := before(func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.Header.Get("Authorization") == "Bearer good" {
-				r = r.WithContext(auth.WithPrincipal(r.Context(), auth.Principal{UserID: partner.ID, Method: auth.MethodBearer}))
-			}
-			next.ServeHTTP(w, r)
-		})
-	})
+	bearer, partners := withBearer(t)
+	token, partner := partners.partnerToken(t)
 	st := newSite(t, bearer)
 	c := st.login(u, nil, "")
 
-	if id, code := st.me(c, "Authorization", "Bearer good"); id != partner.ID.String() {
+	if id, code := st.me(c, "Authorization", "Bearer "+token); id != partner.ID.String() {
 		t.Errorf("cookie and a valid bearer token: me = %q (%s), want the token's user", id, code)
 	}
-	a := st.post(`{ me { id } }`, c, "Authorization", "Bearer bad")
+	a := st.post(`{ me { id } }`, c, "Authorization", "Bearer not-a-token-"+storetest.Unique())
 	if a.code() != "UNAUTHENTICATED" {
 		t.Errorf("cookie and a refused Authorization header: code %q, want UNAUTHENTICATED (the cookie is not a fallback)", a.code())
 	}
