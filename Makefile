@@ -5,6 +5,7 @@ SHELL := bash
 
 DATA := .data
 PG := .ci/pgcluster
+PGB := .ci/pgbouncer
 BIN := $(DATA)/people
 GO ?= go
 export GOFLAGS ?= -buildvcs=false
@@ -71,12 +72,14 @@ chromium:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } || { \
 		echo "make test: the browser test needs Debian's package chromium: install it as root (apt-get install chromium)" >&2; exit 1; }
 
-## test: the whole suite against a throw-away PostgreSQL cluster, plus make check
+## test: the whole suite against a throw-away PostgreSQL cluster with PgBouncer in transaction
+##       mode in front of it (DATABASE_POOLER's tests), plus make check
 test: chromium check
 	@dir=$$(mktemp -d /tmp/people-test.XXXXXX); chmod 755 $$dir; \
-	trap '$(PG) destroy $$dir/pg >/dev/null 2>&1 || true; rm -rf $$dir' EXIT; \
+	trap '$(PGB) destroy $$dir/pgbouncer >/dev/null 2>&1 || true; $(PG) destroy $$dir/pg >/dev/null 2>&1 || true; rm -rf $$dir' EXIT; \
 	url=$$($(PG) start $$dir/pg --ephemeral); \
-	TEST_DATABASE_URL="$$url" $(GO) test -race -count=1 -timeout 20m $(TESTFLAGS) ./...
+	pooler=$$($(PGB) start $$dir/pgbouncer "$$url"); \
+	TEST_DATABASE_URL="$$url" TEST_PGBOUNCER_URL="$$pooler" $(GO) test -race -count=1 -timeout 20m $(TESTFLAGS) ./...
 
 ## bench: the benchmark of the README (bench/): the big demo data set in a throw-away PostgreSQL
 ##        cluster, the real server against the floor, W1–W4 at 16 and 64 connections; prints the
