@@ -82,13 +82,15 @@ test: chromium check
 	TEST_DATABASE_URL="$$url" TEST_PGBOUNCER_URL="$$pooler" $(GO) test -race -count=1 -timeout 20m $(TESTFLAGS) ./...
 
 ## bench: the benchmark of the README (bench/): the big demo data set in a throw-away PostgreSQL
-##        cluster, the real server against the floor, W1–W4 at 16 and 64 connections; prints the
+##        cluster, the real server against the floor, W1–W4 at 16 and 64 connections, directly and
+##        behind PgBouncer in transaction mode (BENCH_POOLER=none: directly only); prints the
 ##        table. BENCHFLAGS passes flags to go run ./bench (-profile, -v, -duration 20s...)
 bench:
 	@dir=$$(mktemp -d /tmp/people-bench.XXXXXX); chmod 755 $$dir; \
-	trap '$(PG) destroy $$dir/pg >/dev/null 2>&1 || true; rm -rf $$dir' EXIT; \
+	trap '$(PGB) destroy $$dir/pgbouncer >/dev/null 2>&1 || true; $(PG) destroy $$dir/pg >/dev/null 2>&1 || true; rm -rf $$dir' EXIT; \
 	url=$$($(PG) start $$dir/pg --ephemeral); \
-	$(GO) run ./bench -database-url "$$url" -pgcluster $$dir/pg -work $$dir/work $(BENCHFLAGS)
+	pooler=; if [ "$${BENCH_POOLER:-transaction}" != none ]; then pooler=$$($(PGB) start $$dir/pgbouncer "$$url"); fi; \
+	$(GO) run ./bench -database-url "$$url" -pgcluster $$dir/pg -pooler-url "$$pooler" -work $$dir/work $(BENCHFLAGS)
 
 clean-data: stop
 	rm -rf $(DATA)
