@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
+	"os/exec"
 	"regexp"
 	"strings"
 	"sync"
@@ -242,5 +245,98 @@ func TestServeBehindPgBouncerWithoutListener(t *testing.T) {
 	storetest.MustExec(t, s.DB(), "DELETE FROM sessions WHERE user_id = ?", me.Me.ID)
 	if err := ps.graphql(c, `{ me { id } }`, nil, &me); err == nil || !strings.Contains(err.Error(), "UNAUTHENTICATED") {
 		t.Errorf("a deleted session's request: %v, want UNAUTHENTICATED at once", err)
+	}
+}
+
+// cancelChildEnv, set in its environment to a database URL behind PgBouncer, makes the test
+// binary a process that cancels a running statement, closes its store and exits (cancelChild).
+const cancelChildEnv = "PEOPLE_TEST_CANCEL_CHILD"
+
+// cancelChild is a server stopping with a statement in flight: the statement's context ends,
+// pgx sends a cancel request on a connection of its own, the store closes and the process
+// exits.
+func cancelChild() {
+	fail := func(err error) {
+		fmt.Fprintln(os.Stderr, "cancel child:", err)
+		os.Exit(1)
+	}
+	ctx := context.Background()
+	s, err := store.Open(ctx, os.Getenv(cancelChildEnv), store.Options{Pooler: store.PoolerTransaction, MaxConns: 4})
+	if err != nil {
+		fail(err)
+	}
+	qctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { _, err := s.DB().ExecContext(qctx, "SELECT pg_sleep(30) -- cancel child"); done <- err }()
+	// Cancelled only once PostgreSQL runs it, so that the cancel request has something to cancel.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		var n int
+		if err := s.DB().QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE state = 'active' AND query LIKE 'SELECT pg_sleep(30) -- cancel child%'`).Scan(&n); err != nil {
+			fail(err)
+		}
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			fail(errors.New("the statement never ran"))
+		}
+	}
+	cancel()
+	if err := <-done; err == nil {
+		fail(errors.New("the cancelled statement succeeded"))
+	}
+	// pgx sends the cancel request from a goroutine of its own: the parent varies the moment the
+	// store closes, so that some runs close it while the request is on its way.
+	if d, err := time.ParseDuration(os.Getenv(cancelChildEnv + "_AFTER")); err == nil {
+		time.Sleep(d)
+	}
+	s.Close()
+	os.Exit(0)
+}
+
+// TestPgBouncerSurvivesStoppingServers: a server that stops while a statement runs (its context
+// cancelled: a request whose client left, a worker at shutdown) leaves PgBouncer running.
+// pgx answers the cancelled context with a cancel request on a connection of its own; if the
+// process exits before PgBouncer has passed it on, Debian's PgBouncer 1.18 frees that client
+// twice and dies (FATAL "bad client state", pgbouncer/pgbouncer#801), taking every instance's
+// connections with it. So closing the store waits for its cancel requests. The pooler is this
+// test's own: the shared one must survive the code before the fix.
+func TestPgBouncerSurvivesStoppingServers(t *testing.T) {
+	dir := t.TempDir()
+	start := exec.Command(".ci/pgbouncer", "start", dir, os.Getenv("TEST_DATABASE_URL"))
+	var stderr strings.Builder
+	start.Stderr = &stderr
+	out, err := start.Output()
+	if err != nil {
+		t.Fatalf(".ci/pgbouncer start: %v\n%s", err, stderr.String())
+	}
+	t.Cleanup(func() { exec.Command(".ci/pgbouncer", "destroy", dir).Run() })
+	pooler, err := url.Parse(strings.TrimSpace(string(out)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	direct := storetest.NewDatabase(t)
+	pooler.Path = "/" + dbName(t, direct)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 24 {
+		child := exec.Command(exe, "-test.run=^$")
+		child.Env = append(os.Environ(), cancelChildEnv+"="+pooler.String(),
+			fmt.Sprintf("%s_AFTER=%dus", cancelChildEnv, 125*i))
+		if out, err := child.CombinedOutput(); err != nil {
+			t.Fatalf("child %d: %v\n%s", i, err, out)
+		}
+		s, err := store.Open(t.Context(), pooler.String(), store.Options{Pooler: store.PoolerTransaction, MaxConns: 1})
+		if err == nil {
+			err = s.Ping(t.Context())
+			s.Close()
+		}
+		if err != nil {
+			log, _ := exec.Command("bash", "-c", `tail -5 "$(cat "$1/location" 2>/dev/null || echo "$1")/pgbouncer.log"`, "-", dir).Output()
+			t.Fatalf("PgBouncer after server %d stopped with a statement in flight: %v\n%s", i+1, err, log)
+		}
 	}
 }

@@ -25,6 +25,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(serveChildEnv) != "" {
 		serveChild() // never returns
 	}
+	if os.Getenv(cancelChildEnv) != "" {
+		cancelChild() // never returns
+	}
 	storetest.Main(m)
 }
 

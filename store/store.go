@@ -20,6 +20,7 @@ type Store struct {
 	db                 *bun.DB
 	connConfig         *pgx.ConnConfig // the revocation listener's connection; nil after New, or behind a pooler without ListenURL
 	pooled             bool            // Options.Pooler is PoolerTransaction
+	conns              *openConns      // the pool's network connections, which Close waits for; nil after New
 	invitationValidity time.Duration
 	webhookAllowHTTP   bool
 }
@@ -95,6 +96,8 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 		listen = cfg.Copy() // untraced: its waits are no statements of ours
 	}
 	cfg.Tracer = o.Tracer
+	conns := newOpenConns()
+	cfg.DialFunc = conns.dial(cfg.DialFunc)
 	sqldb := stdlib.OpenDB(*cfg)
 	if o.MaxConns <= 0 {
 		o.MaxConns = 20
@@ -111,7 +114,7 @@ func Open(ctx context.Context, dsn string, o Options) (*Store, error) {
 		return nil, err
 	}
 	s := New(bun.NewDB(sqldb, pgdialect.New()), o)
-	s.connConfig = listen
+	s.connConfig, s.conns = listen, conns
 	return s, nil
 }
 
@@ -127,8 +130,15 @@ func New(db *bun.DB, o Options) *Store {
 // DB is the underlying database, for migrations, health checks, demo data and tests.
 func (s *Store) DB() *bun.DB { return s.db }
 
-// Close closes the connection pool.
-func (s *Store) Close() error { return s.db.Close() }
+// Close closes the connection pool, and waits (a few seconds at most) for the cancel requests
+// still on their way (conns.go).
+func (s *Store) Close() error {
+	err := s.db.Close()
+	if s.conns != nil {
+		s.conns.wait(closeWait)
+	}
+	return err
+}
 
 // Ping reports whether the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
