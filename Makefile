@@ -6,6 +6,7 @@ SHELL := bash
 DATA := .data
 PG := .ci/pgcluster
 REDIS := .ci/rediscluster
+PGB := .ci/pgbouncer
 BIN := $(DATA)/people
 GO ?= go
 export GOFLAGS ?= -buildvcs=false
@@ -79,21 +80,24 @@ chromium:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } || { \
 		echo "make test: the browser test needs Debian's package chromium: install it as root (apt-get install chromium)" >&2; exit 1; }
 
-## test: the whole suite against a throw-away PostgreSQL cluster and Redis server, plus make check
+## test: the whole suite against a throw-away PostgreSQL cluster, PgBouncer in transaction mode
+##       in front of it (DATABASE_POOLER's tests) and a Redis server, plus make check
 test: chromium check $(GQLGEN_WORK)
 	@dir=$$(mktemp -d /tmp/people-test.XXXXXX); chmod 755 $$dir; \
-	trap '$(REDIS) destroy $$dir/redis >/dev/null 2>&1 || true; $(PG) destroy $$dir/pg >/dev/null 2>&1 || true; rm -rf $$dir' EXIT; \
-	url=$$($(PG) start $$dir/pg --ephemeral); redis=$$($(REDIS) start $$dir/redis); \
-	TEST_DATABASE_URL="$$url" TEST_REDIS_URL="$$redis" $(WITH_PATCH) $(GO) test -race -count=1 -timeout 20m $(TESTFLAGS) ./...
+	trap '$(REDIS) destroy $$dir/redis >/dev/null 2>&1 || true; $(PGB) destroy $$dir/pgbouncer >/dev/null 2>&1 || true; $(PG) destroy $$dir/pg >/dev/null 2>&1 || true; rm -rf $$dir' EXIT; \
+	url=$$($(PG) start $$dir/pg --ephemeral); pooler=$$($(PGB) start $$dir/pgbouncer "$$url"); redis=$$($(REDIS) start $$dir/redis); \
+	TEST_DATABASE_URL="$$url" TEST_PGBOUNCER_URL="$$pooler" TEST_REDIS_URL="$$redis" $(WITH_PATCH) $(GO) test -race -count=1 -timeout 20m $(TESTFLAGS) ./...
 
 ## bench: the benchmark of the README (bench/): the big demo data set in a throw-away PostgreSQL
-##        cluster, the real server against the floor, W1–W4 at 16 and 64 connections; prints the
+##        cluster, the real server against the floor, W1–W4 at 16 and 64 connections, directly and
+##        behind PgBouncer in transaction mode (BENCH_POOLER=none: directly only); prints the
 ##        table. BENCHFLAGS passes flags to go run ./bench (-profile, -v, -duration 20s...)
 bench: $(GQLGEN_WORK)
 	@dir=$$(mktemp -d /tmp/people-bench.XXXXXX); chmod 755 $$dir; \
-	trap '$(PG) destroy $$dir/pg >/dev/null 2>&1 || true; rm -rf $$dir' EXIT; \
+	trap '$(PGB) destroy $$dir/pgbouncer >/dev/null 2>&1 || true; $(PG) destroy $$dir/pg >/dev/null 2>&1 || true; rm -rf $$dir' EXIT; \
 	url=$$($(PG) start $$dir/pg --ephemeral); \
-	$(WITH_PATCH) $(GO) run ./bench -database-url "$$url" -pgcluster $$dir/pg -work $$dir/work $(BENCHFLAGS)
+	pooler=; if [ "$${BENCH_POOLER:-transaction}" != none ]; then pooler=$$($(PGB) start $$dir/pgbouncer "$$url"); fi; \
+	$(WITH_PATCH) $(GO) run ./bench -database-url "$$url" -pgcluster $$dir/pg -pooler-url "$$pooler" -work $$dir/work $(BENCHFLAGS)
 
 clean-data: stop
 	rm -rf $(DATA)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"lasuite.fr/people/auth"
+	"lasuite.fr/people/store"
 )
 
 // secret is a credential: it prints as [redacted] through fmt, slog's text and JSON handlers
@@ -31,8 +32,12 @@ type Config struct {
 	DatabaseURL      secret
 	DatabaseMaxConns int
 	StatementTimeout time.Duration
-	Migrate          bool
-	ShutdownTimeout  time.Duration
+	// DatabasePooler is what stands between the server and PostgreSQL (store.Pooler), and
+	// DatabaseListenURL the revocation listener's connection past a transaction pooler.
+	DatabasePooler    store.Pooler
+	DatabaseListenURL secret
+	Migrate           bool
+	ShutdownTimeout   time.Duration
 
 	FeatureContactsDisplay, FeatureContactsCreate bool
 	FeatureTeamsDisplay, FeatureTeamsCreate       bool
@@ -84,8 +89,11 @@ func parseConfig(getenv func(string) string) (Config, error) {
 		DatabaseURL:      secret(getenv("DATABASE_URL")),
 		DatabaseMaxConns: p.integer("DATABASE_MAX_CONNS", 20, 1, 1000),
 		StatementTimeout: p.duration("DATABASE_STATEMENT_TIMEOUT", 10*time.Second),
-		Migrate:          p.boolean("MIGRATE", true),
-		ShutdownTimeout:  p.duration("SHUTDOWN_TIMEOUT", 25*time.Second),
+		DatabasePooler: store.Pooler(p.oneOf("DATABASE_POOLER", string(store.PoolerNone),
+			string(store.PoolerNone), string(store.PoolerTransaction))),
+		DatabaseListenURL: secret(getenv("DATABASE_LISTEN_URL")),
+		Migrate:           p.boolean("MIGRATE", true),
+		ShutdownTimeout:   p.duration("SHUTDOWN_TIMEOUT", 25*time.Second),
 
 		FeatureContactsDisplay: p.boolean("FEATURE_CONTACTS_DISPLAY", true),
 		FeatureContactsCreate:  p.boolean("FEATURE_CONTACTS_CREATE", true),

@@ -90,6 +90,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	opts := store.Options{
 		MaxConns: cfg.DatabaseMaxConns, StatementTimeout: cfg.StatementTimeout, InvitationValidity: cfg.InvitationValidity,
 		WebhookAllowHTTP: cfg.Webhook.AllowHTTP, InvitationsPerHour: cfg.InvitationRateLimit,
+		Pooler: cfg.DatabasePooler, ListenURL: cfg.DatabaseListenURL.reveal(),
 	}
 	for _, k := range cfg.Webhook.SecretKeys {
 		opts.SecretKeys = append(opts.SecretKeys, []byte(k.reveal()))
@@ -288,11 +289,15 @@ func serve(ctx context.Context, cfg Config, s *store.Store, tracer trace.Tracer,
 	// The credential cache spares most requests the statement that authenticates them; its
 	// listener hears every instance's revocations from the database (SESSION_CACHE_TTL).
 	var creds *auth.CredentialCache
-	if cfg.SessionCacheTTL > 0 {
-		rev, err := s.Revocations(log)
-		if err != nil {
-			return err
-		}
+	rev, err := s.Revocations(log)
+	switch {
+	case cfg.SessionCacheTTL <= 0:
+	case errors.Is(err, store.ErrNoListener):
+		// Without the listener a cached credential could outlive its revocation: no cache.
+		log.Warn("credential cache off: behind DATABASE_POOLER=transaction the revocation listener needs DATABASE_LISTEN_URL, so every request reads its credentials from the database")
+	case err != nil:
+		return err
+	default:
 		creds = auth.NewCredentialCache(rev, auth.CredentialCacheOptions{TTL: cfg.SessionCacheTTL, Metrics: o.metrics})
 		listened := make(chan struct{})
 		go func() { defer close(listened); rev.Run(purgeCtx) }()

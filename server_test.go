@@ -18,12 +18,16 @@ import (
 	"time"
 
 	"lasuite.fr/people/migrations"
+	"lasuite.fr/people/store"
 	"lasuite.fr/people/store/storetest"
 )
 
 func TestMain(m *testing.M) {
 	if os.Getenv(serveChildEnv) != "" {
 		serveChild() // never returns
+	}
+	if os.Getenv(cancelChildEnv) != "" {
+		cancelChild() // never returns
 	}
 	storetest.Main(m)
 }
@@ -235,11 +239,12 @@ func TestMigrateCommandIsIdempotent(t *testing.T) {
 
 func TestConfigErrors(t *testing.T) {
 	_, err := parseConfig(env(map[string]string{"DATABASE_MAX_CONNS": "zero", "MIGRATE": "perhaps", "ENVIRONMENT": "staging",
-		"INVITATION_VALIDITY": "-3s", "ORGANIZATION_REGISTRATION_ID_PATTERN": "(["}))
+		"INVITATION_VALIDITY": "-3s", "ORGANIZATION_REGISTRATION_ID_PATTERN": "([", "DATABASE_POOLER": "session"}))
 	if err == nil {
 		t.Fatal("parseConfig accepted bad values")
 	}
-	for _, key := range []string{"DATABASE_URL", "DATABASE_MAX_CONNS", "MIGRATE", "ENVIRONMENT", "INVITATION_VALIDITY", "ORGANIZATION_REGISTRATION_ID_PATTERN"} {
+	for _, key := range []string{"DATABASE_URL", "DATABASE_MAX_CONNS", "MIGRATE", "ENVIRONMENT", "INVITATION_VALIDITY", "ORGANIZATION_REGISTRATION_ID_PATTERN",
+		"DATABASE_POOLER"} {
 		if !strings.Contains(err.Error(), key) {
 			t.Errorf("error %q does not name %s", err, key)
 		}
@@ -252,14 +257,16 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.ListenAddr != ":8071" || !c.Migrate || c.DatabaseMaxConns != 20 || c.InvitationValidity != 7*24*time.Hour ||
-		!c.FeatureTeamsCreate || c.Environment != "production" || !c.RegistrationIDPattern.MatchString("12345678901234") {
+		!c.FeatureTeamsCreate || c.Environment != "production" || !c.RegistrationIDPattern.MatchString("12345678901234") ||
+		c.DatabasePooler != store.PoolerNone || c.DatabaseListenURL != "" {
 		t.Errorf("defaults = %+v", c)
 	}
 }
 
 // The database URL holds a password: it must not leak through any way a Config is printed.
 func TestSecretsAreRedacted(t *testing.T) {
-	c, err := parseConfig(env(map[string]string{"DATABASE_URL": "postgres://people:hunter2@127.0.0.1/db"}))
+	c, err := parseConfig(env(map[string]string{"DATABASE_URL": "postgres://people:hunter2@127.0.0.1/db",
+		"DATABASE_LISTEN_URL": "postgres://people:hunter2@127.0.0.2/db"}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,10 @@
 //	go run ./bench -database-url URL [-pgcluster DIR] [flags]
 //
 // With -pgcluster (a .ci/pgcluster directory, as make bench gives), the cluster is restarted
-// with pg_stat_statements, which counts the statements; without it, that column is empty.
+// with pg_stat_statements, which counts the statements; without it, that column is empty. With
+// -pooler-url (a .ci/pgbouncer in front of the same server, as make bench gives), a second
+// server runs behind it (DATABASE_POOLER=transaction) and takes its turns with the direct one:
+// the report has both, and the ratio of the one to the other.
 package main
 
 import (
@@ -33,6 +36,7 @@ type config struct {
 	PGCluster   string // .ci/pgcluster directory of AdminURL's server, to load pg_stat_statements
 	Work        string // builds, logs and profiles
 	ServerDSN   string // more query parameters for the server's DATABASE_URL, for experiments
+	PoolerURL   string // PgBouncer in transaction mode in front of AdminURL's server: also measure the server behind it
 	Keep        bool   // reuse DBName as it is (the seed is idempotent), for experiments
 
 	Data      demo.Options
@@ -68,6 +72,8 @@ func main() {
 	flag.BoolVar(&c.Verbose, "v", false, "print each run's statements")
 	flag.BoolVar(&c.Keep, "keep", false, "reuse the database if it exists instead of making it anew (faster experiments)")
 	flag.StringVar(&c.ServerDSN, "server-dsn", "", "query parameters added to the server's DATABASE_URL, such as default_query_exec_mode=exec")
+	flag.StringVar(&c.PoolerURL, "pooler-url", "", "PgBouncer in transaction mode in front of that server (.ci/pgbouncer start DIR URL, as make bench does): "+
+		"also measure a server behind it (DATABASE_POOLER=transaction), in turns with the direct one")
 	flag.Parse()
 	for _, s := range strings.Split(*conns, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))

@@ -15,14 +15,15 @@ import (
 func TestMain(m *testing.M) { storetest.Main(m) }
 
 // TestHarness runs the whole benchmark on a tiny data set for a second per run: the builds,
-// the seed, both processes, the check that the floor answers as the server does, every
-// workload, and the report. The numbers mean nothing here; make bench gives the real ones.
+// the seed, the processes (the server directly and behind the test PgBouncer), the check that
+// the floor answers as the servers do, every workload, and the report. The numbers mean nothing here; make bench gives the real ones.
 func TestHarness(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the server and the floor")
 	}
 	c := config{
 		DatabaseURL: storetest.URL(t),
+		PoolerURL:   storetest.PoolerURL(t, storetest.URL(t)),
 		Work:        t.TempDir(),
 		Data:        demo.Options{Users: 300, Organizations: 4, Teams: 60, MaxTeamSize: 12, Contacts: 100, Seed: 1},
 		Params:      30,
@@ -38,7 +39,8 @@ func TestHarness(t *testing.T) {
 		t.Fatalf("run: %v\n%s", err, progress.String())
 	}
 	want := map[string]bool{"W1 floor": true, "W1 server": true, "W2 floor": true, "W2 server": true,
-		"W3 floor": true, "W3 server": true, "W4 server": true}
+		"W3 floor": true, "W3 server": true, "W4 server": true,
+		"W1 pgbouncer": true, "W2 pgbouncer": true, "W3 pgbouncer": true, "W4 pgbouncer": true}
 	for _, r := range rep.runs {
 		delete(want, r.workload+" "+r.target)
 		if r.res.Requests == 0 || r.res.Errors > 0 || r.allocs <= 0 {
@@ -58,7 +60,8 @@ func TestHarness(t *testing.T) {
 	}
 	var out bytes.Buffer
 	rep.write(&out)
-	for _, s := range []string{"| workload | target |", "| W4 | server | 2 |", "same answers as the floor"} {
+	for _, s := range []string{"| workload | target |", "| W4 | server | 2 |", "same answers as the floor", "| W4 | pgbouncer | 2 |",
+		"W1 behind PgBouncer at 2 connections: "} {
 		if !strings.Contains(out.String(), s) {
 			t.Errorf("report lacks %q:\n%s", s, out.String())
 		}

@@ -74,6 +74,14 @@ func (r *report) find(workload, target string, conns int) (runResult, bool) {
 	return runResult{}, false
 }
 
+// behind names the pooler a target runs behind, for the report's lines: "" for the direct server.
+func behind(target string) string {
+	if target == pooledName {
+		return " behind PgBouncer"
+	}
+	return ""
+}
+
 func mark(ok bool) string {
 	if ok {
 		return "✓"
@@ -91,6 +99,13 @@ func (r *report) write(w io.Writer) {
 		"W1 and W4 alike), after %v of warm-up (%v for the later slices); %d parameter sets per workload.\n\n",
 		r.data.Users, r.data.Organizations, r.data.Teams, r.data.TeamAccesses, r.data.Contacts, c.Data.Seed, c.Duration, 2*turnRounds,
 		c.Warmup, min(settle, c.Warmup), c.Params)
+	for _, x := range r.runs {
+		if x.target == pooledName {
+			fmt.Fprintf(w, "Target %s: the same server behind PgBouncer in transaction mode (DATABASE_POOLER=transaction, "+
+				"no named prepared statements), taking its turns with the floor and the direct server; PgBouncer's own CPU is in neither CPU column.\n\n", pooledName)
+			break
+		}
+	}
 	fmt.Fprintln(w, "| workload | target | conns | req/s | p50 ms | p99 ms | SQL/req | allocs/req | CPU µs/req | PostgreSQL CPU µs/req | req/s ÷ floor | p99 ÷ floor |")
 	fmt.Fprintln(w, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 	// The floor's rows first, then the server's, each by workload and concurrency.
@@ -103,7 +118,7 @@ func (r *report) write(w io.Writer) {
 			stmts = fmt.Sprintf("%.2f", x.statements)
 		}
 		ratio, p99 := "", ""
-		if f, ok := r.find(x.workload, "floor", x.conns); ok && x.target == "server" {
+		if f, ok := r.find(x.workload, "floor", x.conns); ok && x.target != "floor" {
 			ratio = fmt.Sprintf("%.2f", x.res.Throughput()/f.res.Throughput())
 			p99 = fmt.Sprintf("%.2f", float64(x.res.Latency.Quantile(0.99))/float64(f.res.Latency.Quantile(0.99)))
 		}
@@ -119,23 +134,36 @@ func (r *report) write(w io.Writer) {
 	fmt.Fprintln(w)
 	for _, x := range r.runs {
 		f, ok := r.find(x.workload, "floor", x.conns)
-		if x.target != "server" || !ok {
+		if x.target == "floor" || !ok {
 			continue
 		}
 		tr := x.res.Throughput() / f.res.Throughput()
 		pr := float64(x.res.Latency.Quantile(0.99)) / float64(f.res.Latency.Quantile(0.99))
-		fmt.Fprintf(w, "- %s %s at %d connections: %.0f %% of the floor's throughput (target ≥ %.0f %%) %s; p99 %.2f× the floor's (target ≤ %.0f×) %s\n",
-			mark(tr >= minThroughputRatio && pr <= maxP99Ratio), x.workload, x.conns, 100*tr, 100*minThroughputRatio, mark(tr >= minThroughputRatio), pr, maxP99Ratio, mark(pr <= maxP99Ratio))
+		fmt.Fprintf(w, "- %s %s%s at %d connections: %.0f %% of the floor's throughput (target ≥ %.0f %%) %s; p99 %.2f× the floor's (target ≤ %.0f×) %s\n",
+			mark(tr >= minThroughputRatio && pr <= maxP99Ratio), x.workload, behind(x.target), x.conns, 100*tr, 100*minThroughputRatio, mark(tr >= minThroughputRatio), pr, maxP99Ratio, mark(pr <= maxP99Ratio))
 	}
-	for _, n := range c.Conns {
-		w1, ok1 := r.find("W1", "server", n)
-		w4, ok4 := r.find("W4", "server", n)
-		if !ok1 || !ok4 {
+	for _, target := range []string{"server", pooledName} {
+		for _, n := range c.Conns {
+			w1, ok1 := r.find("W1", target, n)
+			w4, ok4 := r.find("W4", target, n)
+			if !ok1 || !ok4 {
+				continue
+			}
+			gap := w4.res.Throughput()/w1.res.Throughput() - 1
+			fmt.Fprintf(w, "- %s W4%s at %d connections: %.0f req/s, %+.1f %% against W1's %.0f (target: within %.0f %%)\n",
+				mark(gap >= -maxBearerGap && gap <= maxBearerGap), behind(target), n, w4.res.Throughput(), 100*gap, w1.res.Throughput(), 100*maxBearerGap)
+		}
+	}
+	// Behind PgBouncer each hot read is parsed and planned again (no named prepared
+	// statements): what that costs, against the direct server measured in the same turns.
+	for _, x := range r.runs {
+		d, ok := r.find(x.workload, "server", x.conns)
+		if x.target != pooledName || !ok {
 			continue
 		}
-		gap := w4.res.Throughput()/w1.res.Throughput() - 1
-		fmt.Fprintf(w, "- %s W4 at %d connections: %.0f req/s, %+.1f %% against W1's %.0f (target: within %.0f %%)\n",
-			mark(gap >= -maxBearerGap && gap <= maxBearerGap), n, w4.res.Throughput(), 100*gap, w1.res.Throughput(), 100*maxBearerGap)
+		fmt.Fprintf(w, "- %s%s at %d connections: %.0f %% of the direct server's throughput, p99 %.2f× its, %.0f against %.0f PostgreSQL CPU µs/req\n",
+			x.workload, behind(x.target), x.conns, 100*x.res.Throughput()/d.res.Throughput(),
+			float64(x.res.Latency.Quantile(0.99))/float64(d.res.Latency.Quantile(0.99)), us(x.pgCPU), us(d.pgCPU))
 	}
 	if len(r.sweep) > 0 {
 		same := true

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"lasuite.fr/people/auth/oidctest"
 	"lasuite.fr/people/bench/load"
@@ -123,6 +126,15 @@ func run(ctx context.Context, c config, log io.Writer) (*report, error) {
 		return nil, err
 	}
 	defer func() { srv.stop() }()
+	var also []*proc // the server behind PgBouncer, with -pooler-url
+	if c.PoolerURL != "" {
+		pooled, err := startPooled(ctx, c, s, b.server, serverDSN, as)
+		if err != nil {
+			return nil, err
+		}
+		defer func() { pooled.stop() }()
+		also = append(also, pooled)
+	}
 	flr, err := startFloor()
 	if err != nil {
 		return nil, err
@@ -133,6 +145,12 @@ func run(ctx context.Context, c config, log io.Writer) (*report, error) {
 	rep.machine, rep.postgres = machine(ctx, s)
 	if rep.notes, err = verify(srv.base, flr.base, ws, 50); err != nil {
 		return nil, err
+	}
+	for _, p := range also {
+		if _, err := verify(p.base, flr.base, ws, 50); err != nil {
+			return nil, fmt.Errorf("%s: %w", p.name, err)
+		}
+		rep.notes = append(rep.notes, "the server behind PgBouncer gives the same answers as the floor too")
 	}
 	// Floor and server take turns on each workload and concurrency, in slices of the measured
 	// window (floor, server, server, floor, floor, server…; W1 with W4: floor, W4, W1, W1, W4,
@@ -147,8 +165,13 @@ func run(ctx context.Context, c config, log io.Writer) (*report, error) {
 	if err := flr.pause(); err != nil {
 		return nil, err
 	}
+	for _, p := range also {
+		if err := p.pause(); err != nil {
+			return nil, err
+		}
+	}
 	m := &measurer{cfg: c, counter: counter, pg: newPGCPU(ctx, counter.db), log: say}
-	for _, g := range turnGroups(ws, srv, flr) {
+	for _, g := range turnGroups(ws, srv, flr, also...) {
 		for _, n := range c.Conns {
 			runs, err := m.turns(ctx, g, n)
 			if err != nil {
@@ -158,6 +181,9 @@ func run(ctx context.Context, c config, log io.Writer) (*report, error) {
 		}
 	}
 	flr.stop()
+	for _, p := range also {
+		p.stop()
+	}
 	if err := srv.resume(); err != nil {
 		return nil, err
 	}
@@ -207,6 +233,47 @@ func serverEnv(dbURL, addr string, as *oidctest.Server) []string {
 		"OIDC_RP_CLIENT_SECRET=bench-rp-secret", "SECRET_KEY=" + strings.Repeat("b", 40),
 		"BURST_THROTTLE_RATES=off", "SUSTAINED_THROTTLE_RATES=off", "ANON_THROTTLE_RATES=off",
 	}
+}
+
+// pooledName is the target of the server behind PgBouncer in the report.
+const pooledName = "pgbouncer"
+
+// startPooled starts a second server over the same database, through the PgBouncer of
+// c.PoolerURL in transaction mode (DATABASE_POOLER=transaction), its revocation listener
+// connected directly (DATABASE_LISTEN_URL). The pooler cannot pass statement_timeout, so the
+// database gets the server's default (10s) as an operator would set it; the direct server sets
+// the same as a startup parameter.
+func startPooled(ctx context.Context, c config, s *store.Store, bin, serverDSN string, as *oidctest.Server) (*proc, error) {
+	var name string
+	if err := s.DB().QueryRowContext(ctx, "SELECT current_database()").Scan(&name); err != nil {
+		return nil, err
+	}
+	if _, err := s.DB().ExecContext(ctx, "ALTER DATABASE "+pgx.Identifier{name}.Sanitize()+" SET statement_timeout = '10s'"); err != nil {
+		return nil, fmt.Errorf("set the database's statement_timeout for the pooler: %w", err)
+	}
+	pooled, err := withPath(c.PoolerURL, name)
+	if err != nil {
+		return nil, err
+	}
+	if _, query, ok := strings.Cut(serverDSN, "?"); ok { // -server-dsn's parameters, sslmode…
+		pooled = strings.SplitN(pooled, "?", 2)[0] + "?" + query
+	}
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	env := append(serverEnv(pooled, addr, as), "DATABASE_POOLER=transaction", "DATABASE_LISTEN_URL="+c.DatabaseURL)
+	return start(ctx, c.Work, pooledName, bin, addr, env, "serve")
+}
+
+// withPath is the postgres:// URL u naming the database name instead of its own.
+func withPath(u, name string) (string, error) {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "", fmt.Errorf("-pooler-url is not a postgres:// URL")
+	}
+	p.Path = "/" + name
+	return p.String(), nil
 }
 
 // measurer runs one workload at one concurrency and reads the counters around its window.
@@ -322,8 +389,9 @@ type turn struct {
 }
 
 // turnGroups are the runs that take turns: each workload's floor and server runs, and W4 (no
-// floor: W1 with a bearer token) with W1's, whose rate it is compared with.
-func turnGroups(ws []workload, srv, flr *proc) [][]turn {
+// floor: W1 with a bearer token) with W1's, whose rate it is compared with. Each server of also
+// (the server behind PgBouncer) takes its turns as srv does, under its own name as the target.
+func turnGroups(ws []workload, srv, flr *proc, also ...*proc) [][]turn {
 	var groups [][]turn
 	at := map[string]int{} // group of each workload
 	for _, w := range ws {
@@ -332,6 +400,9 @@ func turnGroups(ws []workload, srv, flr *proc) [][]turn {
 			g = append(g, turn{flr, w.name, "floor", w.floor})
 		}
 		g = append(g, turn{srv, w.name, "server", w.server})
+		for _, p := range also {
+			g = append(g, turn{p, w.name, p.name, w.server})
+		}
 		if i, ok := at[w.like]; ok && w.like != "" {
 			groups[i] = append(groups[i], g...)
 			continue

@@ -78,60 +78,63 @@ const lockKey = 0x70656f706c65 // "people"
 // schema_migrations. It returns the number applied.
 func Up(ctx context.Context, db *sql.DB) (int, error) { return up(ctx, db, FS) }
 
+// up takes the migration lock in each migration's own transaction (pg_advisory_xact_lock) and
+// reads the version under it, rather than holding a session's lock across them: behind a pooler
+// in transaction mode (DATABASE_POOLER) a session lock would stay on a server connection that the
+// pooler hands to another client, and its unlock could run on yet another.
 func up(ctx context.Context, db *sql.DB, fsys fs.FS) (int, error) {
 	ms, err := all(fsys)
 	if err != nil {
 		return 0, err
 	}
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("connect: %w", err)
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, lockKey); err != nil {
-		return 0, fmt.Errorf("take migration lock: %w", err)
-	}
-	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, lockKey) //nolint:errcheck // released with the connection anyway
-
-	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version integer PRIMARY KEY,
-		name text NOT NULL,
-		applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
-		return 0, fmt.Errorf("create schema_migrations: %w", err)
-	}
-	current, err := version(ctx, conn)
-	if err != nil {
-		return 0, err
-	}
-	if current > len(ms) {
-		return 0, fmt.Errorf("%w: database is at version %d, this binary knows up to %d", ErrTooNew, current, len(ms))
-	}
 	applied := 0
-	for _, m := range ms[current:] {
-		if err := apply(ctx, conn, m); err != nil {
+	for {
+		done, err := step(ctx, db, ms)
+		if err != nil || done {
 			return applied, err
 		}
 		applied++
 	}
-	return applied, nil
 }
 
-func apply(ctx context.Context, conn *sql.Conn, m Migration) error {
-	tx, err := conn.BeginTx(ctx, nil)
+// step applies the first migration the database lacks, in one transaction that holds the
+// migration lock; done reports that there was none.
+func step(ctx context.Context, db *sql.DB, ms []Migration) (done bool, err error) {
+	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("begin migration %04d: %w", m.Version, err)
+		return false, fmt.Errorf("begin migration: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after commit
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey); err != nil {
+		return false, fmt.Errorf("take migration lock: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version integer PRIMARY KEY,
+		name text NOT NULL,
+		applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+		return false, fmt.Errorf("create schema_migrations: %w", err)
+	}
+	current, err := version(ctx, tx)
+	if err != nil {
+		return false, err
+	}
+	if current > len(ms) {
+		return false, fmt.Errorf("%w: database is at version %d, this binary knows up to %d", ErrTooNew, current, len(ms))
+	}
+	if current == len(ms) {
+		return true, tx.Commit()
+	}
+	m := ms[current]
 	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
-		return fmt.Errorf("apply migration %04d_%s: %w", m.Version, m.Name, err)
+		return false, fmt.Errorf("apply migration %04d_%s: %w", m.Version, m.Name, err)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name); err != nil {
-		return fmt.Errorf("record migration %04d: %w", m.Version, err)
+		return false, fmt.Errorf("record migration %04d: %w", m.Version, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit migration %04d: %w", m.Version, err)
+		return false, fmt.Errorf("commit migration %04d: %w", m.Version, err)
 	}
-	return nil
+	return false, nil
 }
 
 type querier interface {

@@ -165,3 +165,41 @@ func TestConcurrentUp(t *testing.T) {
 		t.Errorf("Check after Up: %v", err)
 	}
 }
+
+// TestConcurrentUpBehindPooler: servers starting at once behind PgBouncer in transaction mode
+// (DATABASE_POOLER=transaction) migrate through it, each migration once. A session's advisory
+// lock would not serialise them there: the pooler runs each statement on whichever server
+// connection is free, so a second migrator may find the first one's lock in its own session.
+func TestConcurrentUpBehindPooler(t *testing.T) {
+	direct := storetest.EmptyDatabase(t)
+	const starts = 4
+	dbs := make([]*sql.DB, starts)
+	for i := range dbs {
+		db, err := sql.Open("pgx", storetest.PoolerURL(t, direct)+"&default_query_exec_mode=simple_protocol")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		dbs[i] = db
+	}
+	var wg sync.WaitGroup
+	applied := make([]int, starts)
+	errs := make([]error, starts)
+	for i := range starts {
+		wg.Go(func() { applied[i], errs[i] = migrations.Up(t.Context(), dbs[i]) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, n := range applied {
+		total += n
+	}
+	if ms, _ := migrations.All(); total != len(ms) {
+		t.Errorf("%v applied in all, want %d once each", applied, len(ms))
+	}
+	if err := migrations.Check(t.Context(), dbs[0]); err != nil {
+		t.Errorf("Check after Up: %v", err)
+	}
+}

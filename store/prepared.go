@@ -20,6 +20,10 @@ import (
 // connection with pgx.QueryExecModeCacheStatement: each text is prepared once per connection
 // and then only executed, and pgx scans the rows into the store's types without
 // database/sql's conversions. The connections' default stays the simple protocol, for bun.
+// Behind a transaction pooler, a named statement would outlive the server connection it was
+// prepared on (pooler.go): there pgx sends each as the unnamed statement, parsed with its
+// arguments in the same round trip, from the description it cached the first time
+// (QueryExecModeCacheDescribe).
 // The tracer (Options.Tracer) sits on the connections, so it sees these statements as it
 // sees bun's.
 
@@ -36,7 +40,11 @@ func (s *Store) prepared(ctx context.Context, sql string, args []any, row func(p
 		if !ok {
 			return fmt.Errorf("database driver %T is not pgx", dc)
 		}
-		rows, err := c.Conn().Query(ctx, sql, append([]any{pgx.QueryExecModeCacheStatement}, args...)...)
+		mode := pgx.QueryExecModeCacheStatement
+		if s.pooled {
+			mode = pgx.QueryExecModeCacheDescribe
+		}
+		rows, err := c.Conn().Query(ctx, sql, append([]any{mode}, args...)...)
 		if err != nil {
 			return err
 		}

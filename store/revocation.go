@@ -69,8 +69,12 @@ type Revocations struct {
 }
 
 // Revocations returns a listener over the database the store was opened on (by Open), with the
-// same credentials and settings; it does nothing until Run.
+// same credentials and settings, or over Options.ListenURL; it does nothing until Run. Behind a
+// transaction pooler without ListenURL it answers ErrNoListener.
 func (s *Store) Revocations(log *slog.Logger) (*Revocations, error) {
+	if s.connConfig == nil && s.pooled {
+		return nil, ErrNoListener
+	}
 	if s.connConfig == nil {
 		return nil, errors.New("revocations: the store was not made by store.Open")
 	}

@@ -289,3 +289,43 @@ func DropDatabase(tb testing.TB, url string) {
 		tb.Fatalf("drop database: %v", err)
 	}
 }
+
+// PoolerURL is url (a database of TEST_DATABASE_URL's server) reached through the PgBouncer
+// that TEST_PGBOUNCER_URL names: pool_mode=transaction in front of the same server, passing every
+// database name through (make test starts it with .ci/pgbouncer). Without TEST_PGBOUNCER_URL
+// the test fails and says how to start one.
+func PoolerURL(tb testing.TB, url string) string {
+	tb.Helper()
+	pooler := os.Getenv("TEST_PGBOUNCER_URL")
+	if pooler == "" {
+		tb.Fatal("TEST_PGBOUNCER_URL is not set: run the tests with 'make test', which starts PgBouncer in transaction mode, " +
+			"or start one in front of TEST_DATABASE_URL's server: export TEST_PGBOUNCER_URL=$(.ci/pgbouncer start /tmp/people-pgbouncer \"$TEST_DATABASE_URL\")")
+	}
+	p, err := neturl.Parse(pooler)
+	if err != nil {
+		tb.Fatal("TEST_PGBOUNCER_URL is not a postgres:// URL")
+	}
+	u, err := neturl.Parse(url)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p.Path = u.Path
+	return p.String()
+}
+
+// SetDatabaseDefault makes value the default of the run-time parameter param for every new
+// connection to the database at url (ALTER DATABASE … SET), as an operator does for a server
+// behind a transaction pooler, which cannot pass parameters at connection start.
+func SetDatabaseDefault(tb testing.TB, url, param, value string) {
+	tb.Helper()
+	u, err := neturl.Parse(url)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	name := strings.TrimPrefix(u.Path, "/")
+	stmt := fmt.Sprintf("ALTER DATABASE %s SET %s = '%s'", pgx.Identifier{name}.Sanitize(), pgx.Identifier{param}.Sanitize(),
+		strings.ReplaceAll(value, "'", "''"))
+	if err := exec(context.Background(), os.Getenv("TEST_DATABASE_URL"), stmt); err != nil {
+		tb.Fatalf("set %s on the test database: %v", param, err)
+	}
+}
