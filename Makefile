@@ -19,7 +19,7 @@ WITH_PATCH = GOWORK=$(GQLGEN_WORK)
 # The development database: DATABASE_URL when set, else the private cluster under .data/pg.
 DEV_DB = $${DATABASE_URL:-$$($(PG) start $(DATA)/pg)}
 
-.PHONY: run build stop demo migrate gen test check bench clean-data token chromium
+.PHONY: run build stop demo migrate gen test stress check bench clean-data token chromium
 
 build: $(GQLGEN_WORK)
 	$(WITH_PATCH) $(GO) build -o $(BIN) .
@@ -83,10 +83,13 @@ chromium:
 ## test: the whole suite against a throw-away PostgreSQL cluster, PgBouncer in transaction mode
 ##       in front of it (DATABASE_POOLER's tests) and a Redis server, plus make check
 test: chromium check $(GQLGEN_WORK)
-	@dir=$$(mktemp -d /tmp/people-test.XXXXXX); chmod 755 $$dir; \
-	trap '$(REDIS) destroy $$dir/redis >/dev/null 2>&1 || true; $(PGB) destroy $$dir/pgbouncer >/dev/null 2>&1 || true; $(PG) destroy $$dir/pg >/dev/null 2>&1 || true; rm -rf $$dir' EXIT; \
-	url=$$($(PG) start $$dir/pg --ephemeral); pooler=$$($(PGB) start $$dir/pgbouncer "$$url"); redis=$$($(REDIS) start $$dir/redis); \
-	TEST_DATABASE_URL="$$url" TEST_PGBOUNCER_URL="$$pooler" TEST_REDIS_URL="$$redis" $(WITH_PATCH) $(GO) test -race -count=1 -timeout 20m $(TESTFLAGS) ./...
+	@.ci/with-services env $(WITH_PATCH) $(GO) test -race -count=1 -timeout 20m $(TESTFLAGS) ./...
+
+## stress: what races most, twenty times over under the race detector: the store, auth and the
+##         webhook sender (flaky tests are defects: this is how they are found)
+stress: $(GQLGEN_WORK)
+	@.ci/with-services env $(WITH_PATCH) $(GO) test -race -count=20 -timeout 60m ./store/... ./auth/...
+	@.ci/with-services env $(WITH_PATCH) $(GO) test -race -count=20 -timeout 60m -run 'Webhook' .
 
 ## bench: the benchmark of the README (bench/): the big demo data set in a throw-away PostgreSQL
 ##        cluster, the real server against the floor, W1–W4 at 16 and 64 connections, directly and
