@@ -152,6 +152,12 @@ func (c *Client) ask(ctx context.Context, siret string) (Organization, time.Dura
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.http.Do(req)
 	if err != nil {
+		// Without the URL, whose query is the SIRET: a sole trader's names a person, and the
+		// caller logs this error.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return Organization{}, -1, fmt.Errorf("registry: %w", err)
 	}
 	defer resp.Body.Close()

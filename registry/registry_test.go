@@ -225,3 +225,13 @@ func TestTitle(t *testing.T) {
 		}
 	}
 }
+
+// TestLookupErrorsLeaveTheSIRETOut: the caller logs Lookup's errors, and the request's URL
+// holds the SIRET.
+func TestLookupErrorsLeaveTheSIRETOut(t *testing.T) {
+	f := newFake(t, func(_ int, _ http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+	_, err := client(t, f, registry.Options{Timeout: 50 * time.Millisecond}).Lookup(t.Context(), "21930039400015")
+	if err == nil || strings.Contains(err.Error(), "21930039400015") {
+		t.Errorf("Lookup() error = %v, want one without the SIRET", err)
+	}
+}
