@@ -24,7 +24,7 @@ const (
 	registryBatch       = 4 // looked up concurrently: the public registry allows 7 requests a second
 	registryBackoffBase = time.Minute
 	registryBackoffCap  = 6 * time.Hour
-	registryMaxAttempts = 8 // about four hours of a registry down, then given up
+	registryMaxAttempts = 8 // waits of 1, 2, 4… 64 minutes: about two hours of a registry down, then given up
 )
 
 // registryFiller names the organizations that logins created from a SIRET, after the companies
