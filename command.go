@@ -27,6 +27,7 @@ var commands = []struct{ name, summary string }{
 	{"demo", "load the demo data (--once: only into a database without it)"},
 	{"create-staff", "make a user active staff, creating them by email if need be (create-staff -h)"},
 	{"token", "print a partner service's token from make run's development provider"},
+	{"fill-organization-metadata", "name the organizations still named by their SIRET after the companies registry"},
 	{"help", "print this list (also -h and --help)"},
 }
 
@@ -43,8 +44,12 @@ func isCommand(name string) bool {
 func usage() string {
 	var b strings.Builder
 	b.WriteString("usage: people [command] [flags]\n\ncommands:\n")
+	width := 0
 	for _, c := range commands {
-		fmt.Fprintf(&b, "  %-13s %s\n", c.name, c.summary)
+		width = max(width, len(c.name))
+	}
+	for _, c := range commands {
+		fmt.Fprintf(&b, "  %-*s  %s\n", width, c.name, c.summary)
 	}
 	return b.String()
 }

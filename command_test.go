@@ -178,7 +178,7 @@ func TestHelpCommand(t *testing.T) {
 // checkCommandList checks that out lists each command once, on a line of its own with a summary.
 func checkCommandList(t *testing.T, what, out string) {
 	t.Helper()
-	for _, cmd := range []string{"serve", "migrate", "demo", "create-staff", "token", "help"} {
+	for _, cmd := range []string{"serve", "migrate", "demo", "create-staff", "token", "fill-organization-metadata", "help"} {
 		n := 0
 		for _, line := range strings.Split(out, "\n") {
 			if f := strings.Fields(line); len(f) > 1 && f[0] == cmd {

@@ -68,6 +68,8 @@ type Config struct {
 
 	Webhook webhookConfig // team webhooks' delivery (config_webhook.go)
 
+	Registry registryConfig // organization names from the companies registry (config_registry.go)
+
 	Bearer BearerSettings // partner services' bearer tokens (config_bearer.go)
 
 	GraphQL GraphQLSettings // request limits and introspection (config_graphql.go)
@@ -118,6 +120,7 @@ func parseConfig(getenv func(string) string) (Config, error) {
 	c.Login = p.login(c)
 	c.Mail = p.mail(c)
 	c.Webhook = p.webhook(c)
+	c.Registry = p.registry()
 	c.Bearer = p.bearer()
 	c.GraphQL = p.graphql()
 	c.HTTP = p.http(c)

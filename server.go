@@ -11,6 +11,8 @@
 //	                                     (or --id <user id>)
 //	people token --user <email> --sp <client id>
 //	                                     print a partner service's token from make run's development provider
+//	people fill-organization-metadata   name the organizations still named by their SIRET
+//	                                     after the companies registry (ORGANIZATION_REGISTRY_URL)
 //	people help (or -h, --help)          list the commands; an unknown one lists them on stderr, exit status 2
 package main
 
@@ -72,6 +74,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if cmd == "token" { // a client of a running server: no database, no configuration
 		return devToken(ctx, args, getenv, stdout)
 	}
+	if cmd == "fill-organization-metadata" && len(args) > 0 { // it takes no arguments
+		if args[0] == "-h" || args[0] == "--help" {
+			_, err := io.WriteString(stdout, fillUsage)
+			return err
+		}
+		return &usageError{"fill-organization-metadata takes no arguments"}
+	}
 	var staff staffArgs
 	if cmd == "create-staff" { // -h and usage errors need no configuration
 		var err error
@@ -127,6 +136,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return sealWebhookSecrets(ctx, s, log)
 	case "demo":
 		return loadDemo(ctx, s, log, args)
+	case "fill-organization-metadata":
+		if err := migrations.Check(ctx, s.DB().DB); err != nil {
+			return err
+		}
+		if cfg.Registry.URL == "" {
+			return errors.New("fill-organization-metadata: ORGANIZATION_REGISTRY_URL is none")
+		}
+		c, err := newRegistryClient(cfg.Registry)
+		if err != nil {
+			return err
+		}
+		return fillOrganizationMetadata(ctx, s, c, log, stdout)
 	case "create-staff":
 		if err := migrations.Check(ctx, s.DB().DB); err != nil {
 			return err
@@ -321,6 +342,17 @@ func serve(ctx context.Context, cfg Config, s *store.Store, tracer trace.Tracer,
 		newWebhookSender(cfg.Webhook, s, log, nil).run(purgeCtx, webhookInterval)
 	}()
 	defer func() { stopPurge(); <-hooked }()
+	// Organizations created from a SIRET are named after the registry by every instance, each
+	// lookup claimed before it is made; logins never wait for it.
+	if cfg.Registry.URL != "" {
+		f, err := newRegistryFiller(cfg.Registry, s, log)
+		if err != nil {
+			return err
+		}
+		filled := make(chan struct{})
+		go func() { defer close(filled); f.run(purgeCtx, registryInterval) }()
+		defer func() { stopPurge(); <-filled }()
+	}
 	dev, err := newDevOIDC(ctx, cfg, s, log)
 	if err != nil {
 		return err

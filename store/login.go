@@ -452,6 +452,13 @@ func loginOrganization(ctx context.Context, tx bun.Tx, lc loginClaims) (uuid.UUI
 			if n, _ := res.RowsAffected(); n == 0 {
 				return errIdentifierTaken
 			}
+			if lc.registrationID != "" {
+				// Named by its SIRET for now: the server asks the companies registry for its name
+				// after this login, which never waits for it (migration 0010).
+				if _, err := sp.ExecContext(ctx, "INSERT INTO organization_registry_lookups (organization_id) VALUES (?)", id); err != nil {
+					return fromDB("queue organization lookup", err)
+				}
+			}
 			return nil
 		})
 		if !errors.Is(err, errIdentifierTaken) {
