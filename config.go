@@ -120,7 +120,7 @@ func parseConfig(getenv func(string) string) (Config, error) {
 	c.Login = p.login(c)
 	c.Mail = p.mail(c)
 	c.Webhook = p.webhook(c)
-	c.Registry = p.registry()
+	c.Registry = p.registry(c)
 	c.Bearer = p.bearer()
 	c.GraphQL = p.graphql()
 	c.HTTP = p.http(c)

@@ -17,11 +17,17 @@ type registryConfig struct {
 }
 
 // registry reads the ORGANIZATION_REGISTRY_* settings. People asked the public registry when
-// its La Suite plugin was installed (INSTALLED_PLUGINS); here it is on unless turned off.
-// "none" turns it off: an empty variable reads as unset, as everywhere in this configuration.
-func (p *parser) registry() registryConfig {
+// its La Suite plugin was installed (INSTALLED_PLUGINS); here it is on unless turned off, but
+// for development, where the demo data's SIRETs are made up and a newcomer's make run should
+// call nobody. "none" turns it off: an empty variable reads as unset, as everywhere in this
+// configuration.
+func (p *parser) registry(c Config) registryConfig {
+	def := registry.DefaultURL
+	if c.Development() {
+		def = "none"
+	}
 	r := registryConfig{
-		URL:     p.str("ORGANIZATION_REGISTRY_URL", registry.DefaultURL),
+		URL:     p.str("ORGANIZATION_REGISTRY_URL", def),
 		Timeout: p.duration("ORGANIZATION_REGISTRY_TIMEOUT", registry.DefaultTimeout),
 	}
 	if strings.EqualFold(r.URL, "none") {

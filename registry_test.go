@@ -398,6 +398,9 @@ func TestRegistryConfig(t *testing.T) {
 	}{
 		{"default", nil, registryConfig{URL: "https://recherche-entreprises.api.gouv.fr/search", Timeout: 10 * time.Second}, ""},
 		{"off", map[string]string{"ORGANIZATION_REGISTRY_URL": "none"}, registryConfig{Timeout: 10 * time.Second}, ""},
+		{"off by default in development", map[string]string{"ENVIRONMENT": "development"}, registryConfig{Timeout: 10 * time.Second}, ""},
+		{"on in development when set", map[string]string{"ENVIRONMENT": "development", "ORGANIZATION_REGISTRY_URL": "http://registry.internal/search"},
+			registryConfig{URL: "http://registry.internal/search", Timeout: 10 * time.Second}, ""},
 		{"set", map[string]string{"ORGANIZATION_REGISTRY_URL": "http://registry.internal/search", "ORGANIZATION_REGISTRY_TIMEOUT": "3"},
 			registryConfig{URL: "http://registry.internal/search", Timeout: 3 * time.Second}, ""},
 		{"not a URL", map[string]string{"ORGANIZATION_REGISTRY_URL": "recherche-entreprises.api.gouv.fr"}, registryConfig{}, "ORGANIZATION_REGISTRY_URL"},
