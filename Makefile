@@ -92,15 +92,17 @@ stress: $(GQLGEN_WORK)
 	@.ci/with-services env $(WITH_PATCH) $(GO) test -race -count=20 -timeout 60m -run 'Webhook' .
 
 ## bench: the benchmark of the README (bench/): the big demo data set in a throw-away PostgreSQL
-##        cluster, the real server against the floor, W1–W4 at 16 and 64 connections, directly and
-##        behind PgBouncer in transaction mode (BENCH_POOLER=none: directly only); prints the
+##        cluster, the real server against the floor, W1–W4 at 16 and 64 connections, directly,
+##        behind PgBouncer in transaction mode (BENCH_POOLER=none: not) and with its rate limits
+##        on in Redis (BENCH_REDIS=none: not); prints the
 ##        table. BENCHFLAGS passes flags to go run ./bench (-profile, -v, -duration 20s...)
 bench: $(GQLGEN_WORK)
 	@dir=$$(mktemp -d /tmp/people-bench.XXXXXX); chmod 755 $$dir; \
-	trap '$(PGB) destroy $$dir/pgbouncer >/dev/null 2>&1 || true; $(PG) destroy $$dir/pg >/dev/null 2>&1 || true; rm -rf $$dir' EXIT; \
+	trap '$(REDIS) destroy $$dir/redis >/dev/null 2>&1 || true; $(PGB) destroy $$dir/pgbouncer >/dev/null 2>&1 || true; $(PG) destroy $$dir/pg >/dev/null 2>&1 || true; rm -rf $$dir' EXIT; \
 	url=$$($(PG) start $$dir/pg --ephemeral); \
 	pooler=; if [ "$${BENCH_POOLER:-transaction}" != none ]; then pooler=$$($(PGB) start $$dir/pgbouncer "$$url"); fi; \
-	$(WITH_PATCH) $(GO) run ./bench -database-url "$$url" -pgcluster $$dir/pg -pooler-url "$$pooler" -work $$dir/work $(BENCHFLAGS)
+	redis=; if [ "$${BENCH_REDIS:-on}" != none ]; then redis=$$($(REDIS) start $$dir/redis); fi; \
+	$(WITH_PATCH) $(GO) run ./bench -database-url "$$url" -pgcluster $$dir/pg -pooler-url "$$pooler" -redis-url "$$redis" -work $$dir/work $(BENCHFLAGS)
 
 clean-data: stop
 	rm -rf $(DATA)

@@ -37,6 +37,7 @@ type config struct {
 	Work        string // builds, logs and profiles
 	ServerDSN   string // more query parameters for the server's DATABASE_URL, for experiments
 	PoolerURL   string // PgBouncer in transaction mode in front of AdminURL's server: also measure the server behind it
+	RedisURL    string // a Redis server: also measure the server with its rate limits on, kept there
 	Keep        bool   // reuse DBName as it is (the seed is idempotent), for experiments
 
 	Data      demo.Options
@@ -74,6 +75,8 @@ func main() {
 	flag.StringVar(&c.ServerDSN, "server-dsn", "", "query parameters added to the server's DATABASE_URL, such as default_query_exec_mode=exec")
 	flag.StringVar(&c.PoolerURL, "pooler-url", "", "PgBouncer in transaction mode in front of that server (.ci/pgbouncer start DIR URL, as make bench does): "+
 		"also measure a server behind it (DATABASE_POOLER=transaction), in turns with the direct one")
+	flag.StringVar(&c.RedisURL, "redis-url", "", "a Redis server (.ci/rediscluster start DIR, as make bench does): also measure a server "+
+		"whose rate limits are on and kept there (REDIS_URL), in turns with the direct one")
 	flag.Parse()
 	for _, s := range strings.Split(*conns, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))

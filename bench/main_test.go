@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -21,8 +22,14 @@ func TestHarness(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the server and the floor")
 	}
+	redis := os.Getenv("TEST_REDIS_URL")
+	if redis == "" {
+		t.Fatal("TEST_REDIS_URL is not set: run make test, or start a Redis server with " +
+			"`export TEST_REDIS_URL=$(.ci/rediscluster start /tmp/people-redis)`")
+	}
 	c := config{
 		DatabaseURL: storetest.URL(t),
+		RedisURL:    redis,
 		PoolerURL:   storetest.PoolerURL(t, storetest.URL(t)),
 		Work:        t.TempDir(),
 		Data:        demo.Options{Users: 300, Organizations: 4, Teams: 60, MaxTeamSize: 12, Contacts: 100, Seed: 1},
@@ -40,7 +47,8 @@ func TestHarness(t *testing.T) {
 	}
 	want := map[string]bool{"W1 floor": true, "W1 server": true, "W2 floor": true, "W2 server": true,
 		"W3 floor": true, "W3 server": true, "W4 server": true,
-		"W1 pgbouncer": true, "W2 pgbouncer": true, "W3 pgbouncer": true, "W4 pgbouncer": true}
+		"W1 pgbouncer": true, "W2 pgbouncer": true, "W3 pgbouncer": true, "W4 pgbouncer": true,
+		"W1 redis": true, "W2 redis": true, "W3 redis": true, "W4 redis": true}
 	for _, r := range rep.runs {
 		delete(want, r.workload+" "+r.target)
 		if r.res.Requests == 0 || r.res.Errors > 0 || r.allocs <= 0 {
@@ -61,7 +69,7 @@ func TestHarness(t *testing.T) {
 	var out bytes.Buffer
 	rep.write(&out)
 	for _, s := range []string{"| workload | target |", "| W4 | server | 2 |", "same answers as the floor", "| W4 | pgbouncer | 2 |",
-		"W1 behind PgBouncer at 2 connections: "} {
+		"W1 behind PgBouncer at 2 connections: ", "| W2 | redis | 2 |", "W2 with rate limits in Redis at 2 connections: "} {
 		if !strings.Contains(out.String(), s) {
 			t.Errorf("report lacks %q:\n%s", s, out.String())
 		}

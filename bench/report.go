@@ -76,8 +76,11 @@ func (r *report) find(workload, target string, conns int) (runResult, bool) {
 
 // behind names the pooler a target runs behind, for the report's lines: "" for the direct server.
 func behind(target string) string {
-	if target == pooledName {
+	switch target {
+	case pooledName:
 		return " behind PgBouncer"
+	case redisName:
+		return " with rate limits in Redis"
 	}
 	return ""
 }
@@ -99,6 +102,13 @@ func (r *report) write(w io.Writer) {
 		"W1 and W4 alike), after %v of warm-up (%v for the later slices); %d parameter sets per workload.\n\n",
 		r.data.Users, r.data.Organizations, r.data.Teams, r.data.TeamAccesses, r.data.Contacts, c.Data.Seed, c.Duration, 2*turnRounds,
 		c.Warmup, min(settle, c.Warmup), c.Params)
+	for _, x := range r.runs {
+		if x.target == redisName {
+			fmt.Fprintf(w, "Target %s: the same server with its rate limits on (1,000,000/second, so none refuses) and kept in Redis "+
+				"(REDIS_URL), taking its turns with the others: W2's operations ask Redis, W1, W3 and W4's do not (People throttles neither teams nor tokens' teams).\n\n", redisName)
+			break
+		}
+	}
 	for _, x := range r.runs {
 		if x.target == pooledName {
 			fmt.Fprintf(w, "Target %s: the same server behind PgBouncer in transaction mode (DATABASE_POOLER=transaction, "+
@@ -142,7 +152,7 @@ func (r *report) write(w io.Writer) {
 		fmt.Fprintf(w, "- %s %s%s at %d connections: %.0f %% of the floor's throughput (target ≥ %.0f %%) %s; p99 %.2f× the floor's (target ≤ %.0f×) %s\n",
 			mark(tr >= minThroughputRatio && pr <= maxP99Ratio), x.workload, behind(x.target), x.conns, 100*tr, 100*minThroughputRatio, mark(tr >= minThroughputRatio), pr, maxP99Ratio, mark(pr <= maxP99Ratio))
 	}
-	for _, target := range []string{"server", pooledName} {
+	for _, target := range []string{"server", pooledName, redisName} {
 		for _, n := range c.Conns {
 			w1, ok1 := r.find("W1", target, n)
 			w4, ok4 := r.find("W4", target, n)
@@ -155,10 +165,11 @@ func (r *report) write(w io.Writer) {
 		}
 	}
 	// Behind PgBouncer each hot read is parsed and planned again (no named prepared
-	// statements): what that costs, against the direct server measured in the same turns.
+	// statements), and with Redis every throttled operation asks it: what that costs, against
+	// the direct server measured in the same turns.
 	for _, x := range r.runs {
 		d, ok := r.find(x.workload, "server", x.conns)
-		if x.target != pooledName || !ok {
+		if (x.target != pooledName && x.target != redisName) || !ok {
 			continue
 		}
 		fmt.Fprintf(w, "- %s%s at %d connections: %.0f %% of the direct server's throughput, p99 %.2f× its, %.0f against %.0f PostgreSQL CPU µs/req\n",

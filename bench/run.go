@@ -135,6 +135,18 @@ func run(ctx context.Context, c config, log io.Writer) (*report, error) {
 		defer func() { pooled.stop() }()
 		also = append(also, pooled)
 	}
+	if c.RedisURL != "" {
+		addr, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		limited, err := start(ctx, c.Work, redisName, b.server, addr, redisEnv(serverEnv(serverDSN, addr, as), c.RedisURL), "serve")
+		if err != nil {
+			return nil, err
+		}
+		defer func() { limited.stop() }()
+		also = append(also, limited)
+	}
 	flr, err := startFloor()
 	if err != nil {
 		return nil, err
@@ -150,7 +162,7 @@ func run(ctx context.Context, c config, log io.Writer) (*report, error) {
 		if _, err := verify(p.base, flr.base, ws, 50); err != nil {
 			return nil, fmt.Errorf("%s: %w", p.name, err)
 		}
-		rep.notes = append(rep.notes, "the server behind PgBouncer gives the same answers as the floor too")
+		rep.notes = append(rep.notes, "the server"+behind(p.name)+" gives the same answers as the floor too")
 	}
 	// Floor and server take turns on each workload and concurrency, in slices of the measured
 	// window (floor, server, server, floor, floor, server…; W1 with W4: floor, W4, W1, W1, W4,
@@ -233,6 +245,17 @@ func serverEnv(dbURL, addr string, as *oidctest.Server) []string {
 		"OIDC_RP_CLIENT_SECRET=bench-rp-secret", "SECRET_KEY=" + strings.Repeat("b", 40),
 		"BURST_THROTTLE_RATES=off", "SUSTAINED_THROTTLE_RATES=off", "ANON_THROTTLE_RATES=off",
 	}
+}
+
+// redisName is the target of the server whose rate limits are on and kept in Redis.
+const redisName = "redis"
+
+// redisEnv turns env's rate limits on, every bucket in the Redis server at url: limits far
+// above the load, so that every throttled operation (W2's users, and none of W1, W3 and W4's
+// teams) asks Redis and none is refused.
+func redisEnv(env []string, url string) []string {
+	return append(env, "REDIS_URL="+url, "BURST_THROTTLE_RATES=1000000/second",
+		"SUSTAINED_THROTTLE_RATES=1000000/second", "ANON_THROTTLE_RATES=1000000/second")
 }
 
 // pooledName is the target of the server behind PgBouncer in the report.
