@@ -53,7 +53,8 @@ func (s *Store) InvitationsByTeamIDs(ctx context.Context, actor Actor, teamIDs [
 			WHERE inv.team_id IN (?)
 		) w WHERE (rn > ? AND rn <= ?) OR rn = total_count ORDER BY team_id, rn`,
 		bun.Safe(s.userColumns("u", "issuer__")),
-		visibleTeams(s.db.NewSelect().TableExpr("teams AS t").Column("t.id"), actor).Where("t.id IN (?)", bun.List(teamIDs)),
+		// Only direct members see invitations (People shows them to no inherited viewer).
+		visibleTeams(s.db.NewSelect().TableExpr("teams AS t").Column("t.id"), actor, ownTeams).Where("t.id IN (?)", bun.List(teamIDs)),
 		p.Offset, p.Offset+p.Limit+1).Scan(ctx, &rows)
 	if err != nil {
 		return nil, fromDB("select invitations", err)

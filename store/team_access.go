@@ -93,7 +93,7 @@ type AccessShape struct {
 func (s *Store) TeamAccessesByTeamIDs(ctx context.Context, actor Actor, teamIDs []uuid.UUID, f AccessFilter) (map[uuid.UUID]List[TeamAccessView], error) {
 	q := &stmt{}
 	q.add("WITH v AS (SELECT t.id AS team_id, ", roleCode("va.role"), " AS viewer_role FROM teams t")
-	visible := visibleTeamsSQL(q, actor)
+	visible := visibleTeamsSQL(q, actor, withAncestors)
 	q.add(" WHERE ", visible, " AND t.id = ANY(", q.arg(uuidsArg(teamIDs)), "::uuid[]))")
 	return s.teamAccessPages(ctx, q, f, actor.accessViewer(), nil)
 }
@@ -117,7 +117,8 @@ func (a Actor) accessViewer() func(*TeamAccessView) {
 const userSlab = 16
 
 // teamAccessPages pages the accesses of the teams that q's CTE v selects (team_id, and the
-// viewer's role code in it), and view sets who views each one. For each team, one lateral
+// viewer's role code in it), and view sets who views each one. A viewer whose role is
+// inherited sees no access: as in People, a team's members are shown to its direct members only. For each team, one lateral
 // subquery counts the accesses the filter keeps and the owners (an index-only scan of
 // team_accesses_team_id_role_idx without a search; not at all with f.Shape.NoCounts), and
 // another reads only the page: LIMIT and OFFSET in the team's order, with the page's users.
@@ -160,13 +161,13 @@ func (s *Store) teamAccessPages(ctx context.Context, q *stmt, f AccessFilter, vi
 	if counts {
 		q.add(` CROSS JOIN LATERAL (
 			SELECT `, total, ` AS total, count(*) FILTER (WHERE ta.role = 'owner') AS owners
-			FROM team_accesses ta`, users, ` WHERE ta.team_id = v.team_id
+			FROM team_accesses ta`, users, ` WHERE ta.team_id = v.team_id AND v.viewer_role <> `, inheritedCode, `
 		) n`)
 	}
 	q.add(` LEFT JOIN LATERAL (
 			SELECT ta.id, `, dates, roleCode("ta.role"), `, `, userSQL, `
 			FROM team_accesses ta JOIN users u ON u.id = ta.user_id
-			WHERE ta.team_id = v.team_id`, search, `
+			WHERE ta.team_id = v.team_id AND v.viewer_role <> `, inheritedCode, search, `
 			ORDER BY `, order, ` LIMIT `, q.arg(limit), ` OFFSET `, q.arg(f.Offset), `
 		) a ON true`)
 	var (
