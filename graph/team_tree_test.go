@@ -221,7 +221,9 @@ func TestTeamServiceVisibility(t *testing.T) {
 			p = bearer(tt.who, tt.via)
 		}
 		var out struct {
-			CreateTeam struct{ Team struct{ IsVisibleAllServices bool } }
+			CreateTeam struct {
+				Team struct{ IsVisibleAllServices bool }
+			}
 		}
 		a.mustDo(p, create, map[string]any{"v": tt.in}, &out)
 		if out.CreateTeam.Team.IsVisibleAllServices != tt.want {
@@ -230,7 +232,9 @@ func TestTeamServiceVisibility(t *testing.T) {
 	}
 	linkServiceProvider(t, s, tm.ID, foreign) // shared by staff: the partner sees the team
 	var up struct {
-		UpdateTeam struct{ Team struct{ IsVisibleAllServices bool } }
+		UpdateTeam struct {
+			Team struct{ IsVisibleAllServices bool }
+		}
 	}
 	a.mustDo(bearer(tm.Admin, foreign), `mutation($id: ID!) { updateTeam(input: {id: $id, isVisibleAllServices: true}) { team { isVisibleAllServices } } }`,
 		map[string]any{"id": tm.ID}, &up)
