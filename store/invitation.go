@@ -167,6 +167,8 @@ func (s *Store) DeleteInvitation(ctx context.Context, actor Actor, id uuid.UUID)
 		viewer, err := lockTeam(ctx, tx, actor, teamID)
 		if err != nil {
 			return notFoundOr(err, "invitation", "lock team")
+		} else if viewer == RoleInherited {
+			return notFound("invitation") // invitations are shown to direct members only
 		}
 		if !teamAbilities(viewer, actor.viaService()).ManageAccesses {
 			return forbidden("you are not allowed to manage invitations for this team")

@@ -281,7 +281,8 @@ func (s *Store) userColumns(alias, prefix string) string {
 }
 
 // accessForUpdate locks the access's team and returns the access with the actor's view of it.
-// An access of a team the actor does not belong to is KindNotFound.
+// An access of a team the actor does not belong to, or sees only as an ancestor of theirs, is
+// KindNotFound.
 func accessForUpdate(ctx context.Context, tx bun.IDB, actor Actor, id uuid.UUID) (*TeamAccessView, error) {
 	a := &TeamAccessView{ViewerID: actor.UserID, viaService: actor.viaService()}
 	var teamID uuid.UUID
@@ -291,6 +292,8 @@ func accessForUpdate(ctx context.Context, tx bun.IDB, actor Actor, id uuid.UUID)
 	role, err := lockTeam(ctx, tx, actor, teamID)
 	if err != nil {
 		return nil, notFoundOr(err, "team access", "lock team")
+	} else if role == RoleInherited {
+		return nil, notFound("team access") // a team's accesses are shown to its direct members only
 	}
 	// Read again under the lock: the access may have changed while we waited.
 	if err := tx.NewSelect().Model(&a.TeamAccess).Where("ta.id = ?", id).Scan(ctx); err != nil {
