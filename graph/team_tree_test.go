@@ -306,3 +306,34 @@ func TestTeamTreeThroughServiceProvider(t *testing.T) {
 		}
 	}
 }
+
+// Staff move any team within its organization; the database's refusals reach them as input
+// errors.
+func TestAdminMoveTeam(t *testing.T) {
+	t.Parallel()
+	a := newStaffAPI(t, allFeatures)
+	tm := storetest.TeamWithEveryRole(t, a.s)
+	child := storetest.ChildTeam(t, a.s, tm.ID, "Child")
+	other := storetest.Team(t, a.s, tm.Org, "Other")
+	foreign := storetest.TeamWithEveryRole(t, a.s)
+	const move = `mutation($id: ID!, $p: ID) { adminMoveTeam(input: {id: $id, parentId: $p}) { team { id parentId depth path numchild } } }`
+	var out struct {
+		AdminMoveTeam struct {
+			Team struct {
+				ParentID *uuid.UUID
+				Depth    int
+				Path     string
+				Numchild int
+			}
+		}
+	}
+	a.admin(move, map[string]any{"id": tm.ID, "p": other}, &out)
+	if got := out.AdminMoveTeam.Team; got.ParentID == nil || *got.ParentID != other || got.Depth != 2 || got.Numchild != 1 {
+		t.Errorf("moved team = %+v", got)
+	}
+	expectCode(t, a.adminTry(move, map[string]any{"id": other, "p": child}), graph.CodeBadUserInput, "parentId")
+	expectCode(t, a.adminTry(move, map[string]any{"id": child, "p": foreign.ID}), graph.CodeBadUserInput, "parentId")
+	expectCode(t, a.adminTry(move, map[string]any{"id": child, "p": uuid.New()}), graph.CodeNotFound, "parentId")
+	expectCode(t, a.adminTry(move, map[string]any{"id": uuid.New(), "p": nil}), graph.CodeNotFound, "")
+	expectCode(t, a.do(session(tm.Owner), move, map[string]any{"id": child, "p": nil}, nil), graph.CodeForbidden, "")
+}
