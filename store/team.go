@@ -26,7 +26,7 @@ type Team struct {
 	OrganizationID       *uuid.UUID `bun:"organization_id,type:uuid"`
 	IsVisibleAllServices bool       `bun:"is_visible_all_services,notnull"`
 	ExternalID           uuid.UUID  `bun:"external_id,type:uuid,nullzero,notnull,default:gen_random_uuid()"`
-	// The tree, kept by the database (migrations/0010_team_tree.up.sql) as People's treebeard
+	// The tree, kept by the database (migrations/0011_team_tree.up.sql) as People's treebeard
 	// keeps it: Path is 5-character base-62 steps from the root, Depth is 1 for a root.
 	ParentID *uuid.UUID `bun:"parent_id,type:uuid"`
 	Path     string     `bun:"path,nullzero"`

@@ -9,7 +9,7 @@ import (
 )
 
 // The team tree's paths, depths and child counts are the database's work
-// (migrations/0010_team_tree.up.sql): the store sets parent_id and reads the rest. A change of
+// (migrations/0011_team_tree.up.sql): the store sets parent_id and reads the rest. A change of
 // a tree's shape takes the tree lock of the organization first, before any row lock, in the
 // same order as the database's triggers, so that concurrent moves queue instead of deadlocking.
 
