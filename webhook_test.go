@@ -578,7 +578,7 @@ func TestWebhookCascades(t *testing.T) {
 	}
 
 	// The team deleted: its webhook goes with it, yet every member is announced as removed.
-	if err := s.DeleteTeam(t.Context(), store.UserActor(team.Owner), team.ID); err != nil {
+	if _, err := s.DeleteTeam(t.Context(), store.UserActor(team.Owner), team.ID, false); err != nil {
 		t.Fatal(err)
 	}
 	ds := drain(t, sender, s, team.ID)

@@ -42,6 +42,7 @@ var adminOperations = map[string]string{
 	"adminLinkServiceProvider":   `mutation { adminLinkServiceProvider(input: {id: "` + noID + `"}) { serviceProvider { id } } }`,
 	"adminUnlinkServiceProvider": `mutation { adminUnlinkServiceProvider(input: {id: "` + noID + `"}) { serviceProvider { id } } }`,
 	"adminUpdateTeam":            `mutation { adminUpdateTeam(input: {id: "` + noID + `"}) { team { id } } }`,
+	"adminMoveTeam":              `mutation { adminMoveTeam(input: {id: "` + noID + `"}) { team { id } } }`,
 	"adminCreateTeamAccess": `mutation { adminCreateTeamAccess(input: {teamId: "` + noID + `", userId: "` + noID + `"}) {
 		access { id } } }`,
 	"adminUpdateTeamAccess": `mutation { adminUpdateTeamAccess(input: {id: "` + noID + `", role: MEMBER}) { access { id } } }`,

@@ -133,6 +133,28 @@ func TestEveryMutationIsAudited(t *testing.T) {
 			run(t, session(team.Owner), `mutation($id: ID!) { deleteTeam(input: {id: $id}) { deletedId } }`, map[string]any{"id": team.ID}, "deleteTeam.deletedId")
 			return audited{actor: team.Owner, method: "SESSION", target: team.ID}
 		},
+		"moveTeam": func(t *testing.T) audited {
+			team := storetest.TeamWithEveryRole(t, s)
+			child := storetest.ChildTeam(t, s, team.ID, "Child")
+			storetest.Access(t, s, child, team.Owner, store.RoleOwner)
+			run(t, session(team.Owner), `mutation($id: ID!) { moveTeam(input: {id: $id, parentId: null}) { team { id } } }`,
+				map[string]any{"id": child}, "moveTeam.team.id")
+			return audited{actor: team.Owner, method: "SESSION", target: child, changes: map[string]any{"parentId": nil}}
+		},
+		"linkTeamServiceProvider": func(t *testing.T) audited {
+			team := storetest.TeamWithEveryRole(t, s)
+			sp := organizationServiceProvider(t, s, team.Org)
+			run(t, session(team.Admin), `mutation($t: ID!, $sp: ID!) { linkTeamServiceProvider(input: {teamId: $t, serviceProviderId: $sp}) { team { id } } }`,
+				map[string]any{"t": team.ID, "sp": sp}, "linkTeamServiceProvider.team.id")
+			return audited{actor: team.Admin, method: "SESSION", target: team.ID, changes: map[string]any{"serviceProviderId": sp.String()}}
+		},
+		"unlinkTeamServiceProvider": func(t *testing.T) audited {
+			team := storetest.TeamWithEveryRole(t, s)
+			sp := organizationServiceProvider(t, s, team.Org)
+			run(t, session(team.Admin), `mutation($t: ID!, $sp: ID!) { unlinkTeamServiceProvider(input: {teamId: $t, serviceProviderId: $sp}) { team { id } } }`,
+				map[string]any{"t": team.ID, "sp": sp}, "unlinkTeamServiceProvider.team.id")
+			return audited{actor: team.Admin, method: "SESSION", target: team.ID, changes: map[string]any{"serviceProviderId": sp.String()}}
+		},
 		"createTeamAccess": func(t *testing.T) audited {
 			team := storetest.TeamWithEveryRole(t, s)
 			access := run(t, session(team.Owner), `mutation($t: ID!, $u: ID!) { createTeamAccess(input: {teamId: $t, userId: $u, role: ADMINISTRATOR}) {
@@ -244,6 +266,13 @@ func TestEveryMutationIsAudited(t *testing.T) {
 			team := storetest.TeamWithEveryRole(t, s)
 			run(t, session(a.staff), adminDeleteAccess, map[string]any{"id": team.AdminAccess}, "adminDeleteTeamAccess.deletedId")
 			return audited{actor: a.staff, method: "SESSION", target: team.AdminAccess, changes: map[string]any{"role": "administrator"}}
+		},
+		"adminMoveTeam": func(t *testing.T) audited {
+			team := storetest.TeamWithEveryRole(t, s)
+			other := storetest.Team(t, s, team.Org, "Other")
+			run(t, session(a.staff), `mutation($id: ID!, $p: ID!) { adminMoveTeam(input: {id: $id, parentId: $p}) { team { id } } }`,
+				map[string]any{"id": team.ID, "p": other}, "adminMoveTeam.team.id")
+			return audited{actor: a.staff, method: "SESSION", target: team.ID, changes: map[string]any{"parentId": other.String()}}
 		},
 		"adminCreateTeamWebhook": func(t *testing.T) audited {
 			team := storetest.TeamWithEveryRole(t, s).ID

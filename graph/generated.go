@@ -117,11 +117,15 @@ type ComplexityRoot struct {
 	AdminTeam struct {
 		Accesses             func(childComplexity int, search *string, orderBy *model.TeamAccessOrder, first *int, after *string) int
 		CreatedAt            func(childComplexity int) int
+		Depth                func(childComplexity int) int
 		ExternalID           func(childComplexity int) int
 		ID                   func(childComplexity int) int
 		IsVisibleAllServices func(childComplexity int) int
 		Name                 func(childComplexity int) int
+		Numchild             func(childComplexity int) int
 		Organization         func(childComplexity int) int
+		ParentID             func(childComplexity int) int
+		Path                 func(childComplexity int) int
 		ServiceProviders     func(childComplexity int) int
 		UpdatedAt            func(childComplexity int) int
 		Webhooks             func(childComplexity int) int
@@ -271,7 +275,8 @@ type ComplexityRoot struct {
 	}
 
 	DeleteTeamPayload struct {
-		DeletedID func(childComplexity int) int
+		DeletedID  func(childComplexity int) int
+		DeletedIds func(childComplexity int) int
 	}
 
 	Features struct {
@@ -309,6 +314,10 @@ type ComplexityRoot struct {
 		Name func(childComplexity int) int
 	}
 
+	MoveTeamPayload struct {
+		Team func(childComplexity int) int
+	}
+
 	Mutation struct {
 		AdminCreateOrganization              func(childComplexity int, input model.AdminCreateOrganizationInput) int
 		AdminCreateServiceProvider           func(childComplexity int, input model.AdminCreateServiceProviderInput) int
@@ -318,6 +327,7 @@ type ComplexityRoot struct {
 		AdminDeleteTeamWebhook               func(childComplexity int, input model.AdminDeleteTeamWebhookInput) int
 		AdminGrantOrganizationAdministrator  func(childComplexity int, input model.AdminOrganizationAdministratorInput) int
 		AdminLinkServiceProvider             func(childComplexity int, input model.AdminServiceProviderLinksInput) int
+		AdminMoveTeam                        func(childComplexity int, input model.MoveTeamInput) int
 		AdminRevokeOrganizationAdministrator func(childComplexity int, input model.AdminOrganizationAdministratorInput) int
 		AdminUnlinkServiceProvider           func(childComplexity int, input model.AdminServiceProviderLinksInput) int
 		AdminUpdateOrganization              func(childComplexity int, input model.AdminUpdateOrganizationInput) int
@@ -334,6 +344,9 @@ type ComplexityRoot struct {
 		DeleteInvitation                     func(childComplexity int, input model.DeleteInvitationInput) int
 		DeleteTeam                           func(childComplexity int, input model.DeleteTeamInput) int
 		DeleteTeamAccess                     func(childComplexity int, input model.DeleteTeamAccessInput) int
+		LinkTeamServiceProvider              func(childComplexity int, input model.TeamServiceProviderInput) int
+		MoveTeam                             func(childComplexity int, input model.MoveTeamInput) int
+		UnlinkTeamServiceProvider            func(childComplexity int, input model.TeamServiceProviderInput) int
 		UpdateContact                        func(childComplexity int, input model.UpdateContactInput) int
 		UpdateMe                             func(childComplexity int, input model.UpdateMeInput) int
 		UpdateOrganization                   func(childComplexity int, input model.UpdateOrganizationInput) int
@@ -376,7 +389,7 @@ type ComplexityRoot struct {
 		Organization          func(childComplexity int, id uuid.UUID) int
 		ServiceProviders      func(childComplexity int, search *string, first *int, after *string) int
 		Team                  func(childComplexity int, id uuid.UUID) int
-		Teams                 func(childComplexity int, search *string, orderBy *model.TeamOrder, first *int, after *string) int
+		Teams                 func(childComplexity int, search *string, orderBy *model.TeamOrder, includeAncestors *bool, first *int, after *string) int
 		Users                 func(childComplexity int, search *string, notInTeam *uuid.UUID, first *int, after *string) int
 	}
 
@@ -401,15 +414,22 @@ type ComplexityRoot struct {
 	Team struct {
 		Abilities            func(childComplexity int) int
 		Accesses             func(childComplexity int, search *string, orderBy *model.TeamAccessOrder, first *int, after *string) int
+		Ancestors            func(childComplexity int) int
+		Children             func(childComplexity int, first *int, after *string) int
 		CreatedAt            func(childComplexity int) int
+		Depth                func(childComplexity int) int
 		ExternalID           func(childComplexity int) int
 		ID                   func(childComplexity int) int
+		Inherited            func(childComplexity int) int
 		Invitations          func(childComplexity int, first *int, after *string) int
 		IsVisibleAllServices func(childComplexity int) int
 		Name                 func(childComplexity int) int
+		Numchild             func(childComplexity int) int
+		Parent               func(childComplexity int) int
+		Path                 func(childComplexity int) int
+		Role                 func(childComplexity int) int
 		ServiceProviders     func(childComplexity int) int
 		UpdatedAt            func(childComplexity int) int
-		ViewerRole           func(childComplexity int) int
 	}
 
 	TeamAbilities struct {
@@ -456,6 +476,10 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	TeamServiceProviderPayload struct {
+		Team func(childComplexity int) int
+	}
+
 	TeamWebhook struct {
 		Attempts       func(childComplexity int) int
 		CreatedAt      func(childComplexity int) int
@@ -500,7 +524,7 @@ type ComplexityRoot struct {
 		Language     func(childComplexity int) int
 		NameOrNil    func(childComplexity int) int
 		Organization func(childComplexity int) int
-		Teams        func(childComplexity int, search *string, orderBy *model.TeamOrder, first *int, after *string) int
+		Teams        func(childComplexity int, search *string, orderBy *model.TeamOrder, includeAncestors *bool, first *int, after *string) int
 		Timezone     func(childComplexity int) int
 	}
 
@@ -565,6 +589,9 @@ type MutationResolver interface {
 	CreateTeam(ctx context.Context, input model.CreateTeamInput) (*model.CreateTeamPayload, error)
 	UpdateTeam(ctx context.Context, input model.UpdateTeamInput) (*model.UpdateTeamPayload, error)
 	DeleteTeam(ctx context.Context, input model.DeleteTeamInput) (*model.DeleteTeamPayload, error)
+	MoveTeam(ctx context.Context, input model.MoveTeamInput) (*model.MoveTeamPayload, error)
+	LinkTeamServiceProvider(ctx context.Context, input model.TeamServiceProviderInput) (*model.TeamServiceProviderPayload, error)
+	UnlinkTeamServiceProvider(ctx context.Context, input model.TeamServiceProviderInput) (*model.TeamServiceProviderPayload, error)
 	CreateTeamAccess(ctx context.Context, input model.CreateTeamAccessInput) (*model.CreateTeamAccessPayload, error)
 	UpdateTeamAccess(ctx context.Context, input model.UpdateTeamAccessInput) (*model.UpdateTeamAccessPayload, error)
 	DeleteTeamAccess(ctx context.Context, input model.DeleteTeamAccessInput) (*model.DeleteTeamAccessPayload, error)
@@ -580,6 +607,7 @@ type MutationResolver interface {
 	AdminLinkServiceProvider(ctx context.Context, input model.AdminServiceProviderLinksInput) (*model.AdminServiceProviderPayload, error)
 	AdminUnlinkServiceProvider(ctx context.Context, input model.AdminServiceProviderLinksInput) (*model.AdminServiceProviderPayload, error)
 	AdminUpdateTeam(ctx context.Context, input model.AdminUpdateTeamInput) (*model.AdminTeamPayload, error)
+	AdminMoveTeam(ctx context.Context, input model.MoveTeamInput) (*model.AdminTeamPayload, error)
 	AdminCreateTeamAccess(ctx context.Context, input model.CreateTeamAccessInput) (*model.CreateTeamAccessPayload, error)
 	AdminUpdateTeamAccess(ctx context.Context, input model.UpdateTeamAccessInput) (*model.UpdateTeamAccessPayload, error)
 	AdminDeleteTeamAccess(ctx context.Context, input model.DeleteTeamAccessInput) (*model.DeleteTeamAccessPayload, error)
@@ -594,7 +622,7 @@ type QueryResolver interface {
 	Contacts(ctx context.Context, search *string, first *int, after *string) (*model.ContactConnection, error)
 	Contact(ctx context.Context, id uuid.UUID) (*store.ContactView, error)
 	Organization(ctx context.Context, id uuid.UUID) (*store.OrganizationView, error)
-	Teams(ctx context.Context, search *string, orderBy *model.TeamOrder, first *int, after *string) (*model.TeamConnection, error)
+	Teams(ctx context.Context, search *string, orderBy *model.TeamOrder, includeAncestors *bool, first *int, after *string) (*model.TeamConnection, error)
 	Team(ctx context.Context, id uuid.UUID) (*store.TeamView, error)
 	ServiceProviders(ctx context.Context, search *string, first *int, after *string) (*model.ServiceProviderConnection, error)
 	AdminUsers(ctx context.Context, search *string, isActive *bool, isStaff *bool, organizationID *uuid.UUID, first *int, after *string) (*model.AdminUserConnection, error)
@@ -605,6 +633,10 @@ type QueryResolver interface {
 	AdminAuditEvents(ctx context.Context, actorID *uuid.UUID, targetID *uuid.UUID, operation *string, since *time.Time, until *time.Time, first *int, after *string) (*model.AuditEventConnection, error)
 }
 type TeamResolver interface {
+	Parent(ctx context.Context, obj *store.TeamView) (*store.TeamView, error)
+	Children(ctx context.Context, obj *store.TeamView, first *int, after *string) (*model.TeamConnection, error)
+	Ancestors(ctx context.Context, obj *store.TeamView) ([]store.TeamView, error)
+
 	Accesses(ctx context.Context, obj *store.TeamView, search *string, orderBy *model.TeamAccessOrder, first *int, after *string) (*model.TeamAccessConnection, error)
 	Invitations(ctx context.Context, obj *store.TeamView, first *int, after *string) (*model.InvitationConnection, error)
 	ServiceProviders(ctx context.Context, obj *store.TeamView) ([]store.ServiceProvider, error)
@@ -617,7 +649,7 @@ type TeamWebhookResolver interface {
 type UserResolver interface {
 	Organization(ctx context.Context, obj *store.User) (*store.OrganizationView, error)
 	Abilities(ctx context.Context, obj *store.User) (*model.UserAbilities, error)
-	Teams(ctx context.Context, obj *store.User, search *string, orderBy *model.TeamOrder, first *int, after *string) (*model.TeamConnection, error)
+	Teams(ctx context.Context, obj *store.User, search *string, orderBy *model.TeamOrder, includeAncestors *bool, first *int, after *string) (*model.TeamConnection, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -869,6 +901,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AdminTeam.CreatedAt(childComplexity), true
+	case "AdminTeam.depth":
+		if e.ComplexityRoot.AdminTeam.Depth == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminTeam.Depth(childComplexity), true
 	case "AdminTeam.externalId":
 		if e.ComplexityRoot.AdminTeam.ExternalID == nil {
 			break
@@ -893,12 +931,30 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AdminTeam.Name(childComplexity), true
+	case "AdminTeam.numchild":
+		if e.ComplexityRoot.AdminTeam.Numchild == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminTeam.Numchild(childComplexity), true
 	case "AdminTeam.organization":
 		if e.ComplexityRoot.AdminTeam.Organization == nil {
 			break
 		}
 
 		return e.ComplexityRoot.AdminTeam.Organization(childComplexity), true
+	case "AdminTeam.parentId":
+		if e.ComplexityRoot.AdminTeam.ParentID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminTeam.ParentID(childComplexity), true
+	case "AdminTeam.path":
+		if e.ComplexityRoot.AdminTeam.Path == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminTeam.Path(childComplexity), true
 	case "AdminTeam.serviceProviders":
 		if e.ComplexityRoot.AdminTeam.ServiceProviders == nil {
 			break
@@ -1391,6 +1447,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.DeleteTeamPayload.DeletedID(childComplexity), true
+	case "DeleteTeamPayload.deletedIds":
+		if e.ComplexityRoot.DeleteTeamPayload.DeletedIds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeleteTeamPayload.DeletedIds(childComplexity), true
 
 	case "Features.contactsCreate":
 		if e.ComplexityRoot.Features.ContactsCreate == nil {
@@ -1517,6 +1579,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Language.Name(childComplexity), true
 
+	case "MoveTeamPayload.team":
+		if e.ComplexityRoot.MoveTeamPayload.Team == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MoveTeamPayload.Team(childComplexity), true
+
 	case "Mutation.adminCreateOrganization":
 		if e.ComplexityRoot.Mutation.AdminCreateOrganization == nil {
 			break
@@ -1605,6 +1674,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.AdminLinkServiceProvider(childComplexity, args["input"].(model.AdminServiceProviderLinksInput)), true
+	case "Mutation.adminMoveTeam":
+		if e.ComplexityRoot.Mutation.AdminMoveTeam == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_adminMoveTeam_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AdminMoveTeam(childComplexity, args["input"].(model.MoveTeamInput)), true
 	case "Mutation.adminRevokeOrganizationAdministrator":
 		if e.ComplexityRoot.Mutation.AdminRevokeOrganizationAdministrator == nil {
 			break
@@ -1781,6 +1861,39 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteTeamAccess(childComplexity, args["input"].(model.DeleteTeamAccessInput)), true
+	case "Mutation.linkTeamServiceProvider":
+		if e.ComplexityRoot.Mutation.LinkTeamServiceProvider == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_linkTeamServiceProvider_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.LinkTeamServiceProvider(childComplexity, args["input"].(model.TeamServiceProviderInput)), true
+	case "Mutation.moveTeam":
+		if e.ComplexityRoot.Mutation.MoveTeam == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_moveTeam_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.MoveTeam(childComplexity, args["input"].(model.MoveTeamInput)), true
+	case "Mutation.unlinkTeamServiceProvider":
+		if e.ComplexityRoot.Mutation.UnlinkTeamServiceProvider == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_unlinkTeamServiceProvider_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UnlinkTeamServiceProvider(childComplexity, args["input"].(model.TeamServiceProviderInput)), true
 	case "Mutation.updateContact":
 		if e.ComplexityRoot.Mutation.UpdateContact == nil {
 			break
@@ -2056,7 +2169,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.Teams(childComplexity, args["search"].(*string), args["orderBy"].(*model.TeamOrder), args["first"].(*int), args["after"].(*string)), true
+		return e.ComplexityRoot.Query.Teams(childComplexity, args["search"].(*string), args["orderBy"].(*model.TeamOrder), args["includeAncestors"].(*bool), args["first"].(*int), args["after"].(*string)), true
 	case "Query.users":
 		if e.ComplexityRoot.Query.Users == nil {
 			break
@@ -2143,12 +2256,35 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Team.Accesses(childComplexity, args["search"].(*string), args["orderBy"].(*model.TeamAccessOrder), args["first"].(*int), args["after"].(*string)), true
+	case "Team.ancestors":
+		if e.ComplexityRoot.Team.Ancestors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Team.Ancestors(childComplexity), true
+	case "Team.children":
+		if e.ComplexityRoot.Team.Children == nil {
+			break
+		}
+
+		args, err := ec.field_Team_children_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Team.Children(childComplexity, args["first"].(*int), args["after"].(*string)), true
 	case "Team.createdAt":
 		if e.ComplexityRoot.Team.CreatedAt == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Team.CreatedAt(childComplexity), true
+	case "Team.depth":
+		if e.ComplexityRoot.Team.Depth == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Team.Depth(childComplexity), true
 	case "Team.externalId":
 		if e.ComplexityRoot.Team.ExternalID == nil {
 			break
@@ -2161,6 +2297,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Team.ID(childComplexity), true
+	case "Team.inherited":
+		if e.ComplexityRoot.Team.Inherited == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Team.Inherited(childComplexity), true
 	case "Team.invitations":
 		if e.ComplexityRoot.Team.Invitations == nil {
 			break
@@ -2184,6 +2326,30 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Team.Name(childComplexity), true
+	case "Team.numchild":
+		if e.ComplexityRoot.Team.Numchild == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Team.Numchild(childComplexity), true
+	case "Team.parent":
+		if e.ComplexityRoot.Team.Parent == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Team.Parent(childComplexity), true
+	case "Team.path":
+		if e.ComplexityRoot.Team.Path == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Team.Path(childComplexity), true
+	case "Team.role":
+		if e.ComplexityRoot.Team.Role == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Team.Role(childComplexity), true
 	case "Team.serviceProviders":
 		if e.ComplexityRoot.Team.ServiceProviders == nil {
 			break
@@ -2196,12 +2362,6 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Team.UpdatedAt(childComplexity), true
-	case "Team.role":
-		if e.ComplexityRoot.Team.ViewerRole == nil {
-			break
-		}
-
-		return e.ComplexityRoot.Team.ViewerRole(childComplexity), true
 
 	case "TeamAbilities.delete":
 		if e.ComplexityRoot.TeamAbilities.Delete == nil {
@@ -2347,6 +2507,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.TeamEdge.Node(childComplexity), true
+
+	case "TeamServiceProviderPayload.team":
+		if e.ComplexityRoot.TeamServiceProviderPayload.Team == nil {
+			break
+		}
+
+		return e.ComplexityRoot.TeamServiceProviderPayload.Team(childComplexity), true
 
 	case "TeamWebhook.attempts":
 		if e.ComplexityRoot.TeamWebhook.Attempts == nil {
@@ -2514,7 +2681,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.User.Teams(childComplexity, args["search"].(*string), args["orderBy"].(*model.TeamOrder), args["first"].(*int), args["after"].(*string)), true
+		return e.ComplexityRoot.User.Teams(childComplexity, args["search"].(*string), args["orderBy"].(*model.TeamOrder), args["includeAncestors"].(*bool), args["first"].(*int), args["after"].(*string)), true
 	case "User.timezone":
 		if e.ComplexityRoot.User.Timezone == nil {
 			break
@@ -2601,6 +2768,8 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("DeleteInvitationInput", ec.unmarshalInputDeleteInvitationInput),
 			graphql.NewInputUnmarshaler("DeleteTeamAccessInput", ec.unmarshalInputDeleteTeamAccessInput),
 			graphql.NewInputUnmarshaler("DeleteTeamInput", ec.unmarshalInputDeleteTeamInput),
+			graphql.NewInputUnmarshaler("MoveTeamInput", ec.unmarshalInputMoveTeamInput),
+			graphql.NewInputUnmarshaler("TeamServiceProviderInput", ec.unmarshalInputTeamServiceProviderInput),
 			graphql.NewInputUnmarshaler("UpdateContactInput", ec.unmarshalInputUpdateContactInput),
 			graphql.NewInputUnmarshaler("UpdateMeInput", ec.unmarshalInputUpdateMeInput),
 			graphql.NewInputUnmarshaler("UpdateOrganizationInput", ec.unmarshalInputUpdateOrganizationInput),
@@ -2723,8 +2892,12 @@ type Query {
   contact(id: ID!): Contact! @auth
   "The caller's own organization; any other is NOT_FOUND."
   organization(id: ID!): Organization! @auth
-  "Teams the caller belongs to (for a partner service: those shared with it)."
-  teams(search: String, orderBy: TeamOrder, first: Int, after: String): TeamConnection! @auth(methods: [SESSION, BEARER])
+  """
+  Teams the caller belongs to (for a partner service: those shared with it). With
+  includeAncestors, also the strict ancestors of those teams (inherited: true, read-only).
+  """
+  teams(search: String, orderBy: TeamOrder, includeAncestors: Boolean = false, first: Int, after: String): TeamConnection! @auth(methods: [SESSION, BEARER])
+  "A team the caller belongs to, or a strict ancestor of one (inherited: true)."
   team(id: ID!): Team! @auth(methods: [SESSION, BEARER])
   "Service providers linked to the caller's organization."
   serviceProviders(search: String, first: Int, after: String): ServiceProviderConnection! @auth
@@ -2755,7 +2928,17 @@ type Mutation {
   deleteContact(input: DeleteContactInput!): DeleteContactPayload! @auth
   createTeam(input: CreateTeamInput!): CreateTeamPayload! @auth(methods: [SESSION, BEARER])
   updateTeam(input: UpdateTeamInput!): UpdateTeamPayload! @auth(methods: [SESSION, BEARER])
+  "Deletes a team; one with children only with cascade: true, which deletes its whole subtree."
   deleteTeam(input: DeleteTeamInput!): DeleteTeamPayload! @auth
+  """
+  Puts a team, with its subtree, under another team of its organization, or makes it a root
+  (parentId null). The caller must be a direct owner or administrator of both teams.
+  """
+  moveTeam(input: MoveTeamInput!): MoveTeamPayload! @auth
+  "Shares a team with a service provider of its organization; owners and administrators."
+  linkTeamServiceProvider(input: TeamServiceProviderInput!): TeamServiceProviderPayload! @auth
+  "Stops sharing a team with a service provider; owners and administrators."
+  unlinkTeamServiceProvider(input: TeamServiceProviderInput!): TeamServiceProviderPayload! @auth
   createTeamAccess(input: CreateTeamAccessInput!): CreateTeamAccessPayload! @auth
   updateTeamAccess(input: UpdateTeamAccessInput!): UpdateTeamAccessPayload! @auth
   deleteTeamAccess(input: DeleteTeamAccessInput!): DeleteTeamAccessPayload! @auth
@@ -2779,6 +2962,8 @@ type Mutation {
   "Removes links between a service provider and organizations and teams."
   adminUnlinkServiceProvider(input: AdminServiceProviderLinksInput!): AdminServiceProviderPayload! @auth(staff: true)
   adminUpdateTeam(input: AdminUpdateTeamInput!): AdminTeamPayload! @auth(staff: true)
+  "Moves any team under any team of its organization, or makes it a root (parentId null)."
+  adminMoveTeam(input: MoveTeamInput!): AdminTeamPayload! @auth(staff: true)
   """
   Adds an active user to any team with any role. Staff manage every team's accesses as an
   owner would, owners included, but a team never loses its last owner (FORBIDDEN).
@@ -2839,7 +3024,7 @@ type User {
   "What the caller may do; only on the caller (me)."
   abilities: UserAbilities
   "The caller's teams, as teams gives them (through a partner service's token, only those shared with that service or visible to all services); only on the caller (me)."
-  teams(search: String, orderBy: TeamOrder, first: Int, after: String): TeamConnection
+  teams(search: String, orderBy: TeamOrder, includeAncestors: Boolean = false, first: Int, after: String): TeamConnection
 }
 
 type UserAbilities {
@@ -3023,8 +3208,25 @@ type Team {
   externalId: ID!
   createdAt: Time!
   updatedAt: Time!
-  "The caller's role in the team."
+  "The caller's role in the team: MEMBER for an inherited team (People counts it so)."
   role: TeamRole!
+  """
+  True when the caller sees the team only as a strict ancestor of a team they belong to: they
+  may read it (abilities say so) but not see its members or invitations, nor change it.
+  """
+  inherited: Boolean!
+  "The parent team, when the caller may see it; null for a root."
+  parent: Team
+  "The children the caller may see: those they belong to, or that lead to a team they belong to."
+  children(first: Int, after: String): TeamConnection!
+  "The ancestors the caller may see, the root first."
+  ancestors: [Team!]!
+  "1 for a root."
+  depth: Int!
+  "People's materialised path: 5-character base-62 steps from the root."
+  path: String!
+  "The number of direct children, seen or not."
+  numchild: Int!
   accesses(search: String, orderBy: TeamAccessOrder, first: Int, after: String): TeamAccessConnection!
   invitations(first: Int, after: String): InvitationConnection!
   serviceProviders: [ServiceProvider!]!
@@ -3078,8 +3280,15 @@ type TeamAccessEdge {
 
 input CreateTeamInput {
   name: String!
-  "Services the team is shared with (ignored for a partner service: the team is shared with it)."
+  """
+  Services the team is shared with, among its organization's (ignored for a partner service:
+  the team is shared with it).
+  """
   serviceProviderIds: [ID!]
+  "A team of the caller's organization to create the team under; the caller must own or administer it."
+  parentId: ID
+  "Shared with every service; when left out, true in a browser session and false for a partner service (People's defaults)."
+  isVisibleAllServices: Boolean
 }
 
 type CreateTeamPayload {
@@ -3089,7 +3298,9 @@ type CreateTeamPayload {
 input UpdateTeamInput {
   id: ID!
   name: String
+  "Replaces the services the team is shared with, among its organization's."
   serviceProviderIds: [ID!]
+  isVisibleAllServices: Boolean
 }
 
 type UpdateTeamPayload {
@@ -3098,10 +3309,33 @@ type UpdateTeamPayload {
 
 input DeleteTeamInput {
   id: ID!
+  "Deletes the whole subtree; without it, a team with children is refused (CONFLICT)."
+  cascade: Boolean = false
 }
 
 type DeleteTeamPayload {
   deletedId: ID!
+  "Every team deleted: the team's id first, then its descendants'."
+  deletedIds: [ID!]!
+}
+
+input MoveTeamInput {
+  id: ID!
+  "The new parent; null makes the team a root."
+  parentId: ID
+}
+
+type MoveTeamPayload {
+  team: Team!
+}
+
+input TeamServiceProviderInput {
+  teamId: ID!
+  serviceProviderId: ID!
+}
+
+type TeamServiceProviderPayload {
+  team: Team!
 }
 
 input CreateTeamAccessInput {
@@ -3339,6 +3573,10 @@ type AdminTeam {
   externalId: ID!
   createdAt: Time!
   updatedAt: Time!
+  parentId: ID
+  depth: Int!
+  path: String!
+  numchild: Int!
   "Its members; abilities say what staff may do with each."
   accesses(search: String, orderBy: TeamAccessOrder, first: Int, after: String): TeamAccessConnection!
   serviceProviders: [ServiceProvider!]!
@@ -3631,6 +3869,14 @@ func (ec *executionContext) childFields_AdminTeam(ctx context.Context, field gra
 		return ec.fieldContext_AdminTeam_createdAt(ctx, field)
 	case "updatedAt":
 		return ec.fieldContext_AdminTeam_updatedAt(ctx, field)
+	case "parentId":
+		return ec.fieldContext_AdminTeam_parentId(ctx, field)
+	case "depth":
+		return ec.fieldContext_AdminTeam_depth(ctx, field)
+	case "path":
+		return ec.fieldContext_AdminTeam_path(ctx, field)
+	case "numchild":
+		return ec.fieldContext_AdminTeam_numchild(ctx, field)
 	case "accesses":
 		return ec.fieldContext_AdminTeam_accesses(ctx, field)
 	case "serviceProviders":
@@ -3931,6 +4177,8 @@ func (ec *executionContext) childFields_DeleteTeamPayload(ctx context.Context, f
 	switch field.Name {
 	case "deletedId":
 		return ec.fieldContext_DeleteTeamPayload_deletedId(ctx, field)
+	case "deletedIds":
+		return ec.fieldContext_DeleteTeamPayload_deletedIds(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type DeleteTeamPayload", field.Name)
 }
@@ -4003,6 +4251,14 @@ func (ec *executionContext) childFields_Language(ctx context.Context, field grap
 		return ec.fieldContext_Language_name(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Language", field.Name)
+}
+
+func (ec *executionContext) childFields_MoveTeamPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "team":
+		return ec.fieldContext_MoveTeamPayload_team(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MoveTeamPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_Organization(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4099,6 +4355,20 @@ func (ec *executionContext) childFields_Team(ctx context.Context, field graphql.
 		return ec.fieldContext_Team_updatedAt(ctx, field)
 	case "role":
 		return ec.fieldContext_Team_role(ctx, field)
+	case "inherited":
+		return ec.fieldContext_Team_inherited(ctx, field)
+	case "parent":
+		return ec.fieldContext_Team_parent(ctx, field)
+	case "children":
+		return ec.fieldContext_Team_children(ctx, field)
+	case "ancestors":
+		return ec.fieldContext_Team_ancestors(ctx, field)
+	case "depth":
+		return ec.fieldContext_Team_depth(ctx, field)
+	case "path":
+		return ec.fieldContext_Team_path(ctx, field)
+	case "numchild":
+		return ec.fieldContext_Team_numchild(ctx, field)
 	case "accesses":
 		return ec.fieldContext_Team_accesses(ctx, field)
 	case "invitations":
@@ -4197,6 +4467,14 @@ func (ec *executionContext) childFields_TeamEdge(ctx context.Context, field grap
 		return ec.fieldContext_TeamEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type TeamEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_TeamServiceProviderPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "team":
+		return ec.fieldContext_TeamServiceProviderPayload_team(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type TeamServiceProviderPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_TeamWebhook(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4617,6 +4895,20 @@ func (ec *executionContext) field_Mutation_adminLinkServiceProvider_args(ctx con
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_adminMoveTeam_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.MoveTeamInput, error) {
+			return ec.unmarshalNMoveTeamInput2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐMoveTeamInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_adminRevokeOrganizationAdministrator_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4833,6 +5125,48 @@ func (ec *executionContext) field_Mutation_deleteTeam_args(ctx context.Context, 
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.DeleteTeamInput, error) {
 			return ec.unmarshalNDeleteTeamInput2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐDeleteTeamInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_linkTeamServiceProvider_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.TeamServiceProviderInput, error) {
+			return ec.unmarshalNTeamServiceProviderInput2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐTeamServiceProviderInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_moveTeam_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.MoveTeamInput, error) {
+			return ec.unmarshalNMoveTeamInput2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐMoveTeamInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_unlinkTeamServiceProvider_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.TeamServiceProviderInput, error) {
+			return ec.unmarshalNTeamServiceProviderInput2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐTeamServiceProviderInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -5274,22 +5608,30 @@ func (ec *executionContext) field_Query_teams_args(ctx context.Context, rawArgs 
 		return nil, err
 	}
 	args["orderBy"] = arg1
-	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "includeAncestors",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["includeAncestors"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "first",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["first"] = arg2
-	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+	args["first"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "after",
 		func(ctx context.Context, v any) (*string, error) {
 			return ec.unmarshalOString2ᚖstring(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["after"] = arg3
+	args["after"] = arg4
 	return args, nil
 }
 
@@ -5369,6 +5711,28 @@ func (ec *executionContext) field_Team_accesses_args(ctx context.Context, rawArg
 	return args, nil
 }
 
+func (ec *executionContext) field_Team_children_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Team_invitations_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5410,22 +5774,30 @@ func (ec *executionContext) field_User_teams_args(ctx context.Context, rawArgs m
 		return nil, err
 	}
 	args["orderBy"] = arg1
-	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "includeAncestors",
+		func(ctx context.Context, v any) (*bool, error) {
+			return ec.unmarshalOBoolean2ᚖbool(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["includeAncestors"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "first",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["first"] = arg2
-	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+	args["first"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "after",
 		func(ctx context.Context, v any) (*string, error) {
 			return ec.unmarshalOString2ᚖstring(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["after"] = arg3
+	args["after"] = arg4
 	return args, nil
 }
 
@@ -6570,6 +6942,98 @@ func (ec *executionContext) _AdminTeam_updatedAt(ctx context.Context, field grap
 }
 func (ec *executionContext) fieldContext_AdminTeam_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AdminTeam", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AdminTeam_parentId(ctx context.Context, field graphql.CollectedField, obj *store.Team) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminTeam_parentId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ParentID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *uuid.UUID) graphql.Marshaler {
+			return ec.marshalOID2ᚖgithubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AdminTeam_parentId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminTeam", field, false, false, "ID")
+}
+
+func (ec *executionContext) _AdminTeam_depth(ctx context.Context, field graphql.CollectedField, obj *store.Team) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminTeam_depth(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Depth, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminTeam_depth(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminTeam", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AdminTeam_path(ctx context.Context, field graphql.CollectedField, obj *store.Team) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminTeam_path(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Path, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminTeam_path(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminTeam", field, false, false, "String")
+}
+
+func (ec *executionContext) _AdminTeam_numchild(ctx context.Context, field graphql.CollectedField, obj *store.Team) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminTeam_numchild(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Numchild, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminTeam_numchild(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminTeam", field, false, false, "Int")
 }
 
 func (ec *executionContext) _AdminTeam_accesses(ctx context.Context, field graphql.CollectedField, obj *store.Team) (ret graphql.Marshaler) {
@@ -8693,6 +9157,29 @@ func (ec *executionContext) fieldContext_DeleteTeamPayload_deletedId(_ context.C
 	return graphql.NewScalarFieldContext("DeleteTeamPayload", field, false, false, "ID")
 }
 
+func (ec *executionContext) _DeleteTeamPayload_deletedIds(ctx context.Context, field graphql.CollectedField, obj *model.DeleteTeamPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeleteTeamPayload_deletedIds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DeletedIds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2ᚕgithubᚗcomᚋgoogleᚋuuidᚐUUIDᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeleteTeamPayload_deletedIds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeleteTeamPayload", field, false, false, "ID")
+}
+
 func (ec *executionContext) _Features_contactsDisplay(ctx context.Context, field graphql.CollectedField, obj *model.Features) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9198,6 +9685,38 @@ func (ec *executionContext) fieldContext_Language_name(_ context.Context, field 
 	return graphql.NewScalarFieldContext("Language", field, false, false, "String")
 }
 
+func (ec *executionContext) _MoveTeamPayload_team(ctx context.Context, field graphql.CollectedField, obj *model.MoveTeamPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MoveTeamPayload_team(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Team, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *store.TeamView) graphql.Marshaler {
+			return ec.marshalNTeam2ᚖlasuiteᚗfrᚋpeopleᚋstoreᚐTeamView(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MoveTeamPayload_team(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MoveTeamPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Team(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_updateMe(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9698,6 +10217,192 @@ func (ec *executionContext) fieldContext_Mutation_deleteTeam(ctx context.Context
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_deleteTeam_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_moveTeam(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_moveTeam(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().MoveTeam(ctx, fc.Args["input"].(model.MoveTeamInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				staff, err := ec.unmarshalNBoolean2bool(ctx, false)
+				if err != nil {
+					var zeroVal *model.MoveTeamPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *model.MoveTeamPayload
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil, staff)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.MoveTeamPayload) graphql.Marshaler {
+			return ec.marshalNMoveTeamPayload2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐMoveTeamPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_moveTeam(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MoveTeamPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_moveTeam_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_linkTeamServiceProvider(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_linkTeamServiceProvider(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().LinkTeamServiceProvider(ctx, fc.Args["input"].(model.TeamServiceProviderInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				staff, err := ec.unmarshalNBoolean2bool(ctx, false)
+				if err != nil {
+					var zeroVal *model.TeamServiceProviderPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *model.TeamServiceProviderPayload
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil, staff)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.TeamServiceProviderPayload) graphql.Marshaler {
+			return ec.marshalNTeamServiceProviderPayload2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐTeamServiceProviderPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_linkTeamServiceProvider(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TeamServiceProviderPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_linkTeamServiceProvider_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_unlinkTeamServiceProvider(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_unlinkTeamServiceProvider(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UnlinkTeamServiceProvider(ctx, fc.Args["input"].(model.TeamServiceProviderInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				staff, err := ec.unmarshalNBoolean2bool(ctx, false)
+				if err != nil {
+					var zeroVal *model.TeamServiceProviderPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *model.TeamServiceProviderPayload
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil, staff)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.TeamServiceProviderPayload) graphql.Marshaler {
+			return ec.marshalNTeamServiceProviderPayload2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐTeamServiceProviderPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_unlinkTeamServiceProvider(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TeamServiceProviderPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_unlinkTeamServiceProvider_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -10638,6 +11343,68 @@ func (ec *executionContext) fieldContext_Mutation_adminUpdateTeam(ctx context.Co
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_adminUpdateTeam_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_adminMoveTeam(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_adminMoveTeam(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AdminMoveTeam(ctx, fc.Args["input"].(model.MoveTeamInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				staff, err := ec.unmarshalNBoolean2bool(ctx, true)
+				if err != nil {
+					var zeroVal *model.AdminTeamPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *model.AdminTeamPayload
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil, staff)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AdminTeamPayload) graphql.Marshaler {
+			return ec.marshalNAdminTeamPayload2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminTeamPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_adminMoveTeam(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminTeamPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_adminMoveTeam_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -11646,7 +12413,7 @@ func (ec *executionContext) _Query_teams(ctx context.Context, field graphql.Coll
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().Teams(ctx, fc.Args["search"].(*string), fc.Args["orderBy"].(*model.TeamOrder), fc.Args["first"].(*int), fc.Args["after"].(*string))
+			return ec.Resolvers.Query().Teams(ctx, fc.Args["search"].(*string), fc.Args["orderBy"].(*model.TeamOrder), fc.Args["includeAncestors"].(*bool), fc.Args["first"].(*int), fc.Args["after"].(*string))
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
 			directive0 := next
@@ -12670,7 +13437,7 @@ func (ec *executionContext) _Team_role(ctx context.Context, field graphql.Collec
 			return ec.fieldContext_Team_role(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.ViewerRole, nil
+			return obj.Role(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v store.Role) graphql.Marshaler {
@@ -12681,7 +13448,207 @@ func (ec *executionContext) _Team_role(ctx context.Context, field graphql.Collec
 	)
 }
 func (ec *executionContext) fieldContext_Team_role(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Team", field, false, false, "TeamRole")
+	return graphql.NewScalarFieldContext("Team", field, true, false, "TeamRole")
+}
+
+func (ec *executionContext) _Team_inherited(ctx context.Context, field graphql.CollectedField, obj *store.TeamView) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Team_inherited(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Inherited(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Team_inherited(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Team", field, true, false, "Boolean")
+}
+
+func (ec *executionContext) _Team_parent(ctx context.Context, field graphql.CollectedField, obj *store.TeamView) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Team_parent(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Team().Parent(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *store.TeamView) graphql.Marshaler {
+			return ec.marshalOTeam2ᚖlasuiteᚗfrᚋpeopleᚋstoreᚐTeamView(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Team_parent(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Team",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Team(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Team_children(ctx context.Context, field graphql.CollectedField, obj *store.TeamView) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Team_children(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Team().Children(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.TeamConnection) graphql.Marshaler {
+			return ec.marshalNTeamConnection2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐTeamConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Team_children(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Team",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TeamConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Team_children_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Team_ancestors(ctx context.Context, field graphql.CollectedField, obj *store.TeamView) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Team_ancestors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Team().Ancestors(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []store.TeamView) graphql.Marshaler {
+			return ec.marshalNTeam2ᚕlasuiteᚗfrᚋpeopleᚋstoreᚐTeamViewᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Team_ancestors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Team",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Team(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Team_depth(ctx context.Context, field graphql.CollectedField, obj *store.TeamView) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Team_depth(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Depth, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Team_depth(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Team", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Team_path(ctx context.Context, field graphql.CollectedField, obj *store.TeamView) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Team_path(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Path, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Team_path(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Team", field, false, false, "String")
+}
+
+func (ec *executionContext) _Team_numchild(ctx context.Context, field graphql.CollectedField, obj *store.TeamView) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Team_numchild(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Numchild, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Team_numchild(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Team", field, false, false, "Int")
 }
 
 func (ec *executionContext) _Team_accesses(ctx context.Context, field graphql.CollectedField, obj *store.TeamView) (ret graphql.Marshaler) {
@@ -13455,6 +14422,38 @@ func (ec *executionContext) fieldContext_TeamEdge_node(_ context.Context, field 
 	return fc, nil
 }
 
+func (ec *executionContext) _TeamServiceProviderPayload_team(ctx context.Context, field graphql.CollectedField, obj *model.TeamServiceProviderPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_TeamServiceProviderPayload_team(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Team, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *store.TeamView) graphql.Marshaler {
+			return ec.marshalNTeam2ᚖlasuiteᚗfrᚋpeopleᚋstoreᚐTeamView(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_TeamServiceProviderPayload_team(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "TeamServiceProviderPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Team(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _TeamWebhook_id(ctx context.Context, field graphql.CollectedField, obj *store.TeamWebhook) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -14126,7 +15125,7 @@ func (ec *executionContext) _User_teams(ctx context.Context, field graphql.Colle
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.User().Teams(ctx, obj, fc.Args["search"].(*string), fc.Args["orderBy"].(*model.TeamOrder), fc.Args["first"].(*int), fc.Args["after"].(*string))
+			return ec.Resolvers.User().Teams(ctx, obj, fc.Args["search"].(*string), fc.Args["orderBy"].(*model.TeamOrder), fc.Args["includeAncestors"].(*bool), fc.Args["first"].(*int), fc.Args["after"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.TeamConnection) graphql.Marshaler {
@@ -16327,7 +17326,7 @@ func (ec *executionContext) unmarshalInputCreateTeamInput(ctx context.Context, o
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"name", "serviceProviderIds"}
+	fieldsInOrder := [...]string{"name", "serviceProviderIds", "parentId", "isVisibleAllServices"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -16348,6 +17347,20 @@ func (ec *executionContext) unmarshalInputCreateTeamInput(ctx context.Context, o
 				return it, err
 			}
 			it.ServiceProviderIds = data
+		case "parentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("parentId"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ParentID = data
+		case "isVisibleAllServices":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("isVisibleAllServices"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IsVisibleAllServices = data
 		}
 	}
 	return it, nil
@@ -16502,7 +17515,11 @@ func (ec *executionContext) unmarshalInputDeleteTeamInput(ctx context.Context, o
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"id"}
+	if _, present := asMap["cascade"]; !present {
+		asMap["cascade"] = false
+	}
+
+	fieldsInOrder := [...]string{"id", "cascade"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -16516,6 +17533,13 @@ func (ec *executionContext) unmarshalInputDeleteTeamInput(ctx context.Context, o
 				return it, err
 			}
 			it.ID = data
+		case "cascade":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cascade"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Cascade = data
 		}
 	}
 	return it, nil
@@ -16530,6 +17554,104 @@ func (ec *executionContext) unmarshalInputDeleteTeamInput(ctx context.Context, o
 func UnmarshalDeleteTeamInput(ctx context.Context, raw any) (model.DeleteTeamInput, error) {
 	var out model.DeleteTeamInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "DeleteTeamInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputMoveTeamInput(ctx context.Context, obj any) (model.MoveTeamInput, error) {
+	var it model.MoveTeamInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"id", "parentId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "parentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("parentId"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ParentID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalMoveTeamInput unmarshals raw into the MoveTeamInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalMoveTeamInput(ctx context.Context, raw any) (model.MoveTeamInput, error) {
+	var out model.MoveTeamInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "MoveTeamInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputTeamServiceProviderInput(ctx context.Context, obj any) (model.TeamServiceProviderInput, error) {
+	var it model.TeamServiceProviderInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"teamId", "serviceProviderId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "teamId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("teamId"))
+			data, err := ec.unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.TeamID = data
+		case "serviceProviderId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("serviceProviderId"))
+			data, err := ec.unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ServiceProviderID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalTeamServiceProviderInput unmarshals raw into the TeamServiceProviderInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalTeamServiceProviderInput(ctx context.Context, raw any) (model.TeamServiceProviderInput, error) {
+	var out model.TeamServiceProviderInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "TeamServiceProviderInput", raw, &out)
 	return out, err
 }
 
@@ -16761,7 +17883,7 @@ func (ec *executionContext) unmarshalInputUpdateTeamInput(ctx context.Context, o
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"id", "name", "serviceProviderIds"}
+	fieldsInOrder := [...]string{"id", "name", "serviceProviderIds", "isVisibleAllServices"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -16789,6 +17911,13 @@ func (ec *executionContext) unmarshalInputUpdateTeamInput(ctx context.Context, o
 				return it, err
 			}
 			it.ServiceProviderIds = data
+		case "isVisibleAllServices":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("isVisibleAllServices"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IsVisibleAllServices = data
 		}
 	}
 	return it, nil
@@ -17311,6 +18440,26 @@ func (ec *executionContext) _AdminTeam(ctx context.Context, sel ast.SelectionSet
 			}
 		case "updatedAt":
 			out.Values[i] = ec._AdminTeam_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "parentId":
+			out.Values[i] = ec._AdminTeam_parentId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "depth":
+			out.Values[i] = ec._AdminTeam_depth(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "path":
+			out.Values[i] = ec._AdminTeam_path(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "numchild":
+			out.Values[i] = ec._AdminTeam_numchild(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -18386,6 +19535,11 @@ func (ec *executionContext) _DeleteTeamPayload(ctx context.Context, sel ast.Sele
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "deletedIds":
+			out.Values[i] = ec._DeleteTeamPayload_deletedIds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -18644,6 +19798,39 @@ func (ec *executionContext) _Language(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
+var moveTeamPayloadImplementors = []string{"MoveTeamPayload"}
+
+func (ec *executionContext) _MoveTeamPayload(ctx context.Context, sel ast.SelectionSet, obj *model.MoveTeamPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, moveTeamPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MoveTeamPayload")
+		case "team":
+			out.Values[i] = ec._MoveTeamPayload_team(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var mutationImplementors = []string{"Mutation"}
 
 func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -18715,6 +19902,27 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "deleteTeam":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_deleteTeam(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "moveTeam":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_moveTeam(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "linkTeamServiceProvider":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_linkTeamServiceProvider(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unlinkTeamServiceProvider":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_unlinkTeamServiceProvider(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -18820,6 +20028,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "adminUpdateTeam":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_adminUpdateTeam(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "adminMoveTeam":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_adminMoveTeam(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -19342,6 +20557,44 @@ func (ec *executionContext) _Team(ctx context.Context, sel ast.SelectionSet, obj
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "inherited":
+			out.Values[i] = ec._Team_inherited(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "parent":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Team_parent(ctx, field, obj)
+				})
+		case "children":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Team_children(ctx, field, obj)
+				})
+		case "ancestors":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Team_ancestors(ctx, field, obj)
+				})
+		case "depth":
+			out.Values[i] = ec._Team_depth(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "path":
+			out.Values[i] = ec._Team_path(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "numchild":
+			out.Values[i] = ec._Team_numchild(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "accesses":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -19673,6 +20926,39 @@ func (ec *executionContext) _TeamEdge(ctx context.Context, sel ast.SelectionSet,
 			}
 		case "node":
 			out.Values[i] = ec._TeamEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var teamServiceProviderPayloadImplementors = []string{"TeamServiceProviderPayload"}
+
+func (ec *executionContext) _TeamServiceProviderPayload(ctx context.Context, sel ast.SelectionSet, obj *model.TeamServiceProviderPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, teamServiceProviderPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("TeamServiceProviderPayload")
+		case "team":
+			out.Values[i] = ec._TeamServiceProviderPayload_team(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -21271,6 +22557,19 @@ func (ec *executionContext) marshalNLanguage2ᚕlasuiteᚗfrᚋpeopleᚋgraphᚋ
 	return ret
 }
 
+func (ec *executionContext) unmarshalNMoveTeamInput2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐMoveTeamInput(ctx context.Context, v any) (model.MoveTeamInput, error) {
+	res, err := ec.unmarshalInputMoveTeamInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNMoveTeamPayload2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐMoveTeamPayload(ctx context.Context, sel ast.SelectionSet, v *model.MoveTeamPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "MoveTeamPayload!")
+		return graphql.Null
+	}
+	return ec._MoveTeamPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalNOrganization2ᚖlasuiteᚗfrᚋpeopleᚋstoreᚐOrganizationView(ctx context.Context, sel ast.SelectionSet, v *store.OrganizationView) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "Organization!")
@@ -21566,6 +22865,19 @@ func (ec *executionContext) marshalNTeamRole2ᚕlasuiteᚗfrᚋpeopleᚋstoreᚐ
 	}
 
 	return ret
+}
+
+func (ec *executionContext) unmarshalNTeamServiceProviderInput2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐTeamServiceProviderInput(ctx context.Context, v any) (model.TeamServiceProviderInput, error) {
+	res, err := ec.unmarshalInputTeamServiceProviderInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNTeamServiceProviderPayload2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐTeamServiceProviderPayload(ctx context.Context, sel ast.SelectionSet, v *model.TeamServiceProviderPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "TeamServiceProviderPayload!")
+		return graphql.Null
+	}
+	return ec._TeamServiceProviderPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNTeamWebhook2lasuiteᚗfrᚋpeopleᚋstoreᚐTeamWebhook(ctx context.Context, sel ast.SelectionSet, v store.TeamWebhook) graphql.Marshaler {
@@ -22134,6 +23446,13 @@ func (ec *executionContext) marshalOString2ᚖstring(ctx context.Context, sel as
 	_ = ctx
 	res := graphql.MarshalString(*v)
 	return res
+}
+
+func (ec *executionContext) marshalOTeam2ᚖlasuiteᚗfrᚋpeopleᚋstoreᚐTeamView(ctx context.Context, sel ast.SelectionSet, v *store.TeamView) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Team(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalOTeamAccessOrder2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐTeamAccessOrder(ctx context.Context, v any) (*model.TeamAccessOrder, error) {

@@ -27,6 +27,8 @@ type loaders struct {
 	userL         *dataloadgen.Loader[uuid.UUID, *store.User]
 	organizationL *dataloadgen.Loader[uuid.UUID, *store.OrganizationView]
 	contactL      *dataloadgen.Loader[uuid.UUID, *store.ContactView]
+	teamL         *dataloadgen.Loader[uuid.UUID, *store.TeamView]  // Team.parent (graph/team.go)
+	ancestorL     *dataloadgen.Loader[uuid.UUID, []store.TeamView] // Team.ancestors
 	serviceL      *pageLoader[[]store.ServiceProvider]
 	adminL        *adminLoaders // for staff fields (graph/admin.go)
 	// One loader per distinct set of list arguments.

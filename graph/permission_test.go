@@ -24,14 +24,27 @@ const (
 )
 
 const (
-	rOwner    = store.RoleOwner
-	rAdmin    = store.RoleAdministrator
-	rMember   = store.RoleMember
-	rOutsider = store.Role("") // in the team's organization, not in the team
+	rOwner     = store.RoleOwner
+	rAdmin     = store.RoleAdministrator
+	rMember    = store.RoleMember
+	rOutsider  = store.Role("")      // in the team's organization, not in the team
+	rInherited = store.RoleInherited // a member of a child of the team, not of the team
 )
 
 // viewers are the callers of every case, in the order of the want columns below.
-var teamViewers = []store.Role{rOwner, rAdmin, rMember, rOutsider}
+var teamViewers = []store.Role{rOwner, rAdmin, rMember, rOutsider, rInherited}
+
+// viewerIn returns the user holding role in tm; for rInherited, a new member of a new child
+// team of tm.
+func viewerIn(tb testing.TB, s *store.Store, tm storetest.TeamRoles, role store.Role) uuid.UUID {
+	tb.Helper()
+	if role != rInherited {
+		return tm.UserWith(role)
+	}
+	u := storetest.User(tb, s, tm.Org).ID
+	storetest.Access(tb, s, storetest.ChildTeam(tb, s, tm.ID, "Child "+storetest.Unique()), u, store.RoleMember)
+	return u
+}
 
 var teamRoles = []store.Role{rOwner, rAdmin, rMember}
 
@@ -46,23 +59,29 @@ func TestTeamPermissions(t *testing.T) {
 	s := storetest.Open(t)
 
 	// Team-level operations: want is indexed like teamViewers (owner, administrator, member,
-	// outsider). promised is what the viewer's Team.role and Team.abilities say about it.
+	// outsider, inherited). promised is what the viewer's Team.role and Team.abilities say
+	// about it. A viewer who sees the team only as an ancestor of theirs (inherited) reads it
+	// and nothing more; its invitations are hidden from them (NOT_FOUND), as its accesses.
 	teamOps := []struct {
 		name     string
-		want     [4]string
+		want     [5]string
 		run      func(a *api, tm storetest.TeamRoles, viewer uuid.UUID) result
 		promised func(v teamSeen) bool
 	}{
-		{"read team", [4]string{codeOK, codeOK, codeOK, codeNotFound}, readTeamOp, func(v teamSeen) bool { return v.Abilities.Get }},
-		{"update team", [4]string{codeOK, codeOK, codeForbidden, codeNotFound}, updateTeamOp, func(v teamSeen) bool { return v.Abilities.Update }},
-		{"delete team", [4]string{codeOK, codeForbidden, codeForbidden, codeNotFound}, deleteTeamOp, func(v teamSeen) bool { return v.Abilities.Delete }},
-		{"add an owner", [4]string{codeOK, codeForbidden, codeForbidden, codeNotFound}, addAccessOp(rOwner), promisesOwnerGrant},
-		{"add an administrator", [4]string{codeOK, codeOK, codeForbidden, codeNotFound}, addAccessOp(rAdmin), promisesManageAccesses},
-		{"add a member", [4]string{codeOK, codeOK, codeForbidden, codeNotFound}, addAccessOp(rMember), promisesManageAccesses},
-		{"invite an owner", [4]string{codeOK, codeForbidden, codeForbidden, codeNotFound}, inviteOp(rOwner), promisesOwnerGrant},
-		{"invite an administrator", [4]string{codeOK, codeOK, codeForbidden, codeNotFound}, inviteOp(rAdmin), promisesManageAccesses},
-		{"invite a member", [4]string{codeOK, codeOK, codeForbidden, codeNotFound}, inviteOp(rMember), promisesManageAccesses},
-		{"withdraw an invitation", [4]string{codeOK, codeOK, codeForbidden, codeNotFound}, withdrawInvitationOp, promisesManageAccesses},
+		{"read team", [5]string{codeOK, codeOK, codeOK, codeNotFound, codeOK}, readTeamOp, func(v teamSeen) bool { return v.Abilities.Get }},
+		{"update team", [5]string{codeOK, codeOK, codeForbidden, codeNotFound, codeForbidden}, updateTeamOp, func(v teamSeen) bool { return v.Abilities.Update }},
+		{"delete team", [5]string{codeOK, codeForbidden, codeForbidden, codeNotFound, codeForbidden}, deleteTeamOp, func(v teamSeen) bool { return v.Abilities.Delete }},
+		{"add an owner", [5]string{codeOK, codeForbidden, codeForbidden, codeNotFound, codeForbidden}, addAccessOp(rOwner), promisesOwnerGrant},
+		{"add an administrator", [5]string{codeOK, codeOK, codeForbidden, codeNotFound, codeForbidden}, addAccessOp(rAdmin), promisesManageAccesses},
+		{"add a member", [5]string{codeOK, codeOK, codeForbidden, codeNotFound, codeForbidden}, addAccessOp(rMember), promisesManageAccesses},
+		{"invite an owner", [5]string{codeOK, codeForbidden, codeForbidden, codeNotFound, codeForbidden}, inviteOp(rOwner), promisesOwnerGrant},
+		{"invite an administrator", [5]string{codeOK, codeOK, codeForbidden, codeNotFound, codeForbidden}, inviteOp(rAdmin), promisesManageAccesses},
+		{"invite a member", [5]string{codeOK, codeOK, codeForbidden, codeNotFound, codeForbidden}, inviteOp(rMember), promisesManageAccesses},
+		{"withdraw an invitation", [5]string{codeOK, codeOK, codeForbidden, codeNotFound, codeNotFound}, withdrawInvitationOp, promisesManageAccesses},
+		{"create a child team", [5]string{codeOK, codeOK, codeForbidden, codeNotFound, codeForbidden}, createChildOp, func(v teamSeen) bool { return v.Abilities.Update }},
+		{"move the team under a team the viewer manages", [5]string{codeOK, codeOK, codeForbidden, codeNotFound, codeForbidden}, moveTeamOp, func(v teamSeen) bool { return v.Abilities.Update }},
+		{"move a team the viewer manages under the team", [5]string{codeOK, codeOK, codeForbidden, codeNotFound, codeForbidden}, moveUnderTeamOp, func(v teamSeen) bool { return v.Abilities.Update }},
+		{"share with a service of the organization", [5]string{codeOK, codeOK, codeForbidden, codeNotFound, codeForbidden}, linkServiceOp, func(v teamSeen) bool { return v.Abilities.Update }},
 	}
 	for _, op := range teamOps {
 		for i, viewer := range teamViewers {
@@ -71,9 +90,10 @@ func TestTeamPermissions(t *testing.T) {
 				a := newAPI(t, s, allFeatures)
 				tm := storetest.TeamWithEveryRole(t, s)
 				insertInvitation(t, s, tm.ID, tm.Owner, "invitee-"+storetest.Unique()+"@example.test", "now()")
-				before := seeTeam(a, tm, tm.UserWith(viewer))
+				user := viewerIn(t, s, tm, viewer)
+				before := seeTeam(a, tm, user)
 				was := storedTeam(t, s, tm.ID)
-				got := op.run(a, tm, tm.UserWith(viewer)).Code()
+				got := op.run(a, tm, user).Code()
 				if got != op.want[i] {
 					t.Errorf("code = %q, want %q", got, op.want[i])
 				}
@@ -126,8 +146,8 @@ func TestTeamPermissions(t *testing.T) {
 		for _, viewer := range teamViewers {
 			may := rule.by[viewer]
 			refused := codeForbidden
-			if viewer == rOutsider {
-				refused = codeNotFound
+			if viewer == rOutsider || viewer == rInherited {
+				refused = codeNotFound // the team's accesses are hidden from both
 			}
 			expect := func(allowed bool) string {
 				if allowed {
@@ -142,12 +162,13 @@ func TestTeamPermissions(t *testing.T) {
 					t.Parallel()
 					a := newAPI(t, s, allFeatures)
 					tm, access := teamWithTarget(t, s, rule.target)
-					before := seeTeam(a, tm, tm.UserWith(viewer)).access(access)
+					user := viewerIn(t, s, tm, viewer)
+					before := seeTeam(a, tm, user).access(access)
 					was := storedRole(t, s, access)
 					var out struct {
 						UpdateTeamAccess struct{ Access struct{ Role string } }
 					}
-					got := a.do(session(tm.UserWith(viewer)), `mutation($id: ID!, $role: TeamRole!) {
+					got := a.do(session(user), `mutation($id: ID!, $role: TeamRole!) {
 						updateTeamAccess(input: {id: $id, role: $role}) { access { role } } }`,
 						map[string]any{"id": access, "role": gqlRole(to)}, &out).Code()
 					if got != want {
@@ -171,8 +192,9 @@ func TestTeamPermissions(t *testing.T) {
 				t.Parallel()
 				a := newAPI(t, s, allFeatures)
 				tm, access := teamWithTarget(t, s, rule.target)
-				before := seeTeam(a, tm, tm.UserWith(viewer)).access(access)
-				got := a.do(session(tm.UserWith(viewer)), `mutation($id: ID!) { deleteTeamAccess(input: {id: $id}) { deletedId } }`,
+				user := viewerIn(t, s, tm, viewer)
+				before := seeTeam(a, tm, user).access(access)
+				got := a.do(session(user), `mutation($id: ID!) { deleteTeamAccess(input: {id: $id}) { deletedId } }`,
 					map[string]any{"id": access}, nil).Code()
 				if got != want {
 					t.Errorf("code = %q, want %q", got, want)
@@ -234,6 +256,8 @@ func teamWithTarget(tb testing.TB, s *store.Store, tg accessTarget) (storetest.T
 func viewerName(r store.Role) string {
 	if r == rOutsider {
 		return "outsider"
+	} else if r == rInherited {
+		return "member of a child team"
 	}
 	return string(r)
 }
@@ -363,4 +387,37 @@ func insertInvitation(tb testing.TB, s *store.Store, team, issuer uuid.UUID, ema
 		tb.Fatalf("insert invitation: %v", err)
 	}
 	return id
+}
+
+// createChildOp creates a team under the case's team.
+func createChildOp(a *api, tm storetest.TeamRoles, viewer uuid.UUID) result {
+	return a.do(session(viewer), `mutation($p: ID!) { createTeam(input: {name: "Child", parentId: $p}) { team { id } } }`,
+		map[string]any{"p": tm.ID}, nil)
+}
+
+// managedTeam is a new root team of tm's organization that viewer owns.
+func managedTeam(a *api, tm storetest.TeamRoles, viewer uuid.UUID) uuid.UUID {
+	id := storetest.Team(a.tb, a.s, tm.Org, "Managed "+storetest.Unique())
+	storetest.Access(a.tb, a.s, id, viewer, store.RoleOwner)
+	return id
+}
+
+// moveTeamOp moves the case's team under a team the viewer owns: the viewer's role in the
+// case's team decides.
+func moveTeamOp(a *api, tm storetest.TeamRoles, viewer uuid.UUID) result {
+	return a.do(session(viewer), `mutation($id: ID!, $p: ID) { moveTeam(input: {id: $id, parentId: $p}) { team { id } } }`,
+		map[string]any{"id": tm.ID, "p": managedTeam(a, tm, viewer)}, nil)
+}
+
+// moveUnderTeamOp moves a team the viewer owns under the case's team: the viewer's role in the
+// new parent decides.
+func moveUnderTeamOp(a *api, tm storetest.TeamRoles, viewer uuid.UUID) result {
+	return a.do(session(viewer), `mutation($id: ID!, $p: ID) { moveTeam(input: {id: $id, parentId: $p}) { team { id } } }`,
+		map[string]any{"id": managedTeam(a, tm, viewer), "p": tm.ID}, nil)
+}
+
+// linkServiceOp shares the case's team with a service provider of its organization.
+func linkServiceOp(a *api, tm storetest.TeamRoles, viewer uuid.UUID) result {
+	return a.do(session(viewer), `mutation($t: ID!, $sp: ID!) { linkTeamServiceProvider(input: {teamId: $t, serviceProviderId: $sp}) { team { id } } }`,
+		map[string]any{"t": tm.ID, "sp": organizationServiceProvider(a.tb, a.s, tm.Org)}, nil)
 }

@@ -174,7 +174,8 @@ func (r *mutationResolver) CreateTeam(ctx context.Context, input model.CreateTea
 	if f := r.settings.Features; !f.TeamsCreate {
 		return nil, &store.Error{Kind: store.KindForbidden, Message: "team creation is disabled"}
 	}
-	t, err := r.store.CreateTeam(ctx, actor, store.NewTeam{Name: input.Name, ServiceProviderIDs: input.ServiceProviderIds})
+	t, err := r.store.CreateTeam(ctx, actor, store.NewTeam{Name: input.Name, ServiceProviderIDs: input.ServiceProviderIds,
+		ParentID: input.ParentID, IsVisibleAllServices: input.IsVisibleAllServices})
 	if err != nil {
 		return nil, fmt.Errorf("create team: %w", err)
 	}
@@ -183,7 +184,7 @@ func (r *mutationResolver) CreateTeam(ctx context.Context, input model.CreateTea
 
 func (r *mutationResolver) UpdateTeam(ctx context.Context, input model.UpdateTeamInput) (*model.UpdateTeamPayload, error) {
 	_, actor := principal(ctx)
-	up := store.TeamUpdate{Name: input.Name}
+	up := store.TeamUpdate{Name: input.Name, IsVisibleAllServices: input.IsVisibleAllServices}
 	if input.ServiceProviderIds != nil {
 		up.ServiceProviderIDs = &input.ServiceProviderIds
 	}
@@ -196,10 +197,38 @@ func (r *mutationResolver) UpdateTeam(ctx context.Context, input model.UpdateTea
 
 func (r *mutationResolver) DeleteTeam(ctx context.Context, input model.DeleteTeamInput) (*model.DeleteTeamPayload, error) {
 	_, actor := principal(ctx)
-	if err := r.store.DeleteTeam(ctx, actor, input.ID); err != nil {
+	ids, err := r.store.DeleteTeam(ctx, actor, input.ID, input.Cascade != nil && *input.Cascade)
+	if err != nil {
 		return nil, fmt.Errorf("delete team %s: %w", input.ID, err)
 	}
-	return &model.DeleteTeamPayload{DeletedID: input.ID}, nil
+	return &model.DeleteTeamPayload{DeletedID: input.ID, DeletedIds: ids}, nil
+}
+
+func (r *mutationResolver) MoveTeam(ctx context.Context, input model.MoveTeamInput) (*model.MoveTeamPayload, error) {
+	_, actor := principal(ctx)
+	t, err := r.store.MoveTeam(ctx, actor, input.ID, input.ParentID)
+	if err != nil {
+		return nil, fmt.Errorf("move team %s: %w", input.ID, err)
+	}
+	return &model.MoveTeamPayload{Team: t}, nil
+}
+
+func (r *mutationResolver) LinkTeamServiceProvider(ctx context.Context, input model.TeamServiceProviderInput) (*model.TeamServiceProviderPayload, error) {
+	_, actor := principal(ctx)
+	t, err := r.store.LinkTeamServiceProvider(ctx, actor, input.TeamID, input.ServiceProviderID)
+	if err != nil {
+		return nil, fmt.Errorf("link team %s service provider: %w", input.TeamID, err)
+	}
+	return &model.TeamServiceProviderPayload{Team: t}, nil
+}
+
+func (r *mutationResolver) UnlinkTeamServiceProvider(ctx context.Context, input model.TeamServiceProviderInput) (*model.TeamServiceProviderPayload, error) {
+	_, actor := principal(ctx)
+	t, err := r.store.UnlinkTeamServiceProvider(ctx, actor, input.TeamID, input.ServiceProviderID)
+	if err != nil {
+		return nil, fmt.Errorf("unlink team %s service provider: %w", input.TeamID, err)
+	}
+	return &model.TeamServiceProviderPayload{Team: t}, nil
 }
 
 func (r *mutationResolver) CreateTeamAccess(ctx context.Context, input model.CreateTeamAccessInput) (*model.CreateTeamAccessPayload, error) {
@@ -354,6 +383,15 @@ func (r *mutationResolver) AdminUpdateTeam(ctx context.Context, input model.Admi
 	return &model.AdminTeamPayload{Team: t}, nil
 }
 
+func (r *mutationResolver) AdminMoveTeam(ctx context.Context, input model.MoveTeamInput) (*model.AdminTeamPayload, error) {
+	_, actor := principal(ctx)
+	t, err := r.store.AdminMoveTeam(ctx, actor, input.ID, input.ParentID)
+	if err != nil {
+		return nil, fmt.Errorf("admin move team %s: %w", input.ID, err)
+	}
+	return &model.AdminTeamPayload{Team: t}, nil
+}
+
 func (r *mutationResolver) AdminCreateTeamAccess(ctx context.Context, input model.CreateTeamAccessInput) (*model.CreateTeamAccessPayload, error) {
 	_, actor := principal(ctx)
 	a, err := r.store.AdminCreateTeamAccess(ctx, actor, input.TeamID, input.UserID, roleOrMember(input.Role))
@@ -473,13 +511,13 @@ func (r *queryResolver) Organization(ctx context.Context, id uuid.UUID) (*store.
 	return o, nil
 }
 
-func (r *queryResolver) Teams(ctx context.Context, search *string, orderBy *model.TeamOrder, first *int, after *string) (*model.TeamConnection, error) {
+func (r *queryResolver) Teams(ctx context.Context, search *string, orderBy *model.TeamOrder, includeAncestors *bool, first *int, after *string) (*model.TeamConnection, error) {
 	_, actor := principal(ctx)
 	pg, err := page(first, after)
 	if err != nil {
 		return nil, err
 	}
-	f := store.TeamFilter{Search: deref(search), Page: pg}
+	f := store.TeamFilter{Search: deref(search), IncludeAncestors: includeAncestors != nil && *includeAncestors, Page: pg}
 	if orderBy != nil {
 		f.Order = teamOrders[*orderBy]
 	}
@@ -643,6 +681,18 @@ func (r *queryResolver) AdminAuditEvents(ctx context.Context, actorID *uuid.UUID
 	return &model.AuditEventConnection{Edges: edges, Nodes: nodes, PageInfo: info, TotalCount: l.Total}, nil
 }
 
+func (r *teamResolver) Parent(ctx context.Context, obj *store.TeamView) (*store.TeamView, error) {
+	return teamParent(ctx, obj)
+}
+
+func (r *teamResolver) Children(ctx context.Context, obj *store.TeamView, first *int, after *string) (*model.TeamConnection, error) {
+	return r.teamChildren(ctx, obj, first, after)
+}
+
+func (r *teamResolver) Ancestors(ctx context.Context, obj *store.TeamView) ([]store.TeamView, error) {
+	return loadersFrom(ctx).teamAncestors().Load(ctx, obj.ID)
+}
+
 func (r *teamResolver) Accesses(ctx context.Context, obj *store.TeamView, search *string, orderBy *model.TeamAccessOrder, first *int, after *string) (*model.TeamAccessConnection, error) {
 	return accessConnection(ctx, obj.ID, loadersFrom(ctx).teamAccesses)
 }
@@ -696,11 +746,11 @@ func (r *userResolver) Abilities(ctx context.Context, obj *store.User) (*model.U
 	return r.abilities(ctx, obj.ID)
 }
 
-func (r *userResolver) Teams(ctx context.Context, obj *store.User, search *string, orderBy *model.TeamOrder, first *int, after *string) (*model.TeamConnection, error) {
+func (r *userResolver) Teams(ctx context.Context, obj *store.User, search *string, orderBy *model.TeamOrder, includeAncestors *bool, first *int, after *string) (*model.TeamConnection, error) {
 	if p, _ := principal(ctx); p.UserID != obj.ID {
 		return nil, nil // the caller's teams only, as abilities
 	}
-	return r.Query().Teams(ctx, search, orderBy, first, after)
+	return r.Query().Teams(ctx, search, orderBy, includeAncestors, first, after)
 }
 
 func (r *Resolver) AdminOrganization() AdminOrganizationResolver {

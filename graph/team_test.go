@@ -301,7 +301,7 @@ func TestCreateTeam(t *testing.T) {
 	a := newAPI(t, s, allFeatures)
 	org := storetest.Organization(t, s)
 	creator := storetest.User(t, s, org).ID
-	sp1, sp2 := newServiceProvider(t, s), newServiceProvider(t, s)
+	sp1, sp2 := organizationServiceProvider(t, s, org), organizationServiceProvider(t, s, org)
 
 	t.Run("the creator owns it, in their organization, shared as asked", func(t *testing.T) {
 		t.Parallel()
@@ -409,6 +409,7 @@ func TestUpdateTeam(t *testing.T) {
 		t.Parallel()
 		tm := storetest.TeamWithEveryRole(t, s)
 		linkServiceProvider(t, s, tm.ID, sp1)
+		storetest.MustExec(t, s.DB(), "INSERT INTO organization_service_providers (organization_id, service_provider_id) VALUES (?, ?)", tm.Org, sp2)
 		var out struct {
 			UpdateTeam struct {
 				Team struct {
@@ -459,6 +460,10 @@ func TestUpdateTeam(t *testing.T) {
 		}, graph.CodeNotFound, ""},
 		"an unknown service provider": {func(tm storetest.TeamRoles) uuid.UUID { return tm.Owner }, func(tm storetest.TeamRoles) map[string]any {
 			return map[string]any{"id": tm.ID, "serviceProviderIds": []uuid.UUID{uuid.New()}}
+		}, graph.CodeBadUserInput, "serviceProviderIds"},
+		// People lets owners pick any service provider; here only their organization's.
+		"a service provider of no organization of the team's": {func(tm storetest.TeamRoles) uuid.UUID { return tm.Owner }, func(tm storetest.TeamRoles) map[string]any {
+			return map[string]any{"id": tm.ID, "serviceProviderIds": []uuid.UUID{sp1}}
 		}, graph.CodeBadUserInput, "serviceProviderIds"},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -495,27 +495,30 @@ func TestConfig(t *testing.T) {
 
 // rootOperations has one operation per authenticated root field, with valid arguments.
 var rootOperations = map[string]string{
-	"me":                 `{ me { id } }`,
-	"users":              `{ users { totalCount } }`,
-	"contacts":           `{ contacts { totalCount } }`,
-	"contact":            `{ contact(id: "00000000-0000-4000-8000-000000000001") { id } }`,
-	"organization":       `{ organization(id: "00000000-0000-4000-8000-000000000001") { id } }`,
-	"teams":              `{ teams { totalCount } }`,
-	"team":               `{ team(id: "00000000-0000-4000-8000-000000000001") { id } }`,
-	"serviceProviders":   `{ serviceProviders { totalCount } }`,
-	"updateMe":           `mutation { updateMe(input: {}) { user { id } } }`,
-	"updateOrganization": `mutation { updateOrganization(input: {id: "00000000-0000-4000-8000-000000000001", name: "x"}) { organization { id } } }`,
-	"createContact":      `mutation { createContact(input: {fullName: "x"}) { contact { id } } }`,
-	"updateContact":      `mutation { updateContact(input: {id: "00000000-0000-4000-8000-000000000001"}) { contact { id } } }`,
-	"deleteContact":      `mutation { deleteContact(input: {id: "00000000-0000-4000-8000-000000000001"}) { deletedId } }`,
-	"createTeam":         `mutation { createTeam(input: {name: "x"}) { team { id } } }`,
-	"updateTeam":         `mutation { updateTeam(input: {id: "00000000-0000-4000-8000-000000000001"}) { team { id } } }`,
-	"deleteTeam":         `mutation { deleteTeam(input: {id: "00000000-0000-4000-8000-000000000001"}) { deletedId } }`,
-	"createTeamAccess":   `mutation { createTeamAccess(input: {teamId: "00000000-0000-4000-8000-000000000001", userId: "00000000-0000-4000-8000-000000000001"}) { access { id } } }`,
-	"updateTeamAccess":   `mutation { updateTeamAccess(input: {id: "00000000-0000-4000-8000-000000000001", role: MEMBER}) { access { id } } }`,
-	"deleteTeamAccess":   `mutation { deleteTeamAccess(input: {id: "00000000-0000-4000-8000-000000000001"}) { deletedId } }`,
-	"createInvitation":   `mutation { createInvitation(input: {teamId: "00000000-0000-4000-8000-000000000001", email: "a@b.test"}) { invitation { id } } }`,
-	"deleteInvitation":   `mutation { deleteInvitation(input: {id: "00000000-0000-4000-8000-000000000001"}) { deletedId } }`,
+	"me":                        `{ me { id } }`,
+	"users":                     `{ users { totalCount } }`,
+	"contacts":                  `{ contacts { totalCount } }`,
+	"contact":                   `{ contact(id: "00000000-0000-4000-8000-000000000001") { id } }`,
+	"organization":              `{ organization(id: "00000000-0000-4000-8000-000000000001") { id } }`,
+	"teams":                     `{ teams { totalCount } }`,
+	"team":                      `{ team(id: "00000000-0000-4000-8000-000000000001") { id } }`,
+	"serviceProviders":          `{ serviceProviders { totalCount } }`,
+	"updateMe":                  `mutation { updateMe(input: {}) { user { id } } }`,
+	"updateOrganization":        `mutation { updateOrganization(input: {id: "00000000-0000-4000-8000-000000000001", name: "x"}) { organization { id } } }`,
+	"createContact":             `mutation { createContact(input: {fullName: "x"}) { contact { id } } }`,
+	"updateContact":             `mutation { updateContact(input: {id: "00000000-0000-4000-8000-000000000001"}) { contact { id } } }`,
+	"deleteContact":             `mutation { deleteContact(input: {id: "00000000-0000-4000-8000-000000000001"}) { deletedId } }`,
+	"createTeam":                `mutation { createTeam(input: {name: "x"}) { team { id } } }`,
+	"updateTeam":                `mutation { updateTeam(input: {id: "00000000-0000-4000-8000-000000000001"}) { team { id } } }`,
+	"deleteTeam":                `mutation { deleteTeam(input: {id: "00000000-0000-4000-8000-000000000001"}) { deletedId } }`,
+	"moveTeam":                  `mutation { moveTeam(input: {id: "00000000-0000-4000-8000-000000000001"}) { team { id } } }`,
+	"linkTeamServiceProvider":   `mutation { linkTeamServiceProvider(input: {teamId: "00000000-0000-4000-8000-000000000001", serviceProviderId: "00000000-0000-4000-8000-000000000001"}) { team { id } } }`,
+	"unlinkTeamServiceProvider": `mutation { unlinkTeamServiceProvider(input: {teamId: "00000000-0000-4000-8000-000000000001", serviceProviderId: "00000000-0000-4000-8000-000000000001"}) { team { id } } }`,
+	"createTeamAccess":          `mutation { createTeamAccess(input: {teamId: "00000000-0000-4000-8000-000000000001", userId: "00000000-0000-4000-8000-000000000001"}) { access { id } } }`,
+	"updateTeamAccess":          `mutation { updateTeamAccess(input: {id: "00000000-0000-4000-8000-000000000001", role: MEMBER}) { access { id } } }`,
+	"deleteTeamAccess":          `mutation { deleteTeamAccess(input: {id: "00000000-0000-4000-8000-000000000001"}) { deletedId } }`,
+	"createInvitation":          `mutation { createInvitation(input: {teamId: "00000000-0000-4000-8000-000000000001", email: "a@b.test"}) { invitation { id } } }`,
+	"deleteInvitation":          `mutation { deleteInvitation(input: {id: "00000000-0000-4000-8000-000000000001"}) { deletedId } }`,
 }
 
 func TestAnonymousIsRefused(t *testing.T) {
@@ -538,7 +541,8 @@ func TestBearerIsRefusedOnSessionFields(t *testing.T) {
 	u := storetest.User(t, s, storetest.Organization(t, s))
 	for _, field := range []string{"users", "contacts", "contact", "organization", "serviceProviders",
 		"updateMe", "updateOrganization", "createContact", "updateContact", "deleteContact",
-		"deleteTeam", "createTeamAccess", "updateTeamAccess", "deleteTeamAccess"} {
+		"deleteTeam", "moveTeam", "linkTeamServiceProvider", "unlinkTeamServiceProvider",
+		"createTeamAccess", "updateTeamAccess", "deleteTeamAccess"} {
 		t.Run(field, func(t *testing.T) {
 			t.Parallel()
 			assertCode(t, a.do(bearer(u.ID, uuid.New()), rootOperations[field], nil, nil), "FORBIDDEN", "")

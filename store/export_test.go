@@ -10,16 +10,16 @@ import (
 
 // VisibleTeamIDs returns the teams among ids that actor sees, decided twice: by visibleTeams
 // (the bun reads) and by visibleTeamsSQL (the prepared reads), for the test that keeps them
-// one rule.
-func VisibleTeamIDs(ctx context.Context, s *Store, actor Actor, ids []uuid.UUID) (viaBun, viaPrepared []uuid.UUID, err error) {
-	err = visibleTeams(s.db.NewSelect().TableExpr("teams AS t").Column("t.id"), actor).
+// one rule. ancestors adds the strict ancestors of the actor's teams.
+func VisibleTeamIDs(ctx context.Context, s *Store, actor Actor, ids []uuid.UUID, ancestors bool) (viaBun, viaPrepared []uuid.UUID, err error) {
+	err = visibleTeams(s.db.NewSelect().TableExpr("teams AS t").Column("t.id"), actor, teamScope(ancestors)).
 		Where("t.id IN (?)", bun.List(ids)).OrderExpr("t.id").Scan(ctx, &viaBun)
 	if err != nil {
 		return nil, nil, err
 	}
 	q := &stmt{}
 	q.add("SELECT t.id FROM teams t")
-	cond := visibleTeamsSQL(q, actor)
+	cond := visibleTeamsSQL(q, actor, teamScope(ancestors))
 	texts := make([]string, len(ids))
 	for i, id := range ids {
 		texts[i] = id.String()

@@ -53,7 +53,8 @@ func (s *Store) InvitationsByTeamIDs(ctx context.Context, actor Actor, teamIDs [
 			WHERE inv.team_id IN (?)
 		) w WHERE (rn > ? AND rn <= ?) OR rn = total_count ORDER BY team_id, rn`,
 		bun.Safe(s.userColumns("u", "issuer__")),
-		visibleTeams(s.db.NewSelect().TableExpr("teams AS t").Column("t.id"), actor).Where("t.id IN (?)", bun.List(teamIDs)),
+		// Only direct members see invitations (People shows them to no inherited viewer).
+		visibleTeams(s.db.NewSelect().TableExpr("teams AS t").Column("t.id"), actor, ownTeams).Where("t.id IN (?)", bun.List(teamIDs)),
 		p.Offset, p.Offset+p.Limit+1).Scan(ctx, &rows)
 	if err != nil {
 		return nil, fromDB("select invitations", err)
@@ -166,6 +167,8 @@ func (s *Store) DeleteInvitation(ctx context.Context, actor Actor, id uuid.UUID)
 		viewer, err := lockTeam(ctx, tx, actor, teamID)
 		if err != nil {
 			return notFoundOr(err, "invitation", "lock team")
+		} else if viewer == RoleInherited {
+			return notFound("invitation") // invitations are shown to direct members only
 		}
 		if !teamAbilities(viewer, actor.viaService()).ManageAccesses {
 			return forbidden("you are not allowed to manage invitations for this team")

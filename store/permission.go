@@ -10,6 +10,10 @@ const (
 	RoleOwner         Role = "owner"
 	RoleAdministrator Role = "administrator"
 	RoleMember        Role = "member"
+	// RoleInherited is no stored role: it is the viewer's in a strict ancestor of a team they
+	// are in, which they may read and nothing more (People counts it as a member without
+	// rights). Valid refuses it.
+	RoleInherited Role = "inherited"
 )
 
 // Valid reports whether r is one of the three roles.

@@ -90,9 +90,12 @@ func (s *Store) preparedRow(ctx context.Context, sql string, args []any, dest ..
 
 // Roles travel as their position in this array (array_position(roleArray, role)), so that
 // scanning a row allocates no string for them.
-const roleArray = "ARRAY['owner','administrator','member']::varchar[]"
+const roleArray = "ARRAY['owner','administrator','member','inherited']::varchar[]"
 
-var roleCodes = [...]Role{"", RoleOwner, RoleAdministrator, RoleMember}
+var roleCodes = [...]Role{"", RoleOwner, RoleAdministrator, RoleMember, RoleInherited}
+
+// inheritedCode is RoleInherited's code, for statements that test it.
+const inheritedCode = "4"
 
 // roleCode is the SQL expression of role's code.
 func roleCode(role string) string {

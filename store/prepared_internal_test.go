@@ -19,7 +19,7 @@ func TestPreparedColumnsFollowModels(t *testing.T) {
 		dest        int
 	}{
 		{reflect.TypeFor[User](), "u", userColumnsSQL, len(new(userCols).dest())},
-		{reflect.TypeFor[Team](), "t", teamColumnsSQL, len(teamDest(new(Team), nil))},
+		{reflect.TypeFor[Team](), "t", teamColumnsSQL, len(teamDest(new(Team), nil, nil))},
 	} {
 		var want []string
 		for _, f := range tables.Get(tt.model).Fields {

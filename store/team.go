@@ -26,9 +26,16 @@ type Team struct {
 	OrganizationID       *uuid.UUID `bun:"organization_id,type:uuid"`
 	IsVisibleAllServices bool       `bun:"is_visible_all_services,notnull"`
 	ExternalID           uuid.UUID  `bun:"external_id,type:uuid,nullzero,notnull,default:gen_random_uuid()"`
+	// The tree, kept by the database (migrations/0011_team_tree.up.sql) as People's treebeard
+	// keeps it: Path is 5-character base-62 steps from the root, Depth is 1 for a root.
+	ParentID *uuid.UUID `bun:"parent_id,type:uuid"`
+	Path     string     `bun:"path,nullzero"`
+	Depth    int        `bun:"depth,nullzero"`
+	Numchild int        `bun:"numchild,notnull"`
 }
 
-// TeamView is a team as one viewer sees it: with the viewer's role in it.
+// TeamView is a team as one viewer sees it: with the viewer's role in it, RoleInherited for a
+// strict ancestor of a team the viewer is in.
 type TeamView struct {
 	Team       `bun:",extend"`
 	ViewerRole Role `bun:"viewer_role,scanonly"`
@@ -37,6 +44,18 @@ type TeamView struct {
 
 // Abilities is what the viewer may do with the team.
 func (t TeamView) Abilities() TeamAbilities { return teamAbilities(t.ViewerRole, t.viaService) }
+
+// Role is the viewer's role as clients see it: an inherited role reads as a member, as People
+// counts a missing access on a shallower team of the tree; Inherited tells them apart.
+func (t TeamView) Role() Role {
+	if t.ViewerRole == RoleInherited {
+		return RoleMember
+	}
+	return t.ViewerRole
+}
+
+// Inherited reports whether the viewer sees the team only as an ancestor of one of theirs.
+func (t TeamView) Inherited() bool { return t.ViewerRole == RoleInherited }
 
 // TeamOrder is the order of a team list.
 type TeamOrder string
@@ -62,6 +81,9 @@ type TeamFilter struct {
 	Search string
 	Order  TeamOrder
 	Shape  TeamShape // of TeamsWithAccesses
+	// IncludeAncestors adds the strict ancestors of the actor's teams (RoleInherited); a list
+	// holds only the actor's own teams by default.
+	IncludeAncestors bool
 	Page
 }
 
@@ -78,14 +100,43 @@ type TeamShape struct {
 // to, joined as va so that callers read va.role, and for a service provider's token only the
 // teams shared with that service or with all services. Each "?" is the one argument that
 // follows it: the actor's user id, then the calling service provider's id.
+//
+// With the tree (withAncestors), va also holds the strict ancestors of the actor's teams, with
+// the role 'inherited' (RoleInherited: read-only). People shows every shallower team of the
+// same root tree, uncles included; only the ancestors are shown here. As in People, ancestors
+// come only through teams of the actor's own organization. Each of the actor's accesses gives
+// its team's path prefixes, one a level, matched on the unique path index: the cost is the
+// actor's accesses times their depth, whatever the size of the directory. The service filter
+// applies to each team seen, the ancestors included.
 const (
-	visibleTeamJoin    = "JOIN team_accesses AS va ON va.team_id = t.id AND va.user_id = ?"
+	visibleTeamJoin = "JOIN team_accesses AS va ON va.team_id = t.id AND va.user_id = ?"
+	visibleTreeJoin = `JOIN (SELECT DISTINCT ON (1) left(d.path, 5 * g) AS path,
+			CASE WHEN g = d.depth THEN a.role ELSE 'inherited' END AS role
+		FROM team_accesses a JOIN teams d ON d.id = a.team_id JOIN users u ON u.id = a.user_id
+		CROSS JOIN generate_series(1, d.depth) g
+		WHERE a.user_id = ? AND (g = d.depth OR d.organization_id = u.organization_id)
+		ORDER BY 1, g = d.depth DESC) AS va ON va.path = t.path`
 	visibleTeamService = "(t.is_visible_all_services OR EXISTS (SELECT 1 FROM team_service_providers tsp WHERE tsp.team_id = t.id AND tsp.service_provider_id = ?))"
 )
 
-// visibleTeams restricts q (over teams t) to the teams actor sees.
-func visibleTeams(q *bun.SelectQuery, actor Actor) *bun.SelectQuery {
-	q = q.Join(visibleTeamJoin, actor.UserID)
+// teamScope is which teams a read covers: the actor's own, or those and their ancestors.
+type teamScope bool
+
+const (
+	ownTeams      teamScope = false
+	withAncestors teamScope = true
+)
+
+func (sc teamScope) join() string {
+	if sc == withAncestors {
+		return visibleTreeJoin
+	}
+	return visibleTeamJoin
+}
+
+// visibleTeams restricts q (over teams t) to the teams actor sees in scope.
+func visibleTeams(q *bun.SelectQuery, actor Actor, scope teamScope) *bun.SelectQuery {
+	q = q.Join(scope.join(), actor.UserID)
 	if actor.viaService() {
 		q = q.Where(visibleTeamService, actor.ServiceProviderID)
 	}
@@ -95,8 +146,8 @@ func visibleTeams(q *bun.SelectQuery, actor Actor) *bun.SelectQuery {
 // visibleTeamsSQL is visibleTeams for a prepared statement (prepared.go): written after
 // "FROM teams t", it joins the actor's access as va, and returns the condition to AND into the
 // WHERE clause.
-func visibleTeamsSQL(q *stmt, actor Actor) (cond string) {
-	q.add(" ", strings.Replace(visibleTeamJoin, "?", q.arg(uuidArg(actor.UserID)), 1))
+func visibleTeamsSQL(q *stmt, actor Actor, scope teamScope) (cond string) {
+	q.add(" ", strings.Replace(scope.join(), "?", q.arg(uuidArg(actor.UserID)), 1))
 	if actor.viaService() {
 		return strings.Replace(visibleTeamService, "?", q.arg(uuidArg(actor.ServiceProviderID)), 1)
 	}
@@ -104,12 +155,14 @@ func visibleTeamsSQL(q *stmt, actor Actor) (cond string) {
 }
 
 // teamColumnsSQL are the columns of Team from the table aliased t, in teamDest's order.
-const teamColumnsSQL = "t.id, t.created_at, t.updated_at, t.name, t.organization_id, t.is_visible_all_services, t.external_id"
+const teamColumnsSQL = "t.id, t.created_at, t.updated_at, t.name, t.organization_id, t.is_visible_all_services, t.external_id, t.parent_id, t.path, t.depth, t.numchild"
 
-// teamDest returns the scan destinations of teamColumnsSQL: t's fields, and org for its
-// nullable organization (set t.OrganizationID = uuidPtr(*org) after the scan).
-func teamDest(t *Team, org *pgtype.UUID) []any {
-	return []any{uuidDest(&t.ID), &t.CreatedAt, &t.UpdatedAt, &t.Name, org, &t.IsVisibleAllServices, uuidDest(&t.ExternalID)}
+// teamDest returns the scan destinations of teamColumnsSQL: t's fields, and org and parent for
+// its nullable organization and parent (set t.OrganizationID = uuidPtr(*org) and t.ParentID =
+// uuidPtr(*parent) after the scan).
+func teamDest(t *Team, org, parent *pgtype.UUID) []any {
+	return []any{uuidDest(&t.ID), &t.CreatedAt, &t.UpdatedAt, &t.Name, org, &t.IsVisibleAllServices, uuidDest(&t.ExternalID),
+		parent, &t.Path, &t.Depth, &t.Numchild}
 }
 
 // Teams lists the teams the actor may see.
@@ -124,7 +177,7 @@ func (s *Store) Teams(ctx context.Context, actor Actor, f TeamFilter) (List[Team
 	term := searchTerm(f.Search)
 	q := &stmt{}
 	q.add("SELECT ", teamColumnsSQL, ", ", roleCode("va.role"), ", count(*) OVER () FROM teams t")
-	visible := visibleTeamsSQL(q, actor)
+	visible := visibleTeamsSQL(q, actor, teamScope(f.IncludeAncestors))
 	q.add(" WHERE ", visible)
 	if term != "" {
 		q.add(" AND search_key(t.name) LIKE search_key(", q.arg(term), ")")
@@ -132,20 +185,20 @@ func (s *Store) Teams(ctx context.Context, actor Actor, f TeamFilter) (List[Team
 	q.add(" ORDER BY ", order, " LIMIT ", q.arg(f.Limit+1), " OFFSET ", q.arg(f.Offset))
 	var (
 		t           TeamView
-		org         pgtype.UUID
+		org, parent pgtype.UUID
 		role, total int32
 	)
 	t.viaService = actor.viaService()
-	dest := append(teamDest(&t.Team, &org), &role, &total)
+	dest := append(teamDest(&t.Team, &org, &parent), &role, &total)
 	l, err := preparedPage(ctx, s, q.String(), q.args, f.Page, dest, func() (TeamView, int) {
-		t.OrganizationID, t.ViewerRole = uuidPtr(org), roleOf(role)
+		t.OrganizationID, t.ParentID, t.ViewerRole = uuidPtr(org), uuidPtr(parent), roleOf(role)
 		return t, int(total)
 	})
 	if err != nil {
 		return List[TeamView]{}, fromDB("select teams", err)
 	}
 	if len(l.Items) == 0 && f.Offset > 0 {
-		if l.Total, err = s.countTeams(ctx, actor, term); err != nil {
+		if l.Total, err = s.countTeams(ctx, actor, teamScope(f.IncludeAncestors), term); err != nil {
 			return List[TeamView]{}, err
 		}
 	}
@@ -155,12 +208,12 @@ func (s *Store) Teams(ctx context.Context, actor Actor, f TeamFilter) (List[Team
 // countTeams counts the teams the actor may see whose name matches term (all when it is
 // empty). Past the end of a list the window count has no row to ride on: it is counted apart,
 // so that the total stays the size of the list.
-func (s *Store) countTeams(ctx context.Context, actor Actor, term string) (int, error) {
+func (s *Store) countTeams(ctx context.Context, actor Actor, scope teamScope, term string) (int, error) {
 	q := s.db.NewSelect().TableExpr("teams AS t")
 	if term != "" {
 		q = q.Where("search_key(t.name) LIKE search_key(?)", term)
 	}
-	n, err := visibleTeams(q, actor).Count(ctx)
+	n, err := visibleTeams(q, actor, scope).Count(ctx)
 	if err != nil {
 		return 0, fromDB("count teams", err)
 	}
@@ -181,7 +234,7 @@ func (s *Store) TeamsWithAccesses(ctx context.Context, actor Actor, f TeamFilter
 	q := &stmt{}
 	q.add("WITH v AS (SELECT t.id AS team_id, ", roleCode("va.role"), " AS viewer_role, ", teamViewColumns(f.Shape),
 		", count(*) OVER () AS teams_total, row_number() OVER (ORDER BY ", order, ") AS pos FROM teams t")
-	visible := visibleTeamsSQL(q, actor)
+	visible := visibleTeamsSQL(q, actor, teamScope(f.IncludeAncestors))
 	q.add(" WHERE ", visible)
 	if term != "" {
 		q.add(" AND search_key(t.name) LIKE search_key(", q.arg(term), ")")
@@ -194,7 +247,7 @@ func (s *Store) TeamsWithAccesses(ctx context.Context, actor Actor, f TeamFilter
 	}
 	l := teams.list(f.Page)
 	if len(l.Items) == 0 && f.Offset > 0 {
-		if l.Total, err = s.countTeams(ctx, actor, term); err != nil {
+		if l.Total, err = s.countTeams(ctx, actor, teamScope(f.IncludeAncestors), term); err != nil {
 			return List[TeamView]{}, nil, err
 		}
 	}
@@ -206,7 +259,7 @@ func (s *Store) TeamWithAccesses(ctx context.Context, actor Actor, id uuid.UUID,
 	q := &stmt{}
 	q.add("WITH v AS (SELECT t.id AS team_id, ", roleCode("va.role"), " AS viewer_role, ", teamViewColumns(shape),
 		", 1::bigint AS teams_total, 1::bigint AS pos FROM teams t")
-	visible := visibleTeamsSQL(q, actor)
+	visible := visibleTeamsSQL(q, actor, withAncestors)
 	q.add(" WHERE ", visible, " AND t.id = ", q.arg(uuidArg(id)), ")")
 	teams := &teamRows{viaService: actor.viaService(), shape: shape}
 	pages, err := s.teamAccessPages(ctx, q, af, actor.accessViewer(), teams)
@@ -226,7 +279,7 @@ func teamViewColumns(shape TeamShape) string {
 	if shape.Brief {
 		return "t.name"
 	}
-	return "t.name, t.created_at, t.updated_at, t.organization_id, t.is_visible_all_services, t.external_id"
+	return "t.name, t.created_at, t.updated_at, t.organization_id, t.is_visible_all_services, t.external_id, t.parent_id, t.path, t.depth, t.numchild"
 }
 
 // teamRows collects the teams of a statement that reads teams with their accesses: a team
@@ -235,9 +288,9 @@ type teamRows struct {
 	viaService bool
 	shape      TeamShape
 
-	row        TeamView // the row's team, scanned
-	org        pgtype.UUID
-	total, pos int64
+	row         TeamView // the row's team, scanned
+	org, parent pgtype.UUID
+	total, pos  int64
 
 	items []TeamView
 	poses []int64
@@ -248,7 +301,7 @@ func (r *teamRows) columns() string {
 	if r.shape.Brief {
 		return "v.name, v.teams_total, v.pos"
 	}
-	return "v.name, v.created_at, v.updated_at, v.organization_id, v.is_visible_all_services, v.external_id, v.teams_total, v.pos"
+	return "v.name, v.created_at, v.updated_at, v.organization_id, v.is_visible_all_services, v.external_id, v.parent_id, v.path, v.depth, v.numchild, v.teams_total, v.pos"
 }
 
 func (r *teamRows) dest() []any {
@@ -256,7 +309,8 @@ func (r *teamRows) dest() []any {
 	if r.shape.Brief {
 		return []any{&t.Name, &r.total, &r.pos}
 	}
-	return []any{&t.Name, &t.CreatedAt, &t.UpdatedAt, &r.org, &t.IsVisibleAllServices, uuidDest(&t.ExternalID), &r.total, &r.pos}
+	return []any{&t.Name, &t.CreatedAt, &t.UpdatedAt, &r.org, &t.IsVisibleAllServices, uuidDest(&t.ExternalID),
+		&r.parent, &t.Path, &t.Depth, &t.Numchild, &r.total, &r.pos}
 }
 
 // add keeps the row's team, once.
@@ -270,7 +324,7 @@ func (r *teamRows) add(id uuid.UUID, viewer int32) {
 		}
 	}
 	t := r.row
-	t.ID, t.OrganizationID, t.ViewerRole, t.viaService = id, uuidPtr(r.org), roleOf(viewer), r.viaService
+	t.ID, t.OrganizationID, t.ParentID, t.ViewerRole, t.viaService = id, uuidPtr(r.org), uuidPtr(r.parent), roleOf(viewer), r.viaService
 	r.items, r.poses = append(r.items, t), append(r.poses, r.pos)
 }
 
@@ -295,28 +349,28 @@ func (r *teamRows) list(p Page) List[TeamView] {
 func (s *Store) TeamByID(ctx context.Context, actor Actor, id uuid.UUID) (*TeamView, error) {
 	q := &stmt{}
 	q.add("SELECT ", teamColumnsSQL, ", ", roleCode("va.role"), " FROM teams t")
-	visible := visibleTeamsSQL(q, actor)
+	visible := visibleTeamsSQL(q, actor, withAncestors)
 	q.add(" WHERE ", visible, " AND t.id = ", q.arg(uuidArg(id)))
 	t := &TeamView{viaService: actor.viaService()}
 	var (
-		org  pgtype.UUID
-		role int32
+		org, parent pgtype.UUID
+		role        int32
 	)
-	found, err := s.preparedRow(ctx, q.String(), q.args, append(teamDest(&t.Team, &org), &role)...)
+	found, err := s.preparedRow(ctx, q.String(), q.args, append(teamDest(&t.Team, &org, &parent), &role)...)
 	switch {
 	case err != nil:
 		return nil, fromDB("select team", err)
 	case !found:
 		return nil, notFound("team")
 	}
-	t.OrganizationID, t.ViewerRole = uuidPtr(org), roleOf(role)
+	t.OrganizationID, t.ParentID, t.ViewerRole = uuidPtr(org), uuidPtr(parent), roleOf(role)
 	return t, nil
 }
 
 // TeamsByIDs returns the teams among ids that the actor may see, for loaders.
 func (s *Store) TeamsByIDs(ctx context.Context, actor Actor, ids []uuid.UUID) ([]TeamView, error) {
 	var ts []TeamView
-	err := visibleTeams(s.db.NewSelect().Model(&ts).ColumnExpr("t.*, va.role AS viewer_role"), actor).
+	err := visibleTeams(s.db.NewSelect().Model(&ts).ColumnExpr("t.*, va.role AS viewer_role"), actor, withAncestors).
 		Where("t.id IN (?)", bun.List(ids)).Scan(ctx)
 	if err != nil {
 		return nil, fromDB("select teams", err)
@@ -327,13 +381,14 @@ func (s *Store) TeamsByIDs(ctx context.Context, actor Actor, ids []uuid.UUID) ([
 	return ts, nil
 }
 
-// lockTeam takes the team's row lock and returns the actor's role in it. Every change to a
+// lockTeam takes the team's row lock and returns the actor's role in it (RoleInherited for an
+// ancestor of one of the actor's teams, which allows no change). Every change to a
 // team's accesses or invitations starts here, so that concurrent changes to one team run one
 // after the other and each sees the accesses the previous one left: this is what makes "a team
 // never loses its last owner" hold when two owners step down at the same moment.
 func lockTeam(ctx context.Context, tx bun.IDB, actor Actor, teamID uuid.UUID) (Role, error) {
 	var role Role
-	err := visibleTeams(tx.NewSelect().TableExpr("teams AS t").ColumnExpr("va.role"), actor).
+	err := visibleTeams(tx.NewSelect().TableExpr("teams AS t").ColumnExpr("va.role"), actor, withAncestors).
 		Where("t.id = ?", teamID).For("NO KEY UPDATE OF t").Scan(ctx, &role)
 	if err != nil {
 		return "", notFoundOr(err, "team", "lock team")
@@ -353,6 +408,12 @@ func countOwners(ctx context.Context, tx bun.IDB, teamID uuid.UUID) (int, error)
 type NewTeam struct {
 	Name               string
 	ServiceProviderIDs []uuid.UUID
+	// ParentID puts the team under a team of the actor's organization, of which the actor is a
+	// direct owner or administrator; nil makes a root.
+	ParentID *uuid.UUID
+	// IsVisibleAllServices nil takes People's default for the entry point: true in a browser
+	// session (People's frontend serializer), false through a partner service's token.
+	IsVisibleAllServices *bool
 }
 
 // CreateTeam creates a team in the actor's organization with the actor as its owner. Through a
@@ -366,13 +427,30 @@ func (s *Store) CreateTeam(ctx context.Context, actor Actor, in NewTeam) (*TeamV
 	if actor.viaService() {
 		sps = []uuid.UUID{actor.ServiceProviderID}
 	}
+	visibleAll := !actor.viaService()
+	if in.IsVisibleAllServices != nil {
+		visibleAll = *in.IsVisibleAllServices
+	}
 	t := &TeamView{ViewerRole: RoleOwner, viaService: actor.viaService()}
 	err = s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		err := tx.NewRaw(`INSERT INTO teams (name, organization_id)
-			SELECT ?, organization_id FROM users WHERE id = ? AND is_active
-			RETURNING *`, name, actor.UserID).Scan(ctx, &t.Team)
+		if in.ParentID != nil {
+			if err := lockTeamTree(ctx, tx, *in.ParentID); err != nil {
+				return err
+			}
+			if err := lockParentTeam(ctx, tx, actor, *in.ParentID); err != nil {
+				return err
+			}
+		}
+		err := tx.NewRaw(`INSERT INTO teams (name, organization_id, parent_id, is_visible_all_services)
+			SELECT ?, organization_id, ?, ? FROM users WHERE id = ? AND is_active
+			RETURNING *`, name, in.ParentID, visibleAll, actor.UserID).Scan(ctx, &t.Team)
 		if err != nil {
 			return notFoundOr(err, "user", "insert team")
+		}
+		if !actor.viaService() {
+			if err := checkOrganizationServices(ctx, tx, t.OrganizationID, sps); err != nil {
+				return err
+			}
 		}
 		var access uuid.UUID
 		if err := tx.QueryRowContext(ctx, "INSERT INTO team_accesses (team_id, user_id, role) VALUES (?, ?, ?) RETURNING id",
@@ -382,8 +460,11 @@ func (s *Store) CreateTeam(ctx context.Context, actor Actor, in NewTeam) (*TeamV
 		if err := setTeamServiceProviders(ctx, tx, t.ID, sps); err != nil {
 			return err
 		}
-		return audit(ctx, tx, actor, "createTeam", []uuid.UUID{t.ID, access},
-			changes{"name": name, "serviceProviderIds": nonNil(sps)})
+		c := changes{"name": name, "serviceProviderIds": nonNil(sps), "isVisibleAllServices": visibleAll}
+		if in.ParentID != nil {
+			c["parentId"] = *in.ParentID
+		}
+		return audit(ctx, tx, actor, "createTeam", []uuid.UUID{t.ID, access}, c)
 	})
 	if err != nil {
 		return nil, err
@@ -408,12 +489,14 @@ func setTeamServiceProviders(ctx context.Context, tx bun.IDB, teamID uuid.UUID, 
 
 // TeamUpdate holds the team fields to change; nil means unchanged.
 type TeamUpdate struct {
-	Name               *string
-	ServiceProviderIDs *[]uuid.UUID
+	Name                 *string
+	ServiceProviderIDs   *[]uuid.UUID
+	IsVisibleAllServices *bool
 }
 
-// UpdateTeam renames a team or changes its service providers; owners and administrators only.
-// Through a service provider's token only the name may change.
+// UpdateTeam renames a team, shares it with every service or not, or changes its service
+// providers (among those of its organization); owners and administrators only. Through a
+// service provider's token the services may not change: People's partners cannot either.
 func (s *Store) UpdateTeam(ctx context.Context, actor Actor, id uuid.UUID, up TeamUpdate) (*TeamView, error) {
 	if up.Name != nil {
 		name, err := checkName(*up.Name, 100)
@@ -434,12 +517,22 @@ func (s *Store) UpdateTeam(ctx context.Context, actor Actor, id uuid.UUID, up Te
 		if !teamAbilities(role, actor.viaService()).Update {
 			return forbidden("you are not allowed to update this team")
 		}
+		q, set := tx.NewUpdate().TableExpr("teams").Where("id = ?", id), false
 		if up.Name != nil {
-			if _, err := tx.ExecContext(ctx, "UPDATE teams SET name = ? WHERE id = ?", *up.Name, id); err != nil {
+			q, set = q.Set("name = ?", *up.Name), true
+		}
+		if up.IsVisibleAllServices != nil {
+			q, set = q.Set("is_visible_all_services = ?", *up.IsVisibleAllServices), true
+		}
+		if set {
+			if _, err := q.Exec(ctx); err != nil {
 				return fromDB("update team", err)
 			}
 		}
 		if up.ServiceProviderIDs != nil {
+			if err := checkTeamOrganizationServices(ctx, tx, id, *up.ServiceProviderIDs); err != nil {
+				return err
+			}
 			if err := setTeamServiceProviders(ctx, tx, id, *up.ServiceProviderIDs); err != nil {
 				return err
 			}
@@ -448,8 +541,8 @@ func (s *Store) UpdateTeam(ctx context.Context, actor Actor, id uuid.UUID, up Te
 		if err := tx.NewSelect().Model(&t.Team).Where("t.id = ?", id).Scan(ctx); err != nil {
 			return fromDB("select updated team", err)
 		}
-		return audit(ctx, tx, actor, "updateTeam", []uuid.UUID{id},
-			changes{}.set("name", up.Name).set("serviceProviderIds", up.ServiceProviderIDs))
+		return audit(ctx, tx, actor, "updateTeam", []uuid.UUID{id}, changes{}.set("name", up.Name).
+			set("isVisibleAllServices", up.IsVisibleAllServices).set("serviceProviderIds", up.ServiceProviderIDs))
 	})
 	if err != nil {
 		return nil, err
@@ -457,9 +550,17 @@ func (s *Store) UpdateTeam(ctx context.Context, actor Actor, id uuid.UUID, up Te
 	return t, nil
 }
 
-// DeleteTeam deletes a team with its accesses and invitations; owners only.
-func (s *Store) DeleteTeam(ctx context.Context, actor Actor, id uuid.UUID) error {
-	return s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+// DeleteTeam deletes a team with its accesses and invitations; owners only. A team with
+// children is refused (KindConflict, with their count) unless cascade: then its whole subtree
+// goes, in one statement, including teams the actor has no access to (as People's delete), and
+// every removed membership is announced to its team's webhooks by the database's triggers
+// (People sends none). It returns the ids of the teams deleted, the team's first.
+func (s *Store) DeleteTeam(ctx context.Context, actor Actor, id uuid.UUID, cascade bool) ([]uuid.UUID, error) {
+	var deleted []uuid.UUID
+	err := s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if err := lockTeamTree(ctx, tx, id); err != nil {
+			return err
+		}
 		role, err := lockTeam(ctx, tx, actor, id)
 		if err != nil {
 			return err
@@ -471,11 +572,19 @@ func (s *Store) DeleteTeam(ctx context.Context, actor Actor, id uuid.UUID) error
 			return forbidden("only owners may delete a team")
 		}
 		var name string
-		if err := tx.QueryRowContext(ctx, "DELETE FROM teams WHERE id = ? RETURNING name", id).Scan(&name); err != nil {
-			return fromDB("delete team", err)
+		if deleted, name, err = deleteTeamTree(ctx, tx, id, cascade); err != nil {
+			return err
 		}
-		return audit(ctx, tx, actor, "deleteTeam", []uuid.UUID{id}, changes{"name": name})
+		c := changes{"name": name}
+		if cascade {
+			c["cascade"] = true
+		}
+		return audit(ctx, tx, actor, "deleteTeam", deleted, c)
 	})
+	if err != nil {
+		return nil, err
+	}
+	return deleted, nil
 }
 
 // nonNil is ids, or an empty list for nil, so that the audit trail says [] rather than null.

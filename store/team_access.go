@@ -93,7 +93,7 @@ type AccessShape struct {
 func (s *Store) TeamAccessesByTeamIDs(ctx context.Context, actor Actor, teamIDs []uuid.UUID, f AccessFilter) (map[uuid.UUID]List[TeamAccessView], error) {
 	q := &stmt{}
 	q.add("WITH v AS (SELECT t.id AS team_id, ", roleCode("va.role"), " AS viewer_role FROM teams t")
-	visible := visibleTeamsSQL(q, actor)
+	visible := visibleTeamsSQL(q, actor, withAncestors)
 	q.add(" WHERE ", visible, " AND t.id = ANY(", q.arg(uuidsArg(teamIDs)), "::uuid[]))")
 	return s.teamAccessPages(ctx, q, f, actor.accessViewer(), nil)
 }
@@ -120,7 +120,8 @@ func (a Actor) accessViewer() func(*TeamAccessView) {
 const userSlab = 16
 
 // teamAccessPages pages the accesses of the teams that q's CTE v selects (team_id, and the
-// viewer's role code in it), and view sets who views each one. For each team, one lateral
+// viewer's role code in it), and view sets who views each one. A viewer whose role is
+// inherited sees no access: as in People, a team's members are shown to its direct members only. For each team, one lateral
 // subquery counts the accesses the filter keeps and the owners (an index-only scan of
 // team_accesses_team_id_role_idx without a search; not at all with f.Shape.NoCounts), and
 // another reads only the page: LIMIT and OFFSET in the team's order, with the page's users.
@@ -163,13 +164,13 @@ func (s *Store) teamAccessPages(ctx context.Context, q *stmt, f AccessFilter, vi
 	if counts {
 		q.add(` CROSS JOIN LATERAL (
 			SELECT `, total, ` AS total, count(*) FILTER (WHERE ta.role = 'owner') AS owners
-			FROM team_accesses ta`, users, ` WHERE ta.team_id = v.team_id
+			FROM team_accesses ta`, users, ` WHERE ta.team_id = v.team_id AND v.viewer_role <> `, inheritedCode, `
 		) n`)
 	}
 	q.add(` LEFT JOIN LATERAL (
 			SELECT ta.id, `, dates, roleCode("ta.role"), `, `, userSQL, `
 			FROM team_accesses ta JOIN users u ON u.id = ta.user_id
-			WHERE ta.team_id = v.team_id`, search, `
+			WHERE ta.team_id = v.team_id AND v.viewer_role <> `, inheritedCode, search, `
 			ORDER BY `, order, ` LIMIT `, q.arg(limit), ` OFFSET `, q.arg(f.Offset), `
 		) a ON true`)
 	var (
@@ -283,7 +284,8 @@ func (s *Store) userColumns(alias, prefix string) string {
 }
 
 // accessForUpdate locks the access's team and returns the access with the actor's view of it.
-// An access of a team the actor does not belong to is KindNotFound.
+// An access of a team the actor does not belong to, or sees only as an ancestor of theirs, is
+// KindNotFound.
 func accessForUpdate(ctx context.Context, tx bun.IDB, actor Actor, id uuid.UUID) (*TeamAccessView, error) {
 	a := &TeamAccessView{ViewerID: actor.UserID, viaService: actor.viaService()}
 	var teamID uuid.UUID
@@ -293,6 +295,8 @@ func accessForUpdate(ctx context.Context, tx bun.IDB, actor Actor, id uuid.UUID)
 	role, err := lockTeam(ctx, tx, actor, teamID)
 	if err != nil {
 		return nil, notFoundOr(err, "team access", "lock team")
+	} else if role == RoleInherited {
+		return nil, notFound("team access") // a team's accesses are shown to its direct members only
 	}
 	// Read again under the lock: the access may have changed while we waited.
 	if err := tx.NewSelect().Model(&a.TeamAccess).Where("ta.id = ?", id).Scan(ctx); err != nil {

@@ -198,7 +198,7 @@ func TestTeamListsThroughServiceProvider(t *testing.T) {
 	if ab := tv.Abilities(); ab.Delete || !ab.Update {
 		t.Errorf("team abilities through a service = %+v, want update without delete", ab)
 	}
-	if err := s.DeleteTeam(ctx, actor, tm.ID); store.KindOf(err) != store.KindForbidden {
+	if _, err := s.DeleteTeam(ctx, actor, tm.ID, false); store.KindOf(err) != store.KindForbidden {
 		t.Errorf("DeleteTeam() through a service: %v, want KindForbidden", err)
 	}
 	if _, err := s.CreateTeamAccess(ctx, actor, tm.ID, tm.Outsider, store.RoleMember); store.KindOf(err) != store.KindForbidden {
@@ -265,7 +265,7 @@ func TestVisibleTeamsOneRule(t *testing.T) {
 		{"outsider", store.UserActor(storetest.User(t, s, org).ID), nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			viaBun, viaPrepared, err := store.VisibleTeamIDs(t.Context(), s, tt.actor, ids)
+			viaBun, viaPrepared, err := store.VisibleTeamIDs(t.Context(), s, tt.actor, ids, false)
 			if err != nil {
 				t.Fatal(err)
 			}

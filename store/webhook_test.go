@@ -247,7 +247,7 @@ func TestMembershipChangesAreQueued(t *testing.T) {
 	t.Run("team deleted", func(t *testing.T) {
 		t.Parallel()
 		team, w := hooked(t, s)
-		if err := s.DeleteTeam(t.Context(), store.UserActor(team.Owner), team.ID); err != nil {
+		if _, err := s.DeleteTeam(t.Context(), store.UserActor(team.Owner), team.ID, false); err != nil {
 			t.Fatal(err)
 		}
 		got := queued(t, s, team.ID)

@@ -240,8 +240,13 @@ type CreateTeamAccessPayload struct {
 
 type CreateTeamInput struct {
 	Name string `json:"name"`
-	// Services the team is shared with (ignored for a partner service: the team is shared with it).
+	// Services the team is shared with, among its organization's (ignored for a partner service:
+	// the team is shared with it).
 	ServiceProviderIds []uuid.UUID `json:"serviceProviderIds,omitempty"`
+	// A team of the caller's organization to create the team under; the caller must own or administer it.
+	ParentID *uuid.UUID `json:"parentId,omitempty"`
+	// Shared with every service; when left out, true in a browser session and false for a partner service (People's defaults).
+	IsVisibleAllServices *bool `json:"isVisibleAllServices,omitempty"`
 }
 
 type CreateTeamPayload struct {
@@ -274,10 +279,14 @@ type DeleteTeamAccessPayload struct {
 
 type DeleteTeamInput struct {
 	ID uuid.UUID `json:"id"`
+	// Deletes the whole subtree; without it, a team with children is refused (CONFLICT).
+	Cascade *bool `json:"cascade,omitempty"`
 }
 
 type DeleteTeamPayload struct {
 	DeletedID uuid.UUID `json:"deletedId"`
+	// Every team deleted: the team's id first, then its descendants'.
+	DeletedIds []uuid.UUID `json:"deletedIds"`
 }
 
 // Feature switches (FEATURE_* environment variables).
@@ -304,6 +313,16 @@ type Language struct {
 	// A code such as fr-fr.
 	Code string `json:"code"`
 	Name string `json:"name"`
+}
+
+type MoveTeamInput struct {
+	ID uuid.UUID `json:"id"`
+	// The new parent; null makes the team a root.
+	ParentID *uuid.UUID `json:"parentId,omitempty"`
+}
+
+type MoveTeamPayload struct {
+	Team *store.TeamView `json:"team"`
 }
 
 type Mutation struct {
@@ -355,6 +374,15 @@ type TeamEdge struct {
 	Node   *store.TeamView `json:"node"`
 }
 
+type TeamServiceProviderInput struct {
+	TeamID            uuid.UUID `json:"teamId"`
+	ServiceProviderID uuid.UUID `json:"serviceProviderId"`
+}
+
+type TeamServiceProviderPayload struct {
+	Team *store.TeamView `json:"team"`
+}
+
 type UpdateContactInput struct {
 	ID        uuid.UUID      `json:"id"`
 	FullName  *string        `json:"fullName,omitempty"`
@@ -395,9 +423,11 @@ type UpdateTeamAccessPayload struct {
 }
 
 type UpdateTeamInput struct {
-	ID                 uuid.UUID   `json:"id"`
-	Name               *string     `json:"name,omitempty"`
-	ServiceProviderIds []uuid.UUID `json:"serviceProviderIds,omitempty"`
+	ID   uuid.UUID `json:"id"`
+	Name *string   `json:"name,omitempty"`
+	// Replaces the services the team is shared with, among its organization's.
+	ServiceProviderIds   []uuid.UUID `json:"serviceProviderIds,omitempty"`
+	IsVisibleAllServices *bool       `json:"isVisibleAllServices,omitempty"`
 }
 
 type UpdateTeamPayload struct {

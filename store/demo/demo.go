@@ -10,6 +10,7 @@ import (
 	"crypto/sha1"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -83,7 +84,8 @@ func Load(ctx context.Context, db *bun.DB, o Options) (Stats, error) {
 					"organization_id", "service_provider_id", "created_at")
 			},
 			func() error {
-				return upsert(ctx, tx, d.teams, keys("external_id"), "name", "organization_id", "is_visible_all_services", "external_id", "created_at")
+				// parent_id only: the database derives path, depth and numchild, parents first.
+				return upsert(ctx, tx, d.teams, keys("external_id"), "name", "organization_id", "parent_id", "is_visible_all_services", "external_id", "created_at")
 			},
 			func() error {
 				return upsert(ctx, tx, d.teamServiceProviders, keys("team_id,service_provider_id"), "team_id", "service_provider_id", "created_at")
@@ -470,6 +472,27 @@ func (d *dataSet) linkService(t store.Team, sp int) {
 		CreatedAt: t.CreatedAt, TeamID: t.ID, ServiceProviderID: p})
 }
 
+// addTree adds a team tree of three levels to the first organization, with no random draw (the
+// teams that follow keep their content): its administrator owns the three teams, and the
+// organization's first generated user is a member of the deepest only, so that, logged in as
+// them, the two others show as inherited ancestors.
+func (d *dataSet) addTree() {
+	org := d.organizations[0].ID
+	admin := slices.IndexFunc(d.users, func(u store.User) bool { return u.Sub == "admin."+d.domains[0].Domain })
+	member := slices.IndexFunc(d.users[5:], func(u store.User) bool { return *u.OrganizationID == org })
+	var parent *uuid.UUID
+	for k, name := range []string{"Direction du numérique", "Pôle produits", "Équipe Annuaire"} {
+		t := store.Team{ID: id("team", "tree", k+1), CreatedAt: epoch.Add(time.Duration(k+3) * time.Hour), Name: name,
+			OrganizationID: &org, ParentID: parent, IsVisibleAllServices: true, ExternalID: id("team", "tree", k+1, "external")}
+		members, roles := []int{admin}, []store.Role{store.RoleOwner}
+		if k == 2 && member >= 0 {
+			members, roles = append(members, member+5), append(roles, store.RoleMember)
+		}
+		d.addTeam(t, members, roles)
+		parent = &t.ID
+	}
+}
+
 func (d *dataSet) addTeams(o Options) {
 	const owner, admin, member = 0, 1, 2 // the fixed users, first in d.users
 	e2eOrg := &d.organizations[1].ID
@@ -480,6 +503,10 @@ func (d *dataSet) addTeams(o Options) {
 		t := store.Team{ID: id("team", "e2e", k+2), CreatedAt: epoch.Add(time.Duration(k+1) * time.Hour),
 			Name: fmt.Sprintf("E2E Owner Team %d", k+1), OrganizationID: e2eOrg, ExternalID: id("team", "e2e", k+2, "external")}
 		d.addTeam(t, extra, []store.Role{store.RoleOwner, store.RoleMember}[:len(extra)])
+	}
+
+	if o.Teams > 0 {
+		d.addTree()
 	}
 
 	// Random teams draw their members from one organization, as People's user search offers

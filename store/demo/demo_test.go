@@ -84,7 +84,7 @@ func TestLoad(t *testing.T) {
 	want := checksums(t, db)
 
 	t.Run("stats count the rows", func(t *testing.T) {
-		wantStats := demo.Stats{Organizations: 2, Users: 150 + 3 + 2, Teams: 25 + 3, Contacts: 155 + 12 + 60,
+		wantStats := demo.Stats{Organizations: 2, Users: 150 + 3 + 2, Teams: 25 + 3 + 3, Contacts: 155 + 12 + 60,
 			ServiceProviders: 2, TeamAccesses: first.TeamAccesses, Invitations: first.Invitations}
 		if diff := cmp.Diff(wantStats, first); diff != "" {
 			t.Errorf("Load() stats (-want +got):\n%s", diff)
@@ -193,6 +193,21 @@ func TestLoad(t *testing.T) {
 		if n := count(t, db, `SELECT count(*) FROM team_accesses ta JOIN users u ON u.id = ta.user_id
 			WHERE u.sub = ? AND ta.role = 'owner'`, demo.E2EOwnerSub); n < 3 {
 			t.Errorf("the e2e owner owns %d teams, want at least 3", n)
+		}
+	})
+
+	t.Run("a tree of three levels, with a member of its deepest team only", func(t *testing.T) {
+		var depths []int
+		if err := db.NewRaw(`SELECT depth FROM teams WHERE name IN ('Direction du numérique', 'Pôle produits', 'Équipe Annuaire')
+			ORDER BY path`).Scan(ctx, &depths); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]int{1, 2, 3}, depths); diff != "" {
+			t.Errorf("depths (-want +got):\n%s", diff)
+		}
+		if n := count(t, db, `SELECT count(*) FROM team_accesses ta JOIN teams t ON t.id = ta.team_id
+			WHERE t.name = 'Équipe Annuaire' AND ta.role = 'member'`); n != 1 {
+			t.Errorf("%d members of the deepest team, want 1", n)
 		}
 	})
 

@@ -103,6 +103,19 @@ func Team(tb testing.TB, s *store.Store, org uuid.UUID, name string) uuid.UUID {
 	return id
 }
 
+// ChildTeam creates a team under parent, in the parent's organization, and returns its id.
+func ChildTeam(tb testing.TB, s *store.Store, parent uuid.UUID, name string) uuid.UUID {
+	tb.Helper()
+	var id uuid.UUID
+	err := s.DB().QueryRowContext(context.Background(),
+		"INSERT INTO teams (name, organization_id, parent_id) SELECT ?, organization_id, id FROM teams WHERE id = ? RETURNING id",
+		name, parent).Scan(&id)
+	if err != nil {
+		tb.Fatalf("create child team: %v", err)
+	}
+	return id
+}
+
 // Access gives user a role in team and returns the access id.
 func Access(tb testing.TB, s *store.Store, team, user uuid.UUID, role store.Role) uuid.UUID {
 	tb.Helper()
