@@ -35,6 +35,7 @@ import (
 	"lasuite.fr/people/auth/devop"
 	"lasuite.fr/people/graph"
 	"lasuite.fr/people/graph/playground"
+	"lasuite.fr/people/mail"
 	"lasuite.fr/people/migrations"
 	"lasuite.fr/people/store"
 	"lasuite.fr/people/store/demo"
@@ -304,7 +305,7 @@ func serve(ctx context.Context, cfg Config, s *store.Store, tracer trace.Tracer,
 	defer func() { stopPurge(); <-purged }() // before run closes the store
 	if cfg.Mail.Host != "" || cfg.Development() {
 		mailed := make(chan struct{})
-		go func() { defer close(mailed); newMailer(cfg.Mail, s, log).run(purgeCtx, mailInterval) }()
+		go func() { defer close(mailed); mail.New(mailOptions(cfg.Mail), s, log).Run(purgeCtx, mailInterval) }()
 		defer func() { stopPurge(); <-mailed }()
 	} else {
 		log.Warn("invitation emails stay queued: set EMAIL_HOST")

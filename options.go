@@ -1,0 +1,14 @@
+package main
+
+import (
+	"lasuite.fr/people/mail"
+)
+
+// The packages that main assembles take plain option structs and never see Config or its
+// secrets: these hand each one the part of the configuration it needs.
+
+// mailOptions are the invitation emails' settings (EMAIL_*, FRONTEND_URL).
+func mailOptions(c mailConfig) mail.Options {
+	return mail.Options{Host: c.Host, Port: c.Port, User: c.User, Password: c.Password.reveal(), UseTLS: c.UseTLS,
+		From: c.From, FrontendURL: c.FrontendURL}
+}
