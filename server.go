@@ -39,6 +39,7 @@ import (
 	"lasuite.fr/people/migrations"
 	"lasuite.fr/people/store"
 	"lasuite.fr/people/store/demo"
+	"lasuite.fr/people/webhook"
 )
 
 // defaultGCPercent is the collector's pace when GOGC is not set (see main).
@@ -314,7 +315,7 @@ func serve(ctx context.Context, cfg Config, s *store.Store, tracer trace.Tracer,
 	hooked := make(chan struct{})
 	go func() {
 		defer close(hooked)
-		newWebhookSender(cfg.Webhook, s, log, nil).run(purgeCtx, webhookInterval)
+		webhook.New(webhookOptions(cfg.Webhook), s, log).Run(purgeCtx, webhook.Interval)
 	}()
 	defer func() { stopPurge(); <-hooked }()
 	dev, err := newDevOIDC(ctx, cfg, s, log)
