@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"lasuite.fr/people/auth"
+	"lasuite.fr/people/ratelimit"
 	"lasuite.fr/people/wire"
 )
 
@@ -38,13 +39,13 @@ const (
 type ops struct {
 	log          *slog.Logger
 	metrics      *metrics
-	tracer       trace.Tracer   // a no-op tracer when tracing is off
-	tracing      bool           // spans are made and exported, and incoming trace context is followed
-	throttle     *limiter       // burst and sustained, per caller, on People's throttled data
-	services     *limiter       // a partner service's ceiling on the same data, all its users together
-	anonymous    *limiter       // every anonymous GraphQL request, per client address
-	introspect   *limiter       // tokens that are not cached, per client address (auth.Budget)
-	shared       *sharedBuckets // REDIS_URL: where the limiters' buckets live; nil keeps them in memory
+	tracer       trace.Tracer       // a no-op tracer when tracing is off
+	tracing      bool               // spans are made and exported, and incoming trace context is followed
+	throttle     *ratelimit.Limiter // burst and sustained, per caller, on People's throttled data
+	services     *ratelimit.Limiter // a partner service's ceiling on the same data, all its users together
+	anonymous    *ratelimit.Limiter // every anonymous GraphQL request, per client address
+	introspect   *ratelimit.Limiter // tokens that are not cached, per client address (auth.Budget)
+	shared       *ratelimit.Shared  // REDIS_URL: where the limiters' buckets live; nil keeps them in memory
 	trusted      []netip.Prefix
 	deadline     time.Duration // of every request: HTTP_WRITE_TIMEOUT
 	metricsToken secret
@@ -60,10 +61,10 @@ func newOps(cfg Config, db *sql.DB, tracer trace.Tracer, log *slog.Logger) *ops 
 	rl := cfg.RateLimits
 	o := &ops{
 		log: log, metrics: newMetrics(db), tracer: tracer, tracing: tracer != nil,
-		throttle:   newLimiter(time.Now, limitRule{limitBurst, rl.Burst}, limitRule{limitSustained, rl.Sustained}),
-		services:   newLimiter(time.Now, limitRule{limitService, rl.Service}),
-		anonymous:  newLimiter(time.Now, limitRule{limitAnonymous, rl.Anonymous}),
-		introspect: newLimiter(time.Now, limitRule{auth.LimitIntrospection, rl.Introspection}),
+		throttle:   ratelimit.New(time.Now, rule(limitBurst, rl.Burst), rule(limitSustained, rl.Sustained)),
+		services:   ratelimit.New(time.Now, rule(limitService, rl.Service)),
+		anonymous:  ratelimit.New(time.Now, rule(limitAnonymous, rl.Anonymous)),
+		introspect: ratelimit.New(time.Now, rule(auth.LimitIntrospection, rl.Introspection)),
 		trusted:    cfg.HTTP.TrustedProxies, deadline: cfg.HTTP.WriteTimeout, metricsToken: cfg.Telemetry.MetricsToken,
 		metricsLoopback: cfg.Telemetry.MetricsLoopback,
 	}
@@ -71,14 +72,14 @@ func newOps(cfg Config, db *sql.DB, tracer trace.Tracer, log *slog.Logger) *ops 
 		o.tracer = noop.NewTracerProvider().Tracer("")
 	}
 	if rl.Redis != "" {
-		shared, err := newSharedBuckets(rl.Redis.reveal(), o.metrics.redisFallbacks, log)
+		shared, err := ratelimit.NewShared(rl.Redis.reveal(), o.metrics.redisFallbacks.Inc, log)
 		if err != nil { // parseConfig has checked the URL: not reached
 			log.Error("rate limits kept in memory: bad REDIS_URL")
 			return o
 		}
 		o.shared = shared
-		for _, l := range []*limiter{o.throttle, o.services, o.anonymous, o.introspect} {
-			l.sharing(shared)
+		for _, l := range []*ratelimit.Limiter{o.throttle, o.services, o.anonymous, o.introspect} {
+			l.Share(shared)
 		}
 		log.Info("rate limits shared through redis")
 	}
@@ -86,12 +87,17 @@ func newOps(cfg Config, db *sql.DB, tracer trace.Tracer, log *slog.Logger) *ops 
 }
 
 // close lets go of what newOps opened.
-func (o *ops) close() error { return o.shared.close() }
+func (o *ops) close() error { return o.shared.Close() }
+
+// rule is a ratelimit.Rule of one of the configured rates.
+func rule(name string, r rate) ratelimit.Rule {
+	return ratelimit.Rule{Name: name, Rate: ratelimit.Rate{N: r.N, Period: r.Period}}
+}
 
 // introspectionBudget is the auth.Budget of tokens that are not cached; nil when off.
 func (o *ops) introspectionBudget() auth.Budget {
 	if o.introspect == nil {
-		return nil // not a nil *limiter in a non-nil interface
+		return nil // not a nil *ratelimit.Limiter in a non-nil interface
 	}
 	return o.introspect
 }
@@ -100,9 +106,9 @@ func (o *ops) introspectionBudget() auth.Budget {
 // read it.
 func (o *ops) clientKey(r *http.Request) string {
 	if st := stateFrom(r.Context()); st != nil {
-		return addrKey(st.addr)
+		return ratelimit.AddrKey(st.addr)
 	}
-	return addrKey(clientAddr(r, o.trusted))
+	return ratelimit.AddrKey(clientAddr(r, o.trusted))
 }
 
 // requestState is one request as the middleware sees it. The handlers inside fill in the
@@ -240,7 +246,7 @@ func (w *statusWriter) WriteHeader(status int) {
 	if !w.wrote && status >= 200 {
 		w.wrote = true
 		if w.st.retryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(retryAfter(w.st.retryAfter)))
+			w.Header().Set("Retry-After", strconv.Itoa(ratelimit.RetryAfter(w.st.retryAfter)))
 			status = http.StatusTooManyRequests
 		}
 		w.status = status
@@ -284,9 +290,9 @@ func (o *ops) callers(next http.Handler) http.Handler {
 			return
 		}
 		st.caller = "anonymous"
-		if wait, rule := o.anonymous.allow(addrKey(st.addr)); wait > 0 {
+		if wait, rule := o.anonymous.Allow(ratelimit.AddrKey(st.addr)); wait > 0 {
 			o.refused(r.Context(), st, wait, rule)
-			wire.Write(w, http.StatusTooManyRequests, wire.Error{Code: wire.CodeRateLimited, Message: "too many requests: retry later", RetryAfter: retryAfter(wait)})
+			wire.Write(w, http.StatusTooManyRequests, wire.Error{Code: wire.CodeRateLimited, Message: "too many requests: retry later", RetryAfter: ratelimit.RetryAfter(wait)})
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -296,7 +302,7 @@ func (o *ops) callers(next http.Handler) http.Handler {
 // refused counts and logs a request refused by a rate limit, and has statusWriter answer 429.
 func (o *ops) refused(ctx context.Context, st *requestState, wait time.Duration, rule string) {
 	o.metrics.rateLimited.WithLabelValues(rule).Inc()
-	o.log.WarnContext(ctx, "rate limited", "limit", rule, "principal", st.caller, "retry_after", retryAfter(wait))
+	o.log.WarnContext(ctx, "rate limited", "limit", rule, "principal", st.caller, "retry_after", ratelimit.RetryAfter(wait))
 	st.retryAfter = wait
 }
 

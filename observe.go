@@ -13,6 +13,7 @@ import (
 
 	"lasuite.fr/people/auth"
 	"lasuite.fr/people/graph"
+	"lasuite.fr/people/ratelimit"
 )
 
 var _ graph.Observer = (*ops)(nil)
@@ -30,11 +31,11 @@ func (o *ops) Admit(ctx context.Context, op graph.Operation) time.Duration {
 		st = &requestState{}
 	}
 	key := callerKey(ctx, st)
-	wait, rule := o.throttle.allow(key)
+	wait, rule := o.throttle.Allow(key)
 	if wait == 0 && o.services != nil {
 		if p, ok := auth.PrincipalFrom(ctx); ok && p.Method == auth.MethodBearer {
-			if wait, rule = o.services.allow(serviceKey(p)); wait > 0 {
-				o.throttle.refund(key)
+			if wait, rule = o.services.Allow(serviceKey(p)); wait > 0 {
+				o.throttle.Refund(key)
 			}
 		}
 	}
@@ -51,7 +52,7 @@ func callerKey(ctx context.Context, st *requestState) string {
 	p, ok := auth.PrincipalFrom(ctx)
 	switch {
 	case !ok:
-		return addrKey(st.addr)
+		return ratelimit.AddrKey(st.addr)
 	case p.Method == auth.MethodBearer && p.ServiceProviderID != uuid.Nil:
 		// One allocation, on every throttled request: the string itself.
 		var b [len("service:") + 36 + len(":user:") + 36]byte
