@@ -20,6 +20,7 @@ import (
 
 	"lasuite.fr/people/auth"
 	"lasuite.fr/people/ratelimit"
+	"lasuite.fr/people/telemetry"
 	"lasuite.fr/people/wire"
 )
 
@@ -38,7 +39,7 @@ const (
 // callers gate in the GraphQL chain and hands it to the GraphQL handler as its Observer.
 type ops struct {
 	log          *slog.Logger
-	metrics      *metrics
+	metrics      *telemetry.Metrics
 	tracer       trace.Tracer       // a no-op tracer when tracing is off
 	tracing      bool               // spans are made and exported, and incoming trace context is followed
 	throttle     *ratelimit.Limiter // burst and sustained, per caller, on People's throttled data
@@ -60,7 +61,9 @@ type ops struct {
 func newOps(cfg Config, db *sql.DB, tracer trace.Tracer, log *slog.Logger) *ops {
 	rl := cfg.RateLimits
 	o := &ops{
-		log: log, metrics: newMetrics(db), tracer: tracer, tracing: tracer != nil,
+		log: log, tracer: tracer,
+		metrics: telemetry.NewMetrics(db, limitBurst, limitSustained, limitService, limitAnonymous,
+			auth.LimitIntrospection, auth.LimitIntrospectionConcurrency), tracing: tracer != nil,
 		throttle:   ratelimit.New(time.Now, rule(limitBurst, rl.Burst), rule(limitSustained, rl.Sustained)),
 		services:   ratelimit.New(time.Now, rule(limitService, rl.Service)),
 		anonymous:  ratelimit.New(time.Now, rule(limitAnonymous, rl.Anonymous)),
@@ -72,7 +75,7 @@ func newOps(cfg Config, db *sql.DB, tracer trace.Tracer, log *slog.Logger) *ops 
 		o.tracer = noop.NewTracerProvider().Tracer("")
 	}
 	if rl.Redis != "" {
-		shared, err := ratelimit.NewShared(rl.Redis.reveal(), o.metrics.redisFallbacks.Inc, log)
+		shared, err := ratelimit.NewShared(rl.Redis.reveal(), o.metrics.RedisFallback, log)
 		if err != nil { // parseConfig has checked the URL: not reached
 			log.Error("rate limits kept in memory: bad REDIS_URL")
 			return o
@@ -188,7 +191,7 @@ func (o *ops) done(w *statusWriter, r *http.Request, st *requestState, p any) {
 		panic(p) // a handler's deliberate abort: net/http closes the connection quietly
 	}
 	if p != nil {
-		o.metrics.panics.Inc()
+		o.metrics.Panicked()
 		o.log.ErrorContext(r.Context(), "request panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 		if w.wrote {
 			defer panic(http.ErrAbortHandler) // half an answer: cut the connection, once logged
@@ -201,7 +204,7 @@ func (o *ops) done(w *statusWriter, r *http.Request, st *requestState, p any) {
 		status = http.StatusOK // what net/http sends for a handler that wrote nothing
 	}
 	d := time.Since(st.start)
-	o.metrics.request(r.Pattern, status, d)
+	o.metrics.Request(r.Pattern, status, d)
 	level := slog.LevelInfo
 	if quietRoutes[r.Pattern] && status < 400 {
 		level = slog.LevelDebug
@@ -301,7 +304,7 @@ func (o *ops) callers(next http.Handler) http.Handler {
 
 // refused counts and logs a request refused by a rate limit, and has statusWriter answer 429.
 func (o *ops) refused(ctx context.Context, st *requestState, wait time.Duration, rule string) {
-	o.metrics.rateLimited.WithLabelValues(rule).Inc()
+	o.metrics.RateLimited(rule)
 	o.log.WarnContext(ctx, "rate limited", "limit", rule, "principal", st.caller, "retry_after", ratelimit.RetryAfter(wait))
 	st.retryAfter = wait
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -131,7 +132,7 @@ func (o *ops) Finish(ctx context.Context, op graph.Operation, resp *graphql.Resp
 	case graphql.HasOperationContext(ctx):
 		start = graphql.GetOperationContext(ctx).Stats.OperationStart
 	}
-	o.metrics.operation(label, outcome, time.Since(start))
+	o.metrics.Operation(label, outcome, time.Since(start))
 	if span, ok := ctx.Value(operationSpanKey{}).(trace.Span); ok {
 		span.SetAttributes(attribute.String("people.graphql.outcome", outcome))
 		if outcome != "ok" {
@@ -139,4 +140,35 @@ func (o *ops) Finish(ctx context.Context, op graph.Operation, resp *graphql.Resp
 		}
 		span.End()
 	}
+}
+
+// operationLabel names an operation in the metrics: its root field when it selects one (a
+// field of the schema, so a bounded set), else other.
+func operationLabel(op graph.Operation) string {
+	if len(op.Fields) == 1 {
+		return op.Fields[0]
+	}
+	return "other"
+}
+
+// knownCodes are the extensions.code values an outcome may take; any other is "error".
+var knownCodes = map[string]bool{
+	graph.CodeUnauthenticated: true, graph.CodeForbidden: true, graph.CodeNotFound: true, graph.CodeBadUserInput: true,
+	graph.CodeConflict: true, graph.CodeInternal: true, graph.CodeUnavailable: true, graph.CodeBadRequest: true, graph.CodeNotAcceptable: true,
+	graph.CodeUnsupportedMediaType: true, graph.CodeMethodNotAllowed: true, graph.CodeRequestTooLarge: true,
+	graph.CodeOperationNotFound: true, graph.CodeOperationTooLarge: true, graph.CodeQueryTooDeep: true,
+	graph.CodeQueryTooComplex: true, graph.CodeTooManyAliases: true, graph.CodeIntrospectionDisabled: true,
+	graph.CodePersistedQueryNotFound: true, graph.CodeRateLimited: true,
+	errcode.ParseFailed: true, errcode.ValidationFailed: true,
+}
+
+// outcomeOf is ok, or the code of the first error.
+func outcomeOf(codes []string) string {
+	switch {
+	case len(codes) == 0:
+		return "ok"
+	case knownCodes[codes[0]]:
+		return codes[0]
+	}
+	return "error"
 }

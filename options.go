@@ -1,7 +1,13 @@
 package main
 
 import (
+	"context"
+	"log/slog"
+
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
 	"lasuite.fr/people/mail"
+	"lasuite.fr/people/telemetry"
 	"lasuite.fr/people/webhook"
 )
 
@@ -18,4 +24,16 @@ func mailOptions(c mailConfig) mail.Options {
 // are verified against the system's pool. SecretKeys go to the store, not to the sender.
 func webhookOptions(c webhookConfig) webhook.Options {
 	return webhook.Options{MaxAge: c.MaxAge, AllowHTTP: c.AllowHTTP, Retention: c.Retention, AllowedNetworks: c.AllowedNetworks}
+}
+
+// newTracerProvider exports traces as OTEL_EXPORTER_OTLP_ENDPOINT and the other OTEL_* settings
+// say, or returns nil when the endpoint is unset (telemetry.NewTracerProvider).
+func newTracerProvider(ctx context.Context, cfg Config, log *slog.Logger) (*sdktrace.TracerProvider, error) {
+	t := cfg.Telemetry
+	headers, err := otlpHeaders(t.OTLPHeaders.reveal())
+	if err != nil {
+		return nil, err // parseConfig has checked it already
+	}
+	return telemetry.NewTracerProvider(ctx, telemetry.TracingOptions{Endpoint: t.OTLPEndpoint, Headers: headers,
+		ServiceName: t.ServiceName, Release: cfg.Release, Environment: cfg.Environment, SampleRatio: t.SampleRatio}, log)
 }

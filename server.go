@@ -39,6 +39,7 @@ import (
 	"lasuite.fr/people/migrations"
 	"lasuite.fr/people/store"
 	"lasuite.fr/people/store/demo"
+	"lasuite.fr/people/telemetry"
 	"lasuite.fr/people/webhook"
 )
 
@@ -109,8 +110,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 				defer cancel()
 				tp.Shutdown(sctx)
 			}()
-			tracer = tp.Tracer(tracerName)
-			opts.Tracer = queryTracer{tracer}
+			tracer = tp.Tracer(telemetry.TracerName)
+			opts.Tracer = telemetry.QueryTracer{Tracer: tracer}
 			log.Info("tracing", "otlp_endpoint", cfg.Telemetry.OTLPEndpoint, "sample_ratio", cfg.Telemetry.SampleRatio)
 		}
 	}
@@ -272,7 +273,7 @@ func newMux(cfg Config, s *store.Store, sessions *auth.Sessions, rs *auth.Resour
 		}
 		io.WriteString(w, "ok\n")
 	})
-	mux.Handle("GET /metrics", o.metrics.handler(o.metricsToken, o.metricsLoopback, log))
+	mux.Handle("GET /metrics", metricsHandler(o.metrics, o.metricsToken, o.metricsLoopback, log))
 	return mux
 }
 
