@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"log/slog"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 
 	"lasuite.fr/people/mail"
+	"lasuite.fr/people/ops"
+	"lasuite.fr/people/ratelimit"
 	"lasuite.fr/people/telemetry"
 	"lasuite.fr/people/webhook"
 )
@@ -37,3 +41,19 @@ func newTracerProvider(ctx context.Context, cfg Config, log *slog.Logger) (*sdkt
 	return telemetry.NewTracerProvider(ctx, telemetry.TracingOptions{Endpoint: t.OTLPEndpoint, Headers: headers,
 		ServiceName: t.ServiceName, Release: cfg.Release, Environment: cfg.Environment, SampleRatio: t.SampleRatio}, log)
 }
+
+// newOps prepares the operations layer over db's pool (ops.New): the rate limits, the client
+// addresses behind TRUSTED_PROXIES, the requests' deadline and who may read /metrics. tracer
+// nil means tracing is off.
+func newOps(cfg Config, db *sql.DB, tracer trace.Tracer, log *slog.Logger) *ops.Layer {
+	rl := cfg.RateLimits
+	return ops.New(ops.Options{
+		Burst: rl.Burst.limit(), Sustained: rl.Sustained.limit(), Service: rl.Service.limit(),
+		Anonymous: rl.Anonymous.limit(), Introspection: rl.Introspection.limit(), Redis: rl.Redis.reveal(),
+		TrustedProxies: cfg.HTTP.TrustedProxies, Deadline: cfg.HTTP.WriteTimeout,
+		MetricsToken: cfg.Telemetry.MetricsToken.reveal(), MetricsLoopback: cfg.Telemetry.MetricsLoopback,
+	}, db, tracer, log)
+}
+
+// limit is the rate as package ratelimit takes it.
+func (r rate) limit() ratelimit.Rate { return ratelimit.Rate{N: r.N, Period: r.Period} }

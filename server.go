@@ -37,6 +37,7 @@ import (
 	"lasuite.fr/people/graph/playground"
 	"lasuite.fr/people/mail"
 	"lasuite.fr/people/migrations"
+	"lasuite.fr/people/ops"
 	"lasuite.fr/people/store"
 	"lasuite.fr/people/store/demo"
 	"lasuite.fr/people/telemetry"
@@ -151,13 +152,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 }
 
 // newLogger logs as text for a developer and as JSON in production; every record made with a
-// request's context carries its request id (contextHandler).
+// request's context carries its request id (ops.NewLogHandler).
 func newLogger(cfg Config, w io.Writer) *slog.Logger {
 	o := &slog.HandlerOptions{Level: cfg.Telemetry.LogLevel}
 	if cfg.Development() {
-		return slog.New(contextHandler{slog.NewTextHandler(w, o)})
+		return slog.New(ops.NewLogHandler(slog.NewTextHandler(w, o)))
 	}
-	return slog.New(contextHandler{slog.NewJSONHandler(w, o)})
+	return slog.New(ops.NewLogHandler(slog.NewJSONHandler(w, o)))
 }
 
 func migrate(ctx context.Context, s *store.Store, log *slog.Logger) error {
@@ -227,7 +228,7 @@ func newSessions(cfg Config, s *store.Store, creds *auth.CredentialCache, log *s
 	}, log)
 }
 
-func newMux(cfg Config, s *store.Store, sessions *auth.Sessions, rs *auth.ResourceServer, o *ops, log *slog.Logger) *http.ServeMux {
+func newMux(cfg Config, s *store.Store, sessions *auth.Sessions, rs *auth.ResourceServer, o *ops.Layer, log *slog.Logger) *http.ServeMux {
 	api := graph.NewHandler(s, graph.Options{Log: log, Settings: graph.Settings{
 		Release: cfg.Release, Commit: cfg.Commit, RegistrationIDPattern: cfg.RegistrationIDPattern,
 		Features: graph.Features{
@@ -240,9 +241,9 @@ func newMux(cfg Config, s *store.Store, sessions *auth.Sessions, rs *auth.Resour
 	// services) goes right after it: a request with an Authorization header is judged by that header
 	// alone, and the session middleware then leaves it be. CSRF needs to know which of the two
 	// authenticated the request, so it comes after both, and so does the anonymous rate limit
-	// (ops.callers). The handler bounds the body itself (GRAPHQL_MAX_BODY_BYTES), answering 413.
+	// (ops.Layer.Callers). The handler bounds the body itself (GRAPHQL_MAX_BODY_BYTES), answering 413.
 	var endpoint http.Handler = sessions.CSRF(api)
-	endpoint = o.callers(endpoint)
+	endpoint = o.Callers(endpoint)
 	endpoint = sessions.Middleware(endpoint)
 	endpoint = rs.Middleware(endpoint)
 	mux.Handle("/graphql", sessions.CORS(endpoint))
@@ -273,7 +274,7 @@ func newMux(cfg Config, s *store.Store, sessions *auth.Sessions, rs *auth.Resour
 		}
 		io.WriteString(w, "ok\n")
 	})
-	mux.Handle("GET /metrics", metricsHandler(o.metrics, o.metricsToken, o.metricsLoopback, log))
+	mux.Handle("GET /metrics", o.MetricsHandler())
 	return mux
 }
 
@@ -285,7 +286,7 @@ func serve(ctx context.Context, cfg Config, s *store.Store, tracer trace.Tracer,
 	}
 	defer ln.Close() // srv.Serve closes it too; this is for the set-up errors below
 	o := newOps(cfg, s.DB().DB, tracer, log)
-	defer o.close()
+	defer o.Close()
 	purgeCtx, stopPurge := context.WithCancel(ctx) // the background workers' context
 	defer stopPurge()
 	// The credential cache spares most requests the statement that authenticates them; its
@@ -296,7 +297,7 @@ func serve(ctx context.Context, cfg Config, s *store.Store, tracer trace.Tracer,
 		if err != nil {
 			return err
 		}
-		creds = auth.NewCredentialCache(rev, auth.CredentialCacheOptions{TTL: cfg.SessionCacheTTL, Metrics: o.metrics})
+		creds = auth.NewCredentialCache(rev, auth.CredentialCacheOptions{TTL: cfg.SessionCacheTTL, Metrics: o.Metrics()})
 		listened := make(chan struct{})
 		go func() { defer close(listened); rev.Run(purgeCtx) }()
 		defer func() { stopPurge(); <-listened }()
@@ -339,7 +340,7 @@ func serve(ctx context.Context, cfg Config, s *store.Store, tracer trace.Tracer,
 		login.Mount(mux)
 	}
 	srv := &http.Server{
-		Handler:           o.middleware(mux),
+		Handler:           o.Middleware(mux),
 		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
 		ReadTimeout:       cfg.HTTP.ReadTimeout,
 		WriteTimeout:      cfg.HTTP.WriteTimeout,

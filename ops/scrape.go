@@ -1,29 +1,28 @@
-package main
+package ops
 
 import (
 	"crypto/sha256"
 	"crypto/subtle"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"strings"
-
-	"lasuite.fr/people/telemetry"
 )
 
-// metricsHandler serves m to loopback clients, and to anyone presenting token as a
-// bearer token; with loopback false (METRICS_LOOPBACK=false), to every client. A loopback
+// MetricsHandler serves the metrics to loopback clients, and to anyone presenting
+// Options.MetricsToken as a bearer token; with MetricsLoopback false (METRICS_LOOPBACK=false),
+// to every client. A loopback
 // client is a loopback peer that names a loopback host: a page of another site whose name was
 // rebound to 127.0.0.1 (DNS rebinding) reaches a loopback peer too, but with its own name in
 // Host. A loopback peer that relays for someone else (a reverse proxy on the same host, which
 // adds X-Forwarded-For or Forwarded) does not count either.
-func metricsHandler(m *telemetry.Metrics, token secret, loopback bool, log *slog.Logger) http.Handler {
-	serve := m.Handler(log)
+func (o *Layer) MetricsHandler() http.Handler {
+	token, loopback, log := o.metricsToken, o.metricsLoopback, o.log
+	serve := o.metrics.Handler(log)
 	if !loopback {
 		return serve // the network restricts who reaches it (METRICS_LOOPBACK's documentation)
 	}
-	want := sha256.Sum256([]byte(token.reveal()))
+	want := sha256.Sum256([]byte(token))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		local := peerAddr(r).IsLoopback() && loopbackHost(r.Host) &&
 			r.Header.Get("X-Forwarded-For") == "" && r.Header.Get("Forwarded") == ""

@@ -1,4 +1,4 @@
-package main
+package ops
 
 import (
 	"context"
@@ -17,13 +17,13 @@ import (
 	"lasuite.fr/people/ratelimit"
 )
 
-var _ graph.Observer = (*ops)(nil)
+var _ graph.Observer = (*Layer)(nil)
 
 // Admit applies BURST_THROTTLE_RATES and SUSTAINED_THROTTLE_RATES to operations over People's
 // throttled data, once per operation whatever its number of fields, per caller (callerKey);
 // then, for a partner service, SERVICE_THROTTLE_RATES to all its users together. A refusal
 // spends nothing: when the service's ceiling refuses, the user's tokens are given back.
-func (o *ops) Admit(ctx context.Context, op graph.Operation) time.Duration {
+func (o *Layer) Admit(ctx context.Context, op graph.Operation) time.Duration {
 	if !op.Throttled || (o.throttle == nil && o.services == nil) {
 		return 0
 	}
@@ -97,7 +97,7 @@ type operationSpanKey struct{}
 
 // Start opens the operation's span, when tracing is on. Its name is bounded like the metrics'
 // labels; the client's operationName is an attribute.
-func (o *ops) Start(ctx context.Context, op graph.Operation) context.Context {
+func (o *Layer) Start(ctx context.Context, op graph.Operation) context.Context {
 	if !o.tracing {
 		return ctx
 	}
@@ -113,7 +113,7 @@ func (o *ops) Start(ctx context.Context, op graph.Operation) context.Context {
 // Finish counts the response, tells the middleware about the operation for its log line, ends
 // Start's span, and gives each INTERNAL and UNAVAILABLE error the request id, which the client
 // can quote.
-func (o *ops) Finish(ctx context.Context, op graph.Operation, resp *graphql.Response) {
+func (o *Layer) Finish(ctx context.Context, op graph.Operation, resp *graphql.Response) {
 	st := stateFrom(ctx)
 	errCodes := make([]string, 0, len(resp.Errors))
 	for _, e := range resp.Errors {
