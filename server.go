@@ -1,7 +1,7 @@
 // Command people is the directory server: a GraphQL API over PostgreSQL for the users,
 // contacts, teams and organizations of La Suite's services. It is the only package that knows
-// every other one: it reads the configuration, wires the store, auth and graph packages, and
-// runs the HTTP server.
+// every other one: it reads the configuration, wires the store, auth, graph and ops packages
+// and the mail and webhook senders, and runs the HTTP server.
 //
 //	people [serve]                       migrate (unless MIGRATE=false) and serve on LISTEN_ADDR
 //	people migrate                       apply pending migrations and exit
