@@ -88,7 +88,7 @@ test: chromium check $(GQLGEN_WORK)
 ## stress: what races most, twenty times over under the race detector: the store, auth and the
 ##         webhook sender (flaky tests are defects: this is how they are found)
 stress: $(GQLGEN_WORK)
-	@.ci/with-services env $(WITH_PATCH) $(GO) test -race -count=20 -timeout 60m ./store/... ./auth/...
+	@.ci/with-services env $(WITH_PATCH) $(GO) test -race -count=20 -timeout 60m ./store/... ./auth/... ./webhook/...
 	@.ci/with-services env $(WITH_PATCH) $(GO) test -race -count=20 -timeout 60m -run 'Webhook' .
 
 ## bench: the benchmark of the README (bench/): the big demo data set in a throw-away PostgreSQL

@@ -23,7 +23,7 @@ type HTTPSettings struct {
 	TrustedProxies []netip.Prefix
 }
 
-// RateLimitSettings are the token buckets of ratelimit.go; a zero rate is off.
+// RateLimitSettings are the token buckets of package ratelimit; a zero rate is off.
 type RateLimitSettings struct {
 	Burst     rate // BURST_THROTTLE_RATES: per caller, on People's throttled data
 	Sustained rate // SUSTAINED_THROTTLE_RATES: the same, over a longer period

@@ -1,5 +1,17 @@
 package main
 
+// mailConfig is how invitation emails leave (package mail): SMTP, or the log when no host is
+// set (development), as People's EMAIL_* settings.
+type mailConfig struct {
+	Host        string
+	Port        int
+	User        string
+	Password    secret
+	UseTLS      bool // STARTTLS (EMAIL_USE_TLS)
+	From        string
+	FrontendURL string // the link in invitations
+}
+
 // mail reads People's EMAIL_* settings and FRONTEND_URL (the link in invitations).
 func (p *parser) mail(c Config) mailConfig {
 	return mailConfig{

@@ -32,7 +32,7 @@ type TelemetrySettings struct {
 }
 
 // telemetry reads the metrics token and OpenTelemetry's standard variables; the exporter reads
-// no variable of its own (tracing.go passes it every setting).
+// no variable of its own (newTracerProvider passes it every setting).
 func (p *parser) telemetry() TelemetrySettings {
 	t := TelemetrySettings{
 		LogLevel:        logLevels[p.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error")],

@@ -6,12 +6,12 @@ import (
 	"time"
 )
 
-// webhookConfig is how team webhooks are delivered (webhook.go).
+// webhookConfig is how team webhooks are delivered (package webhook).
 type webhookConfig struct {
 	MaxAge    time.Duration // WEBHOOK_MAX_AGE: how long after a change its delivery is retried
 	AllowHTTP bool          // WEBHOOK_ALLOW_HTTP: accept and call http:// URLs, for development and tests
 	Retention time.Duration // WEBHOOK_DELIVERY_RETENTION: how long finished deliveries are kept
-	// WEBHOOK_ALLOWED_NETWORKS: the private or local networks (refusedNetworks) webhooks may
+	// WEBHOOK_ALLOWED_NETWORKS: the private or local networks (webhook.refusedNetworks) webhooks may
 	// reach all the same, such as a receiver inside the deployment's network.
 	AllowedNetworks []netip.Prefix
 	// SecretKeys seal the webhooks' secrets at rest: SECRET_KEY seals, and it and each of

@@ -1,7 +1,7 @@
 // Command people is the directory server: a GraphQL API over PostgreSQL for the users,
 // contacts, teams and organizations of La Suite's services. It is the only package that knows
-// every other one: it reads the configuration, wires the store, auth and graph packages, and
-// runs the HTTP server.
+// every other one: it reads the configuration, wires the store, auth, graph and ops packages
+// and the mail and webhook senders, and runs the HTTP server.
 //
 //	people [serve]                       migrate (unless MIGRATE=false) and serve on LISTEN_ADDR
 //	people migrate                       apply pending migrations and exit
@@ -37,9 +37,13 @@ import (
 	"lasuite.fr/people/auth/devop"
 	"lasuite.fr/people/graph"
 	"lasuite.fr/people/graph/playground"
+	"lasuite.fr/people/mail"
 	"lasuite.fr/people/migrations"
+	"lasuite.fr/people/ops"
 	"lasuite.fr/people/store"
 	"lasuite.fr/people/store/demo"
+	"lasuite.fr/people/telemetry"
+	"lasuite.fr/people/webhook"
 )
 
 // defaultGCPercent is the collector's pace when GOGC is not set (see main).
@@ -117,8 +121,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 				defer cancel()
 				tp.Shutdown(sctx)
 			}()
-			tracer = tp.Tracer(tracerName)
-			opts.Tracer = queryTracer{tracer}
+			tracer = tp.Tracer(telemetry.TracerName)
+			opts.Tracer = telemetry.QueryTracer{Tracer: tracer}
 			log.Info("tracing", "otlp_endpoint", cfg.Telemetry.OTLPEndpoint, "sample_ratio", cfg.Telemetry.SampleRatio)
 		}
 	}
@@ -170,13 +174,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 }
 
 // newLogger logs as text for a developer and as JSON in production; every record made with a
-// request's context carries its request id (contextHandler).
+// request's context carries its request id (ops.NewLogHandler).
 func newLogger(cfg Config, w io.Writer) *slog.Logger {
 	o := &slog.HandlerOptions{Level: cfg.Telemetry.LogLevel}
 	if cfg.Development() {
-		return slog.New(contextHandler{slog.NewTextHandler(w, o)})
+		return slog.New(ops.NewLogHandler(slog.NewTextHandler(w, o)))
 	}
-	return slog.New(contextHandler{slog.NewJSONHandler(w, o)})
+	return slog.New(ops.NewLogHandler(slog.NewJSONHandler(w, o)))
 }
 
 func migrate(ctx context.Context, s *store.Store, log *slog.Logger) error {
@@ -246,7 +250,7 @@ func newSessions(cfg Config, s *store.Store, creds *auth.CredentialCache, log *s
 	}, log)
 }
 
-func newMux(cfg Config, s *store.Store, sessions *auth.Sessions, rs *auth.ResourceServer, o *ops, log *slog.Logger) *http.ServeMux {
+func newMux(cfg Config, s *store.Store, sessions *auth.Sessions, rs *auth.ResourceServer, o *ops.Layer, log *slog.Logger) *http.ServeMux {
 	api := graph.NewHandler(s, graph.Options{Log: log, Settings: graph.Settings{
 		Release: cfg.Release, Commit: cfg.Commit, RegistrationIDPattern: cfg.RegistrationIDPattern,
 		Features: graph.Features{
@@ -259,9 +263,9 @@ func newMux(cfg Config, s *store.Store, sessions *auth.Sessions, rs *auth.Resour
 	// services) goes right after it: a request with an Authorization header is judged by that header
 	// alone, and the session middleware then leaves it be. CSRF needs to know which of the two
 	// authenticated the request, so it comes after both, and so does the anonymous rate limit
-	// (ops.callers). The handler bounds the body itself (GRAPHQL_MAX_BODY_BYTES), answering 413.
+	// (ops.Layer.Callers). The handler bounds the body itself (GRAPHQL_MAX_BODY_BYTES), answering 413.
 	var endpoint http.Handler = sessions.CSRF(api)
-	endpoint = o.callers(endpoint)
+	endpoint = o.Callers(endpoint)
 	endpoint = sessions.Middleware(endpoint)
 	endpoint = rs.Middleware(endpoint)
 	mux.Handle("/graphql", sessions.CORS(endpoint))
@@ -292,7 +296,7 @@ func newMux(cfg Config, s *store.Store, sessions *auth.Sessions, rs *auth.Resour
 		}
 		io.WriteString(w, "ok\n")
 	})
-	mux.Handle("GET /metrics", o.metrics.handler(o.metricsToken, o.metricsLoopback, log))
+	mux.Handle("GET /metrics", o.MetricsHandler())
 	return mux
 }
 
@@ -304,7 +308,7 @@ func serve(ctx context.Context, cfg Config, s *store.Store, tracer trace.Tracer,
 	}
 	defer ln.Close() // srv.Serve closes it too; this is for the set-up errors below
 	o := newOps(cfg, s.DB().DB, tracer, log)
-	defer o.close()
+	defer o.Close()
 	purgeCtx, stopPurge := context.WithCancel(ctx) // the background workers' context
 	defer stopPurge()
 	// The credential cache spares most requests the statement that authenticates them; its
@@ -319,7 +323,7 @@ func serve(ctx context.Context, cfg Config, s *store.Store, tracer trace.Tracer,
 	case err != nil:
 		return err
 	default:
-		creds = auth.NewCredentialCache(rev, auth.CredentialCacheOptions{TTL: cfg.SessionCacheTTL, Metrics: o.metrics})
+		creds = auth.NewCredentialCache(rev, auth.CredentialCacheOptions{TTL: cfg.SessionCacheTTL, Metrics: o.Metrics()})
 		listened := make(chan struct{})
 		go func() { defer close(listened); rev.Run(purgeCtx) }()
 		defer func() { stopPurge(); <-listened }()
@@ -330,7 +334,7 @@ func serve(ctx context.Context, cfg Config, s *store.Store, tracer trace.Tracer,
 	defer func() { stopPurge(); <-purged }() // before run closes the store
 	if cfg.Mail.Host != "" || cfg.Development() {
 		mailed := make(chan struct{})
-		go func() { defer close(mailed); newMailer(cfg.Mail, s, log).run(purgeCtx, mailInterval) }()
+		go func() { defer close(mailed); mail.New(mailOptions(cfg.Mail), s, log).Run(purgeCtx, mailInterval) }()
 		defer func() { stopPurge(); <-mailed }()
 	} else {
 		log.Warn("invitation emails stay queued: set EMAIL_HOST")
@@ -339,7 +343,7 @@ func serve(ctx context.Context, cfg Config, s *store.Store, tracer trace.Tracer,
 	hooked := make(chan struct{})
 	go func() {
 		defer close(hooked)
-		newWebhookSender(cfg.Webhook, s, log, nil).run(purgeCtx, webhookInterval)
+		webhook.New(webhookOptions(cfg.Webhook), s, log).Run(purgeCtx, webhook.Interval)
 	}()
 	defer func() { stopPurge(); <-hooked }()
 	// Organizations created from a SIRET are named after the registry by every instance, each
@@ -373,7 +377,7 @@ func serve(ctx context.Context, cfg Config, s *store.Store, tracer trace.Tracer,
 		login.Mount(mux)
 	}
 	srv := &http.Server{
-		Handler:           o.middleware(mux),
+		Handler:           o.Middleware(mux),
 		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
 		ReadTimeout:       cfg.HTTP.ReadTimeout,
 		WriteTimeout:      cfg.HTTP.WriteTimeout,

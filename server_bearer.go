@@ -6,6 +6,7 @@ import (
 
 	"lasuite.fr/people/auth"
 	"lasuite.fr/people/auth/devop"
+	"lasuite.fr/people/ops"
 	"lasuite.fr/people/store"
 )
 
@@ -16,16 +17,16 @@ import (
 // either, bearer tokens are refused with 401 and the rest of the server runs. creds, when not
 // nil, remembers which users are active. o counts the work, and holds the introspection budget
 // of each client address (INTROSPECTION_RATE_LIMIT).
-func newResourceServer(cfg Config, s *store.Store, dev *devop.Provider, creds *auth.CredentialCache, o *ops, log *slog.Logger) (*auth.ResourceServer, error) {
+func newResourceServer(cfg Config, s *store.Store, dev *devop.Provider, creds *auth.CredentialCache, o *ops.Layer, log *slog.Logger) (*auth.ResourceServer, error) {
 	b := cfg.Bearer
 	rc := auth.ResourceServerConfig{
 		Issuer: cfg.OIDCOPURL, IntrospectionURL: b.IntrospectionEndpoint, JWKSURL: b.JWKSEndpoint,
 		ClientID: b.ClientID, ClientSecret: b.ClientSecret.reveal(), ClientAuthMethod: b.ClientAuthMethod,
 		Backend: b.Backend, EncryptionAlg: b.EncryptionAlgo, EncryptionEnc: b.EncryptionEncoding, SigningAlg: b.SigningAlgo,
 		Scopes: b.Scopes, AudienceClaim: b.AudienceClaim, FallbackToEmail: cfg.Login.FallbackToEmail,
-		Timeout: b.Timeout, CacheTTL: b.CacheTTL, Metrics: o.metrics, Cache: creds,
+		Timeout: b.Timeout, CacheTTL: b.CacheTTL, Metrics: o.Metrics(), Cache: creds,
 		MaxConcurrentIntrospections: cfg.RateLimits.IntrospectionConcurrency,
-		IntrospectionBudget:         o.introspectionBudget(), ClientKey: o.clientKey,
+		IntrospectionBudget:         o.IntrospectionBudget(), ClientKey: o.ClientKey,
 	}
 	rc.EmailVerifiedRequired = !cfg.Login.EmailVerifiedDefault
 	if b.PrivateKey != "" {

@@ -113,12 +113,12 @@ func bearerServer(t *testing.T, vars map[string]string) (*httptest.Server, *lock
 	log := newLogger(cfg, logs)
 	s := storetest.Open(t)
 	o := newOps(cfg, s.DB().DB, nil, log)
-	t.Cleanup(func() { o.close() })
+	t.Cleanup(func() { o.Close() })
 	rs, err := newResourceServer(cfg, s, nil, nil, o, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(o.middleware(newMux(cfg, s, newSessions(cfg, s, nil, log), rs, o, log)))
+	srv := httptest.NewServer(o.Middleware(newMux(cfg, s, newSessions(cfg, s, nil, log), rs, o, log)))
 	t.Cleanup(srv.Close)
 	return srv, logs
 }

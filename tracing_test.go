@@ -15,27 +15,27 @@ import (
 	coltrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/protobuf/proto"
 
-	"lasuite.fr/people/graph"
 	"lasuite.fr/people/store/storetest"
+	"lasuite.fr/people/telemetry"
 )
 
 // TestTracingSpans: one span per operation, the SQL statements it runs as its children, the
 // caller's trace continued (traceparent), and no statement text in any span.
 func TestTracingSpans(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
-	tracer := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)).Tracer(tracerName)
+	tracer := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec)).Tracer(telemetry.TracerName)
 	cfg, err := parseConfig(env(map[string]string{"DATABASE_URL": "postgres://u:p@127.0.0.1/db"}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	log := newLogger(cfg, io.Discard)
-	s := storetest.OpenFresh(t, queryTracer{tracer})
+	s := storetest.OpenFresh(t, telemetry.QueryTracer{Tracer: tracer})
 	o := newOps(cfg, s.DB().DB, tracer, log)
 	rs, err := newResourceServer(cfg, s, nil, nil, o, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(o.middleware(newMux(cfg, s, newSessions(cfg, s, nil, log), rs, o, log)))
+	srv := httptest.NewServer(o.Middleware(newMux(cfg, s, newSessions(cfg, s, nil, log), rs, o, log)))
 	t.Cleanup(srv.Close)
 	u := storetest.User(t, s, storetest.Organization(t, s))
 	cookie := sessionCookie(t, s, u)
@@ -184,48 +184,5 @@ func TestTracingExportsOverOTLP(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(c.spans, ","), "people-test/query config") {
 		t.Errorf("exported spans: %v, want people-test/query config", c.spans)
-	}
-}
-
-func TestTracingOffWithoutEndpoint(t *testing.T) {
-	cfg, err := parseConfig(env(map[string]string{"DATABASE_URL": "postgres://u:p@127.0.0.1/db"}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tp, err := newTracerProvider(t.Context(), cfg, newLogger(cfg, io.Discard))
-	if tp != nil || err != nil {
-		t.Errorf("newTracerProvider without OTEL_EXPORTER_OTLP_ENDPOINT = %v, %v; want nil, nil", tp, err)
-	}
-	o := newOps(cfg, storetest.Open(t).DB().DB, nil, newLogger(cfg, io.Discard))
-	if o.tracing || o.tracer == nil {
-		t.Errorf("ops without a tracer: tracing %v, tracer %v", o.tracing, o.tracer)
-	}
-	if ctx := o.Start(t.Context(), graph.Operation{Type: "query", Fields: []string{"me"}}); trace.SpanFromContext(ctx).SpanContext().IsValid() {
-		t.Error("Start made a span with tracing off")
-	}
-}
-
-// A SQL span's name comes from the statement's keywords and identifiers, never from a literal,
-// since bun writes values into the text.
-func TestStatementName(t *testing.T) {
-	for _, tt := range []struct{ sql, op, table string }{
-		{`SELECT "u"."id" FROM "users" AS "u" WHERE (u.id = 'a1')`, "SELECT", "users"},
-		{`SELECT 'x FROM secret', id FROM users`, "SELECT", "users"},
-		{`SELECT E'it\'s FROM secret' FROM teams`, "SELECT", "teams"},
-		{`INSERT INTO teams (name) SELECT 'FROM secret' RETURNING *`, "INSERT", "teams"},
-		{`UPDATE ONLY sessions SET last_seen_at = now()`, "UPDATE", "sessions"},
-		{`DELETE FROM "sessions" AS "ses" WHERE ses.token_hash = '\x00'`, "DELETE", "sessions"},
-		{"WITH viewer AS (SELECT t.id FROM teams t), o AS (SELECT 1 FROM x)\n\tSELECT * FROM viewer v JOIN team_accesses ta ON true", "SELECT", ""},
-		{`WITH me AS (SELECT 1) SELECT * FROM team_accesses ta, me`, "SELECT", "team_accesses"},
-		{`SELECT * FROM (SELECT 1 FROM users) w`, "SELECT", ""},
-		{`SELECT * FROM unnest($1::uuid[])`, "SELECT", ""},
-		{`-- a comment FROM secret` + "\nSELECT 1 FROM public.teams", "SELECT", "teams"},
-		{`begin isolation level read committed`, "BEGIN", ""},
-		{`commit`, "COMMIT", ""},
-		{`SELECT 1`, "SELECT", ""},
-	} {
-		if op, table := statementName(tt.sql); op != tt.op || table != tt.table {
-			t.Errorf("statementName(%q) = %q, %q; want %q, %q", tt.sql, op, table, tt.op, tt.table)
-		}
 	}
 }

@@ -152,7 +152,7 @@ type ResourceServer struct {
 }
 
 // Budget limits how often each client may have the resource server ask the authorization
-// server about a token. The server's implementation is its rate limiter (ratelimit.go), shared
+// server about a token. The server's implementation is its rate limiter (package ratelimit), shared
 // by every instance through Redis when REDIS_URL is set.
 type Budget interface {
 	// Spend takes one call from key's budget and returns 0, or takes nothing and returns how

@@ -1,30 +1,30 @@
-package main
+// Package telemetry is what the server tells its operators besides the log: the Prometheus
+// series (Metrics, in a registry of their own) and the OpenTelemetry traces (NewTracerProvider,
+// and QueryTracer for the SQL statements). Who may read /metrics, and what each request
+// counts, is the HTTP layer's to decide (package ops).
+//
+// It imports auth only, for the names of the outcomes whose series exist from the start: never
+// main, graph or store.
+package telemetry
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"database/sql"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/netip"
 	"strconv"
-	"strings"
 	"time"
 
-	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"lasuite.fr/people/auth"
-	"lasuite.fr/people/graph"
 )
 
-// metrics are the server's Prometheus series, in a registry of their own (no global state).
+// Metrics are the server's Prometheus series, in a registry of their own (no global state).
 // Every label takes its values from a fixed set: route patterns of the mux, status codes, root
 // fields of the schema, error codes we define; never from what a client writes.
-type metrics struct {
+type Metrics struct {
 	registry       *prometheus.Registry
 	httpRequests   *prometheus.CounterVec   // route, code
 	httpDuration   *prometheus.HistogramVec // route
@@ -41,8 +41,10 @@ type metrics struct {
 // latencyBuckets run from a cached lookup to the statement timeout.
 var latencyBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
 
-func newMetrics(db *sql.DB) *metrics {
-	m := &metrics{
+// NewMetrics registers the series, db's pool statistics among them. limits name the rate limits
+// whose refusals are counted, so that their series exist from the start.
+func NewMetrics(db *sql.DB, limits ...string) *Metrics {
+	m := &Metrics{
 		registry: prometheus.NewRegistry(),
 		httpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "people_http_requests_total", Help: "HTTP requests answered, by route pattern and status code.",
@@ -95,22 +97,22 @@ func newMetrics(db *sql.DB) *metrics {
 			m.credentials.WithLabelValues(k, o)
 		}
 	}
-	for _, l := range []string{limitBurst, limitSustained, limitService, limitAnonymous, auth.LimitIntrospection, auth.LimitIntrospectionConcurrency} {
+	for _, l := range limits {
 		m.rateLimited.WithLabelValues(l)
 	}
 	return m
 }
 
 // TokenCached, Introspected, CredentialChecked and RateLimited implement auth.Metrics.
-func (m *metrics) TokenCached()                { m.tokenCacheHits.Inc() }
-func (m *metrics) Introspected(outcome string) { m.introspections.WithLabelValues(outcome).Inc() }
-func (m *metrics) RateLimited(limit string)    { m.rateLimited.WithLabelValues(limit).Inc() }
-func (m *metrics) CredentialChecked(kind, outcome string) {
+func (m *Metrics) TokenCached()                { m.tokenCacheHits.Inc() }
+func (m *Metrics) Introspected(outcome string) { m.introspections.WithLabelValues(outcome).Inc() }
+func (m *Metrics) RateLimited(limit string)    { m.rateLimited.WithLabelValues(limit).Inc() }
+func (m *Metrics) CredentialChecked(kind, outcome string) {
 	m.credentials.WithLabelValues(kind, outcome).Inc()
 }
 
-// request counts one answered HTTP request.
-func (m *metrics) request(route string, status int, d time.Duration) {
+// Request counts one answered HTTP request; route is the mux's pattern, empty when none matched.
+func (m *Metrics) Request(route string, status int, d time.Duration) {
 	if route == "" {
 		route = "unmatched"
 	}
@@ -118,84 +120,21 @@ func (m *metrics) request(route string, status int, d time.Duration) {
 	m.httpDuration.WithLabelValues(route).Observe(d.Seconds())
 }
 
-// operation counts one GraphQL response.
-func (m *metrics) operation(label, outcome string, d time.Duration) {
+// Operation counts one GraphQL response, by its label (its root field, or other) and outcome.
+func (m *Metrics) Operation(label, outcome string, d time.Duration) {
 	m.operations.WithLabelValues(label, outcome).Inc()
 	m.opDuration.WithLabelValues(label, outcome).Observe(d.Seconds())
 }
 
-// operationLabel names an operation in the metrics: its root field when it selects one (a
-// field of the schema, so a bounded set), else other.
-func operationLabel(op graph.Operation) string {
-	if len(op.Fields) == 1 {
-		return op.Fields[0]
-	}
-	return "other"
-}
+// Panicked counts a panic recovered while answering a request.
+func (m *Metrics) Panicked() { m.panics.Inc() }
 
-// knownCodes are the extensions.code values an outcome may take; any other is "error".
-var knownCodes = map[string]bool{
-	graph.CodeUnauthenticated: true, graph.CodeForbidden: true, graph.CodeNotFound: true, graph.CodeBadUserInput: true,
-	graph.CodeConflict: true, graph.CodeInternal: true, graph.CodeUnavailable: true, graph.CodeBadRequest: true, graph.CodeNotAcceptable: true,
-	graph.CodeUnsupportedMediaType: true, graph.CodeMethodNotAllowed: true, graph.CodeRequestTooLarge: true,
-	graph.CodeOperationNotFound: true, graph.CodeOperationTooLarge: true, graph.CodeQueryTooDeep: true,
-	graph.CodeQueryTooComplex: true, graph.CodeTooManyAliases: true, graph.CodeIntrospectionDisabled: true,
-	graph.CodePersistedQueryNotFound: true, graph.CodeRateLimited: true,
-	errcode.ParseFailed: true, errcode.ValidationFailed: true,
-}
+// RedisFallback counts a rate-limit decision made in memory because Redis could not be reached.
+func (m *Metrics) RedisFallback() { m.redisFallbacks.Inc() }
 
-// outcomeOf is ok, or the code of the first error.
-func outcomeOf(codes []string) string {
-	switch {
-	case len(codes) == 0:
-		return "ok"
-	case knownCodes[codes[0]]:
-		return codes[0]
-	}
-	return "error"
-}
-
-// handler serves the registry to loopback clients, and to anyone presenting token as a
-// bearer token; with loopback false (METRICS_LOOPBACK=false), to every client. A loopback
-// client is a loopback peer that names a loopback host: a page of another site whose name was
-// rebound to 127.0.0.1 (DNS rebinding) reaches a loopback peer too, but with its own name in
-// Host. A loopback peer that relays for someone else (a reverse proxy on the same host, which
-// adds X-Forwarded-For or Forwarded) does not count either.
-func (m *metrics) handler(token secret, loopback bool, log *slog.Logger) http.Handler {
-	serve := promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{
+// Handler serves the registry in Prometheus's text format, to whoever reaches it.
+func (m *Metrics) Handler(log *slog.Logger) http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError), Registry: m.registry,
 	})
-	if !loopback {
-		return serve // the network restricts who reaches it (METRICS_LOOPBACK's documentation)
-	}
-	want := sha256.Sum256([]byte(token.reveal()))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		local := peerAddr(r).IsLoopback() && loopbackHost(r.Host) &&
-			r.Header.Get("X-Forwarded-For") == "" && r.Header.Get("Forwarded") == ""
-		scheme, got, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-		// Hashes of equal length, so that the comparison says nothing about the token's length.
-		sum := sha256.Sum256([]byte(got))
-		authorized := token != "" && strings.EqualFold(scheme, "Bearer") && subtle.ConstantTimeCompare(sum[:], want[:]) == 1
-		if !local && !authorized {
-			log.WarnContext(r.Context(), "metrics refused", "reason", "not a loopback client and no valid METRICS_TOKEN")
-			http.Error(w, "forbidden: metrics are served to loopback clients, or with METRICS_TOKEN\n", http.StatusForbidden)
-			return
-		}
-		serve.ServeHTTP(w, r)
-	})
-}
-
-// loopbackHost reports whether a Host header names this machine: localhost or a loopback
-// address (127.0.0.0/8, [::1]), with or without a port. No name is resolved.
-func loopbackHost(host string) bool {
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	} else if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
-		host = host[1 : len(host)-1]
-	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	a, err := netip.ParseAddr(host)
-	return err == nil && a.Zone() == "" && a.Unmap().IsLoopback()
 }

@@ -1,4 +1,4 @@
-package main
+package webhook
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	"lasuite.fr/people/store"
 	"lasuite.fr/people/store/storetest"
+	"lasuite.fr/people/webhook/webhooktest"
 )
 
 func TestDestinationAllowed(t *testing.T) {
@@ -142,18 +143,18 @@ func (d *dnsServer) resolver() *net.Resolver {
 	}}
 }
 
-// TestWebhookRefusedDestinations: a webhook whose host is, or resolves to, a loopback address
+// TestWebhookRefusedDestinations: a webhook whose host is, or resolves to, a webhooktest.Loopback address
 // is refused without any connection unless WEBHOOK_ALLOWED_NETWORKS allows it, and staff read
 // the failure's class, not the address.
 func TestWebhookRefusedDestinations(t *testing.T) {
 	s := storetest.Open(t)
 	dev := store.New(s.DB(), store.Options{WebhookAllowHTTP: true})
 	const refused = "refused destination: a private or local address (WEBHOOK_ALLOWED_NETWORKS)"
-	r := startReceiver(t, false)
-	port := r.srv.URL[strings.LastIndex(r.srv.URL, ":")+1:]
+	r := webhooktest.StartReceiver(t, false)
+	port := r.Server.URL[strings.LastIndex(r.Server.URL, ":")+1:]
 
 	// attempt makes one delivery to url with sender and returns the webhook's state after it.
-	attempt := func(t *testing.T, sender *webhookSender, url string) store.TeamWebhook {
+	attempt := func(t *testing.T, sender *Sender, url string) store.TeamWebhook {
 		t.Helper()
 		team := storetest.TeamWithEveryRole(t, s)
 		w, err := dev.CreateTeamWebhook(t.Context(), store.NewTeamWebhook{TeamID: team.ID, URL: url, Secret: "s3cret"})
@@ -162,22 +163,22 @@ func TestWebhookRefusedDestinations(t *testing.T) {
 		}
 		t.Cleanup(func() { s.DeleteTeamWebhook(context.Background(), w.ID) })
 		storetest.Access(t, s, team.ID, team.Outsider, store.RoleMember)
-		if _, err := sender.sendDue(t.Context()); err != nil {
+		if _, err := sender.SendDue(t.Context()); err != nil {
 			t.Fatal(err)
 		}
-		return webhookOf(t, s, w)
+		return webhooktest.WebhookOf(t, s, w)
 	}
-	refusing := func() *webhookSender {
+	refusing := func() *Sender {
 		w := testSender(s, nil, time.Hour)
 		w.cfg.AllowHTTP, w.dial.allowed = true, nil
 		return w
 	}
 
 	for _, tc := range []struct{ name, url string }{
-		{"loopback address", r.srv.URL + "/hook"},
+		{"webhooktest.Loopback address", r.Server.URL + "/hook"},
 		{"localhost", "http://localhost:" + port + "/hook"},
-		{"IPv4-mapped loopback", "http://[::ffff:127.0.0.1]:" + port + "/hook"},
-		{"IPv6 loopback", "http://[::1]:" + port + "/hook"},
+		{"IPv4-mapped webhooktest.Loopback", "http://[::ffff:127.0.0.1]:" + port + "/hook"},
+		{"IPv6 webhooktest.Loopback", "http://[::1]:" + port + "/hook"},
 		{"unspecified", "http://0.0.0.0:" + port + "/hook"},
 		{"cloud metadata", "http://169.254.169.254/latest/meta-data/"},
 		{"private", "http://10.0.0.1:" + port + "/hook"},
@@ -187,7 +188,7 @@ func TestWebhookRefusedDestinations(t *testing.T) {
 			if ws.LastError != refused || ws.Status != store.WebhookStatusPending {
 				t.Errorf("webhook %+v, want pending with lastError %q", ws, refused)
 			}
-			if n := r.connections(); n != 0 {
+			if n := r.Connections(); n != 0 {
 				t.Errorf("the receiver accepted %d connections, want none", n)
 			}
 		})
@@ -195,11 +196,11 @@ func TestWebhookRefusedDestinations(t *testing.T) {
 
 	t.Run("allowed network", func(t *testing.T) {
 		sender := refusing()
-		sender.dial.allowed = []netip.Prefix{loopback}
+		sender.dial.allowed = []netip.Prefix{webhooktest.Loopback}
 		if ws := attempt(t, sender, "http://localhost:"+port+"/hook"); ws.Status != store.WebhookStatusSuccess || ws.LastError != "" {
 			t.Errorf("webhook %+v, want delivered to an allowed network", ws)
 		}
-		if got := r.receipts(); len(got) != 1 || got[0].Authorization != "Bearer s3cret" {
+		if got := r.Receipts(); len(got) != 1 || got[0].Authorization != "Bearer s3cret" {
 			t.Errorf("receipts %+v, want the delivery", got)
 		}
 	})
@@ -212,8 +213,8 @@ func TestWebhookRefusedDestinations(t *testing.T) {
 func TestWebhookDNSRebinding(t *testing.T) {
 	s := storetest.Open(t)
 	dev := store.New(s.DB(), store.Options{WebhookAllowHTTP: true})
-	r := startReceiver(t, false)
-	port := r.srv.URL[strings.LastIndex(r.srv.URL, ":")+1:]
+	r := webhooktest.StartReceiver(t, false)
+	port := r.Server.URL[strings.LastIndex(r.Server.URL, ":")+1:]
 	allowed, target := netip.MustParseAddr("127.0.0.2"), netip.MustParseAddr("127.0.0.1")
 
 	for _, tc := range []struct {
@@ -245,16 +246,16 @@ func TestWebhookDNSRebinding(t *testing.T) {
 			}
 			t.Cleanup(func() { s.DeleteTeamWebhook(context.Background(), w.ID) })
 			storetest.Access(t, s, team.ID, team.Outsider, store.RoleMember)
-			if _, err := sender.sendDue(t.Context()); err != nil {
+			if _, err := sender.SendDue(t.Context()); err != nil {
 				t.Fatal(err)
 			}
-			if ws := webhookOf(t, s, w); ws.LastError != tc.want {
+			if ws := webhooktest.WebhookOf(t, s, w); ws.LastError != tc.want {
 				t.Errorf("lastError %q, want %q", ws.LastError, tc.want)
 			}
 			if n := dns.aQueries(); n != 1 {
 				t.Errorf("%d A queries for one attempt, want 1", n)
 			}
-			if n := r.connections(); n != 0 {
+			if n := r.Connections(); n != 0 {
 				t.Errorf("the receiver accepted %d connections, want none", n)
 			}
 		})

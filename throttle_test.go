@@ -1,12 +1,9 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,10 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
-	"github.com/google/uuid"
-
-	"lasuite.fr/people/auth"
 	"lasuite.fr/people/auth/oidctest"
 	"lasuite.fr/people/store"
 	"lasuite.fr/people/store/storetest"
@@ -46,112 +39,6 @@ func TestParseRate(t *testing.T) {
 		if (err == nil) != tt.ok || got != tt.want {
 			t.Errorf("parseRate(%q) = %v, %v; want %v, ok %v", tt.in, got, err, tt.want, tt.ok)
 		}
-	}
-}
-
-// fakeClock is a limiter's time, moved by hand.
-type fakeClock struct{ t time.Time }
-
-func (c *fakeClock) now() time.Time      { return c.t }
-func (c *fakeClock) add(d time.Duration) { c.t = c.t.Add(d) }
-func newFakeClock() *fakeClock           { return &fakeClock{time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)} }
-
-func allowed(l *limiter, key string) bool { w, _ := l.allow(key); return w == 0 }
-
-func TestLimiterBurstAndSustained(t *testing.T) {
-	c := newFakeClock()
-	l := newLimiter(c.now, limitRule{limitBurst, rate{3, time.Minute}}, limitRule{limitSustained, rate{5, time.Hour}})
-	for i := range 3 {
-		if !allowed(l, "user:a") {
-			t.Fatalf("request %d of a burst of 3 refused", i+1)
-		}
-	}
-	if w, rule := l.allow("user:a"); rule != limitBurst || w != 20*time.Second {
-		t.Errorf("4th request at once: wait %v by %q, want 20s by burst (3 a minute: one token every 20s)", w, rule)
-	}
-	if !allowed(l, "user:b") {
-		t.Error("another caller was refused: limits are per key")
-	}
-	c.add(20 * time.Second)
-	if !allowed(l, "user:a") {
-		t.Fatal("refused once the burst bucket refilled a token")
-	}
-	c.add(40 * time.Second)
-	if !allowed(l, "user:a") {
-		t.Fatal("5th request refused: the sustained bucket still had one")
-	}
-	// 5 spent in a minute: the hourly bucket (5 an hour, one every 12 minutes) is empty,
-	// though the burst bucket has refilled.
-	if w, rule := l.allow("user:a"); rule != limitSustained || w <= 10*time.Minute || w > 12*time.Minute {
-		t.Errorf("6th request: wait %v by %q, want about 11 minutes by sustained", w, rule)
-	}
-	// A refusal spends nothing: after the wait, exactly one more request passes.
-	c.add(11 * time.Minute)
-	if !allowed(l, "user:a") {
-		t.Error("refused after the sustained wait")
-	}
-	if allowed(l, "user:a") {
-		t.Error("a second request passed: refusals must not have spent tokens, and this one has none")
-	}
-}
-
-func TestLimiterOff(t *testing.T) {
-	if l := newLimiter(time.Now, limitRule{limitBurst, rate{}}); l != nil {
-		t.Fatalf("newLimiter with every rule off = %v, want nil", l)
-	}
-	var l *limiter
-	if !allowed(l, "x") {
-		t.Error("a nil limiter refused")
-	}
-}
-
-func TestRetryAfter(t *testing.T) {
-	for d, want := range map[time.Duration]int{time.Millisecond: 1, time.Second: 1, 1001 * time.Millisecond: 2, 20 * time.Second: 20} {
-		if got := retryAfter(d); got != want {
-			t.Errorf("retryAfter(%v) = %d, want %d", d, got, want)
-		}
-	}
-}
-
-func TestClientAddr(t *testing.T) {
-	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}
-	tests := []struct {
-		name, remote string
-		xff          []string
-		want         string
-	}{
-		{"direct client", "203.0.113.7:5555", nil, "203.0.113.7"},
-		{"untrusted peer's header is ignored", "203.0.113.7:5555", []string{"198.51.100.1"}, "203.0.113.7"},
-		{"trusted proxy names the client", "10.1.2.3:80", []string{"198.51.100.1"}, "198.51.100.1"},
-		{"chain of trusted proxies", "10.1.2.3:80", []string{"198.51.100.1, 10.9.9.9", "10.8.8.8"}, "198.51.100.1"},
-		{"client-written entries left of the first untrusted hop are ignored", "10.1.2.3:80", []string{"1.1.1.1, 198.51.100.1"}, "198.51.100.1"},
-		{"garbage stops at the last proxy", "10.1.2.3:80", []string{"not-an-ip"}, "10.1.2.3"},
-		{"only proxies", "10.1.2.3:80", []string{"10.4.4.4"}, "10.4.4.4"},
-		{"IPv6 loopback proxy", "[::1]:80", []string{"2001:db8::1"}, "2001:db8::1"},
-		{"IPv4-mapped peer", "[::ffff:203.0.113.7]:1", nil, "203.0.113.7"},
-	}
-	for _, tt := range tests {
-		r := httptest.NewRequest(http.MethodGet, "/", nil)
-		r.RemoteAddr = tt.remote
-		for _, v := range tt.xff {
-			r.Header.Add("X-Forwarded-For", v)
-		}
-		if got := clientAddr(r, trusted).String(); got != tt.want {
-			t.Errorf("%s: clientAddr = %s, want %s", tt.name, got, tt.want)
-		}
-	}
-}
-
-func TestAddrKey(t *testing.T) {
-	got := []string{
-		addrKey(netip.MustParseAddr("203.0.113.7")),
-		addrKey(netip.MustParseAddr("2001:db8:1:2:aaaa::1")),
-		addrKey(netip.MustParseAddr("2001:db8:1:2:bbbb::2")),
-		addrKey(netip.Addr{}),
-	}
-	want := []string{"ip:203.0.113.7", "ip:2001:db8:1:2::/64", "ip:2001:db8:1:2::/64", "ip:unknown"}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("addrKey (-want +got):\n%s", diff)
 	}
 }
 
@@ -373,39 +260,5 @@ func wantRefusal(t *testing.T, what string, status int, h http.Header, body stri
 	}
 	if strings.Contains(body, `"data"`) {
 		t.Errorf("%s: the refusal has data: %s", what, body)
-	}
-}
-
-// TestCallerKey: whom each kind of caller counts as, in one allocation for the callers that
-// are on every throttled request.
-func TestCallerKey(t *testing.T) {
-	user, sp := uuid.MustParse("0b9f4ad2-5c41-4f0e-9a53-2c1d7e0f6a11"), uuid.MustParse("7d2e31c8-90ab-4cde-8f01-23456789abcd")
-	st := &requestState{addr: netip.MustParseAddr("203.0.113.7")}
-	tests := []struct {
-		name     string
-		p        *auth.Principal
-		want     string
-		oneAlloc bool
-	}{
-		{"anonymous", nil, "ip:203.0.113.7", false},
-		{"session", &auth.Principal{UserID: user, Method: auth.MethodSession}, "user:" + user.String(), true},
-		{"partner user", &auth.Principal{UserID: user, Method: auth.MethodBearer, ServiceProviderID: sp, Audience: "docs"},
-			"service:" + sp.String() + ":user:" + user.String(), true},
-		{"partner user, service not recorded", &auth.Principal{UserID: user, Method: auth.MethodBearer, Audience: "docs"},
-			"audience:docs:user:" + user.String(), false},
-	}
-	for _, tt := range tests {
-		ctx := context.Background()
-		if tt.p != nil {
-			ctx = auth.WithPrincipal(ctx, *tt.p)
-		}
-		if got := callerKey(ctx, st); got != tt.want {
-			t.Errorf("%s: callerKey = %q, want %q", tt.name, got, tt.want)
-		}
-		if tt.oneAlloc {
-			if n := testing.AllocsPerRun(100, func() { callerKey(ctx, st) }); n > 1 {
-				t.Errorf("%s: callerKey allocates %v times, want 1", tt.name, n)
-			}
-		}
 	}
 }

@@ -1,4 +1,12 @@
-package main
+// Package ops is the server's HTTP operations layer: what operators get from every request (an
+// id, a deadline, one log line, the metrics, trace spans, panics answered with INTERNAL), the
+// rate limits, who may read /metrics, and the observer the GraphQL handler reports each
+// operation to (graph.Observer). main makes one Layer, wraps the whole mux in its Middleware,
+// and puts its Callers gate in the GraphQL chain.
+//
+// It imports auth, graph, wire, ratelimit and telemetry: never main or store. Its settings come
+// from main as Options; it reads no environment.
+package ops
 
 import (
 	"context"
@@ -19,6 +27,8 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"lasuite.fr/people/auth"
+	"lasuite.fr/people/ratelimit"
+	"lasuite.fr/people/telemetry"
 	"lasuite.fr/people/wire"
 )
 
@@ -32,77 +42,105 @@ const (
 	limitAnonymous = "anonymous"
 )
 
-// ops is what operators get from every request: an id, a log line, metrics, trace spans, and
-// the rate limits. serve makes one and wraps the whole mux in its middleware; newMux puts its
-// callers gate in the GraphQL chain and hands it to the GraphQL handler as its Observer.
-type ops struct {
+// Options are the operations layer's settings; a zero Rate is off.
+type Options struct {
+	Burst     ratelimit.Rate // BURST_THROTTLE_RATES: per caller, on People's throttled data
+	Sustained ratelimit.Rate // SUSTAINED_THROTTLE_RATES: the same, over a longer period
+	Service   ratelimit.Rate // SERVICE_THROTTLE_RATES: a partner service's ceiling, all its users together
+	Anonymous ratelimit.Rate // ANON_THROTTLE_RATES: every anonymous GraphQL request, per client address
+	// Introspection (INTROSPECTION_RATE_LIMIT) is how many tokens that are not cached a client
+	// address may have introspected.
+	Introspection ratelimit.Rate
+	// Redis (REDIS_URL) keeps every bucket in Redis or Valkey, shared by the instances; empty
+	// keeps them in memory.
+	Redis string
+	// TrustedProxies (TRUSTED_PROXIES) are the reverse proxies whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
+	Deadline       time.Duration // of every request: HTTP_WRITE_TIMEOUT
+	// MetricsToken (METRICS_TOKEN) lets a scraper read /metrics from anywhere; MetricsLoopback
+	// (METRICS_LOOPBACK) serves /metrics to loopback clients without it, and false to everyone.
+	MetricsToken    string
+	MetricsLoopback bool
+}
+
+// Layer is what operators get from every request: an id, a log line, metrics, trace spans, and
+// the rate limits. main makes one and wraps the whole mux in its Middleware; its Callers gate
+// goes in the GraphQL chain, and the GraphQL handler reports to it as its Observer.
+type Layer struct {
 	log          *slog.Logger
-	metrics      *metrics
-	tracer       trace.Tracer   // a no-op tracer when tracing is off
-	tracing      bool           // spans are made and exported, and incoming trace context is followed
-	throttle     *limiter       // burst and sustained, per caller, on People's throttled data
-	services     *limiter       // a partner service's ceiling on the same data, all its users together
-	anonymous    *limiter       // every anonymous GraphQL request, per client address
-	introspect   *limiter       // tokens that are not cached, per client address (auth.Budget)
-	shared       *sharedBuckets // REDIS_URL: where the limiters' buckets live; nil keeps them in memory
+	metrics      *telemetry.Metrics
+	tracer       trace.Tracer       // a no-op tracer when tracing is off
+	tracing      bool               // spans are made and exported, and incoming trace context is followed
+	throttle     *ratelimit.Limiter // burst and sustained, per caller, on People's throttled data
+	services     *ratelimit.Limiter // a partner service's ceiling on the same data, all its users together
+	anonymous    *ratelimit.Limiter // every anonymous GraphQL request, per client address
+	introspect   *ratelimit.Limiter // tokens that are not cached, per client address (auth.Budget)
+	shared       *ratelimit.Shared  // REDIS_URL: where the limiters' buckets live; nil keeps them in memory
 	trusted      []netip.Prefix
 	deadline     time.Duration // of every request: HTTP_WRITE_TIMEOUT
-	metricsToken secret
+	metricsToken string
 	// metricsLoopback (METRICS_LOOPBACK) serves /metrics to loopback clients without the token;
 	// false serves it to everyone.
 	metricsLoopback bool
 }
 
-// newOps prepares the middleware over db's pool. tracer nil means tracing is off. With
-// REDIS_URL, the rate limits' buckets are in Redis (connected to at the first request), and
-// close lets go of it.
-func newOps(cfg Config, db *sql.DB, tracer trace.Tracer, log *slog.Logger) *ops {
-	rl := cfg.RateLimits
-	o := &ops{
-		log: log, metrics: newMetrics(db), tracer: tracer, tracing: tracer != nil,
-		throttle:   newLimiter(time.Now, limitRule{limitBurst, rl.Burst}, limitRule{limitSustained, rl.Sustained}),
-		services:   newLimiter(time.Now, limitRule{limitService, rl.Service}),
-		anonymous:  newLimiter(time.Now, limitRule{limitAnonymous, rl.Anonymous}),
-		introspect: newLimiter(time.Now, limitRule{auth.LimitIntrospection, rl.Introspection}),
-		trusted:    cfg.HTTP.TrustedProxies, deadline: cfg.HTTP.WriteTimeout, metricsToken: cfg.Telemetry.MetricsToken,
-		metricsLoopback: cfg.Telemetry.MetricsLoopback,
+// New prepares the middleware over db's pool. tracer nil means tracing is off. With Redis, the
+// rate limits' buckets are in Redis (connected to at the first request), and Close lets go of
+// it.
+func New(rl Options, db *sql.DB, tracer trace.Tracer, log *slog.Logger) *Layer {
+	o := &Layer{
+		log: log, tracer: tracer,
+		metrics: telemetry.NewMetrics(db, limitBurst, limitSustained, limitService, limitAnonymous,
+			auth.LimitIntrospection, auth.LimitIntrospectionConcurrency), tracing: tracer != nil,
+		throttle:   ratelimit.New(time.Now, rule(limitBurst, rl.Burst), rule(limitSustained, rl.Sustained)),
+		services:   ratelimit.New(time.Now, rule(limitService, rl.Service)),
+		anonymous:  ratelimit.New(time.Now, rule(limitAnonymous, rl.Anonymous)),
+		introspect: ratelimit.New(time.Now, rule(auth.LimitIntrospection, rl.Introspection)),
+		trusted:    rl.TrustedProxies, deadline: rl.Deadline, metricsToken: rl.MetricsToken,
+		metricsLoopback: rl.MetricsLoopback,
 	}
 	if tracer == nil {
 		o.tracer = noop.NewTracerProvider().Tracer("")
 	}
 	if rl.Redis != "" {
-		shared, err := newSharedBuckets(rl.Redis.reveal(), o.metrics.redisFallbacks, log)
-		if err != nil { // parseConfig has checked the URL: not reached
+		shared, err := ratelimit.NewShared(rl.Redis, o.metrics.RedisFallback, log)
+		if err != nil { // main has checked the URL (parseConfig): not reached
 			log.Error("rate limits kept in memory: bad REDIS_URL")
 			return o
 		}
 		o.shared = shared
-		for _, l := range []*limiter{o.throttle, o.services, o.anonymous, o.introspect} {
-			l.sharing(shared)
+		for _, l := range []*ratelimit.Limiter{o.throttle, o.services, o.anonymous, o.introspect} {
+			l.Share(shared)
 		}
 		log.Info("rate limits shared through redis")
 	}
 	return o
 }
 
-// close lets go of what newOps opened.
-func (o *ops) close() error { return o.shared.close() }
+// Close lets go of what New opened.
+func (o *Layer) Close() error { return o.shared.Close() }
 
-// introspectionBudget is the auth.Budget of tokens that are not cached; nil when off.
-func (o *ops) introspectionBudget() auth.Budget {
+// Metrics are the server's Prometheus series, which the bearer middleware and the credential
+// cache count into too (auth.Metrics).
+func (o *Layer) Metrics() *telemetry.Metrics { return o.metrics }
+
+func rule(name string, r ratelimit.Rate) ratelimit.Rule { return ratelimit.Rule{Name: name, Rate: r} }
+
+// IntrospectionBudget is the auth.Budget of tokens that are not cached; nil when off.
+func (o *Layer) IntrospectionBudget() auth.Budget {
 	if o.introspect == nil {
-		return nil // not a nil *limiter in a non-nil interface
+		return nil // not a nil *ratelimit.Limiter in a non-nil interface
 	}
 	return o.introspect
 }
 
-// clientKey is the introspection budget's key of r: its client address, as the other limits
+// ClientKey is the introspection budget's key of r: its client address, as the other limits
 // read it.
-func (o *ops) clientKey(r *http.Request) string {
+func (o *Layer) ClientKey(r *http.Request) string {
 	if st := stateFrom(r.Context()); st != nil {
-		return addrKey(st.addr)
+		return ratelimit.AddrKey(st.addr)
 	}
-	return addrKey(clientAddr(r, o.trusted))
+	return ratelimit.AddrKey(clientAddr(r, o.trusted))
 }
 
 // requestState is one request as the middleware sees it. The handlers inside fill in the
@@ -149,12 +187,12 @@ func requestID(r *http.Request) string {
 	return hex.EncodeToString(b[:])
 }
 
-// middleware gives each request an id (echoed in X-Request-Id, and in every log line made with
+// Middleware gives each request an id (echoed in X-Request-Id, and in every log line made with
 // the request's context), a deadline, and the trace context of its caller; recovers a panic
 // into INTERNAL; then counts and logs the answer. It wraps the whole mux, so it also sets
 // X-Content-Type-Options: nosniff on every answer, whichever handler writes it (the dev
 // provider's, the mux's 404): no browser reads a JSON error or a text body as HTML or script.
-func (o *ops) middleware(next http.Handler) http.Handler {
+func (o *Layer) Middleware(next http.Handler) http.Handler {
 	prop := propagation.TraceContext{}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := &requestState{id: requestID(r), start: time.Now(), addr: clientAddr(r, o.trusted)}
@@ -177,12 +215,12 @@ func (o *ops) middleware(next http.Handler) http.Handler {
 }
 
 // done answers a panic with INTERNAL, then counts and logs the request.
-func (o *ops) done(w *statusWriter, r *http.Request, st *requestState, p any) {
+func (o *Layer) done(w *statusWriter, r *http.Request, st *requestState, p any) {
 	if p == http.ErrAbortHandler {
 		panic(p) // a handler's deliberate abort: net/http closes the connection quietly
 	}
 	if p != nil {
-		o.metrics.panics.Inc()
+		o.metrics.Panicked()
 		o.log.ErrorContext(r.Context(), "request panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 		if w.wrote {
 			defer panic(http.ErrAbortHandler) // half an answer: cut the connection, once logged
@@ -195,7 +233,7 @@ func (o *ops) done(w *statusWriter, r *http.Request, st *requestState, p any) {
 		status = http.StatusOK // what net/http sends for a handler that wrote nothing
 	}
 	d := time.Since(st.start)
-	o.metrics.request(r.Pattern, status, d)
+	o.metrics.Request(r.Pattern, status, d)
 	level := slog.LevelInfo
 	if quietRoutes[r.Pattern] && status < 400 {
 		level = slog.LevelDebug
@@ -240,7 +278,7 @@ func (w *statusWriter) WriteHeader(status int) {
 	if !w.wrote && status >= 200 {
 		w.wrote = true
 		if w.st.retryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(retryAfter(w.st.retryAfter)))
+			w.Header().Set("Retry-After", strconv.Itoa(ratelimit.RetryAfter(w.st.retryAfter)))
 			status = http.StatusTooManyRequests
 		}
 		w.status = status
@@ -266,11 +304,11 @@ func (w *statusWriter) Flush() {
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// callers sits in the GraphQL chain after authentication: it notes who the caller is, for the
+// Callers sits in the GraphQL chain after authentication: it notes who the caller is, for the
 // request's log line, and holds anonymous callers to ANON_THROTTLE_RATES per client address.
 // Requests with a bad bearer token never get here: the bearer middleware answers them, and
 // remembers its refusals for a few seconds (auth.tokenCache).
-func (o *ops) callers(next http.Handler) http.Handler {
+func (o *Layer) Callers(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := stateFrom(r.Context())
 		if st == nil { // a mux served without the middleware, as some tests do
@@ -284,9 +322,9 @@ func (o *ops) callers(next http.Handler) http.Handler {
 			return
 		}
 		st.caller = "anonymous"
-		if wait, rule := o.anonymous.allow(addrKey(st.addr)); wait > 0 {
+		if wait, rule := o.anonymous.Allow(ratelimit.AddrKey(st.addr)); wait > 0 {
 			o.refused(r.Context(), st, wait, rule)
-			wire.Write(w, http.StatusTooManyRequests, wire.Error{Code: wire.CodeRateLimited, Message: "too many requests: retry later", RetryAfter: retryAfter(wait)})
+			wire.Write(w, http.StatusTooManyRequests, wire.Error{Code: wire.CodeRateLimited, Message: "too many requests: retry later", RetryAfter: ratelimit.RetryAfter(wait)})
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -294,14 +332,17 @@ func (o *ops) callers(next http.Handler) http.Handler {
 }
 
 // refused counts and logs a request refused by a rate limit, and has statusWriter answer 429.
-func (o *ops) refused(ctx context.Context, st *requestState, wait time.Duration, rule string) {
-	o.metrics.rateLimited.WithLabelValues(rule).Inc()
-	o.log.WarnContext(ctx, "rate limited", "limit", rule, "principal", st.caller, "retry_after", retryAfter(wait))
+func (o *Layer) refused(ctx context.Context, st *requestState, wait time.Duration, rule string) {
+	o.metrics.RateLimited(rule)
+	o.log.WarnContext(ctx, "rate limited", "limit", rule, "principal", st.caller, "retry_after", ratelimit.RetryAfter(wait))
 	st.retryAfter = wait
 }
 
-// contextHandler adds the request id, and the trace id when there is one, to every record
-// logged with a request's context.
+// NewLogHandler wraps h so that every record logged with a request's context carries the
+// request's id, and the trace id when there is one.
+func NewLogHandler(h slog.Handler) slog.Handler { return contextHandler{h} }
+
+// contextHandler is NewLogHandler's.
 type contextHandler struct{ slog.Handler }
 
 func (h contextHandler) Handle(ctx context.Context, r slog.Record) error {

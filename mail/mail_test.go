@@ -1,4 +1,4 @@
-package main
+package mail
 
 import (
 	"bufio"
@@ -14,7 +14,7 @@ import (
 	"mime/quotedprintable"
 	"net"
 	"net/http/httptest"
-	"net/mail"
+	netmail "net/mail"
 	"slices"
 	"strings"
 	"sync"
@@ -147,7 +147,7 @@ func (s *smtpServer) port() int { return s.ln.Addr().(*net.TCPAddr).Port }
 // decoded returns the message's subject and its text and HTML parts, decoded.
 func decoded(t *testing.T, raw string) (subject, text, html string) {
 	t.Helper()
-	m, err := mail.ReadMessage(strings.NewReader(raw))
+	m, err := netmail.ReadMessage(strings.NewReader(raw))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +199,7 @@ func invite(t *testing.T, s *store.Store, lang, team string) (uuid.UUID, string)
 func TestInvitationEmails(t *testing.T) {
 	s := storetest.Open(t)
 	srv := startSMTP(t)
-	m := newMailer(mailConfig{Host: "127.0.0.1", Port: srv.port(), From: "La Suite <noreply@example.test>", FrontendURL: "https://people.example.test/"},
+	m := New(Options{Host: "127.0.0.1", Port: srv.port(), From: "La Suite <noreply@example.test>", FrontendURL: "https://people.example.test/"},
 		s, slog.New(slog.DiscardHandler))
 
 	for _, tc := range []struct{ lang, subject, body, role string }{
@@ -266,7 +266,7 @@ func TestInvitationEmails(t *testing.T) {
 
 	t.Run("without EMAIL_HOST the message goes to the log", func(t *testing.T) {
 		var logs strings.Builder
-		dev := newMailer(mailConfig{From: "noreply@example.test", FrontendURL: "http://localhost:8071/"}, s, slog.New(slog.NewTextHandler(&logs, nil)))
+		dev := New(Options{From: "noreply@example.test", FrontendURL: "http://localhost:8071/"}, s, slog.New(slog.NewTextHandler(&logs, nil)))
 		invite(t, s, "fr-fr", "Équipe Log")
 		if n, err := dev.sendDue(context.Background()); err != nil || n != 1 {
 			t.Fatalf("sendDue() = %d, %v", n, err)
@@ -304,12 +304,12 @@ func TestInvitationEmailsOverTLS(t *testing.T) {
 	srv := startSMTP(t)
 	srv.tls = &tls.Config{Certificates: certs.TLS.Certificates}
 	plain := startSMTP(t)
-	cfg := mailConfig{Host: "127.0.0.1", UseTLS: true, User: "people-mailer", Password: "smtp-password-1",
+	cfg := Options{Host: "127.0.0.1", UseTLS: true, User: "people-mailer", Password: "smtp-password-1",
 		From: "noreply@example.test", FrontendURL: "https://people.example.test/"}
-	mailer := func(port int, roots *x509.CertPool, logs io.Writer) *mailer {
+	mailer := func(port int, roots *x509.CertPool, logs io.Writer) *Sender {
 		c := cfg
 		c.Port = port
-		m := newMailer(c, s, slog.New(slog.NewTextHandler(logs, nil)))
+		m := New(c, s, slog.New(slog.NewTextHandler(logs, nil)))
 		m.roots = roots
 		return m
 	}
@@ -397,7 +397,7 @@ func TestInvitationEmailNames(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m, err := mail.ReadMessage(bytes.NewReader(raw))
+		m, err := netmail.ReadMessage(bytes.NewReader(raw))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package main
+package telemetry
 
 import (
 	"context"
@@ -20,24 +20,31 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// tracerName is the instrumentation scope of our spans.
-const tracerName = "lasuite.fr/people"
+// TracerName is the instrumentation scope of our spans.
+const TracerName = "lasuite.fr/people"
 
-// newTracerProvider exports spans over OTLP/HTTP to OTEL_EXPORTER_OTLP_ENDPOINT's /v1/traces,
-// in batches, or returns nil when the variable is unset: then nothing is traced, and the
-// tracer is a no-op. Export failures are logged as warnings.
-func newTracerProvider(ctx context.Context, cfg Config, log *slog.Logger) (*sdktrace.TracerProvider, error) {
-	t := cfg.Telemetry
-	if t.OTLPEndpoint == "" {
+// TracingOptions say where spans go and what they say of the server (OpenTelemetry's standard
+// OTEL_* variables, read by main).
+type TracingOptions struct {
+	// Endpoint (OTEL_EXPORTER_OTLP_ENDPOINT) is an OTLP/HTTP collector's base URL; traces go to
+	// its /v1/traces. Empty: nothing is traced.
+	Endpoint string
+	Headers  map[string]string // OTEL_EXPORTER_OTLP_HEADERS, often the collector's credentials
+	// ServiceName, Release and Environment describe the server in every span's resource.
+	ServiceName, Release, Environment string
+	SampleRatio                       float64 // OTEL_TRACES_SAMPLER_ARG
+}
+
+// NewTracerProvider exports spans over OTLP/HTTP to the endpoint's /v1/traces, in batches, or
+// returns nil when there is no endpoint: then nothing is traced, and the tracer is a no-op.
+// Export failures are logged as warnings.
+func NewTracerProvider(ctx context.Context, t TracingOptions, log *slog.Logger) (*sdktrace.TracerProvider, error) {
+	if t.Endpoint == "" {
 		return nil, nil
 	}
-	headers, err := otlpHeaders(t.OTLPHeaders.reveal())
-	if err != nil {
-		return nil, err // parseConfig has checked it already
-	}
 	exp, err := otlptracehttp.New(ctx,
-		otlptracehttp.WithEndpointURL(strings.TrimRight(t.OTLPEndpoint, "/")+"/v1/traces"),
-		otlptracehttp.WithHeaders(headers),
+		otlptracehttp.WithEndpointURL(strings.TrimRight(t.Endpoint, "/")+"/v1/traces"),
+		otlptracehttp.WithHeaders(t.Headers),
 		otlptracehttp.WithTimeout(10*time.Second))
 	if err != nil {
 		return nil, err
@@ -46,8 +53,8 @@ func newTracerProvider(ctx context.Context, cfg Config, log *slog.Logger) (*sdkt
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { log.Warn("trace export failed", "err", err) }))
 	res := resource.NewSchemaless(
 		attribute.String("service.name", t.ServiceName),
-		attribute.String("service.version", cfg.Release),
-		attribute.String("deployment.environment.name", cfg.Environment))
+		attribute.String("service.version", t.Release),
+		attribute.String("deployment.environment.name", t.Environment))
 	return sdktrace.NewTracerProvider(
 		sdktrace.WithBatcher(exp),
 		sdktrace.WithResource(res),
@@ -55,18 +62,19 @@ func newTracerProvider(ctx context.Context, cfg Config, log *slog.Logger) (*sdkt
 	), nil
 }
 
-// queryTracer is a pgx query tracer that makes one span per SQL statement run on behalf of a
+// QueryTracer is a pgx query tracer that makes one span per SQL statement run on behalf of a
 // traced request; statements of background work (webhook deliveries, purges) are not traced. It
 // sits on the connections (store.Options.Tracer), so it sees the statements bun runs and those
 // the store runs on pgx directly alike. Spans carry the statement's operation and table, read
 // from the text's keywords and identifiers (statementName), never a literal: bun writes the
 // arguments into the text, and they are personal data (names, emails) and secrets (webhook
 // tokens).
-type queryTracer struct{ tracer trace.Tracer }
+type QueryTracer struct{ Tracer trace.Tracer }
 
 type querySpanKey struct{}
 
-func (q queryTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+// TraceQueryStart implements pgx.QueryTracer.
+func (q QueryTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
 	if !trace.SpanContextFromContext(ctx).IsValid() {
 		return ctx
 	}
@@ -77,11 +85,12 @@ func (q queryTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.
 		name += " " + table
 		attrs = append(attrs, attribute.String("db.collection.name", table))
 	}
-	ctx, span := q.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+	ctx, span := q.Tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
 	return context.WithValue(ctx, querySpanKey{}, span)
 }
 
-func (queryTracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryEndData) {
+// TraceQueryEnd implements pgx.QueryTracer.
+func (QueryTracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryEndData) {
 	span, ok := ctx.Value(querySpanKey{}).(trace.Span)
 	if !ok {
 		return

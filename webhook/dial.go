@@ -1,4 +1,4 @@
-package main
+package webhook
 
 import (
 	"context"
@@ -67,25 +67,25 @@ func destinationAllowed(ip netip.Addr, allowed []netip.Prefix) bool {
 }
 
 // refusedDestinationError is a webhook host that resolved to an address it may not reach. The
-// address is for the operators' log only: staff see the class (deliveryClass).
+// address is for the operators' log only: staff see the class (Sender.classify).
 type refusedDestinationError struct{ addr netip.Addr }
 
 func (e *refusedDestinationError) Error() string {
 	return fmt.Sprintf("refused destination %s (not in WEBHOOK_ALLOWED_NETWORKS)", e.addr)
 }
 
-// webhookDialer opens the webhooks' connections. It resolves the host itself, checks every
+// dialer opens the webhooks' connections. It resolves the host itself, checks every
 // address of the answer, and connects to those very addresses: the address checked is the
 // address connected to, so a name that resolves to a public address for a check and to a
 // private one a moment later (DNS rebinding) cannot get through. One refused address refuses
 // the whole name, whichever address a dial would have tried first.
-type webhookDialer struct {
+type dialer struct {
 	allowed  []netip.Prefix
 	resolver *net.Resolver // net.DefaultResolver; tests point it at their own DNS server
 	dialer   net.Dialer
 }
 
-func (d *webhookDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+func (d *dialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, err

@@ -1,4 +1,4 @@
-package main
+package ops
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -13,15 +14,16 @@ import (
 
 	"lasuite.fr/people/auth"
 	"lasuite.fr/people/graph"
+	"lasuite.fr/people/ratelimit"
 )
 
-var _ graph.Observer = (*ops)(nil)
+var _ graph.Observer = (*Layer)(nil)
 
 // Admit applies BURST_THROTTLE_RATES and SUSTAINED_THROTTLE_RATES to operations over People's
 // throttled data, once per operation whatever its number of fields, per caller (callerKey);
 // then, for a partner service, SERVICE_THROTTLE_RATES to all its users together. A refusal
 // spends nothing: when the service's ceiling refuses, the user's tokens are given back.
-func (o *ops) Admit(ctx context.Context, op graph.Operation) time.Duration {
+func (o *Layer) Admit(ctx context.Context, op graph.Operation) time.Duration {
 	if !op.Throttled || (o.throttle == nil && o.services == nil) {
 		return 0
 	}
@@ -30,11 +32,11 @@ func (o *ops) Admit(ctx context.Context, op graph.Operation) time.Duration {
 		st = &requestState{}
 	}
 	key := callerKey(ctx, st)
-	wait, rule := o.throttle.allow(key)
+	wait, rule := o.throttle.Allow(key)
 	if wait == 0 && o.services != nil {
 		if p, ok := auth.PrincipalFrom(ctx); ok && p.Method == auth.MethodBearer {
-			if wait, rule = o.services.allow(serviceKey(p)); wait > 0 {
-				o.throttle.refund(key)
+			if wait, rule = o.services.Allow(serviceKey(p)); wait > 0 {
+				o.throttle.Refund(key)
 			}
 		}
 	}
@@ -51,7 +53,7 @@ func callerKey(ctx context.Context, st *requestState) string {
 	p, ok := auth.PrincipalFrom(ctx)
 	switch {
 	case !ok:
-		return addrKey(st.addr)
+		return ratelimit.AddrKey(st.addr)
 	case p.Method == auth.MethodBearer && p.ServiceProviderID != uuid.Nil:
 		// One allocation, on every throttled request: the string itself.
 		var b [len("service:") + 36 + len(":user:") + 36]byte
@@ -95,7 +97,7 @@ type operationSpanKey struct{}
 
 // Start opens the operation's span, when tracing is on. Its name is bounded like the metrics'
 // labels; the client's operationName is an attribute.
-func (o *ops) Start(ctx context.Context, op graph.Operation) context.Context {
+func (o *Layer) Start(ctx context.Context, op graph.Operation) context.Context {
 	if !o.tracing {
 		return ctx
 	}
@@ -111,7 +113,7 @@ func (o *ops) Start(ctx context.Context, op graph.Operation) context.Context {
 // Finish counts the response, tells the middleware about the operation for its log line, ends
 // Start's span, and gives each INTERNAL and UNAVAILABLE error the request id, which the client
 // can quote.
-func (o *ops) Finish(ctx context.Context, op graph.Operation, resp *graphql.Response) {
+func (o *Layer) Finish(ctx context.Context, op graph.Operation, resp *graphql.Response) {
 	st := stateFrom(ctx)
 	errCodes := make([]string, 0, len(resp.Errors))
 	for _, e := range resp.Errors {
@@ -130,7 +132,7 @@ func (o *ops) Finish(ctx context.Context, op graph.Operation, resp *graphql.Resp
 	case graphql.HasOperationContext(ctx):
 		start = graphql.GetOperationContext(ctx).Stats.OperationStart
 	}
-	o.metrics.operation(label, outcome, time.Since(start))
+	o.metrics.Operation(label, outcome, time.Since(start))
 	if span, ok := ctx.Value(operationSpanKey{}).(trace.Span); ok {
 		span.SetAttributes(attribute.String("people.graphql.outcome", outcome))
 		if outcome != "ok" {
@@ -138,4 +140,35 @@ func (o *ops) Finish(ctx context.Context, op graph.Operation, resp *graphql.Resp
 		}
 		span.End()
 	}
+}
+
+// operationLabel names an operation in the metrics: its root field when it selects one (a
+// field of the schema, so a bounded set), else other.
+func operationLabel(op graph.Operation) string {
+	if len(op.Fields) == 1 {
+		return op.Fields[0]
+	}
+	return "other"
+}
+
+// knownCodes are the extensions.code values an outcome may take; any other is "error".
+var knownCodes = map[string]bool{
+	graph.CodeUnauthenticated: true, graph.CodeForbidden: true, graph.CodeNotFound: true, graph.CodeBadUserInput: true,
+	graph.CodeConflict: true, graph.CodeInternal: true, graph.CodeUnavailable: true, graph.CodeBadRequest: true, graph.CodeNotAcceptable: true,
+	graph.CodeUnsupportedMediaType: true, graph.CodeMethodNotAllowed: true, graph.CodeRequestTooLarge: true,
+	graph.CodeOperationNotFound: true, graph.CodeOperationTooLarge: true, graph.CodeQueryTooDeep: true,
+	graph.CodeQueryTooComplex: true, graph.CodeTooManyAliases: true, graph.CodeIntrospectionDisabled: true,
+	graph.CodePersistedQueryNotFound: true, graph.CodeRateLimited: true,
+	errcode.ParseFailed: true, errcode.ValidationFailed: true,
+}
+
+// outcomeOf is ok, or the code of the first error.
+func outcomeOf(codes []string) string {
+	switch {
+	case len(codes) == 0:
+		return "ok"
+	case knownCodes[codes[0]]:
+		return codes[0]
+	}
+	return "error"
 }

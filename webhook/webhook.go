@@ -1,4 +1,12 @@
-package main
+// Package webhook delivers the membership changes the store queues to the teams' webhooks
+// (People's SCIM push, made reliable): each delivery is claimed in the database before it is
+// sent, so that every server instance may run a Sender, and a failed one is retried with
+// backoff until its maximum age. Its connections go only to the destinations the dial-time
+// check allows (dial.go).
+//
+// It imports store only: never main, graph, auth or the HTTP layer. Its settings come from
+// main (the WEBHOOK_* variables) as Options; it reads no environment.
+package webhook
 
 import (
 	"bytes"
@@ -13,6 +21,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"sync"
 	"time"
@@ -27,53 +36,68 @@ const (
 	webhookTimeout     = 5 * time.Second
 	webhookLease       = time.Minute
 	webhookBatch       = 16
-	webhookInterval    = 2 * time.Second
 	webhookPurgeEvery  = time.Hour
 	webhookBackoffBase = 10 * time.Second
 	webhookBackoffCap  = time.Hour
 )
 
-// webhookSender delivers the queued membership changes (store.WebhookDelivery) to the teams'
+// Interval is how often a running Sender looks for due deliveries.
+const Interval = 2 * time.Second
+
+// Options say how webhooks are called.
+type Options struct {
+	MaxAge    time.Duration // WEBHOOK_MAX_AGE: how long after a change its delivery is retried
+	AllowHTTP bool          // WEBHOOK_ALLOW_HTTP: call http:// URLs, for development and tests
+	Retention time.Duration // WEBHOOK_DELIVERY_RETENTION: how long finished deliveries are kept
+	// AllowedNetworks (WEBHOOK_ALLOWED_NETWORKS) are the private or local networks
+	// (refusedNetworks) webhooks may reach all the same, such as a receiver inside the
+	// deployment's network.
+	AllowedNetworks []netip.Prefix
+	// Roots are the certificate authorities receivers' certificates are verified against;
+	// nil: the system's pool (People turned verification off).
+	Roots *x509.CertPool
+}
+
+// Sender delivers the queued membership changes (store.WebhookDelivery) to the teams'
 // webhooks, as People's SCIM push but reliably: every change is claimed in the database before
 // it is sent, so several server instances can run one each, and a failed one is retried with
 // exponential backoff and jitter until WEBHOOK_MAX_AGE after the change.
-type webhookSender struct {
-	cfg    webhookConfig
+type Sender struct {
+	cfg    Options
 	store  *store.Store
 	log    *slog.Logger
 	client *http.Client
-	dial   *webhookDialer
+	dial   *dialer
 	// Tests shorten these.
 	timeout, lease, backoffBase, backoffCap time.Duration
 }
 
-// newWebhookSender verifies receivers' certificates against roots, or the system's pool when
-// nil (People turned verification off). Its connections go only where webhookDialer allows,
-// and never through HTTP(S)_PROXY: a proxy would resolve the receiver's name itself, after
-// the check.
-func newWebhookSender(cfg webhookConfig, s *store.Store, log *slog.Logger, roots *x509.CertPool) *webhookSender {
-	d := &webhookDialer{allowed: cfg.AllowedNetworks, resolver: net.DefaultResolver,
+// New prepares a Sender of the deliveries queued in s; Run sends them. Its connections go only
+// where the dialer allows, and never through HTTP(S)_PROXY: a proxy would resolve the
+// receiver's name itself, after the check.
+func New(cfg Options, s *store.Store, log *slog.Logger) *Sender {
+	d := &dialer{allowed: cfg.AllowedNetworks, resolver: net.DefaultResolver,
 		dialer: net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}}
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.Proxy = nil
 	t.DialContext = d.DialContext
-	t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots}
+	t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: cfg.Roots}
 	t.MaxIdleConnsPerHost = 4
-	return &webhookSender{cfg: cfg, store: s, log: log, dial: d,
+	return &Sender{cfg: cfg, store: s, log: log, dial: d,
 		client: &http.Client{Transport: t,
 			// A redirect is a failure: the PATCH and its bearer token go to the URL staff set, nowhere else.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		timeout: webhookTimeout, lease: webhookLease, backoffBase: webhookBackoffBase, backoffCap: webhookBackoffCap}
 }
 
-// run sends due deliveries every interval until ctx ends, at once again after a full batch, and
+// Run sends due deliveries every interval until ctx ends, at once again after a full batch, and
 // purges finished ones past the retention period every hour.
-func (w *webhookSender) run(ctx context.Context, interval time.Duration) {
+func (w *Sender) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	var purged time.Time
 	for {
-		claimed, err := w.sendDue(ctx)
+		claimed, err := w.SendDue(ctx)
 		if err != nil && ctx.Err() == nil {
 			w.log.ErrorContext(ctx, "webhook queue", "err", err)
 		}
@@ -96,10 +120,10 @@ func (w *webhookSender) run(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// sendDue claims the deliveries due now, sends them concurrently and records each outcome; it
-// returns how many it claimed. The sends and their recording finish even when ctx ends
+// SendDue claims the deliveries due now, sends them concurrently and records each outcome; it
+// returns how many it claimed. Run calls it every interval. The sends and their recording finish even when ctx ends
 // (shutdown): each is bounded by the timeout, and a recorded delivery is not sent again.
-func (w *webhookSender) sendDue(ctx context.Context) (int, error) {
+func (w *Sender) SendDue(ctx context.Context) (int, error) {
 	ds, err := w.store.ClaimWebhookDeliveries(ctx, webhookBatch, w.lease)
 	if err != nil {
 		return 0, err
@@ -117,7 +141,7 @@ func (w *webhookSender) sendDue(ctx context.Context) (int, error) {
 // deliver sends one delivery and records the outcome; the error is the recording's. Staff
 // see the failure's class (deliveryFailure.class); the log has its detail, addresses included,
 // for the operators.
-func (w *webhookSender) deliver(ctx context.Context, d store.WebhookDelivery) error {
+func (w *Sender) deliver(ctx context.Context, d store.WebhookDelivery) error {
 	log := w.log.With("delivery_id", d.ID, "webhook_id", d.WebhookID, "team_id", d.TeamID, "attempt", d.Attempts)
 	f := w.send(ctx, d)
 	if f == nil {
@@ -153,7 +177,7 @@ func failure(class string, err error) *deliveryFailure {
 }
 
 // classify names the kind of a failed request (client.Do's error).
-func (w *webhookSender) classify(err error) *deliveryFailure {
+func (w *Sender) classify(err error) *deliveryFailure {
 	var (
 		refused  *refusedDestinationError
 		dnsErr   *net.DNSError
@@ -178,7 +202,7 @@ func (w *webhookSender) classify(err error) *deliveryFailure {
 // retryDelay is the wait after the attempt-th failure: exponential from backoffBase, capped at
 // backoffCap, with "equal jitter" (half of it random) so that the deliveries of one outage do
 // not all come back at the same moment.
-func (w *webhookSender) retryDelay(attempt int) time.Duration {
+func (w *Sender) retryDelay(attempt int) time.Duration {
 	d := w.backoffCap
 	if attempt >= 1 && attempt <= 30 {
 		if e := w.backoffBase << (attempt - 1); e > 0 && e < d {
@@ -210,7 +234,7 @@ type scimMember struct {
 // Idempotency-Key (a timed-out attempt may have been applied: the retry says it is the same).
 // Any 2xx is a success (People wanted 200; SCIM receivers may answer 204). The failure names
 // neither the URL nor the secret: it is logged, and its class shown to staff.
-func (w *webhookSender) send(ctx context.Context, d store.WebhookDelivery) *deliveryFailure {
+func (w *Sender) send(ctx context.Context, d store.WebhookDelivery) *deliveryFailure {
 	if d.Protocol != store.WebhookProtocolSCIM {
 		return failure("unknown protocol", fmt.Errorf("unknown protocol %q", d.Protocol))
 	}

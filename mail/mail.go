@@ -1,4 +1,10 @@
-package main
+// Package mail sends the emails the store queues (invitations): it claims each message in the
+// database, renders it in its recipient's language, and delivers it over SMTP, or prints it to
+// the log when no host is set (development). Several server instances may each run a Sender.
+//
+// It imports store only: never main, graph, auth or the HTTP layer. Its settings come from
+// main (People's EMAIL_* variables) as Options; it reads no environment.
+package mail
 
 import (
 	"bytes"
@@ -15,7 +21,7 @@ import (
 	"mime/multipart"
 	"mime/quotedprintable"
 	"net"
-	"net/mail"
+	netmail "net/mail"
 	"net/smtp"
 	"net/textproto"
 	"strconv"
@@ -27,37 +33,38 @@ import (
 	"lasuite.fr/people/store"
 )
 
-// mailConfig is how invitation emails leave: SMTP, or the log when no host is set
-// (development), as People's EMAIL_* settings.
-type mailConfig struct {
-	Host        string
+// Options say how invitation emails leave: SMTP, or the log when Host is empty (development),
+// as People's EMAIL_* settings.
+type Options struct {
+	Host        string // EMAIL_HOST; empty: messages are printed to the log, not sent
 	Port        int
 	User        string
-	Password    secret
+	Password    string
 	UseTLS      bool // STARTTLS (EMAIL_USE_TLS)
 	From        string
 	FrontendURL string // the link in invitations
 }
 
-// mailer sends the queued messages. Each message is claimed in the database before it is
+// Sender sends the queued messages. Each message is claimed in the database before it is
 // sent, so several server instances can run one each.
-type mailer struct {
-	cfg   mailConfig
+type Sender struct {
+	cfg   Options
 	store *store.Store
 	log   *slog.Logger
 	dial  func(ctx context.Context, addr string) (net.Conn, error)
 	roots *x509.CertPool // the certificate authorities STARTTLS trusts; nil: the system's
 }
 
-func newMailer(cfg mailConfig, s *store.Store, log *slog.Logger) *mailer {
+// New prepares a Sender of the messages queued in s; Run sends them.
+func New(cfg Options, s *store.Store, log *slog.Logger) *Sender {
 	d := &net.Dialer{Timeout: 10 * time.Second}
-	return &mailer{cfg: cfg, store: s, log: log, dial: func(ctx context.Context, addr string) (net.Conn, error) {
+	return &Sender{cfg: cfg, store: s, log: log, dial: func(ctx context.Context, addr string) (net.Conn, error) {
 		return d.DialContext(ctx, "tcp", addr)
 	}}
 }
 
-// run sends due messages every interval until ctx ends.
-func (m *mailer) run(ctx context.Context, interval time.Duration) {
+// Run sends due messages every interval until ctx ends.
+func (m *Sender) Run(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -73,7 +80,7 @@ func (m *mailer) run(ctx context.Context, interval time.Duration) {
 }
 
 // sendDue sends what is due now and returns how many messages went out.
-func (m *mailer) sendDue(ctx context.Context) (int, error) {
+func (m *Sender) sendDue(ctx context.Context) (int, error) {
 	ms, err := m.store.ClaimMail(ctx, 20)
 	if err != nil {
 		return 0, err
@@ -95,7 +102,7 @@ func (m *mailer) sendDue(ctx context.Context) (int, error) {
 	return sent, nil
 }
 
-func (m *mailer) send(ctx context.Context, msg store.Mail) error {
+func (m *Sender) send(ctx context.Context, msg store.Mail) error {
 	subject, text, html, err := render(msg, m.cfg.FrontendURL)
 	if err != nil {
 		return err
@@ -113,7 +120,7 @@ func (m *mailer) send(ctx context.Context, msg store.Mail) error {
 
 // deliver speaks SMTP to the configured server: STARTTLS when asked (certificates verified),
 // AUTH only over TLS or to localhost (net/smtp refuses otherwise).
-func (m *mailer) deliver(ctx context.Context, to string, body []byte) error {
+func (m *Sender) deliver(ctx context.Context, to string, body []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	addr := net.JoinHostPort(m.cfg.Host, strconv.Itoa(m.cfg.Port))
@@ -136,7 +143,7 @@ func (m *mailer) deliver(ctx context.Context, to string, body []byte) error {
 		}
 	}
 	if m.cfg.User != "" {
-		if err := c.Auth(smtp.PlainAuth("", m.cfg.User, m.cfg.Password.reveal(), m.cfg.Host)); err != nil {
+		if err := c.Auth(smtp.PlainAuth("", m.cfg.User, m.cfg.Password, m.cfg.Host)); err != nil {
 			return errors.New("smtp authentication failed")
 		}
 	}
@@ -160,7 +167,7 @@ func (m *mailer) deliver(ctx context.Context, to string, body []byte) error {
 }
 
 func addressOf(from string) string {
-	if a, err := mail.ParseAddress(from); err == nil {
+	if a, err := netmail.ParseAddress(from); err == nil {
 		return a.Address
 	}
 	return from

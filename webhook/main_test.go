@@ -1,0 +1,9 @@
+package webhook
+
+import (
+	"testing"
+
+	"lasuite.fr/people/store/storetest"
+)
+
+func TestMain(m *testing.M) { storetest.Main(m) }
