@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -70,6 +71,14 @@ type Config struct {
 	HTTP       HTTPSettings      // server timeouts and trusted proxies (config_http.go)
 	RateLimits RateLimitSettings // per-caller token buckets (config_http.go)
 	Telemetry  TelemetrySettings // metrics and traces (config_telemetry.go)
+
+	// Languages (DJANGO_LANGUAGES) and CrispWebsiteID (CRISP_WEBSITE_ID) are reported to People's
+	// frontend by /api/v1.0/config/, as People's settings of the same names were.
+	Languages      [][2]string
+	CrispWebsiteID string
+	// PeopleIgnored are the People variables set in the environment that mean nothing here
+	// (config_people.go), logged once at start.
+	PeopleIgnored []string
 }
 
 // Development reports whether the server runs for a developer on their machine.
@@ -77,11 +86,12 @@ func (c Config) Development() bool { return c.Environment == "development" }
 
 // parseConfig reads the environment through getenv; every bad value is reported at once.
 func parseConfig(getenv func(string) string) (Config, error) {
-	p := parser{getenv: getenv}
+	people := readPeopleEnv(getenv)
+	p := parser{getenv: people.get, errs: people.errs}
 	c := Config{
 		Environment:      p.oneOf("ENVIRONMENT", "production", "development", "production"),
 		ListenAddr:       p.str("LISTEN_ADDR", ":8071"),
-		DatabaseURL:      secret(getenv("DATABASE_URL")),
+		DatabaseURL:      secret(p.getenv("DATABASE_URL")),
 		DatabaseMaxConns: p.integer("DATABASE_MAX_CONNS", 20, 1, 1000),
 		StatementTimeout: p.duration("DATABASE_STATEMENT_TIMEOUT", 10*time.Second),
 		Migrate:          p.boolean("MIGRATE", true),
@@ -98,13 +108,17 @@ func parseConfig(getenv func(string) string) (Config, error) {
 		InvitationRateLimit:   p.integer("INVITATION_RATE_LIMIT", 100, 0, 1_000_000),
 		RegistrationIDPattern: p.regexp("ORGANIZATION_REGISTRATION_ID_PATTERN", `^[0-9]{14}$`),
 
-		PublicURL:          p.origin("PUBLIC_URL", "http://localhost:8071"),
+		PublicURL:          p.origin("PUBLIC_URL", cmp.Or(peoplePublicURL(getenv), "http://localhost:8071")),
 		SessionCookieAge:   p.duration("SESSION_COOKIE_AGE", 12*time.Hour),
 		SessionCacheTTL:    p.durationOrOff("SESSION_CACHE_TTL", 2*time.Minute),
 		CORSAllowedOrigins: p.origins("CORS_ALLOWED_ORIGINS"),
 
 		OIDCOPURL:          p.str("OIDC_OP_URL", ""),
 		DevOIDCAllowRemote: p.boolean("DEV_OIDC_ALLOW_REMOTE", false),
+
+		Languages:      p.languages("DJANGO_LANGUAGES"),
+		CrispWebsiteID: p.str("CRISP_WEBSITE_ID", ""),
+		PeopleIgnored:  people.ignored,
 	}
 	c.SessionCookieSecure = p.boolean("SESSION_COOKIE_SECURE", !c.Development())
 	c.Login = p.login(c)
@@ -152,12 +166,30 @@ func (p *parser) boolean(key string, def bool) bool {
 	if v == "" {
 		return def
 	}
-	b, err := strconv.ParseBool(strings.ToLower(v))
-	if err != nil {
-		p.errs = append(p.errs, fmt.Sprintf("%s must be true or false", key))
+	b, ok := parseBool(v)
+	if !ok {
+		p.errs = append(p.errs, fmt.Sprintf("%s must be true or false (or yes, no, 1, 0, as People's)", key))
 		return def
 	}
 	return b
+}
+
+// languages reads People's DJANGO_LANGUAGES, "code,Name;code,Name"; unset, English and French.
+func (p *parser) languages(key string) [][2]string {
+	v := p.str(key, "en-us,English;fr-fr,French")
+	var out [][2]string
+	for _, pair := range strings.Split(v, ";") {
+		if pair = strings.TrimSpace(pair); pair == "" {
+			continue
+		}
+		code, name, ok := strings.Cut(pair, ",")
+		if code, name = strings.TrimSpace(code), strings.TrimSpace(name); !ok || code == "" || name == "" {
+			p.errs = append(p.errs, fmt.Sprintf("%s must be pairs such as en-us,English;fr-fr,French", key))
+			return nil
+		}
+		out = append(out, [2]string{code, name})
+	}
+	return out
 }
 
 func (p *parser) integer(key string, def, lo, hi int) int {

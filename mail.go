@@ -35,6 +35,7 @@ type mailConfig struct {
 	User        string
 	Password    secret
 	UseTLS      bool // STARTTLS (EMAIL_USE_TLS)
+	UseSSL      bool // TLS from the first byte, SMTPS (EMAIL_USE_SSL)
 	From        string
 	FrontendURL string // the link in invitations
 }
@@ -46,7 +47,7 @@ type mailer struct {
 	store *store.Store
 	log   *slog.Logger
 	dial  func(ctx context.Context, addr string) (net.Conn, error)
-	roots *x509.CertPool // the certificate authorities STARTTLS trusts; nil: the system's
+	roots *x509.CertPool // the certificate authorities TLS trusts; nil: the system's
 }
 
 func newMailer(cfg mailConfig, s *store.Store, log *slog.Logger) *mailer {
@@ -111,7 +112,8 @@ func (m *mailer) send(ctx context.Context, msg store.Mail) error {
 	return m.deliver(ctx, msg.Recipient, body)
 }
 
-// deliver speaks SMTP to the configured server: STARTTLS when asked (certificates verified),
+// deliver speaks SMTP to the configured server: over TLS from the start or with STARTTLS when
+// asked (certificates verified),
 // AUTH only over TLS or to localhost (net/smtp refuses otherwise).
 func (m *mailer) deliver(ctx context.Context, to string, body []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -123,6 +125,10 @@ func (m *mailer) deliver(ctx context.Context, to string, body []byte) error {
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(dl)
+	}
+	if m.cfg.UseSSL {
+		// net/smtp sees the *tls.Conn, and allows AUTH over it as over STARTTLS.
+		conn = tls.Client(conn, &tls.Config{ServerName: m.cfg.Host, MinVersion: tls.VersionTLS12, RootCAs: m.roots})
 	}
 	c, err := smtp.NewClient(conn, m.cfg.Host)
 	if err != nil {

@@ -87,6 +87,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	log := newLogger(cfg, stdout)
 	slog.SetDefault(log) // libraries that log through slog's default (zitadel/oidc) use ours
+	if len(cfg.PeopleIgnored) > 0 {
+		// One line, so that an operator moving from People sees at once what no longer applies.
+		log.Info("people settings ignored", "names", cfg.PeopleIgnored, "see", "README: Moving from People")
+	}
 	opts := store.Options{
 		MaxConns: cfg.DatabaseMaxConns, StatementTimeout: cfg.StatementTimeout, InvitationValidity: cfg.InvitationValidity,
 		WebhookAllowHTTP: cfg.Webhook.AllowHTTP, InvitationsPerHour: cfg.InvitationRateLimit,
