@@ -29,15 +29,15 @@ import (
 
 // smtpServer is a minimal in-process SMTP server that records what it receives.
 type smtpServer struct {
-	ln   net.Listener
-	tls  *tls.Config // offers STARTTLS when set
+	ln  net.Listener
+	tls *tls.Config // offers STARTTLS when set
 	// implicit speaks TLS (with tls) from the first byte, as SMTPS on port 465.
 	implicit bool
-	mu   sync.Mutex
-	msgs []string
-	rcpt []string
-	auth []smtpAuth
-	fail bool // answer 550 to RCPT
+	mu       sync.Mutex
+	msgs     []string
+	rcpt     []string
+	auth     []smtpAuth
+	fail     bool // answer 550 to RCPT
 }
 
 // smtpAuth is an AUTH PLAIN the server received.

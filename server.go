@@ -389,8 +389,9 @@ func newDevOIDC(ctx context.Context, cfg Config, s *store.Store, log *slog.Logge
 	o := devop.Options{
 		Issuer: cfg.PublicURL + devop.Path,
 		Users:  s,
-		RPClient: devop.Client{ID: "people", RedirectURIs: []string{cfg.PublicURL + "/auth/callback"},
-			PostLogoutRedirectURIs: []string{cfg.PublicURL + "/auth/logout/callback"}},
+		RPClient: devop.Client{ID: "people",
+			RedirectURIs:           []string{cfg.PublicURL + auth.OurRoutes.Callback, cfg.PublicURL + auth.PeopleRoutes.Callback},
+			PostLogoutRedirectURIs: []string{cfg.PublicURL + auth.OurRoutes.LogoutCallback, cfg.PublicURL + auth.PeopleRoutes.LogoutCallback}},
 		PartnerClients: []devop.Client{{ID: "docs"}, {ID: "meet"}}, // the demo's service providers
 		Development:    true,
 		Log:            log,
@@ -414,7 +415,7 @@ func newLogin(cfg Config, s *store.Store, sessions *auth.Sessions, dev *devop.Pr
 		Provisioning: store.LoginOptions{FallbackToEmail: l.FallbackToEmail, CreateUser: l.CreateUser,
 			FirstUserAdmin: l.FirstUserAdmin, RegistrationIDPattern: cfg.RegistrationIDPattern,
 			SharedEmailDomains: l.SharedEmailDomains},
-		EmailVerifiedRequired: !l.EmailVerifiedDefault,
+		EmailVerifiedRequired: !l.EmailVerifiedDefault, AllowLogoutGet: l.AllowLogoutGet,
 	}
 	switch {
 	case cfg.OIDCOPURL != "":
