@@ -72,9 +72,8 @@ type Config struct {
 	RateLimits RateLimitSettings // per-caller token buckets (config_http.go)
 	Telemetry  TelemetrySettings // metrics and traces (config_telemetry.go)
 
-	// Languages (DJANGO_LANGUAGES) and CrispWebsiteID (CRISP_WEBSITE_ID) are reported to People's
-	// frontend by /api/v1.0/config/, as People's settings of the same names were.
-	Languages      [][2]string
+	// CrispWebsiteID (CRISP_WEBSITE_ID) is reported to People's frontend by /api/v1.0/config/,
+	// as People's setting of the same name was.
 	CrispWebsiteID string
 	// PeopleIgnored are the People variables set in the environment that mean nothing here
 	// (config_people.go), logged once at start.
@@ -116,7 +115,6 @@ func parseConfig(getenv func(string) string) (Config, error) {
 		OIDCOPURL:          p.str("OIDC_OP_URL", ""),
 		DevOIDCAllowRemote: p.boolean("DEV_OIDC_ALLOW_REMOTE", false),
 
-		Languages:      p.languages("DJANGO_LANGUAGES"),
 		CrispWebsiteID: p.str("CRISP_WEBSITE_ID", ""),
 		PeopleIgnored:  people.ignored,
 	}
@@ -172,24 +170,6 @@ func (p *parser) boolean(key string, def bool) bool {
 		return def
 	}
 	return b
-}
-
-// languages reads People's DJANGO_LANGUAGES, "code,Name;code,Name"; unset, English and French.
-func (p *parser) languages(key string) [][2]string {
-	v := p.str(key, "en-us,English;fr-fr,French")
-	var out [][2]string
-	for _, pair := range strings.Split(v, ";") {
-		if pair = strings.TrimSpace(pair); pair == "" {
-			continue
-		}
-		code, name, ok := strings.Cut(pair, ",")
-		if code, name = strings.TrimSpace(code), strings.TrimSpace(name); !ok || code == "" || name == "" {
-			p.errs = append(p.errs, fmt.Sprintf("%s must be pairs such as en-us,English;fr-fr,French", key))
-			return nil
-		}
-		out = append(out, [2]string{code, name})
-	}
-	return out
 }
 
 func (p *parser) integer(key string, def, lo, hi int) int {

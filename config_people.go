@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+
+	"lasuite.fr/people/store"
 )
 
 // People's environment, read as a People deployment writes it (people-behaviour.md §7): each of
@@ -59,7 +61,8 @@ var peopleVars = []peopleVar{
 		reason: "origins are matched exactly: list them in CORS_ALLOWED_ORIGINS"},
 	{name: "DJANGO_SILENCED_SYSTEM_CHECKS", action: peopleIgnored, reason: "no Django system checks"},
 	{name: "DJANGO_USE_SWAGGER", action: peopleIgnored, reason: "the API is GraphQL; its schema is at /graphql (introspection) and in schema.graphqls"},
-	{name: "DJANGO_LANGUAGES", action: peopleSame, reason: "LANGUAGES of /api/v1.0/config/, as People's \"code,Name;code,Name\""},
+	{name: "DJANGO_LANGUAGES", action: peopleRefused, accept: onlyOurLanguages,
+		reason: "the interface languages are en-us and fr-fr, the ones users' language may hold: other codes cannot be offered"},
 	{name: "DJANGO_ADMIN_HEADER_BACKGROUND", action: peopleIgnored, reason: "no Django admin"},
 	{name: "DJANGO_ADMIN_HEADER_COLOR", action: peopleIgnored, reason: "no Django admin"},
 	{name: "DJANGO_SPECTACULAR_SETTINGS_ENABLE_DJANGO_DEPLOY_CHECK", action: peopleIgnored, reason: "no Django"},
@@ -324,6 +327,19 @@ func peoplePublicURL(getenv func(string) string) string {
 		return "https://" + hosts
 	}
 	return ""
+}
+
+// onlyOurLanguages accepts a DJANGO_LANGUAGES ("code,Name;code,Name") naming only languages
+// of store.Languages.
+func onlyOurLanguages(v string) bool {
+	for _, pair := range strings.Split(v, ";") {
+		code, _, _ := strings.Cut(strings.TrimSpace(pair), ",")
+		if code = strings.ToLower(strings.TrimSpace(code)); code != "" &&
+			!slices.ContainsFunc(store.Languages, func(l struct{ Code, Name string }) bool { return l.Code == code }) {
+			return false
+		}
+	}
+	return true
 }
 
 // isEmptyList accepts an empty list as People's settings write one.

@@ -229,13 +229,15 @@ func newSessions(cfg Config, s *store.Store, creds *auth.CredentialCache, log *s
 }
 
 func newMux(cfg Config, s *store.Store, sessions *auth.Sessions, rs *auth.ResourceServer, o *ops, log *slog.Logger) *http.ServeMux {
-	api := graph.NewHandler(s, graph.Options{Log: log, Settings: graph.Settings{
+	settings := graph.Settings{
 		Release: cfg.Release, Commit: cfg.Commit, RegistrationIDPattern: cfg.RegistrationIDPattern,
 		Features: graph.Features{
 			ContactsDisplay: cfg.FeatureContactsDisplay, ContactsCreate: cfg.FeatureContactsCreate,
 			TeamsDisplay: cfg.FeatureTeamsDisplay, TeamsCreate: cfg.FeatureTeamsCreate,
 		},
-	}, Limits: cfg.GraphQL.limits(), Introspection: cfg.GraphQL.introspection(cfg.Development()), Observer: o})
+	}
+	api := graph.NewHandler(s, graph.Options{Log: log, Settings: settings,
+		Limits: cfg.GraphQL.limits(), Introspection: cfg.GraphQL.introspection(cfg.Development()), Observer: o})
 	mux := http.NewServeMux()
 	// CORS answers preflights before anyone authenticates. The bearer middleware (partner
 	// services) goes right after it: a request with an Authorization header is judged by that header
@@ -247,8 +249,8 @@ func newMux(cfg Config, s *store.Store, sessions *auth.Sessions, rs *auth.Resour
 	endpoint = sessions.Middleware(endpoint)
 	endpoint = rs.Middleware(endpoint)
 	mux.Handle("/graphql", sessions.CORS(endpoint))
-	// The public keys that the authorization server encrypts introspection answers to, at
-	// People's two paths.
+	// The public keys that the authorization server encrypts introspection answers to, here
+	// and at People's paths (also /resource-server/v1.0/jwks, people_routes.go).
 	mux.Handle("GET /jwks", rs.JWKS())
 	mux.Handle("GET /api/v1.0/jwks", rs.JWKS())
 	pg := playground.Handler()
@@ -275,6 +277,7 @@ func newMux(cfg Config, s *store.Store, sessions *auth.Sessions, rs *auth.Resour
 		io.WriteString(w, "ok\n")
 	})
 	mux.Handle("GET /metrics", o.metrics.handler(o.metricsToken, o.metricsLoopback, log))
+	mountPeopleRoutes(mux, cfg, settings, s, rs, log)
 	return mux
 }
 
