@@ -127,6 +127,12 @@ func parseConfig(getenv func(string) string) (Config, error) {
 	c.HTTP = p.http(c)
 	c.RateLimits = p.rateLimits()
 	c.Telemetry = p.telemetry()
+	if strings.TrimSpace(getenv("PUBLIC_URL")) == "" && peoplePublicURL(getenv) == "" && c.OIDCOPURL != "" &&
+		strings.TrimSpace(getenv("DJANGO_ALLOWED_HOSTS")) != "" {
+		// A People environment whose hosts do not say which origin browsers use: its redirect
+		// URIs would name localhost.
+		p.errs = append(p.errs, "PUBLIC_URL is required: People built its URLs from each request's Host, and DJANGO_ALLOWED_HOSTS names no single host (or set DJANGO_CSRF_TRUSTED_ORIGINS)")
+	}
 	if c.DatabaseURL == "" {
 		p.errs = append(p.errs, "DATABASE_URL is required (make run sets it to a private PostgreSQL under .data/)")
 	}

@@ -160,6 +160,8 @@ func TestPeopleRefusedAndBadValues(t *testing.T) {
 		{map[string]string{"OIDC_AUTH_REQUEST_EXTRA_PARAMS": "{'acr_values': ['eidas1']}"}, "Python dict"},
 		{map[string]string{"DJANGO_EMAIL_USE_TLS": "True", "DJANGO_EMAIL_USE_SSL": "True"}, "mutually exclusive"},
 		{map[string]string{"DJANGO_EMAIL_USE_TLS": "maybe"}, "DJANGO_EMAIL_USE_TLS"},
+		{map[string]string{"DJANGO_ALLOWED_HOSTS": "desk.example.org,.svc.cluster.local", "OIDC_OP_URL": "https://op.example",
+			"OIDC_RP_CLIENT_SECRET": "s", "DJANGO_SECRET_KEY": strings.Repeat("k", 50)}, "PUBLIC_URL is required"},
 	} {
 		_, err := peopleConfig(t, tt.vars)
 		switch {
