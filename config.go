@@ -134,7 +134,7 @@ func parseConfig(getenv func(string) string) (Config, error) {
 		p.errs = append(p.errs, "PUBLIC_URL is required: People built its URLs from each request's Host, and DJANGO_ALLOWED_HOSTS names no single host (or set DJANGO_CSRF_TRUSTED_ORIGINS)")
 	}
 	if c.DatabaseURL == "" {
-		p.errs = append(p.errs, "DATABASE_URL is required (make run sets it to a private PostgreSQL under .data/)")
+		p.errs = append(p.errs, "DATABASE_URL (or People's DB_HOST, DB_NAME…) is required (make run sets it to a private PostgreSQL under .data/)")
 	}
 	if len(p.errs) > 0 {
 		return c, fmt.Errorf("configuration: %s", strings.Join(p.errs, "; "))

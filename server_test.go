@@ -125,6 +125,14 @@ func TestReadyzWithoutDatabase(t *testing.T) {
 	if code, _ := get(t, base+"/healthz"); code != http.StatusOK {
 		t.Errorf("/healthz = %d without a database, want 200: the process is alive", code)
 	}
+	// People's dockerflow heartbeats: the database check fails as an error, the load
+	// balancer's heartbeat checks nothing.
+	if code, body := get(t, base+"/__heartbeat__"); code != http.StatusInternalServerError || body != `{"status":"error"}`+"\n" {
+		t.Errorf("/__heartbeat__ = %d %q without a database, want 500 {\"status\":\"error\"}", code, body)
+	}
+	if code, body := get(t, base+"/__lbheartbeat__/"); code != http.StatusOK || body != "" {
+		t.Errorf("/__lbheartbeat__/ = %d %q without a database, want 200 and no body", code, body)
+	}
 }
 
 func TestRefusesNewerSchema(t *testing.T) {
