@@ -490,7 +490,7 @@ func (l *literal) value() (any, error) {
 		return l.list()
 	}
 	start := l.i
-	for l.i < len(l.s) && !strings.ContainsRune(",:]})} \t\r\n", rune(l.s[l.i])) {
+	for l.i < len(l.s) && !strings.ContainsRune(",:]}) \t\r\n", rune(l.s[l.i])) {
 		l.i++
 	}
 	word := l.s[start:l.i]
