@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -77,6 +78,13 @@ type Config struct {
 	HTTP       HTTPSettings      // server timeouts and trusted proxies (config_http.go)
 	RateLimits RateLimitSettings // per-caller token buckets (config_http.go)
 	Telemetry  TelemetrySettings // metrics and traces (config_telemetry.go)
+
+	// CrispWebsiteID (CRISP_WEBSITE_ID) is reported to People's frontend by /api/v1.0/config/,
+	// as People's setting of the same name was.
+	CrispWebsiteID string
+	// PeopleIgnored are the People variables set in the environment that mean nothing here
+	// (config_people.go), logged once at start.
+	PeopleIgnored []string
 }
 
 // Development reports whether the server runs for a developer on their machine.
@@ -84,11 +92,12 @@ func (c Config) Development() bool { return c.Environment == "development" }
 
 // parseConfig reads the environment through getenv; every bad value is reported at once.
 func parseConfig(getenv func(string) string) (Config, error) {
-	p := parser{getenv: getenv}
+	people := readPeopleEnv(getenv)
+	p := parser{getenv: people.get, errs: people.errs}
 	c := Config{
 		Environment:      p.oneOf("ENVIRONMENT", "production", "development", "production"),
 		ListenAddr:       p.str("LISTEN_ADDR", ":8071"),
-		DatabaseURL:      secret(getenv("DATABASE_URL")),
+		DatabaseURL:      secret(p.getenv("DATABASE_URL")),
 		DatabaseMaxConns: p.integer("DATABASE_MAX_CONNS", 20, 1, 1000),
 		StatementTimeout: p.duration("DATABASE_STATEMENT_TIMEOUT", 10*time.Second),
 		DatabasePooler: store.Pooler(p.oneOf("DATABASE_POOLER", string(store.PoolerNone),
@@ -108,13 +117,16 @@ func parseConfig(getenv func(string) string) (Config, error) {
 		InvitationRateLimit:   p.integer("INVITATION_RATE_LIMIT", 100, 0, 1_000_000),
 		RegistrationIDPattern: p.regexp("ORGANIZATION_REGISTRATION_ID_PATTERN", `^[0-9]{14}$`),
 
-		PublicURL:          p.origin("PUBLIC_URL", "http://localhost:8071"),
+		PublicURL:          p.origin("PUBLIC_URL", cmp.Or(peoplePublicURL(getenv), "http://localhost:8071")),
 		SessionCookieAge:   p.duration("SESSION_COOKIE_AGE", 12*time.Hour),
 		SessionCacheTTL:    p.durationOrOff("SESSION_CACHE_TTL", 2*time.Minute),
 		CORSAllowedOrigins: p.origins("CORS_ALLOWED_ORIGINS"),
 
 		OIDCOPURL:          p.str("OIDC_OP_URL", ""),
 		DevOIDCAllowRemote: p.boolean("DEV_OIDC_ALLOW_REMOTE", false),
+
+		CrispWebsiteID: p.str("CRISP_WEBSITE_ID", ""),
+		PeopleIgnored:  people.ignored,
 	}
 	c.SessionCookieSecure = p.boolean("SESSION_COOKIE_SECURE", !c.Development())
 	c.Login = p.login(c)
@@ -126,8 +138,14 @@ func parseConfig(getenv func(string) string) (Config, error) {
 	c.HTTP = p.http(c)
 	c.RateLimits = p.rateLimits()
 	c.Telemetry = p.telemetry()
+	if strings.TrimSpace(getenv("PUBLIC_URL")) == "" && peoplePublicURL(getenv) == "" && c.OIDCOPURL != "" &&
+		strings.TrimSpace(getenv("DJANGO_ALLOWED_HOSTS")) != "" {
+		// A People environment whose hosts do not say which origin browsers use: its redirect
+		// URIs would name localhost.
+		p.errs = append(p.errs, "PUBLIC_URL is required: People built its URLs from each request's Host, and DJANGO_ALLOWED_HOSTS names no single host (or set DJANGO_CSRF_TRUSTED_ORIGINS)")
+	}
 	if c.DatabaseURL == "" {
-		p.errs = append(p.errs, "DATABASE_URL is required (make run sets it to a private PostgreSQL under .data/)")
+		p.errs = append(p.errs, "DATABASE_URL (or People's DB_HOST, DB_NAME…) is required (make run sets it to a private PostgreSQL under .data/)")
 	}
 	if len(p.errs) > 0 {
 		return c, fmt.Errorf("configuration: %s", strings.Join(p.errs, "; "))
@@ -163,9 +181,9 @@ func (p *parser) boolean(key string, def bool) bool {
 	if v == "" {
 		return def
 	}
-	b, err := strconv.ParseBool(strings.ToLower(v))
-	if err != nil {
-		p.errs = append(p.errs, fmt.Sprintf("%s must be true or false", key))
+	b, ok := parseBool(v)
+	if !ok {
+		p.errs = append(p.errs, fmt.Sprintf("%s must be true or false (or yes, no, 1, 0, as People's)", key))
 		return def
 	}
 	return b

@@ -2,9 +2,9 @@ package main
 
 import (
 	"crypto/rand"
-	"encoding/json"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"lasuite.fr/people/auth"
@@ -28,6 +28,7 @@ type LoginSettings struct {
 	LoginRedirect       string            // LOGIN_REDIRECT_URL
 	FailureRedirect     string            // LOGIN_REDIRECT_URL_FAILURE
 	LogoutRedirect      string            // LOGOUT_REDIRECT_URL
+	AllowLogoutGet      bool              // ALLOW_LOGOUT_GET_METHOD: GET /api/v1.0/logout/, as People's
 	SecretKey           secret            // SECRET_KEY: seals the login state cookie
 	// EmailVerifiedDefault is OIDC_EMAIL_VERIFIED_DEFAULT: what a provider that sends no
 	// email_verified claim is taken to say. True for ProConnect, which vouches for its emails
@@ -62,6 +63,7 @@ func (p *parser) login(c Config) LoginSettings {
 		LoginRedirect:       p.str("LOGIN_REDIRECT_URL", "/"),
 		FailureRedirect:     p.str("LOGIN_REDIRECT_URL_FAILURE", ""),
 		LogoutRedirect:      p.str("LOGOUT_REDIRECT_URL", "/"),
+		AllowLogoutGet:      p.boolean("ALLOW_LOGOUT_GET_METHOD", true),
 		SecretKey:           secret(p.getenv("SECRET_KEY")),
 		Endpoints:           map[string]string{},
 	}
@@ -73,8 +75,9 @@ func (p *parser) login(c Config) LoginSettings {
 		}
 	}
 	if raw := p.str("OIDC_AUTH_REQUEST_EXTRA_PARAMS", ""); raw != "" {
-		if err := json.Unmarshal([]byte(raw), &l.ExtraParams); err != nil {
-			p.errs = append(p.errs, `OIDC_AUTH_REQUEST_EXTRA_PARAMS must be a JSON object of strings, such as {"acr_values":"eidas1"}`)
+		var ok bool
+		if l.ExtraParams, ok = extraParams(raw); !ok {
+			p.errs = append(p.errs, `OIDC_AUTH_REQUEST_EXTRA_PARAMS must be an object of strings, as JSON ({"acr_values":"eidas1"}) or as a Python dict ({'acr_values': 'eidas1'})`)
 		}
 	}
 	// Checked here, so that a bad target stops the server at start rather than every login.
@@ -108,6 +111,30 @@ func (p *parser) login(c Config) LoginSettings {
 		p.errs = append(p.errs, "OIDC_RP_CLIENT_SECRET is required when OIDC_OP_URL is set")
 	}
 	return l
+}
+
+// extraParams reads OIDC_AUTH_REQUEST_EXTRA_PARAMS as JSON or as the Python dict People's
+// Helm values write ({'acr_values': 'eidas1'}); numbers and booleans become strings.
+func extraParams(raw string) (map[string]string, bool) {
+	lit, err := parseLiteral(raw)
+	obj, ok := lit.(map[string]any)
+	if err != nil || !ok {
+		return nil, false
+	}
+	out := make(map[string]string, len(obj))
+	for k, v := range obj {
+		switch v := v.(type) {
+		case string:
+			out[k] = v
+		case float64:
+			out[k] = strconv.FormatFloat(v, 'f', -1, 64)
+		case bool:
+			out[k] = strconv.FormatBool(v)
+		default:
+			return nil, false
+		}
+	}
+	return out, true
 }
 
 // domains reads a comma- or space-separated list of mail domains, in lower case; unset is def,

@@ -32,7 +32,7 @@ func TestLoginConfig(t *testing.T) {
 		}
 		want := LoginSettings{ClientID: "people", SignAlgs: []string{"RS256"}, Scopes: []string{"openid", "email"},
 			UserinfoFormat: "auto", NameFields: []string{"given_name", "usual_name"}, FallbackToEmail: true, CreateUser: true,
-			LoginRedirect: "/", LogoutRedirect: "/", Endpoints: map[string]string{},
+			LoginRedirect: "/", LogoutRedirect: "/", AllowLogoutGet: true, Endpoints: map[string]string{},
 			EmailVerifiedDefault: true, SharedEmailDomains: store.DefaultSharedEmailDomains}
 		got := c.Login
 		got.SecretKey = "" // random without OIDC_OP_URL
@@ -86,7 +86,7 @@ func TestLoginConfig(t *testing.T) {
 			UserinfoFormat: "jwt", NameFields: []string{"given_name", "usual_name"}, RegistrationIDClaim: "siret",
 			Endpoints:      map[string]string{"jwks_uri": "https://auth.agentconnect.gouv.fr/api/v2/jwks", "end_session_endpoint": "https://auth.agentconnect.gouv.fr/api/v2/session/end"},
 			FirstUserAdmin: true, LoginRedirect: "https://people.example/", FailureRedirect: "https://people.example/login-failed",
-			LogoutRedirect: "https://people.example/bye", SecretKey: secret(strings.Repeat("k", 32)),
+			LogoutRedirect: "https://people.example/bye", AllowLogoutGet: true, SecretKey: secret(strings.Repeat("k", 32)),
 			SharedEmailDomains: []string{"gmail.com", "mail.example.org"}}
 		if diff := cmp.Diff(want, c.Login); diff != "" {
 			t.Errorf("login settings (-want +got):\n%s", diff)
@@ -114,7 +114,7 @@ func TestLoginConfig(t *testing.T) {
 		"alg none":                             {map[string]string{"OIDC_RP_SIGN_ALGO": "none"}, "OIDC_RP_SIGN_ALGO"},
 		"HMAC":                                 {map[string]string{"OIDC_RP_SIGN_ALGO": "RS256,HS256"}, "OIDC_RP_SIGN_ALGO"},
 		"extra params not JSON":                {map[string]string{"OIDC_AUTH_REQUEST_EXTRA_PARAMS": "acr_values=eidas1"}, "OIDC_AUTH_REQUEST_EXTRA_PARAMS"},
-		"extra params not strings":             {map[string]string{"OIDC_AUTH_REQUEST_EXTRA_PARAMS": `{"max_age": 3}`}, "OIDC_AUTH_REQUEST_EXTRA_PARAMS"},
+		"extra params not scalars":             {map[string]string{"OIDC_AUTH_REQUEST_EXTRA_PARAMS": `{"max_age": [3]}`}, "OIDC_AUTH_REQUEST_EXTRA_PARAMS"},
 		"unknown userinfo format":              {map[string]string{"OIDC_OP_USER_ENDPOINT_FORMAT": "xml"}, "OIDC_OP_USER_ENDPOINT_FORMAT"},
 		"provider without client secret":       {map[string]string{"OIDC_OP_URL": "https://op.example", "SECRET_KEY": strings.Repeat("k", 32)}, "OIDC_RP_CLIENT_SECRET"},
 		"provider without SECRET_KEY":          {map[string]string{"OIDC_OP_URL": "https://op.example", "OIDC_RP_CLIENT_SECRET": "s"}, "SECRET_KEY"},

@@ -20,7 +20,7 @@ import (
 
 // mailOptions are the invitation emails' settings (EMAIL_*, FRONTEND_URL).
 func mailOptions(c mailConfig) mail.Options {
-	return mail.Options{Host: c.Host, Port: c.Port, User: c.User, Password: c.Password.reveal(), UseTLS: c.UseTLS,
+	return mail.Options{Host: c.Host, Port: c.Port, User: c.User, Password: c.Password.reveal(), UseTLS: c.UseTLS, UseSSL: c.UseSSL,
 		From: c.From, FrontendURL: c.FrontendURL}
 }
 

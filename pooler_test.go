@@ -61,7 +61,7 @@ func startPooledServer(t *testing.T, listen string) pooledServer {
 	}
 	vars := map[string]string{"DATABASE_URL": pooled, "DATABASE_POOLER": "transaction", "DATABASE_LISTEN_URL": listen,
 		"DATABASE_MAX_CONNS": "16", "ENVIRONMENT": "development", "LISTEN_ADDR": addr, "PUBLIC_URL": base,
-		"SHUTDOWN_TIMEOUT": "5s", "BURST_THROTTLE_RATES": "100000/minute", "SUSTAINED_THROTTLE_RATES": "1000000/hour"}
+		"SHUTDOWN_TIMEOUT": "20s", "BURST_THROTTLE_RATES": "100000/minute", "SUSTAINED_THROTTLE_RATES": "1000000/hour"} // 20s: see startServer
 	rctx, stop := context.WithCancel(context.Background())
 	ready, done := make(chan string, 1), make(chan error, 1)
 	logs := new(lockedBuffer)

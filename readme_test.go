@@ -57,3 +57,32 @@ func TestREADMEListsEveryVariable(t *testing.T) {
 		t.Errorf("in the README's configuration table but never read: %v", stale)
 	}
 }
+
+// TestREADMEMovingFromPeople: the README's "Moving from People" table lists every People
+// variable of peopleVars, with its action, and nothing else.
+func TestREADMEMovingFromPeople(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "### Moving from People\n")
+	if !ok {
+		t.Fatal("the README has no Moving from People section")
+	}
+	section, _, _ = strings.Cut(section, "\n### ")
+	listed := map[string]string{}
+	for _, m := range regexp.MustCompile("(?m)^\\| `([A-Z0-9_]+)` \\| ([a-z]+) \\|").FindAllStringSubmatch(section, -1) {
+		listed[m[1]] = m[2]
+	}
+	for _, v := range peopleVars {
+		if got, ok := listed[v.name]; !ok {
+			t.Errorf("%s is not in the README's Moving from People table", v.name)
+		} else if got != string(v.action) {
+			t.Errorf("%s is %q in the README, %q in peopleVars", v.name, got, v.action)
+		}
+		delete(listed, v.name)
+	}
+	for name := range listed {
+		t.Errorf("%s is in the README's Moving from People table but not in peopleVars", name)
+	}
+}

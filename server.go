@@ -100,6 +100,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	log := newLogger(cfg, stdout)
 	slog.SetDefault(log) // libraries that log through slog's default (zitadel/oidc) use ours
+	if len(cfg.PeopleIgnored) > 0 {
+		// One line, so that an operator moving from People sees at once what no longer applies.
+		log.Info("people settings ignored", "names", cfg.PeopleIgnored, "see", "README: Moving from People")
+	}
 	opts := store.Options{
 		MaxConns: cfg.DatabaseMaxConns, StatementTimeout: cfg.StatementTimeout, InvitationValidity: cfg.InvitationValidity,
 		WebhookAllowHTTP: cfg.Webhook.AllowHTTP, InvitationsPerHour: cfg.InvitationRateLimit,
@@ -251,13 +255,15 @@ func newSessions(cfg Config, s *store.Store, creds *auth.CredentialCache, log *s
 }
 
 func newMux(cfg Config, s *store.Store, sessions *auth.Sessions, rs *auth.ResourceServer, o *ops.Layer, log *slog.Logger) *http.ServeMux {
-	api := graph.NewHandler(s, graph.Options{Log: log, Settings: graph.Settings{
+	settings := graph.Settings{
 		Release: cfg.Release, Commit: cfg.Commit, RegistrationIDPattern: cfg.RegistrationIDPattern,
 		Features: graph.Features{
 			ContactsDisplay: cfg.FeatureContactsDisplay, ContactsCreate: cfg.FeatureContactsCreate,
 			TeamsDisplay: cfg.FeatureTeamsDisplay, TeamsCreate: cfg.FeatureTeamsCreate,
 		},
-	}, Limits: cfg.GraphQL.limits(), Introspection: cfg.GraphQL.introspection(cfg.Development()), Observer: o})
+	}
+	api := graph.NewHandler(s, graph.Options{Log: log, Settings: settings,
+		Limits: cfg.GraphQL.limits(), Introspection: cfg.GraphQL.introspection(cfg.Development()), Observer: o})
 	mux := http.NewServeMux()
 	// CORS answers preflights before anyone authenticates. The bearer middleware (partner
 	// services) goes right after it: a request with an Authorization header is judged by that header
@@ -269,8 +275,8 @@ func newMux(cfg Config, s *store.Store, sessions *auth.Sessions, rs *auth.Resour
 	endpoint = sessions.Middleware(endpoint)
 	endpoint = rs.Middleware(endpoint)
 	mux.Handle("/graphql", sessions.CORS(endpoint))
-	// The public keys that the authorization server encrypts introspection answers to, at
-	// People's two paths.
+	// The public keys that the authorization server encrypts introspection answers to, here
+	// and at People's paths (also /resource-server/v1.0/jwks, people_routes.go).
 	mux.Handle("GET /jwks", rs.JWKS())
 	mux.Handle("GET /api/v1.0/jwks", rs.JWKS())
 	pg := playground.Handler()
@@ -297,6 +303,7 @@ func newMux(cfg Config, s *store.Store, sessions *auth.Sessions, rs *auth.Resour
 		io.WriteString(w, "ok\n")
 	})
 	mux.Handle("GET /metrics", o.MetricsHandler())
+	mountPeopleRoutes(mux, cfg, settings, s, rs, log)
 	return mux
 }
 
@@ -426,8 +433,9 @@ func newDevOIDC(ctx context.Context, cfg Config, s *store.Store, log *slog.Logge
 	o := devop.Options{
 		Issuer: cfg.PublicURL + devop.Path,
 		Users:  s,
-		RPClient: devop.Client{ID: "people", RedirectURIs: []string{cfg.PublicURL + "/auth/callback"},
-			PostLogoutRedirectURIs: []string{cfg.PublicURL + "/auth/logout/callback"}},
+		RPClient: devop.Client{ID: "people",
+			RedirectURIs:           []string{cfg.PublicURL + auth.OurRoutes.Callback, cfg.PublicURL + auth.PeopleRoutes.Callback},
+			PostLogoutRedirectURIs: []string{cfg.PublicURL + auth.OurRoutes.LogoutCallback, cfg.PublicURL + auth.PeopleRoutes.LogoutCallback}},
 		PartnerClients: []devop.Client{{ID: "docs"}, {ID: "meet"}}, // the demo's service providers
 		Development:    true,
 		Log:            log,
@@ -451,7 +459,7 @@ func newLogin(cfg Config, s *store.Store, sessions *auth.Sessions, dev *devop.Pr
 		Provisioning: store.LoginOptions{FallbackToEmail: l.FallbackToEmail, CreateUser: l.CreateUser,
 			FirstUserAdmin: l.FirstUserAdmin, RegistrationIDPattern: cfg.RegistrationIDPattern,
 			SharedEmailDomains: l.SharedEmailDomains},
-		EmailVerifiedRequired: !l.EmailVerifiedDefault,
+		EmailVerifiedRequired: !l.EmailVerifiedDefault, AllowLogoutGet: l.AllowLogoutGet,
 	}
 	switch {
 	case cfg.OIDCOPURL != "":

@@ -52,7 +52,10 @@ func freeLoopbackAddr(t *testing.T) string {
 
 func startServer(t *testing.T, dbURL string, extra map[string]string) string {
 	t.Helper()
-	vars := map[string]string{"DATABASE_URL": dbURL, "LISTEN_ADDR": "127.0.0.1:0", "SHUTDOWN_TIMEOUT": "5s"}
+	// net/http's Shutdown waits up to 5 s for a connection that never sent a request (a client
+	// transport's spare dial, which the race detector's slowness makes likely): a shutdown
+	// timeout of 5 s could expire on it, so the tests give the drain more.
+	vars := map[string]string{"DATABASE_URL": dbURL, "LISTEN_ADDR": "127.0.0.1:0", "SHUTDOWN_TIMEOUT": "20s"}
 	for k, v := range extra {
 		vars[k] = v
 	}
@@ -128,6 +131,14 @@ func TestReadyzWithoutDatabase(t *testing.T) {
 	}
 	if code, _ := get(t, base+"/healthz"); code != http.StatusOK {
 		t.Errorf("/healthz = %d without a database, want 200: the process is alive", code)
+	}
+	// People's dockerflow heartbeats: the database check fails as an error, the load
+	// balancer's heartbeat checks nothing.
+	if code, body := get(t, base+"/__heartbeat__"); code != http.StatusInternalServerError || body != `{"status":"error"}`+"\n" {
+		t.Errorf("/__heartbeat__ = %d %q without a database, want 500 {\"status\":\"error\"}", code, body)
+	}
+	if code, body := get(t, base+"/__lbheartbeat__/"); code != http.StatusOK || body != "" {
+		t.Errorf("/__lbheartbeat__/ = %d %q without a database, want 200 and no body", code, body)
 	}
 }
 

@@ -72,7 +72,28 @@ type LoginConfig struct {
 	// EmailVerifiedRequired is OIDC_EMAIL_VERIFIED_DEFAULT=false: an email counts as vouched
 	// for only when the provider says email_verified: true, not when it says nothing.
 	EmailVerifiedRequired bool
+	// AllowLogoutGet (ALLOW_LOGOUT_GET_METHOD) lets People's logout URL answer GET as well as
+	// POST, as People's did; /auth/logout stays POST only.
+	AllowLogoutGet bool
 }
+
+// Routes are the paths of one set of login URLs. The redirect URIs sent to the provider are
+// those of the set the login or logout started from, so that a provider where People's are
+// registered keeps working.
+type Routes struct {
+	Login, Callback, Logout, LogoutCallback, BackchannelLogout string
+	// cookiePath scopes the state cookies when they are not __Host- cookies (which need "/").
+	cookiePath string
+}
+
+// OurRoutes are this server's login URLs.
+var OurRoutes = Routes{Login: "/auth/login", Callback: "/auth/callback", Logout: "/auth/logout",
+	LogoutCallback: "/auth/logout/callback", BackchannelLogout: "/auth/backchannel-logout", cookiePath: "/auth/"}
+
+// PeopleRoutes are People's login URLs (people-behaviour.md §5), trailing slashes included:
+// ProConnect has People's callback and post-logout URIs registered.
+var PeopleRoutes = Routes{Login: "/api/v1.0/authenticate/", Callback: "/api/v1.0/callback/", Logout: "/api/v1.0/logout/",
+	LogoutCallback: "/api/v1.0/logout-callback/", BackchannelLogout: "/api/v1.0/backchannel-logout/", cookiePath: "/api/v1.0/"}
 
 // SessionManager opens and ends browser sessions: the login handlers' view of Sessions.
 type SessionManager interface {
@@ -83,7 +104,7 @@ type SessionManager interface {
 }
 
 // Login serves /auth/login, /auth/callback, /auth/logout, /auth/logout/callback and
-// /auth/backchannel-logout.
+// /auth/backchannel-logout, and the same at People's paths (PeopleRoutes).
 type Login struct {
 	cfg      LoginConfig
 	opts     []rp.Option
@@ -98,16 +119,17 @@ type Login struct {
 	failureTarget             *url.URL // nil: the failure page
 	// acrValues are OIDC_AUTH_REQUEST_EXTRA_PARAMS' acr_values: an ID token must carry one.
 	acrValues []string
-	// The state cookies' names and path: __Host- and "/" when CookieSecure.
-	loginCookie, logoutCookie, cookiePath string
+	// The state cookies' names: __Host- when CookieSecure, and then for Path=/.
+	loginCookie, logoutCookie string
 
 	mu    sync.Mutex // guards party: discovered on first use, so a provider down at start-up
 	party rp.RelyingParty
 }
 
-// loginState is what a login in progress keeps in the browser, sealed.
+// loginState is what a login in progress keeps in the browser, sealed. Callback is the
+// redirect URI's path sent to the provider; empty in states sealed before there were two.
 type loginState struct {
-	State, Nonce, Verifier, Next string
+	State, Nonce, Verifier, Next, Callback string
 }
 
 type nonceKey struct{}
@@ -127,11 +149,11 @@ func NewLogin(cfg LoginConfig, s *store.Store, sessions SessionManager, log *slo
 		return nil, err
 	}
 	l := &Login{store: s, sessions: sessions, seal: seal, log: log, acrValues: strings.Fields(cfg.ExtraParams["acr_values"]),
-		loginCookie: loginCookie, logoutCookie: logoutCookie, cookiePath: "/auth/"}
+		loginCookie: loginCookie, logoutCookie: logoutCookie}
 	if cfg.CookieSecure {
 		// __Host- cookies must be Secure, host-only and for Path=/: no sibling subdomain or
 		// plain-HTTP page can then plant a login state of its own in the browser.
-		l.loginCookie, l.logoutCookie, l.cookiePath = secureLoginCookie, secureLogoutCookie, "/"
+		l.loginCookie, l.logoutCookie = secureLoginCookie, secureLogoutCookie
 	}
 	if l.public, err = url.Parse(cfg.PublicURL); err != nil || (l.public.Scheme != "http" && l.public.Scheme != "https") || l.public.Host == "" {
 		return nil, fmt.Errorf("public URL %q is not an http(s) origin", cfg.PublicURL)
@@ -253,26 +275,50 @@ func (l *Login) rp(ctx context.Context) (rp.RelyingParty, error) {
 	return party, nil
 }
 
-// Mount registers the handlers on mux.
+// Mount registers the handlers on mux, at our paths and at People's.
 func (l *Login) Mount(mux *http.ServeMux) {
-	mux.HandleFunc("GET /auth/login", l.login)
-	mux.HandleFunc("GET /auth/callback", l.callback)
-	mux.HandleFunc("POST /auth/logout", l.logout)
-	mux.HandleFunc("GET /auth/logout/callback", l.logoutCallback)
-	mux.HandleFunc("POST /auth/backchannel-logout", l.backchannelLogout)
+	for _, rt := range []Routes{OurRoutes, PeopleRoutes} {
+		mux.HandleFunc("GET "+exact(rt.Login), func(w http.ResponseWriter, r *http.Request) { l.login(w, r, rt) })
+		mux.HandleFunc("GET "+exact(rt.Callback), func(w http.ResponseWriter, r *http.Request) { l.callback(w, r, rt) })
+		mux.HandleFunc("POST "+exact(rt.Logout), func(w http.ResponseWriter, r *http.Request) { l.logout(w, r, rt) })
+		mux.HandleFunc("GET "+exact(rt.LogoutCallback), func(w http.ResponseWriter, r *http.Request) { l.logoutCallback(w, r, rt) })
+		mux.HandleFunc("POST "+exact(rt.BackchannelLogout), l.backchannelLogout)
+	}
+	if l.cfg.AllowLogoutGet {
+		rt := PeopleRoutes
+		mux.HandleFunc("GET "+exact(rt.Logout), func(w http.ResponseWriter, r *http.Request) { l.logoutGet(w, r, rt) })
+	}
 }
 
-// cookie is a login or logout state cookie; maxAge < 0 deletes it, with the same attributes,
-// which browsers need to replace a __Host- cookie.
-func (l *Login) cookie(name, value string, maxAge int) *http.Cookie {
-	return &http.Cookie{Name: name, Value: value, Path: l.cookiePath, MaxAge: maxAge, HttpOnly: true,
+// exact is a ServeMux pattern for path alone: People's paths end in "/", which would otherwise
+// match every path below them.
+func exact(path string) string {
+	if strings.HasSuffix(path, "/") {
+		return path + "{$}"
+	}
+	return path
+}
+
+// cookie is a login or logout state cookie of the routes rt; maxAge < 0 deletes it, with the
+// same attributes, which browsers need to replace a __Host- cookie.
+func (l *Login) cookie(rt Routes, name, value string, maxAge int) *http.Cookie {
+	path := rt.cookiePath
+	if l.cfg.CookieSecure {
+		path = "/"
+	}
+	return &http.Cookie{Name: name, Value: value, Path: path, MaxAge: maxAge, HttpOnly: true,
 		Secure: l.cfg.CookieSecure, SameSite: http.SameSiteLaxMode}
 }
 
-// login starts the authorization code flow with PKCE (S256), state and nonce.
-func (l *Login) login(w http.ResponseWriter, r *http.Request) {
+// url is the absolute URL of one of our paths.
+func (l *Login) url(path string) string { return strings.TrimSuffix(l.cfg.PublicURL, "/") + path }
+
+// login starts the authorization code flow with PKCE (S256), state and nonce; the provider is
+// to send the browser back to the callback of the same routes.
+func (l *Login) login(w http.ResponseWriter, r *http.Request, rt Routes) {
 	// Next is kept as Location will say it: the callback sends exactly what was checked here.
-	st := loginState{State: randomToken(32), Nonce: randomToken(32), Verifier: randomToken(32), Next: l.loginTarget}
+	st := loginState{State: randomToken(32), Nonce: randomToken(32), Verifier: randomToken(32), Next: l.loginTarget,
+		Callback: rt.Callback}
 	if next, ok := localTarget(l.public, r.URL.Query().Get("next")); ok && next != "/" {
 		st.Next = next
 	}
@@ -286,8 +332,9 @@ func (l *Login) login(w http.ResponseWriter, r *http.Request) {
 		l.fail(w, r, "internal", err)
 		return
 	}
-	http.SetCookie(w, l.cookie(l.loginCookie, sealed, int(loginTTL.Seconds())))
-	opts := []rp.AuthURLOpt{rp.WithCodeChallenge(oidc.NewSHACodeChallenge(st.Verifier)), authParam("nonce", st.Nonce)}
+	http.SetCookie(w, l.cookie(rt, l.loginCookie, sealed, int(loginTTL.Seconds())))
+	opts := []rp.AuthURLOpt{rp.WithCodeChallenge(oidc.NewSHACodeChallenge(st.Verifier)), authParam("nonce", st.Nonce),
+		authParam("redirect_uri", l.url(rt.Callback))}
 	for k, v := range l.cfg.ExtraParams {
 		if !reservedAuthParams[k] && !strings.HasPrefix(k, "code_challenge") {
 			opts = append(opts, authParam(k, v))
@@ -307,9 +354,9 @@ func authParam(k, v string) rp.AuthURLOpt {
 
 // callback finishes the login: state, code exchange, ID token (issuer, audience, nonce,
 // expiry, algorithm), userinfo (same sub), provisioning, then a new session.
-func (l *Login) callback(w http.ResponseWriter, r *http.Request) {
+func (l *Login) callback(w http.ResponseWriter, r *http.Request, rt Routes) {
 	c, err := r.Cookie(l.loginCookie)
-	http.SetCookie(w, l.cookie(l.loginCookie, "", -1)) // one use, whatever happens
+	http.SetCookie(w, l.cookie(rt, l.loginCookie, "", -1)) // one use, whatever happens
 	if err != nil {
 		l.fail(w, r, "invalid_state", errors.New("no login in progress"))
 		return
@@ -318,6 +365,12 @@ func (l *Login) callback(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	if err != nil || subtle.ConstantTimeCompare([]byte(st.State), []byte(q.Get("state"))) != 1 {
 		l.fail(w, r, "invalid_state", errors.New("state mismatch"))
+		return
+	}
+	if cmp.Or(st.Callback, OurRoutes.Callback) != rt.Callback {
+		// The provider sends the browser to the redirect URI it was given: another one means
+		// the browser was sent here by someone else, and the code exchange would fail anyway.
+		l.fail(w, r, "invalid_state", errors.New("callback of another login path"))
 		return
 	}
 	if e := q.Get("error"); e != "" {
@@ -330,7 +383,8 @@ func (l *Login) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := context.WithValue(r.Context(), nonceKey{}, st.Nonce)
-	tokens, err := rp.CodeExchange[*oidc.IDTokenClaims](ctx, q.Get("code"), party, rp.WithCodeVerifier(st.Verifier))
+	tokens, err := rp.CodeExchange[*oidc.IDTokenClaims](ctx, q.Get("code"), party, rp.WithCodeVerifier(st.Verifier),
+		rp.CodeExchangeOpt(rp.WithURLParam("redirect_uri", l.url(rt.Callback))))
 	if err != nil {
 		l.fail(w, r, "invalid_token", fmt.Errorf("code exchange: %w", err))
 		return
@@ -469,11 +523,29 @@ func (l *Login) claims(id *oidc.IDTokenClaims, info map[string]any) store.Claims
 }
 
 // logout ends the session and, when the provider can, ends the provider's session too.
-func (l *Login) logout(w http.ResponseWriter, r *http.Request) {
+func (l *Login) logout(w http.ResponseWriter, r *http.Request, rt Routes) {
 	if !l.sessions.TrustedOrigin(r) {
 		page(w, http.StatusForbidden, "Logout", "This logout request did not come from this site.")
 		return
 	}
+	l.endSession(w, r, rt)
+}
+
+// logoutGet is People's GET logout (ALLOW_LOGOUT_GET_METHOD): a People frontend leaves by
+// navigating to it. A link on another site could log people out through it, so a GET that the
+// browser says comes from another site (Sec-Fetch-Site) only shows a page whose button posts
+// the logout; one from this site, typed, or from a browser that does not say, logs out as
+// People's did.
+func (l *Login) logoutGet(w http.ResponseWriter, r *http.Request, rt Routes) {
+	if fromAnotherSite(r) && !l.sessions.TrustedOrigin(r) {
+		confirmPage(w, rt.Logout)
+		return
+	}
+	l.endSession(w, r, rt)
+}
+
+// endSession is the logout itself, once the request is known to come from this site.
+func (l *Login) endSession(w http.ResponseWriter, r *http.Request, rt Routes) {
 	sess, ok, err := l.sessions.End(w, r)
 	if err != nil {
 		l.log.ErrorContext(r.Context(), "logout", "err", err)
@@ -490,10 +562,10 @@ func (l *Login) logout(w http.ResponseWriter, r *http.Request) {
 				q := u.Query()
 				q.Set("id_token_hint", sess.IDToken)
 				q.Set("state", state)
-				q.Set("post_logout_redirect_uri", strings.TrimSuffix(l.cfg.PublicURL, "/")+"/auth/logout/callback")
+				q.Set("post_logout_redirect_uri", l.url(rt.LogoutCallback))
 				q.Set("client_id", l.cfg.ClientID)
 				u.RawQuery = q.Encode()
-				http.SetCookie(w, l.cookie(l.logoutCookie, sealed, int(loginTTL.Seconds())))
+				http.SetCookie(w, l.cookie(rt, l.logoutCookie, sealed, int(loginTTL.Seconds())))
 				// The provider is another origin: leave through a page rather than a redirect,
 				// so that pages posting here keep a strict form-action 'self' policy (browsers
 				// check it against every redirect that follows a form).
@@ -506,9 +578,9 @@ func (l *Login) logout(w http.ResponseWriter, r *http.Request) {
 }
 
 // logoutCallback is where the provider sends the browser back after its own logout.
-func (l *Login) logoutCallback(w http.ResponseWriter, r *http.Request) {
+func (l *Login) logoutCallback(w http.ResponseWriter, r *http.Request, rt Routes) {
 	c, err := r.Cookie(l.logoutCookie)
-	http.SetCookie(w, l.cookie(l.logoutCookie, "", -1))
+	http.SetCookie(w, l.cookie(rt, l.logoutCookie, "", -1))
 	var state string
 	if err == nil {
 		state, err = open[string](l.seal, c.Value)
@@ -681,6 +753,25 @@ var redirectTemplate = template.Must(template.New("redirect").Parse(`<!doctype h
 <body style="font-family: system-ui, sans-serif; max-width: 40rem; margin: 4rem auto">
 <p>Logging out… <a href="{{.}}">Continue</a></p></body></html>
 `))
+
+var confirmTemplate = template.Must(template.New("confirm").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Log out</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<body style="font-family: system-ui, sans-serif; max-width: 40rem; margin: 4rem auto">
+<h1>Log out</h1><p>Another site sent you here to log out.</p>
+<form method="post" action="{{.}}"><button type="submit">Log out</button></form></body></html>
+`))
+
+// confirmPage asks to confirm a logout with a button that posts it to action.
+func confirmPage(w http.ResponseWriter, action string) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", "default-src 'none'; form-action 'self'; frame-ancestors 'none'")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	confirmTemplate.Execute(w, action)
+}
 
 // redirectPage sends the browser on to target with a page of its own.
 func redirectPage(w http.ResponseWriter, target string) {

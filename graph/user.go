@@ -37,3 +37,7 @@ func (r *Resolver) abilities(ctx context.Context, user uuid.UUID) (*model.UserAb
 		Contacts: &model.Ability{CanView: f.ContactsDisplay, CanCreate: f.ContactsDisplay && f.ContactsCreate},
 	}, nil
 }
+
+// ConfigOf is what the config query answers under settings, for People's /api/v1.0/config/,
+// which answers the same in People's shape.
+func ConfigOf(settings Settings) *model.Config { return (&Resolver{settings: settings}).config() }

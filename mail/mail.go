@@ -41,6 +41,7 @@ type Options struct {
 	User        string
 	Password    string
 	UseTLS      bool // STARTTLS (EMAIL_USE_TLS)
+	UseSSL      bool // TLS from the first byte, SMTPS (EMAIL_USE_SSL)
 	From        string
 	FrontendURL string // the link in invitations
 }
@@ -52,7 +53,7 @@ type Sender struct {
 	store *store.Store
 	log   *slog.Logger
 	dial  func(ctx context.Context, addr string) (net.Conn, error)
-	roots *x509.CertPool // the certificate authorities STARTTLS trusts; nil: the system's
+	roots *x509.CertPool // the certificate authorities TLS trusts; nil: the system's
 }
 
 // New prepares a Sender of the messages queued in s; Run sends them.
@@ -118,7 +119,8 @@ func (m *Sender) send(ctx context.Context, msg store.Mail) error {
 	return m.deliver(ctx, msg.Recipient, body)
 }
 
-// deliver speaks SMTP to the configured server: STARTTLS when asked (certificates verified),
+// deliver speaks SMTP to the configured server: over TLS from the start or with STARTTLS when
+// asked (certificates verified),
 // AUTH only over TLS or to localhost (net/smtp refuses otherwise).
 func (m *Sender) deliver(ctx context.Context, to string, body []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -130,6 +132,10 @@ func (m *Sender) deliver(ctx context.Context, to string, body []byte) error {
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(dl)
+	}
+	if m.cfg.UseSSL {
+		// net/smtp sees the *tls.Conn, and allows AUTH over it as over STARTTLS.
+		conn = tls.Client(conn, &tls.Config{ServerName: m.cfg.Host, MinVersion: tls.VersionTLS12, RootCAs: m.roots})
 	}
 	c, err := smtp.NewClient(conn, m.cfg.Host)
 	if err != nil {

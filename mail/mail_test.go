@@ -29,13 +29,15 @@ import (
 
 // smtpServer is a minimal in-process SMTP server that records what it receives.
 type smtpServer struct {
-	ln   net.Listener
-	tls  *tls.Config // offers STARTTLS when set
-	mu   sync.Mutex
-	msgs []string
-	rcpt []string
-	auth []smtpAuth
-	fail bool // answer 550 to RCPT
+	ln  net.Listener
+	tls *tls.Config // offers STARTTLS when set
+	// implicit speaks TLS (with tls) from the first byte, as SMTPS on port 465.
+	implicit bool
+	mu       sync.Mutex
+	msgs     []string
+	rcpt     []string
+	auth     []smtpAuth
+	fail     bool // answer 550 to RCPT
 }
 
 // smtpAuth is an AUTH PLAIN the server received.
@@ -44,13 +46,17 @@ type smtpAuth struct {
 	overTLS        bool
 }
 
-func startSMTP(t *testing.T) *smtpServer {
+// startSMTP starts a server; configure, when given, sets it up before it accepts.
+func startSMTP(t *testing.T, configure ...func(*smtpServer)) *smtpServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := &smtpServer{ln: ln}
+	for _, f := range configure {
+		f(s)
+	}
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
@@ -67,8 +73,15 @@ func startSMTP(t *testing.T) *smtpServer {
 func (s *smtpServer) serve(c net.Conn) {
 	defer func() { c.Close() }()
 	r := bufio.NewReader(c)
-	say := func(line string) { io.WriteString(c, line+"\r\n") }
 	overTLS := false
+	if s.implicit {
+		tc := tls.Server(c, s.tls)
+		if tc.Handshake() != nil {
+			return
+		}
+		c, r, overTLS = tc, bufio.NewReader(tc), true
+	}
+	say := func(line string) { io.WriteString(c, line+"\r\n") }
 	say("220 test ESMTP")
 	for {
 		line, err := r.ReadString('\n')
@@ -335,6 +348,28 @@ func TestInvitationEmailsOverTLS(t *testing.T) {
 		srv.mu.Unlock()
 		if len(auth) == 0 || auth[len(auth)-1] != (smtpAuth{"people-mailer", "smtp-password-1", true}) {
 			t.Errorf("AUTH = %+v, want the configured login over TLS", auth)
+		}
+	})
+
+	t.Run("TLS from the start (EMAIL_USE_SSL), then AUTH", func(t *testing.T) {
+		smtps := startSMTP(t, func(s *smtpServer) {
+			s.tls, s.implicit = &tls.Config{Certificates: certs.TLS.Certificates}, true
+		})
+		c := cfg
+		c.Port, c.UseTLS, c.UseSSL = smtps.port(), false, true
+		m := New(c, s, slog.New(slog.DiscardHandler))
+		m.roots = trusted
+		inv, email := invite(t, s, "en-us", "Team "+storetest.Unique())
+		if _, err := m.sendDue(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if got := smtps.delivered(email); len(got) != 1 || sentAt(t, inv) == nil {
+			t.Fatalf("%d messages for %s, email_sent_at %v; want 1, set", len(got), email, sentAt(t, inv))
+		}
+		smtps.mu.Lock()
+		defer smtps.mu.Unlock()
+		if len(smtps.auth) != 1 || smtps.auth[0] != (smtpAuth{"people-mailer", "smtp-password-1", true}) {
+			t.Errorf("AUTH = %+v, want the configured login over TLS", smtps.auth)
 		}
 	})
 

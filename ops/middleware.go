@@ -255,7 +255,8 @@ func (o *Layer) done(w *statusWriter, r *http.Request, st *requestState, p any) 
 }
 
 // quietRoutes are polled by machines: their successes are logged at debug level only.
-var quietRoutes = map[string]bool{"GET /healthz": true, "GET /readyz": true, "GET /metrics": true}
+var quietRoutes = map[string]bool{"GET /healthz": true, "GET /readyz": true, "GET /metrics": true,
+	"GET /__heartbeat__": true, "GET /__heartbeat__/{$}": true, "GET /__lbheartbeat__": true, "GET /__lbheartbeat__/{$}": true}
 
 func truncate(s string, n int) string {
 	if len(s) > n {
