@@ -182,7 +182,8 @@ func WebhookOf(tb testing.TB, s *store.Store, w *store.TeamWebhook) store.TeamWe
 
 // Delivery is a delivery's bookkeeping.
 type Delivery struct {
-	ID        uuid.UUID `bun:"id"`
+	ID        uuid.UUID `bun:"id"` // the Idempotency-Key of each of its attempts
+	WebhookID uuid.UUID `bun:"webhook_id"`
 	Operation string    `bun:"operation"`
 	UserID    uuid.UUID `bun:"user_id"`
 	Status    string    `bun:"status"`
@@ -196,7 +197,7 @@ type Delivery struct {
 func Deliveries(tb testing.TB, s *store.Store, team uuid.UUID) []Delivery {
 	tb.Helper()
 	var ds []Delivery
-	err := s.DB().NewRaw(`SELECT id, operation, user_id, status, attempts, secret IS NOT NULL AS has_secret,
+	err := s.DB().NewRaw(`SELECT id, webhook_id, operation, user_id, status, attempts, secret IS NOT NULL AS has_secret,
 			finished_at IS NOT NULL AS finished, coalesce(last_error, '') AS last_error
 		FROM team_webhook_deliveries WHERE team_id = ? ORDER BY seq`, team).Scan(tb.Context(), &ds)
 	if err != nil {
