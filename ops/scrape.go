@@ -3,10 +3,10 @@ package ops
 import (
 	"crypto/sha256"
 	"crypto/subtle"
-	"net"
 	"net/http"
-	"net/netip"
 	"strings"
+
+	"lasuite.fr/people/auth"
 )
 
 // MetricsHandler serves the metrics to loopback clients, and to anyone presenting
@@ -24,7 +24,7 @@ func (o *Layer) MetricsHandler() http.Handler {
 	}
 	want := sha256.Sum256([]byte(token))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		local := peerAddr(r).IsLoopback() && loopbackHost(r.Host) &&
+		local := peerAddr(r).IsLoopback() && auth.LoopbackHost(r.Host) &&
 			r.Header.Get("X-Forwarded-For") == "" && r.Header.Get("Forwarded") == ""
 		scheme, got, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 		// Hashes of equal length, so that the comparison says nothing about the token's length.
@@ -37,19 +37,4 @@ func (o *Layer) MetricsHandler() http.Handler {
 		}
 		serve.ServeHTTP(w, r)
 	})
-}
-
-// loopbackHost reports whether a Host header names this machine: localhost or a loopback
-// address (127.0.0.0/8, [::1]), with or without a port. No name is resolved.
-func loopbackHost(host string) bool {
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	} else if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
-		host = host[1 : len(host)-1]
-	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	a, err := netip.ParseAddr(host)
-	return err == nil && a.Zone() == "" && a.Unmap().IsLoopback()
 }

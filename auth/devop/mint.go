@@ -3,13 +3,13 @@ package devop
 import (
 	"net"
 	"net/http"
-	"net/netip"
 	"slices"
 	"strings"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
+	"lasuite.fr/people/auth"
 	"lasuite.fr/people/store"
 )
 
@@ -29,7 +29,7 @@ func (p *Provider) mint(w http.ResponseWriter, r *http.Request) {
 	case !p.development:
 		http.Error(w, "minting tokens without a sign-in is only for development (ENVIRONMENT=development)", http.StatusForbidden)
 		return
-	case !loopbackPeer(r.RemoteAddr) || !loopbackHost(r.Host):
+	case !loopbackPeer(r.RemoteAddr) || !auth.LoopbackHost(r.Host):
 		http.Error(w, "tokens are minted only for clients on this machine, at localhost or a loopback address", http.StatusForbidden)
 		return
 	case r.Header.Get("Origin") != "" || r.Header.Get("Sec-Fetch-Site") != "":
@@ -90,21 +90,6 @@ func (p *Provider) mint(w http.ResponseWriter, r *http.Request) {
 	}
 	p.log.InfoContext(r.Context(), "dev oidc: token minted", "user_id", users[0].ID, "client_id", clientID)
 	w.Write([]byte(token + "\n"))
-}
-
-// loopbackHost reports whether a Host header names this machine: localhost or a loopback
-// address (127.0.0.0/8, [::1]), with or without a port. No name is resolved.
-func loopbackHost(host string) bool {
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	} else if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
-		host = host[1 : len(host)-1]
-	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	a, err := netip.ParseAddr(host)
-	return err == nil && a.Zone() == "" && a.Unmap().IsLoopback()
 }
 
 // loopbackPeer reports whether a request's peer address is on this machine.
