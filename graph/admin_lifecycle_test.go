@@ -166,7 +166,9 @@ func TestAdminDeleteTeam(t *testing.T) {
 	if len(r.Errors) > 0 && !strings.Contains(r.Errors[0].Message, "1 child") {
 		t.Errorf("message %q does not name the children count", r.Errors[0].Message)
 	}
-	var out struct{ AdminDeleteTeam struct{ DeletedIds []uuid.UUID } }
+	var out struct {
+		AdminDeleteTeam struct{ DeletedIds []uuid.UUID }
+	}
 	a.admin(adminDeleteTeamMutation, map[string]any{"id": tm.ID, "cascade": true}, &out)
 	if diff := cmp.Diff([]uuid.UUID{tm.ID, child}, out.AdminDeleteTeam.DeletedIds); diff != "" {
 		t.Errorf("deletedIds (-want +got):\n%s", diff)
@@ -554,7 +556,7 @@ func TestAdminUserExport(t *testing.T) {
 			ID    uuid.UUID
 			Email string
 		}
-		Identities []struct{ Subject string }
+		Identities   []struct{ Subject string }
 		TeamAccesses []struct {
 			TeamID uuid.UUID
 			Role   string
