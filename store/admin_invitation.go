@@ -45,8 +45,8 @@ func (s *Store) AdminInvitations(ctx context.Context, staff StaffActor, f AdminI
 }
 
 // AdminDeleteInvitation withdraws any invitation, its queued email with it; staff only. The
-// team is locked as for its owners' changes, so that the invitation cannot be accepted and
-// withdrawn at once.
+// team is locked first, as DeleteInvitation locks it, so that staff's and the owners' changes
+// to the team's invitations queue one behind the other.
 func (s *Store) AdminDeleteInvitation(ctx context.Context, actor Actor, id uuid.UUID) error {
 	return s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		if err := requireStaff(ctx, tx, actor); err != nil {
@@ -59,8 +59,8 @@ func (s *Store) AdminDeleteInvitation(ctx context.Context, actor Actor, id uuid.
 		if err := lockTeamForStaff(ctx, tx, teamID); err != nil {
 			return notFoundOr(err, "invitation", "lock team")
 		}
-		var email string
-		if err := tx.QueryRowContext(ctx, "DELETE FROM invitations WHERE id = ? RETURNING email", id).Scan(&email); err != nil {
+		// An invitation accepted (or withdrawn) meanwhile is gone: NOT_FOUND.
+		if err := tx.QueryRowContext(ctx, "DELETE FROM invitations WHERE id = ? RETURNING id", id).Scan(new(uuid.UUID)); err != nil {
 			return notFoundOr(err, "invitation", "delete invitation")
 		}
 		return audit(ctx, tx, actor, "adminDeleteInvitation", []uuid.UUID{id, teamID}, nil)
