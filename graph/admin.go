@@ -1,7 +1,10 @@
 package graph
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"strings"
 
 	"github.com/google/uuid"
@@ -16,6 +19,7 @@ import (
 type adminLoaders struct {
 	organizations                *dataloadgen.Loader[uuid.UUID, *store.AdminOrganization]
 	serviceProviders             *dataloadgen.Loader[uuid.UUID, *store.AdminServiceProvider]
+	teams                        *dataloadgen.Loader[uuid.UUID, *store.Team]
 	organizationAdministrators   *dataloadgen.Loader[uuid.UUID, []store.User]
 	organizationServiceProviders *dataloadgen.Loader[uuid.UUID, []store.AdminServiceProvider]
 	serviceProviderOrganizations *dataloadgen.Loader[uuid.UUID, []store.AdminOrganization]
@@ -30,6 +34,7 @@ func newAdminLoaders(l *loaders) *adminLoaders {
 			func(o store.AdminOrganization) uuid.UUID { return o.ID }, "organization"), opt),
 		serviceProviders: dataloadgen.NewLoader(byID(asStaff(l, s.AdminServiceProvidersByIDs),
 			func(sp store.AdminServiceProvider) uuid.UUID { return sp.ID }, "service provider"), opt),
+		teams:                        dataloadgen.NewLoader(byID(asStaff(l, s.AdminTeamsByIDs), func(t store.Team) uuid.UUID { return t.ID }, "team"), opt),
 		organizationAdministrators:   dataloadgen.NewLoader(byKey(asStaff(l, s.OrganizationAdministratorsByOrganizationIDs)), opt),
 		organizationServiceProviders: dataloadgen.NewLoader(byKey(asStaff(l, s.ServiceProvidersByOrganizationIDs)), opt),
 		serviceProviderOrganizations: dataloadgen.NewLoader(byKey(asStaff(l, s.OrganizationsByServiceProviderIDs)), opt),
@@ -87,4 +92,29 @@ func optionalUser(ctx context.Context, id *uuid.UUID) (*store.User, error) {
 		return nil, nil
 	}
 	return u, err
+}
+
+// actorDeleted says whether an event's actor was a user who is gone: the audit trail keeps
+// their id (it has no foreign keys), and the event shows it with no user behind it.
+func actorDeleted(ctx context.Context, e *store.AuditEvent) (bool, error) {
+	if e.ActorID == nil {
+		return false, nil // the command line
+	}
+	_, err := loadersFrom(ctx).users().Load(ctx, *e.ActorID)
+	if store.KindOf(err) == store.KindNotFound {
+		return true, nil
+	}
+	return false, err
+}
+
+// userExport decodes the store's export into the JSONObject the API returns; numbers keep
+// their text (json.Number), so that nothing is rounded on the way.
+func userExport(doc []byte) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.UseNumber()
+	var out map[string]any
+	if err := dec.Decode(&out); err != nil {
+		return nil, fmt.Errorf("decode user export: %w", err)
+	}
+	return out, nil
 }

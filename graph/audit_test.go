@@ -274,6 +274,53 @@ func TestEveryMutationIsAudited(t *testing.T) {
 				map[string]any{"id": team.ID, "p": other}, "adminMoveTeam.team.id")
 			return audited{actor: a.staff, method: "SESSION", target: team.ID, changes: map[string]any{"parentId": other.String()}}
 		},
+		"adminCreateTeam": func(t *testing.T) audited {
+			org := storetest.Organization(t, s)
+			owner := storetest.User(t, s, org).ID
+			team := run(t, session(a.staff), `mutation($o: ID!, $u: ID!) { adminCreateTeam(input: {name: "Staff made", organizationId: $o, ownerId: $u}) {
+				team { id } } }`, map[string]any{"o": org, "u": owner}, "adminCreateTeam.team.id")
+			return audited{actor: a.staff, method: "SESSION", target: team,
+				changes: map[string]any{"name": "Staff made", "organizationId": org.String(), "ownerId": owner.String(), "isVisibleAllServices": true}}
+		},
+		"adminDeleteTeam": func(t *testing.T) audited {
+			team := storetest.TeamWithEveryRole(t, s).ID
+			run(t, session(a.staff), `mutation($id: ID!) { adminDeleteTeam(input: {id: $id}) { deletedId } }`, map[string]any{"id": team},
+				"adminDeleteTeam.deletedId")
+			return audited{actor: a.staff, method: "SESSION", target: team}
+		},
+		"adminDeleteUser": func(t *testing.T) audited {
+			tm := storetest.TeamWithEveryRole(t, s)
+			run(t, session(a.staff), `mutation($id: ID!, $to: ID) { adminDeleteUser(input: {id: $id, reassignTo: $to}) { deletedId } }`,
+				map[string]any{"id": tm.Owner, "to": tm.Member}, "adminDeleteUser.deletedId")
+			return audited{actor: a.staff, method: "SESSION", target: tm.Owner,
+				changes: map[string]any{"reassignTo": tm.Member.String(), "reassignedTeamIds": []string{tm.ID.String()}}}
+		},
+		"adminDeleteOrganization": func(t *testing.T) audited {
+			org := storetest.Organization(t, s)
+			run(t, session(a.staff), `mutation($id: ID!) { adminDeleteOrganization(input: {id: $id}) { deletedId } }`, map[string]any{"id": org},
+				"adminDeleteOrganization.deletedId")
+			return audited{actor: a.staff, method: "SESSION", target: org}
+		},
+		"adminDeleteServiceProvider": func(t *testing.T) audited {
+			sp := storetest.ServiceProvider(t, s)
+			run(t, session(a.staff), `mutation($id: ID!) { adminDeleteServiceProvider(input: {id: $id}) { deletedId } }`, map[string]any{"id": sp},
+				"adminDeleteServiceProvider.deletedId")
+			return audited{actor: a.staff, method: "SESSION", target: sp}
+		},
+		"adminDeleteInvitation": func(t *testing.T) audited {
+			tm := storetest.TeamWithEveryRole(t, s)
+			inv := insertInvitation(t, s, tm.ID, tm.Owner, "gone-"+storetest.Unique()+"@example.test", "now()")
+			run(t, session(a.staff), `mutation($id: ID!) { adminDeleteInvitation(input: {id: $id}) { deletedId } }`, map[string]any{"id": inv},
+				"adminDeleteInvitation.deletedId")
+			return audited{actor: a.staff, method: "SESSION", target: inv}
+		},
+		"adminUpdateContact": func(t *testing.T) audited {
+			u := storetest.User(t, s, a.org).ID
+			c := run(t, session(u), `mutation { createContact(input: {fullName: "Theirs"}) { contact { id } } }`, nil, "createContact.contact.id")
+			run(t, session(a.staff), `mutation($id: ID!) { adminUpdateContact(input: {id: $id, notes: "private notes"}) { contact { id } } }`,
+				map[string]any{"id": c}, "adminUpdateContact.contact.id")
+			return audited{actor: a.staff, method: "SESSION", target: c, changes: map[string]any{"notes": "[changed]"}}
+		},
 		"adminCreateTeamWebhook": func(t *testing.T) audited {
 			team := storetest.TeamWithEveryRole(t, s).ID
 			w := run(t, session(a.staff), `mutation($t: ID!, $s: String!) { adminCreateTeamWebhook(input: {teamId: $t, url: "https://scim.example.test/g", secret: $s}) {

@@ -31,6 +31,8 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
+	AdminContact() AdminContactResolver
+	AdminInvitation() AdminInvitationResolver
 	AdminOrganization() AdminOrganizationResolver
 	AdminServiceProvider() AdminServiceProviderResolver
 	AdminTeam() AdminTeamResolver
@@ -55,8 +57,74 @@ type ComplexityRoot struct {
 		CanView   func(childComplexity int) int
 	}
 
+	AdminContact struct {
+		CreatedAt      func(childComplexity int) int
+		Data           func(childComplexity int) int
+		FullName       func(childComplexity int) int
+		ID             func(childComplexity int) int
+		Notes          func(childComplexity int) int
+		OverrideID     func(childComplexity int) int
+		Owner          func(childComplexity int) int
+		ProfileOf      func(childComplexity int) int
+		ShortNameOrNil func(childComplexity int) int
+		UpdatedAt      func(childComplexity int) int
+	}
+
+	AdminContactConnection struct {
+		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	AdminContactEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	AdminContactPayload struct {
+		Contact func(childComplexity int) int
+	}
+
+	AdminDeleteOrganizationPayload struct {
+		DeletedID func(childComplexity int) int
+	}
+
+	AdminDeleteServiceProviderPayload struct {
+		DeletedID func(childComplexity int) int
+	}
+
 	AdminDeleteTeamWebhookPayload struct {
 		DeletedID func(childComplexity int) int
+	}
+
+	AdminDeleteUserPayload struct {
+		DeletedID         func(childComplexity int) int
+		ReassignedTeamIds func(childComplexity int) int
+	}
+
+	AdminInvitation struct {
+		CreatedAt   func(childComplexity int) int
+		Email       func(childComplexity int) int
+		EmailSentAt func(childComplexity int) int
+		ExpiresAt   func(childComplexity int) int
+		ID          func(childComplexity int) int
+		IsExpired   func(childComplexity int) int
+		Issuer      func(childComplexity int) int
+		Role        func(childComplexity int) int
+		Team        func(childComplexity int) int
+	}
+
+	AdminInvitationConnection struct {
+		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	AdminInvitationEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
 	}
 
 	AdminOrganization struct {
@@ -185,6 +253,7 @@ type ComplexityRoot struct {
 
 	AuditEvent struct {
 		Actor           func(childComplexity int) int
+		ActorDeleted    func(childComplexity int) int
 		ActorID         func(childComplexity int) int
 		Changes         func(childComplexity int) int
 		CreatedAt       func(childComplexity int) int
@@ -321,15 +390,22 @@ type ComplexityRoot struct {
 	Mutation struct {
 		AdminCreateOrganization              func(childComplexity int, input model.AdminCreateOrganizationInput) int
 		AdminCreateServiceProvider           func(childComplexity int, input model.AdminCreateServiceProviderInput) int
+		AdminCreateTeam                      func(childComplexity int, input model.AdminCreateTeamInput) int
 		AdminCreateTeamAccess                func(childComplexity int, input model.CreateTeamAccessInput) int
 		AdminCreateTeamWebhook               func(childComplexity int, input model.AdminCreateTeamWebhookInput) int
+		AdminDeleteInvitation                func(childComplexity int, input model.DeleteInvitationInput) int
+		AdminDeleteOrganization              func(childComplexity int, input model.AdminDeleteOrganizationInput) int
+		AdminDeleteServiceProvider           func(childComplexity int, input model.AdminDeleteServiceProviderInput) int
+		AdminDeleteTeam                      func(childComplexity int, input model.DeleteTeamInput) int
 		AdminDeleteTeamAccess                func(childComplexity int, input model.DeleteTeamAccessInput) int
 		AdminDeleteTeamWebhook               func(childComplexity int, input model.AdminDeleteTeamWebhookInput) int
+		AdminDeleteUser                      func(childComplexity int, input model.AdminDeleteUserInput) int
 		AdminGrantOrganizationAdministrator  func(childComplexity int, input model.AdminOrganizationAdministratorInput) int
 		AdminLinkServiceProvider             func(childComplexity int, input model.AdminServiceProviderLinksInput) int
 		AdminMoveTeam                        func(childComplexity int, input model.MoveTeamInput) int
 		AdminRevokeOrganizationAdministrator func(childComplexity int, input model.AdminOrganizationAdministratorInput) int
 		AdminUnlinkServiceProvider           func(childComplexity int, input model.AdminServiceProviderLinksInput) int
+		AdminUpdateContact                   func(childComplexity int, input model.UpdateContactInput) int
 		AdminUpdateOrganization              func(childComplexity int, input model.AdminUpdateOrganizationInput) int
 		AdminUpdateServiceProvider           func(childComplexity int, input model.AdminUpdateServiceProviderInput) int
 		AdminUpdateTeam                      func(childComplexity int, input model.AdminUpdateTeamInput) int
@@ -377,10 +453,13 @@ type ComplexityRoot struct {
 
 	Query struct {
 		AdminAuditEvents      func(childComplexity int, actorID *uuid.UUID, targetID *uuid.UUID, operation *string, since *time.Time, until *time.Time, first *int, after *string) int
+		AdminContacts         func(childComplexity int, search *string, ownerID *uuid.UUID, first *int, after *string) int
+		AdminInvitations      func(childComplexity int, search *string, teamID *uuid.UUID, first *int, after *string) int
 		AdminOrganizations    func(childComplexity int, search *string, first *int, after *string) int
 		AdminServiceProviders func(childComplexity int, search *string, first *int, after *string) int
 		AdminTeam             func(childComplexity int, id uuid.UUID) int
 		AdminTeams            func(childComplexity int, search *string, organizationID *uuid.UUID, first *int, after *string) int
+		AdminUserExport       func(childComplexity int, id uuid.UUID) int
 		AdminUsers            func(childComplexity int, search *string, isActive *bool, isStaff *bool, organizationID *uuid.UUID, first *int, after *string) int
 		Config                func(childComplexity int) int
 		Contact               func(childComplexity int, id uuid.UUID) int
@@ -550,6 +629,15 @@ type ComplexityRoot struct {
 
 // region    ************************** generated!.gotpl **************************
 
+type AdminContactResolver interface {
+	Owner(ctx context.Context, obj *store.Contact) (*store.User, error)
+
+	ProfileOf(ctx context.Context, obj *store.Contact) (*store.User, error)
+}
+type AdminInvitationResolver interface {
+	Team(ctx context.Context, obj *store.Invitation) (*store.Team, error)
+	Issuer(ctx context.Context, obj *store.Invitation) (*store.User, error)
+}
 type AdminOrganizationResolver interface {
 	Administrators(ctx context.Context, obj *store.AdminOrganization) ([]store.User, error)
 	ServiceProviders(ctx context.Context, obj *store.AdminOrganization) ([]store.AdminServiceProvider, error)
@@ -569,6 +657,7 @@ type AdminUserResolver interface {
 }
 type AuditEventResolver interface {
 	Actor(ctx context.Context, obj *store.AuditEvent) (*store.User, error)
+	ActorDeleted(ctx context.Context, obj *store.AuditEvent) (bool, error)
 	Method(ctx context.Context, obj *store.AuditEvent) (model.AuditMethod, error)
 	ServiceProvider(ctx context.Context, obj *store.AuditEvent) (*store.AdminServiceProvider, error)
 }
@@ -614,6 +703,13 @@ type MutationResolver interface {
 	AdminCreateTeamWebhook(ctx context.Context, input model.AdminCreateTeamWebhookInput) (*model.AdminTeamWebhookPayload, error)
 	AdminUpdateTeamWebhook(ctx context.Context, input model.AdminUpdateTeamWebhookInput) (*model.AdminTeamWebhookPayload, error)
 	AdminDeleteTeamWebhook(ctx context.Context, input model.AdminDeleteTeamWebhookInput) (*model.AdminDeleteTeamWebhookPayload, error)
+	AdminCreateTeam(ctx context.Context, input model.AdminCreateTeamInput) (*model.AdminTeamPayload, error)
+	AdminDeleteTeam(ctx context.Context, input model.DeleteTeamInput) (*model.DeleteTeamPayload, error)
+	AdminDeleteUser(ctx context.Context, input model.AdminDeleteUserInput) (*model.AdminDeleteUserPayload, error)
+	AdminDeleteOrganization(ctx context.Context, input model.AdminDeleteOrganizationInput) (*model.AdminDeleteOrganizationPayload, error)
+	AdminDeleteServiceProvider(ctx context.Context, input model.AdminDeleteServiceProviderInput) (*model.AdminDeleteServiceProviderPayload, error)
+	AdminDeleteInvitation(ctx context.Context, input model.DeleteInvitationInput) (*model.DeleteInvitationPayload, error)
+	AdminUpdateContact(ctx context.Context, input model.UpdateContactInput) (*model.AdminContactPayload, error)
 }
 type QueryResolver interface {
 	Config(ctx context.Context) (*model.Config, error)
@@ -631,6 +727,9 @@ type QueryResolver interface {
 	AdminTeams(ctx context.Context, search *string, organizationID *uuid.UUID, first *int, after *string) (*model.AdminTeamConnection, error)
 	AdminTeam(ctx context.Context, id uuid.UUID) (*store.Team, error)
 	AdminAuditEvents(ctx context.Context, actorID *uuid.UUID, targetID *uuid.UUID, operation *string, since *time.Time, until *time.Time, first *int, after *string) (*model.AuditEventConnection, error)
+	AdminInvitations(ctx context.Context, search *string, teamID *uuid.UUID, first *int, after *string) (*model.AdminInvitationConnection, error)
+	AdminContacts(ctx context.Context, search *string, ownerID *uuid.UUID, first *int, after *string) (*model.AdminContactConnection, error)
+	AdminUserExport(ctx context.Context, id uuid.UUID) (map[string]any, error)
 }
 type TeamResolver interface {
 	Parent(ctx context.Context, obj *store.TeamView) (*store.TeamView, error)
@@ -683,12 +782,238 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Ability.CanView(childComplexity), true
 
+	case "AdminContact.createdAt":
+		if e.ComplexityRoot.AdminContact.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminContact.CreatedAt(childComplexity), true
+	case "AdminContact.data":
+		if e.ComplexityRoot.AdminContact.Data == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminContact.Data(childComplexity), true
+	case "AdminContact.fullName":
+		if e.ComplexityRoot.AdminContact.FullName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminContact.FullName(childComplexity), true
+	case "AdminContact.id":
+		if e.ComplexityRoot.AdminContact.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminContact.ID(childComplexity), true
+	case "AdminContact.notes":
+		if e.ComplexityRoot.AdminContact.Notes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminContact.Notes(childComplexity), true
+	case "AdminContact.overrideId":
+		if e.ComplexityRoot.AdminContact.OverrideID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminContact.OverrideID(childComplexity), true
+	case "AdminContact.owner":
+		if e.ComplexityRoot.AdminContact.Owner == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminContact.Owner(childComplexity), true
+	case "AdminContact.profileOf":
+		if e.ComplexityRoot.AdminContact.ProfileOf == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminContact.ProfileOf(childComplexity), true
+	case "AdminContact.shortName":
+		if e.ComplexityRoot.AdminContact.ShortNameOrNil == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminContact.ShortNameOrNil(childComplexity), true
+	case "AdminContact.updatedAt":
+		if e.ComplexityRoot.AdminContact.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminContact.UpdatedAt(childComplexity), true
+
+	case "AdminContactConnection.edges":
+		if e.ComplexityRoot.AdminContactConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminContactConnection.Edges(childComplexity), true
+	case "AdminContactConnection.nodes":
+		if e.ComplexityRoot.AdminContactConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminContactConnection.Nodes(childComplexity), true
+	case "AdminContactConnection.pageInfo":
+		if e.ComplexityRoot.AdminContactConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminContactConnection.PageInfo(childComplexity), true
+	case "AdminContactConnection.totalCount":
+		if e.ComplexityRoot.AdminContactConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminContactConnection.TotalCount(childComplexity), true
+
+	case "AdminContactEdge.cursor":
+		if e.ComplexityRoot.AdminContactEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminContactEdge.Cursor(childComplexity), true
+	case "AdminContactEdge.node":
+		if e.ComplexityRoot.AdminContactEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminContactEdge.Node(childComplexity), true
+
+	case "AdminContactPayload.contact":
+		if e.ComplexityRoot.AdminContactPayload.Contact == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminContactPayload.Contact(childComplexity), true
+
+	case "AdminDeleteOrganizationPayload.deletedId":
+		if e.ComplexityRoot.AdminDeleteOrganizationPayload.DeletedID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminDeleteOrganizationPayload.DeletedID(childComplexity), true
+
+	case "AdminDeleteServiceProviderPayload.deletedId":
+		if e.ComplexityRoot.AdminDeleteServiceProviderPayload.DeletedID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminDeleteServiceProviderPayload.DeletedID(childComplexity), true
+
 	case "AdminDeleteTeamWebhookPayload.deletedId":
 		if e.ComplexityRoot.AdminDeleteTeamWebhookPayload.DeletedID == nil {
 			break
 		}
 
 		return e.ComplexityRoot.AdminDeleteTeamWebhookPayload.DeletedID(childComplexity), true
+
+	case "AdminDeleteUserPayload.deletedId":
+		if e.ComplexityRoot.AdminDeleteUserPayload.DeletedID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminDeleteUserPayload.DeletedID(childComplexity), true
+	case "AdminDeleteUserPayload.reassignedTeamIds":
+		if e.ComplexityRoot.AdminDeleteUserPayload.ReassignedTeamIds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminDeleteUserPayload.ReassignedTeamIds(childComplexity), true
+
+	case "AdminInvitation.createdAt":
+		if e.ComplexityRoot.AdminInvitation.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminInvitation.CreatedAt(childComplexity), true
+	case "AdminInvitation.email":
+		if e.ComplexityRoot.AdminInvitation.Email == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminInvitation.Email(childComplexity), true
+	case "AdminInvitation.emailSentAt":
+		if e.ComplexityRoot.AdminInvitation.EmailSentAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminInvitation.EmailSentAt(childComplexity), true
+	case "AdminInvitation.expiresAt":
+		if e.ComplexityRoot.AdminInvitation.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminInvitation.ExpiresAt(childComplexity), true
+	case "AdminInvitation.id":
+		if e.ComplexityRoot.AdminInvitation.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminInvitation.ID(childComplexity), true
+	case "AdminInvitation.isExpired":
+		if e.ComplexityRoot.AdminInvitation.IsExpired == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminInvitation.IsExpired(childComplexity), true
+	case "AdminInvitation.issuer":
+		if e.ComplexityRoot.AdminInvitation.Issuer == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminInvitation.Issuer(childComplexity), true
+	case "AdminInvitation.role":
+		if e.ComplexityRoot.AdminInvitation.Role == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminInvitation.Role(childComplexity), true
+	case "AdminInvitation.team":
+		if e.ComplexityRoot.AdminInvitation.Team == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminInvitation.Team(childComplexity), true
+
+	case "AdminInvitationConnection.edges":
+		if e.ComplexityRoot.AdminInvitationConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminInvitationConnection.Edges(childComplexity), true
+	case "AdminInvitationConnection.nodes":
+		if e.ComplexityRoot.AdminInvitationConnection.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminInvitationConnection.Nodes(childComplexity), true
+	case "AdminInvitationConnection.pageInfo":
+		if e.ComplexityRoot.AdminInvitationConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminInvitationConnection.PageInfo(childComplexity), true
+	case "AdminInvitationConnection.totalCount":
+		if e.ComplexityRoot.AdminInvitationConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminInvitationConnection.TotalCount(childComplexity), true
+
+	case "AdminInvitationEdge.cursor":
+		if e.ComplexityRoot.AdminInvitationEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminInvitationEdge.Cursor(childComplexity), true
+	case "AdminInvitationEdge.node":
+		if e.ComplexityRoot.AdminInvitationEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AdminInvitationEdge.Node(childComplexity), true
 
 	case "AdminOrganization.administrators":
 		if e.ComplexityRoot.AdminOrganization.Administrators == nil {
@@ -1156,6 +1481,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AuditEvent.Actor(childComplexity), true
+	case "AuditEvent.actorDeleted":
+		if e.ComplexityRoot.AuditEvent.ActorDeleted == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.ActorDeleted(childComplexity), true
 	case "AuditEvent.actorId":
 		if e.ComplexityRoot.AuditEvent.ActorID == nil {
 			break
@@ -1608,6 +1939,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.AdminCreateServiceProvider(childComplexity, args["input"].(model.AdminCreateServiceProviderInput)), true
+	case "Mutation.adminCreateTeam":
+		if e.ComplexityRoot.Mutation.AdminCreateTeam == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_adminCreateTeam_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AdminCreateTeam(childComplexity, args["input"].(model.AdminCreateTeamInput)), true
 	case "Mutation.adminCreateTeamAccess":
 		if e.ComplexityRoot.Mutation.AdminCreateTeamAccess == nil {
 			break
@@ -1630,6 +1972,50 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.AdminCreateTeamWebhook(childComplexity, args["input"].(model.AdminCreateTeamWebhookInput)), true
+	case "Mutation.adminDeleteInvitation":
+		if e.ComplexityRoot.Mutation.AdminDeleteInvitation == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_adminDeleteInvitation_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AdminDeleteInvitation(childComplexity, args["input"].(model.DeleteInvitationInput)), true
+	case "Mutation.adminDeleteOrganization":
+		if e.ComplexityRoot.Mutation.AdminDeleteOrganization == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_adminDeleteOrganization_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AdminDeleteOrganization(childComplexity, args["input"].(model.AdminDeleteOrganizationInput)), true
+	case "Mutation.adminDeleteServiceProvider":
+		if e.ComplexityRoot.Mutation.AdminDeleteServiceProvider == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_adminDeleteServiceProvider_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AdminDeleteServiceProvider(childComplexity, args["input"].(model.AdminDeleteServiceProviderInput)), true
+	case "Mutation.adminDeleteTeam":
+		if e.ComplexityRoot.Mutation.AdminDeleteTeam == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_adminDeleteTeam_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AdminDeleteTeam(childComplexity, args["input"].(model.DeleteTeamInput)), true
 	case "Mutation.adminDeleteTeamAccess":
 		if e.ComplexityRoot.Mutation.AdminDeleteTeamAccess == nil {
 			break
@@ -1652,6 +2038,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.AdminDeleteTeamWebhook(childComplexity, args["input"].(model.AdminDeleteTeamWebhookInput)), true
+	case "Mutation.adminDeleteUser":
+		if e.ComplexityRoot.Mutation.AdminDeleteUser == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_adminDeleteUser_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AdminDeleteUser(childComplexity, args["input"].(model.AdminDeleteUserInput)), true
 	case "Mutation.adminGrantOrganizationAdministrator":
 		if e.ComplexityRoot.Mutation.AdminGrantOrganizationAdministrator == nil {
 			break
@@ -1707,6 +2104,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.AdminUnlinkServiceProvider(childComplexity, args["input"].(model.AdminServiceProviderLinksInput)), true
+	case "Mutation.adminUpdateContact":
+		if e.ComplexityRoot.Mutation.AdminUpdateContact == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_adminUpdateContact_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AdminUpdateContact(childComplexity, args["input"].(model.UpdateContactInput)), true
 	case "Mutation.adminUpdateOrganization":
 		if e.ComplexityRoot.Mutation.AdminUpdateOrganization == nil {
 			break
@@ -2036,6 +2444,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.AdminAuditEvents(childComplexity, args["actorId"].(*uuid.UUID), args["targetId"].(*uuid.UUID), args["operation"].(*string), args["since"].(*time.Time), args["until"].(*time.Time), args["first"].(*int), args["after"].(*string)), true
+	case "Query.adminContacts":
+		if e.ComplexityRoot.Query.AdminContacts == nil {
+			break
+		}
+
+		args, err := ec.field_Query_adminContacts_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.AdminContacts(childComplexity, args["search"].(*string), args["ownerId"].(*uuid.UUID), args["first"].(*int), args["after"].(*string)), true
+	case "Query.adminInvitations":
+		if e.ComplexityRoot.Query.AdminInvitations == nil {
+			break
+		}
+
+		args, err := ec.field_Query_adminInvitations_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.AdminInvitations(childComplexity, args["search"].(*string), args["teamId"].(*uuid.UUID), args["first"].(*int), args["after"].(*string)), true
 	case "Query.adminOrganizations":
 		if e.ComplexityRoot.Query.AdminOrganizations == nil {
 			break
@@ -2080,6 +2510,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.AdminTeams(childComplexity, args["search"].(*string), args["organizationId"].(*uuid.UUID), args["first"].(*int), args["after"].(*string)), true
+	case "Query.adminUserExport":
+		if e.ComplexityRoot.Query.AdminUserExport == nil {
+			break
+		}
+
+		args, err := ec.field_Query_adminUserExport_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.AdminUserExport(childComplexity, args["id"].(uuid.UUID)), true
 	case "Query.adminUsers":
 		if e.ComplexityRoot.Query.AdminUsers == nil {
 			break
@@ -2751,8 +3192,12 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		return graphql.NewInputUnmarshalerIndex(
 			graphql.NewInputUnmarshaler("AdminCreateOrganizationInput", ec.unmarshalInputAdminCreateOrganizationInput),
 			graphql.NewInputUnmarshaler("AdminCreateServiceProviderInput", ec.unmarshalInputAdminCreateServiceProviderInput),
+			graphql.NewInputUnmarshaler("AdminCreateTeamInput", ec.unmarshalInputAdminCreateTeamInput),
 			graphql.NewInputUnmarshaler("AdminCreateTeamWebhookInput", ec.unmarshalInputAdminCreateTeamWebhookInput),
+			graphql.NewInputUnmarshaler("AdminDeleteOrganizationInput", ec.unmarshalInputAdminDeleteOrganizationInput),
+			graphql.NewInputUnmarshaler("AdminDeleteServiceProviderInput", ec.unmarshalInputAdminDeleteServiceProviderInput),
 			graphql.NewInputUnmarshaler("AdminDeleteTeamWebhookInput", ec.unmarshalInputAdminDeleteTeamWebhookInput),
+			graphql.NewInputUnmarshaler("AdminDeleteUserInput", ec.unmarshalInputAdminDeleteUserInput),
 			graphql.NewInputUnmarshaler("AdminOrganizationAdministratorInput", ec.unmarshalInputAdminOrganizationAdministratorInput),
 			graphql.NewInputUnmarshaler("AdminServiceProviderLinksInput", ec.unmarshalInputAdminServiceProviderLinksInput),
 			graphql.NewInputUnmarshaler("AdminUpdateOrganizationInput", ec.unmarshalInputAdminUpdateOrganizationInput),
@@ -2918,6 +3363,16 @@ type Query {
   targets; since is inclusive, until exclusive.
   """
   adminAuditEvents(actorId: ID, targetId: ID, operation: String, since: Time, until: Time, first: Int, after: String): AuditEventConnection! @auth(staff: true)
+  "Every invitation, newest first, expired ones included. search matches an email fragment."
+  adminInvitations(search: String, teamId: ID, first: Int, after: String): AdminInvitationConnection! @auth(staff: true)
+  "Every contact, private ones included, by name. search matches a name or email fragment."
+  adminContacts(search: String, ownerId: ID, first: Int, after: String): AdminContactConnection! @auth(staff: true)
+  """
+  Everything the directory holds about one user, as one JSON document for a data-protection
+  access request (README: Operators). Never a credential: no session token or ID token, no
+  webhook secret.
+  """
+  adminUserExport(id: ID!): JSONObject! @auth(staff: true)
 }
 
 type Mutation {
@@ -2976,6 +3431,26 @@ type Mutation {
   adminUpdateTeamWebhook(input: AdminUpdateTeamWebhookInput!): AdminTeamWebhookPayload! @auth(staff: true)
   "Deletes a webhook and cancels its waiting deliveries."
   adminDeleteTeamWebhook(input: AdminDeleteTeamWebhookInput!): AdminDeleteTeamWebhookPayload! @auth(staff: true)
+  "Creates a team in any organization with an owner, optionally under a team of that organization."
+  adminCreateTeam(input: AdminCreateTeamInput!): AdminTeamPayload! @auth(staff: true)
+  "Deletes any team; one with children only with cascade: true (CONFLICT otherwise), as deleteTeam."
+  adminDeleteTeam(input: DeleteTeamInput!): DeleteTeamPayload! @auth(staff: true)
+  """
+  Deletes a user: their accesses, identities, sessions, issued invitations and private contacts
+  go; their profile contact stays (public) unless dropProfileContact; audit events keep their id
+  (AuditEvent.actorDeleted). A user who is the last owner of teams is refused (CONFLICT, naming
+  the teams) unless reassignTo names their new owner. Staff cannot delete themselves
+  (FORBIDDEN). Deactivation (adminUpdateUser isActive: false) is the reversible alternative.
+  """
+  adminDeleteUser(input: AdminDeleteUserInput!): AdminDeleteUserPayload! @auth(staff: true)
+  "Deletes an organization without users and teams; CONFLICT with their counts otherwise."
+  adminDeleteOrganization(input: AdminDeleteOrganizationInput!): AdminDeleteOrganizationPayload! @auth(staff: true)
+  "Deletes a service provider with its links to organizations and teams."
+  adminDeleteServiceProvider(input: AdminDeleteServiceProviderInput!): AdminDeleteServiceProviderPayload! @auth(staff: true)
+  "Withdraws any invitation."
+  adminDeleteInvitation(input: DeleteInvitationInput!): DeleteInvitationPayload! @auth(staff: true)
+  "Corrects any contact, with updateContact's rules (People's contact data schema)."
+  adminUpdateContact(input: UpdateContactInput!): AdminContactPayload! @auth(staff: true)
 }
 
 type PageInfo {
@@ -3672,6 +4147,105 @@ type AdminDeleteTeamWebhookPayload {
   deletedId: ID!
 }
 
+"Fields left out take their defaults."
+input AdminCreateTeamInput {
+  name: String!
+  organizationId: ID!
+  "An active user of any organization, who becomes the team's owner."
+  ownerId: ID!
+  "A team of the same organization; null makes a root."
+  parentId: ID
+  isVisibleAllServices: Boolean = true
+}
+
+input AdminDeleteUserInput {
+  id: ID!
+  "An active user who becomes the owner of each team the deleted user was the last owner of."
+  reassignTo: ID
+  "Deletes the profile contact too (an erasure request); by default it stays, as a public contact."
+  dropProfileContact: Boolean = false
+}
+
+type AdminDeleteUserPayload {
+  deletedId: ID!
+  "The teams given to reassignTo."
+  reassignedTeamIds: [ID!]!
+}
+
+input AdminDeleteOrganizationInput {
+  id: ID!
+}
+
+type AdminDeleteOrganizationPayload {
+  deletedId: ID!
+}
+
+input AdminDeleteServiceProviderInput {
+  id: ID!
+}
+
+type AdminDeleteServiceProviderPayload {
+  deletedId: ID!
+}
+
+"An invitation as staff see it."
+type AdminInvitation {
+  id: ID!
+  email: String!
+  role: TeamRole!
+  team: AdminTeam!
+  issuer: AdminUser!
+  createdAt: Time!
+  expiresAt: Time!
+  isExpired: Boolean!
+  emailSentAt: Time
+}
+
+type AdminInvitationConnection {
+  edges: [AdminInvitationEdge!]!
+  nodes: [AdminInvitation!]!
+  pageInfo: PageInfo!
+  totalCount: Int!
+}
+
+type AdminInvitationEdge {
+  cursor: String!
+  node: AdminInvitation!
+}
+
+"A contact as staff see it, whoever owns it."
+type AdminContact {
+  id: ID!
+  fullName: String!
+  shortName: String
+  notes: String!
+  data: JSONObject!
+  "Null for a public contact."
+  owner: AdminUser
+  "The public contact this one overrides."
+  overrideId: ID
+  "Set when this is a user's profile contact."
+  profileOf: AdminUser
+  createdAt: Time!
+  updatedAt: Time!
+}
+
+type AdminContactConnection {
+  edges: [AdminContactEdge!]!
+  nodes: [AdminContact!]!
+  pageInfo: PageInfo!
+  totalCount: Int!
+}
+
+type AdminContactEdge {
+  cursor: String!
+  node: AdminContact!
+}
+
+type AdminContactPayload {
+  contact: AdminContact!
+}
+
 "How the actor of an audit event authenticated."
 enum AuditMethod {
   "A browser session."
@@ -3692,6 +4266,8 @@ type AuditEvent {
   actorId: ID
   "The actor, while the user exists."
   actor: AdminUser
+  "True when the actor was a user who has since been deleted: actorId stays, actor is null."
+  actorDeleted: Boolean!
   method: AuditMethod!
   "The partner service, for a bearer token."
   serviceProvider: AdminServiceProvider
@@ -3735,12 +4311,144 @@ func (ec *executionContext) childFields_Ability(ctx context.Context, field graph
 	return nil, fmt.Errorf("no field named %q was found under type Ability", field.Name)
 }
 
+func (ec *executionContext) childFields_AdminContact(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_AdminContact_id(ctx, field)
+	case "fullName":
+		return ec.fieldContext_AdminContact_fullName(ctx, field)
+	case "shortName":
+		return ec.fieldContext_AdminContact_shortName(ctx, field)
+	case "notes":
+		return ec.fieldContext_AdminContact_notes(ctx, field)
+	case "data":
+		return ec.fieldContext_AdminContact_data(ctx, field)
+	case "owner":
+		return ec.fieldContext_AdminContact_owner(ctx, field)
+	case "overrideId":
+		return ec.fieldContext_AdminContact_overrideId(ctx, field)
+	case "profileOf":
+		return ec.fieldContext_AdminContact_profileOf(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_AdminContact_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_AdminContact_updatedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AdminContact", field.Name)
+}
+
+func (ec *executionContext) childFields_AdminContactConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_AdminContactConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_AdminContactConnection_nodes(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_AdminContactConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_AdminContactConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AdminContactConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_AdminContactEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_AdminContactEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_AdminContactEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AdminContactEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_AdminContactPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "contact":
+		return ec.fieldContext_AdminContactPayload_contact(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AdminContactPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_AdminDeleteOrganizationPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "deletedId":
+		return ec.fieldContext_AdminDeleteOrganizationPayload_deletedId(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AdminDeleteOrganizationPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_AdminDeleteServiceProviderPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "deletedId":
+		return ec.fieldContext_AdminDeleteServiceProviderPayload_deletedId(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AdminDeleteServiceProviderPayload", field.Name)
+}
+
 func (ec *executionContext) childFields_AdminDeleteTeamWebhookPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "deletedId":
 		return ec.fieldContext_AdminDeleteTeamWebhookPayload_deletedId(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AdminDeleteTeamWebhookPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_AdminDeleteUserPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "deletedId":
+		return ec.fieldContext_AdminDeleteUserPayload_deletedId(ctx, field)
+	case "reassignedTeamIds":
+		return ec.fieldContext_AdminDeleteUserPayload_reassignedTeamIds(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AdminDeleteUserPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_AdminInvitation(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_AdminInvitation_id(ctx, field)
+	case "email":
+		return ec.fieldContext_AdminInvitation_email(ctx, field)
+	case "role":
+		return ec.fieldContext_AdminInvitation_role(ctx, field)
+	case "team":
+		return ec.fieldContext_AdminInvitation_team(ctx, field)
+	case "issuer":
+		return ec.fieldContext_AdminInvitation_issuer(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_AdminInvitation_createdAt(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_AdminInvitation_expiresAt(ctx, field)
+	case "isExpired":
+		return ec.fieldContext_AdminInvitation_isExpired(ctx, field)
+	case "emailSentAt":
+		return ec.fieldContext_AdminInvitation_emailSentAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AdminInvitation", field.Name)
+}
+
+func (ec *executionContext) childFields_AdminInvitationConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_AdminInvitationConnection_edges(ctx, field)
+	case "nodes":
+		return ec.fieldContext_AdminInvitationConnection_nodes(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_AdminInvitationConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_AdminInvitationConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AdminInvitationConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_AdminInvitationEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_AdminInvitationEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_AdminInvitationEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AdminInvitationEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_AdminOrganization(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4001,6 +4709,8 @@ func (ec *executionContext) childFields_AuditEvent(ctx context.Context, field gr
 		return ec.fieldContext_AuditEvent_actorId(ctx, field)
 	case "actor":
 		return ec.fieldContext_AuditEvent_actor(ctx, field)
+	case "actorDeleted":
+		return ec.fieldContext_AuditEvent_actorDeleted(ctx, field)
 	case "method":
 		return ec.fieldContext_AuditEvent_method(ctx, field)
 	case "serviceProvider":
@@ -4839,6 +5549,62 @@ func (ec *executionContext) field_Mutation_adminCreateTeamWebhook_args(ctx conte
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_adminCreateTeam_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.AdminCreateTeamInput, error) {
+			return ec.unmarshalNAdminCreateTeamInput2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminCreateTeamInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_adminDeleteInvitation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.DeleteInvitationInput, error) {
+			return ec.unmarshalNDeleteInvitationInput2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐDeleteInvitationInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_adminDeleteOrganization_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.AdminDeleteOrganizationInput, error) {
+			return ec.unmarshalNAdminDeleteOrganizationInput2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminDeleteOrganizationInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_adminDeleteServiceProvider_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.AdminDeleteServiceProviderInput, error) {
+			return ec.unmarshalNAdminDeleteServiceProviderInput2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminDeleteServiceProviderInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_adminDeleteTeamAccess_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4859,6 +5625,34 @@ func (ec *executionContext) field_Mutation_adminDeleteTeamWebhook_args(ctx conte
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.AdminDeleteTeamWebhookInput, error) {
 			return ec.unmarshalNAdminDeleteTeamWebhookInput2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminDeleteTeamWebhookInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_adminDeleteTeam_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.DeleteTeamInput, error) {
+			return ec.unmarshalNDeleteTeamInput2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐDeleteTeamInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_adminDeleteUser_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.AdminDeleteUserInput, error) {
+			return ec.unmarshalNAdminDeleteUserInput2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminDeleteUserInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -4929,6 +5723,20 @@ func (ec *executionContext) field_Mutation_adminUnlinkServiceProvider_args(ctx c
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.AdminServiceProviderLinksInput, error) {
 			return ec.unmarshalNAdminServiceProviderLinksInput2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminServiceProviderLinksInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_adminUpdateContact_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UpdateContactInput, error) {
+			return ec.unmarshalNUpdateContactInput2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐUpdateContactInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -5321,6 +6129,82 @@ func (ec *executionContext) field_Query_adminAuditEvents_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_adminContacts_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "search",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["search"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "ownerId",
+		func(ctx context.Context, v any) (*uuid.UUID, error) {
+			return ec.unmarshalOID2ᚖgithubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["ownerId"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_adminInvitations_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "search",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["search"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "teamId",
+		func(ctx context.Context, v any) (*uuid.UUID, error) {
+			return ec.unmarshalOID2ᚖgithubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["teamId"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg3
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_adminOrganizations_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5430,6 +6314,20 @@ func (ec *executionContext) field_Query_adminTeams_args(ctx context.Context, raw
 		return nil, err
 	}
 	args["after"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_adminUserExport_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (uuid.UUID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -5921,6 +6819,506 @@ func (ec *executionContext) fieldContext_Ability_canCreate(_ context.Context, fi
 	return graphql.NewScalarFieldContext("Ability", field, false, false, "Boolean")
 }
 
+func (ec *executionContext) _AdminContact_id(ctx context.Context, field graphql.CollectedField, obj *store.Contact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminContact_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminContact_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminContact", field, false, false, "ID")
+}
+
+func (ec *executionContext) _AdminContact_fullName(ctx context.Context, field graphql.CollectedField, obj *store.Contact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminContact_fullName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FullName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminContact_fullName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminContact", field, false, false, "String")
+}
+
+func (ec *executionContext) _AdminContact_shortName(ctx context.Context, field graphql.CollectedField, obj *store.Contact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminContact_shortName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ShortNameOrNil(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AdminContact_shortName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminContact", field, true, false, "String")
+}
+
+func (ec *executionContext) _AdminContact_notes(ctx context.Context, field graphql.CollectedField, obj *store.Contact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminContact_notes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Notes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminContact_notes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminContact", field, false, false, "String")
+}
+
+func (ec *executionContext) _AdminContact_data(ctx context.Context, field graphql.CollectedField, obj *store.Contact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminContact_data(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Data, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v map[string]any) graphql.Marshaler {
+			return ec.marshalNJSONObject2map(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminContact_data(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminContact", field, false, false, "JSONObject")
+}
+
+func (ec *executionContext) _AdminContact_owner(ctx context.Context, field graphql.CollectedField, obj *store.Contact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminContact_owner(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.AdminContact().Owner(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *store.User) graphql.Marshaler {
+			return ec.marshalOAdminUser2ᚖlasuiteᚗfrᚋpeopleᚋstoreᚐUser(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AdminContact_owner(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdminContact",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminUser(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AdminContact_overrideId(ctx context.Context, field graphql.CollectedField, obj *store.Contact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminContact_overrideId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.OverrideID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *uuid.UUID) graphql.Marshaler {
+			return ec.marshalOID2ᚖgithubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AdminContact_overrideId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminContact", field, false, false, "ID")
+}
+
+func (ec *executionContext) _AdminContact_profileOf(ctx context.Context, field graphql.CollectedField, obj *store.Contact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminContact_profileOf(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.AdminContact().ProfileOf(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *store.User) graphql.Marshaler {
+			return ec.marshalOAdminUser2ᚖlasuiteᚗfrᚋpeopleᚋstoreᚐUser(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AdminContact_profileOf(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdminContact",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminUser(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AdminContact_createdAt(ctx context.Context, field graphql.CollectedField, obj *store.Contact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminContact_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminContact_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminContact", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AdminContact_updatedAt(ctx context.Context, field graphql.CollectedField, obj *store.Contact) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminContact_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminContact_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminContact", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AdminContactConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.AdminContactConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminContactConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.AdminContactEdge) graphql.Marshaler {
+			return ec.marshalNAdminContactEdge2ᚕlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminContactEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminContactConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdminContactConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminContactEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AdminContactConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.AdminContactConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminContactConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []store.Contact) graphql.Marshaler {
+			return ec.marshalNAdminContact2ᚕlasuiteᚗfrᚋpeopleᚋstoreᚐContactᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminContactConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdminContactConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminContact(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AdminContactConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.AdminContactConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminContactConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminContactConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdminContactConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AdminContactConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.AdminContactConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminContactConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminContactConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminContactConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AdminContactEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.AdminContactEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminContactEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminContactEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminContactEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _AdminContactEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.AdminContactEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminContactEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *store.Contact) graphql.Marshaler {
+			return ec.marshalNAdminContact2ᚖlasuiteᚗfrᚋpeopleᚋstoreᚐContact(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminContactEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdminContactEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminContact(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AdminContactPayload_contact(ctx context.Context, field graphql.CollectedField, obj *model.AdminContactPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminContactPayload_contact(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Contact, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *store.Contact) graphql.Marshaler {
+			return ec.marshalNAdminContact2ᚖlasuiteᚗfrᚋpeopleᚋstoreᚐContact(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminContactPayload_contact(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdminContactPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminContact(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AdminDeleteOrganizationPayload_deletedId(ctx context.Context, field graphql.CollectedField, obj *model.AdminDeleteOrganizationPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminDeleteOrganizationPayload_deletedId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DeletedID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminDeleteOrganizationPayload_deletedId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminDeleteOrganizationPayload", field, false, false, "ID")
+}
+
+func (ec *executionContext) _AdminDeleteServiceProviderPayload_deletedId(ctx context.Context, field graphql.CollectedField, obj *model.AdminDeleteServiceProviderPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminDeleteServiceProviderPayload_deletedId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DeletedID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminDeleteServiceProviderPayload_deletedId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminDeleteServiceProviderPayload", field, false, false, "ID")
+}
+
 func (ec *executionContext) _AdminDeleteTeamWebhookPayload_deletedId(ctx context.Context, field graphql.CollectedField, obj *model.AdminDeleteTeamWebhookPayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5942,6 +7340,451 @@ func (ec *executionContext) _AdminDeleteTeamWebhookPayload_deletedId(ctx context
 }
 func (ec *executionContext) fieldContext_AdminDeleteTeamWebhookPayload_deletedId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AdminDeleteTeamWebhookPayload", field, false, false, "ID")
+}
+
+func (ec *executionContext) _AdminDeleteUserPayload_deletedId(ctx context.Context, field graphql.CollectedField, obj *model.AdminDeleteUserPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminDeleteUserPayload_deletedId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DeletedID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminDeleteUserPayload_deletedId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminDeleteUserPayload", field, false, false, "ID")
+}
+
+func (ec *executionContext) _AdminDeleteUserPayload_reassignedTeamIds(ctx context.Context, field graphql.CollectedField, obj *model.AdminDeleteUserPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminDeleteUserPayload_reassignedTeamIds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReassignedTeamIds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2ᚕgithubᚗcomᚋgoogleᚋuuidᚐUUIDᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminDeleteUserPayload_reassignedTeamIds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminDeleteUserPayload", field, false, false, "ID")
+}
+
+func (ec *executionContext) _AdminInvitation_id(ctx context.Context, field graphql.CollectedField, obj *store.Invitation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminInvitation_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminInvitation_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminInvitation", field, false, false, "ID")
+}
+
+func (ec *executionContext) _AdminInvitation_email(ctx context.Context, field graphql.CollectedField, obj *store.Invitation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminInvitation_email(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Email, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminInvitation_email(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminInvitation", field, false, false, "String")
+}
+
+func (ec *executionContext) _AdminInvitation_role(ctx context.Context, field graphql.CollectedField, obj *store.Invitation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminInvitation_role(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Role, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v store.Role) graphql.Marshaler {
+			return ec.marshalNTeamRole2lasuiteᚗfrᚋpeopleᚋstoreᚐRole(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminInvitation_role(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminInvitation", field, false, false, "TeamRole")
+}
+
+func (ec *executionContext) _AdminInvitation_team(ctx context.Context, field graphql.CollectedField, obj *store.Invitation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminInvitation_team(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.AdminInvitation().Team(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *store.Team) graphql.Marshaler {
+			return ec.marshalNAdminTeam2ᚖlasuiteᚗfrᚋpeopleᚋstoreᚐTeam(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminInvitation_team(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdminInvitation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminTeam(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AdminInvitation_issuer(ctx context.Context, field graphql.CollectedField, obj *store.Invitation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminInvitation_issuer(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.AdminInvitation().Issuer(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *store.User) graphql.Marshaler {
+			return ec.marshalNAdminUser2ᚖlasuiteᚗfrᚋpeopleᚋstoreᚐUser(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminInvitation_issuer(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdminInvitation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminUser(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AdminInvitation_createdAt(ctx context.Context, field graphql.CollectedField, obj *store.Invitation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminInvitation_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminInvitation_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminInvitation", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AdminInvitation_expiresAt(ctx context.Context, field graphql.CollectedField, obj *store.Invitation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminInvitation_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminInvitation_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminInvitation", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AdminInvitation_isExpired(ctx context.Context, field graphql.CollectedField, obj *store.Invitation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminInvitation_isExpired(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.IsExpired(), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminInvitation_isExpired(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminInvitation", field, true, false, "Boolean")
+}
+
+func (ec *executionContext) _AdminInvitation_emailSentAt(ctx context.Context, field graphql.CollectedField, obj *store.Invitation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminInvitation_emailSentAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.EmailSentAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AdminInvitation_emailSentAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminInvitation", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AdminInvitationConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.AdminInvitationConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminInvitationConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.AdminInvitationEdge) graphql.Marshaler {
+			return ec.marshalNAdminInvitationEdge2ᚕlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminInvitationEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminInvitationConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdminInvitationConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminInvitationEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AdminInvitationConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *model.AdminInvitationConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminInvitationConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []store.Invitation) graphql.Marshaler {
+			return ec.marshalNAdminInvitation2ᚕlasuiteᚗfrᚋpeopleᚋstoreᚐInvitationᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminInvitationConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdminInvitationConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminInvitation(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AdminInvitationConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.AdminInvitationConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminInvitationConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminInvitationConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdminInvitationConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AdminInvitationConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.AdminInvitationConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminInvitationConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminInvitationConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminInvitationConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _AdminInvitationEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.AdminInvitationEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminInvitationEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminInvitationEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AdminInvitationEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _AdminInvitationEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.AdminInvitationEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AdminInvitationEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *store.Invitation) graphql.Marshaler {
+			return ec.marshalNAdminInvitation2ᚖlasuiteᚗfrᚋpeopleᚋstoreᚐInvitation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AdminInvitationEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AdminInvitationEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminInvitation(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _AdminOrganization_id(ctx context.Context, field graphql.CollectedField, obj *store.AdminOrganization) (ret graphql.Marshaler) {
@@ -7995,6 +9838,29 @@ func (ec *executionContext) fieldContext_AuditEvent_actor(_ context.Context, fie
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _AuditEvent_actorDeleted(ctx context.Context, field graphql.CollectedField, obj *store.AuditEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEvent_actorDeleted(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.AuditEvent().ActorDeleted(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEvent_actorDeleted(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEvent", field, true, true, "Boolean")
 }
 
 func (ec *executionContext) _AuditEvent_method(ctx context.Context, field graphql.CollectedField, obj *store.AuditEvent) (ret graphql.Marshaler) {
@@ -11783,6 +13649,440 @@ func (ec *executionContext) fieldContext_Mutation_adminDeleteTeamWebhook(ctx con
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_adminCreateTeam(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_adminCreateTeam(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AdminCreateTeam(ctx, fc.Args["input"].(model.AdminCreateTeamInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				staff, err := ec.unmarshalNBoolean2bool(ctx, true)
+				if err != nil {
+					var zeroVal *model.AdminTeamPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *model.AdminTeamPayload
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil, staff)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AdminTeamPayload) graphql.Marshaler {
+			return ec.marshalNAdminTeamPayload2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminTeamPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_adminCreateTeam(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminTeamPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_adminCreateTeam_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_adminDeleteTeam(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_adminDeleteTeam(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AdminDeleteTeam(ctx, fc.Args["input"].(model.DeleteTeamInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				staff, err := ec.unmarshalNBoolean2bool(ctx, true)
+				if err != nil {
+					var zeroVal *model.DeleteTeamPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *model.DeleteTeamPayload
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil, staff)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DeleteTeamPayload) graphql.Marshaler {
+			return ec.marshalNDeleteTeamPayload2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐDeleteTeamPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_adminDeleteTeam(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DeleteTeamPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_adminDeleteTeam_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_adminDeleteUser(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_adminDeleteUser(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AdminDeleteUser(ctx, fc.Args["input"].(model.AdminDeleteUserInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				staff, err := ec.unmarshalNBoolean2bool(ctx, true)
+				if err != nil {
+					var zeroVal *model.AdminDeleteUserPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *model.AdminDeleteUserPayload
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil, staff)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AdminDeleteUserPayload) graphql.Marshaler {
+			return ec.marshalNAdminDeleteUserPayload2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminDeleteUserPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_adminDeleteUser(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminDeleteUserPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_adminDeleteUser_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_adminDeleteOrganization(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_adminDeleteOrganization(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AdminDeleteOrganization(ctx, fc.Args["input"].(model.AdminDeleteOrganizationInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				staff, err := ec.unmarshalNBoolean2bool(ctx, true)
+				if err != nil {
+					var zeroVal *model.AdminDeleteOrganizationPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *model.AdminDeleteOrganizationPayload
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil, staff)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AdminDeleteOrganizationPayload) graphql.Marshaler {
+			return ec.marshalNAdminDeleteOrganizationPayload2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminDeleteOrganizationPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_adminDeleteOrganization(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminDeleteOrganizationPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_adminDeleteOrganization_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_adminDeleteServiceProvider(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_adminDeleteServiceProvider(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AdminDeleteServiceProvider(ctx, fc.Args["input"].(model.AdminDeleteServiceProviderInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				staff, err := ec.unmarshalNBoolean2bool(ctx, true)
+				if err != nil {
+					var zeroVal *model.AdminDeleteServiceProviderPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *model.AdminDeleteServiceProviderPayload
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil, staff)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AdminDeleteServiceProviderPayload) graphql.Marshaler {
+			return ec.marshalNAdminDeleteServiceProviderPayload2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminDeleteServiceProviderPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_adminDeleteServiceProvider(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminDeleteServiceProviderPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_adminDeleteServiceProvider_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_adminDeleteInvitation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_adminDeleteInvitation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AdminDeleteInvitation(ctx, fc.Args["input"].(model.DeleteInvitationInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				staff, err := ec.unmarshalNBoolean2bool(ctx, true)
+				if err != nil {
+					var zeroVal *model.DeleteInvitationPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *model.DeleteInvitationPayload
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil, staff)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DeleteInvitationPayload) graphql.Marshaler {
+			return ec.marshalNDeleteInvitationPayload2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐDeleteInvitationPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_adminDeleteInvitation(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DeleteInvitationPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_adminDeleteInvitation_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_adminUpdateContact(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_adminUpdateContact(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AdminUpdateContact(ctx, fc.Args["input"].(model.UpdateContactInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				staff, err := ec.unmarshalNBoolean2bool(ctx, true)
+				if err != nil {
+					var zeroVal *model.AdminContactPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *model.AdminContactPayload
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil, staff)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AdminContactPayload) graphql.Marshaler {
+			return ec.marshalNAdminContactPayload2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminContactPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_adminUpdateContact(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminContactPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_adminUpdateContact_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Organization_id(ctx context.Context, field graphql.CollectedField, obj *store.OrganizationView) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12965,6 +15265,192 @@ func (ec *executionContext) fieldContext_Query_adminAuditEvents(ctx context.Cont
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_adminAuditEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_adminInvitations(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_adminInvitations(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().AdminInvitations(ctx, fc.Args["search"].(*string), fc.Args["teamId"].(*uuid.UUID), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				staff, err := ec.unmarshalNBoolean2bool(ctx, true)
+				if err != nil {
+					var zeroVal *model.AdminInvitationConnection
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *model.AdminInvitationConnection
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil, staff)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AdminInvitationConnection) graphql.Marshaler {
+			return ec.marshalNAdminInvitationConnection2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminInvitationConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_adminInvitations(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminInvitationConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_adminInvitations_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_adminContacts(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_adminContacts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().AdminContacts(ctx, fc.Args["search"].(*string), fc.Args["ownerId"].(*uuid.UUID), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				staff, err := ec.unmarshalNBoolean2bool(ctx, true)
+				if err != nil {
+					var zeroVal *model.AdminContactConnection
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal *model.AdminContactConnection
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil, staff)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AdminContactConnection) graphql.Marshaler {
+			return ec.marshalNAdminContactConnection2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminContactConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_adminContacts(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AdminContactConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_adminContacts_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_adminUserExport(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_adminUserExport(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().AdminUserExport(ctx, fc.Args["id"].(uuid.UUID))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				staff, err := ec.unmarshalNBoolean2bool(ctx, true)
+				if err != nil {
+					var zeroVal map[string]any
+					return zeroVal, err
+				}
+				if ec.Directives.Auth == nil {
+					var zeroVal map[string]any
+					return zeroVal, errors.New("directive auth is not implemented")
+				}
+				return ec.Directives.Auth(ctx, nil, directive0, nil, staff)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v map[string]any) graphql.Marshaler {
+			return ec.marshalNJSONObject2map(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_adminUserExport(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type JSONObject does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_adminUserExport_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -16575,6 +19061,80 @@ func UnmarshalAdminCreateServiceProviderInput(ctx context.Context, raw any) (mod
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputAdminCreateTeamInput(ctx context.Context, obj any) (model.AdminCreateTeamInput, error) {
+	var it model.AdminCreateTeamInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["isVisibleAllServices"]; !present {
+		asMap["isVisibleAllServices"] = true
+	}
+
+	fieldsInOrder := [...]string{"name", "organizationId", "ownerId", "parentId", "isVisibleAllServices"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "organizationId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("organizationId"))
+			data, err := ec.unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrganizationID = data
+		case "ownerId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ownerId"))
+			data, err := ec.unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OwnerID = data
+		case "parentId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("parentId"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ParentID = data
+		case "isVisibleAllServices":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("isVisibleAllServices"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.IsVisibleAllServices = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAdminCreateTeamInput unmarshals raw into the AdminCreateTeamInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAdminCreateTeamInput(ctx context.Context, raw any) (model.AdminCreateTeamInput, error) {
+	var out model.AdminCreateTeamInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AdminCreateTeamInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputAdminCreateTeamWebhookInput(ctx context.Context, obj any) (model.AdminCreateTeamWebhookInput, error) {
 	var it model.AdminCreateTeamWebhookInput
 	if obj == nil {
@@ -16642,6 +19202,90 @@ func UnmarshalAdminCreateTeamWebhookInput(ctx context.Context, raw any) (model.A
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputAdminDeleteOrganizationInput(ctx context.Context, obj any) (model.AdminDeleteOrganizationInput, error) {
+	var it model.AdminDeleteOrganizationInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"id"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAdminDeleteOrganizationInput unmarshals raw into the AdminDeleteOrganizationInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAdminDeleteOrganizationInput(ctx context.Context, raw any) (model.AdminDeleteOrganizationInput, error) {
+	var out model.AdminDeleteOrganizationInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AdminDeleteOrganizationInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputAdminDeleteServiceProviderInput(ctx context.Context, obj any) (model.AdminDeleteServiceProviderInput, error) {
+	var it model.AdminDeleteServiceProviderInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"id"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAdminDeleteServiceProviderInput unmarshals raw into the AdminDeleteServiceProviderInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAdminDeleteServiceProviderInput(ctx context.Context, raw any) (model.AdminDeleteServiceProviderInput, error) {
+	var out model.AdminDeleteServiceProviderInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AdminDeleteServiceProviderInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputAdminDeleteTeamWebhookInput(ctx context.Context, obj any) (model.AdminDeleteTeamWebhookInput, error) {
 	var it model.AdminDeleteTeamWebhookInput
 	if obj == nil {
@@ -16681,6 +19325,66 @@ func (ec *executionContext) unmarshalInputAdminDeleteTeamWebhookInput(ctx contex
 func UnmarshalAdminDeleteTeamWebhookInput(ctx context.Context, raw any) (model.AdminDeleteTeamWebhookInput, error) {
 	var out model.AdminDeleteTeamWebhookInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "AdminDeleteTeamWebhookInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputAdminDeleteUserInput(ctx context.Context, obj any) (model.AdminDeleteUserInput, error) {
+	var it model.AdminDeleteUserInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["dropProfileContact"]; !present {
+		asMap["dropProfileContact"] = false
+	}
+
+	fieldsInOrder := [...]string{"id", "reassignTo", "dropProfileContact"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "reassignTo":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reassignTo"))
+			data, err := ec.unmarshalOID2ᚖgithubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReassignTo = data
+		case "dropProfileContact":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dropProfileContact"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DropProfileContact = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAdminDeleteUserInput unmarshals raw into the AdminDeleteUserInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAdminDeleteUserInput(ctx context.Context, raw any) (model.AdminDeleteUserInput, error) {
+	var out model.AdminDeleteUserInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AdminDeleteUserInput", raw, &out)
 	return out, err
 }
 
@@ -17981,6 +20685,271 @@ func (ec *executionContext) _Ability(ctx context.Context, sel ast.SelectionSet, 
 	return out
 }
 
+var adminContactImplementors = []string{"AdminContact"}
+
+func (ec *executionContext) _AdminContact(ctx context.Context, sel ast.SelectionSet, obj *store.Contact) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, adminContactImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AdminContact")
+		case "id":
+			out.Values[i] = ec._AdminContact_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "fullName":
+			out.Values[i] = ec._AdminContact_fullName(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "shortName":
+			out.Values[i] = ec._AdminContact_shortName(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "notes":
+			out.Values[i] = ec._AdminContact_notes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "data":
+			out.Values[i] = ec._AdminContact_data(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "owner":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._AdminContact_owner(ctx, field, obj)
+				})
+		case "overrideId":
+			out.Values[i] = ec._AdminContact_overrideId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "profileOf":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._AdminContact_profileOf(ctx, field, obj)
+				})
+		case "createdAt":
+			out.Values[i] = ec._AdminContact_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updatedAt":
+			out.Values[i] = ec._AdminContact_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var adminContactConnectionImplementors = []string{"AdminContactConnection"}
+
+func (ec *executionContext) _AdminContactConnection(ctx context.Context, sel ast.SelectionSet, obj *model.AdminContactConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, adminContactConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AdminContactConnection")
+		case "edges":
+			out.Values[i] = ec._AdminContactConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nodes":
+			out.Values[i] = ec._AdminContactConnection_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._AdminContactConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._AdminContactConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var adminContactEdgeImplementors = []string{"AdminContactEdge"}
+
+func (ec *executionContext) _AdminContactEdge(ctx context.Context, sel ast.SelectionSet, obj *model.AdminContactEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, adminContactEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AdminContactEdge")
+		case "cursor":
+			out.Values[i] = ec._AdminContactEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._AdminContactEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var adminContactPayloadImplementors = []string{"AdminContactPayload"}
+
+func (ec *executionContext) _AdminContactPayload(ctx context.Context, sel ast.SelectionSet, obj *model.AdminContactPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, adminContactPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AdminContactPayload")
+		case "contact":
+			out.Values[i] = ec._AdminContactPayload_contact(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var adminDeleteOrganizationPayloadImplementors = []string{"AdminDeleteOrganizationPayload"}
+
+func (ec *executionContext) _AdminDeleteOrganizationPayload(ctx context.Context, sel ast.SelectionSet, obj *model.AdminDeleteOrganizationPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, adminDeleteOrganizationPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AdminDeleteOrganizationPayload")
+		case "deletedId":
+			out.Values[i] = ec._AdminDeleteOrganizationPayload_deletedId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var adminDeleteServiceProviderPayloadImplementors = []string{"AdminDeleteServiceProviderPayload"}
+
+func (ec *executionContext) _AdminDeleteServiceProviderPayload(ctx context.Context, sel ast.SelectionSet, obj *model.AdminDeleteServiceProviderPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, adminDeleteServiceProviderPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AdminDeleteServiceProviderPayload")
+		case "deletedId":
+			out.Values[i] = ec._AdminDeleteServiceProviderPayload_deletedId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var adminDeleteTeamWebhookPayloadImplementors = []string{"AdminDeleteTeamWebhookPayload"}
 
 func (ec *executionContext) _AdminDeleteTeamWebhookPayload(ctx context.Context, sel ast.SelectionSet, obj *model.AdminDeleteTeamWebhookPayload) graphql.Marshaler {
@@ -17994,6 +20963,205 @@ func (ec *executionContext) _AdminDeleteTeamWebhookPayload(ctx context.Context, 
 			out.Values[i] = graphql.MarshalString("AdminDeleteTeamWebhookPayload")
 		case "deletedId":
 			out.Values[i] = ec._AdminDeleteTeamWebhookPayload_deletedId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var adminDeleteUserPayloadImplementors = []string{"AdminDeleteUserPayload"}
+
+func (ec *executionContext) _AdminDeleteUserPayload(ctx context.Context, sel ast.SelectionSet, obj *model.AdminDeleteUserPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, adminDeleteUserPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AdminDeleteUserPayload")
+		case "deletedId":
+			out.Values[i] = ec._AdminDeleteUserPayload_deletedId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reassignedTeamIds":
+			out.Values[i] = ec._AdminDeleteUserPayload_reassignedTeamIds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var adminInvitationImplementors = []string{"AdminInvitation"}
+
+func (ec *executionContext) _AdminInvitation(ctx context.Context, sel ast.SelectionSet, obj *store.Invitation) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, adminInvitationImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AdminInvitation")
+		case "id":
+			out.Values[i] = ec._AdminInvitation_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "email":
+			out.Values[i] = ec._AdminInvitation_email(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "role":
+			out.Values[i] = ec._AdminInvitation_role(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "team":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._AdminInvitation_team(ctx, field, obj)
+				})
+		case "issuer":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._AdminInvitation_issuer(ctx, field, obj)
+				})
+		case "createdAt":
+			out.Values[i] = ec._AdminInvitation_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "expiresAt":
+			out.Values[i] = ec._AdminInvitation_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "isExpired":
+			out.Values[i] = ec._AdminInvitation_isExpired(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "emailSentAt":
+			out.Values[i] = ec._AdminInvitation_emailSentAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var adminInvitationConnectionImplementors = []string{"AdminInvitationConnection"}
+
+func (ec *executionContext) _AdminInvitationConnection(ctx context.Context, sel ast.SelectionSet, obj *model.AdminInvitationConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, adminInvitationConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AdminInvitationConnection")
+		case "edges":
+			out.Values[i] = ec._AdminInvitationConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nodes":
+			out.Values[i] = ec._AdminInvitationConnection_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._AdminInvitationConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._AdminInvitationConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var adminInvitationEdgeImplementors = []string{"AdminInvitationEdge"}
+
+func (ec *executionContext) _AdminInvitationEdge(ctx context.Context, sel ast.SelectionSet, obj *model.AdminInvitationEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, adminInvitationEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AdminInvitationEdge")
+		case "cursor":
+			out.Values[i] = ec._AdminInvitationEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._AdminInvitationEdge_node(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -18894,6 +22062,12 @@ func (ec *executionContext) _AuditEvent(ctx context.Context, sel ast.SelectionSe
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._AuditEvent_actor(ctx, field, obj)
+				})
+		case "actorDeleted":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._AuditEvent_actorDeleted(ctx, field, obj)
 				})
 		case "method":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
@@ -20081,6 +23255,55 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "adminCreateTeam":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_adminCreateTeam(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "adminDeleteTeam":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_adminDeleteTeam(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "adminDeleteUser":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_adminDeleteUser(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "adminDeleteOrganization":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_adminDeleteOrganization(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "adminDeleteServiceProvider":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_adminDeleteServiceProvider(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "adminDeleteInvitation":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_adminDeleteInvitation(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "adminUpdateContact":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_adminUpdateContact(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -20350,6 +23573,24 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_adminAuditEvents(ctx, field)
+				})
+		case "adminInvitations":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_adminInvitations(ctx, field)
+				})
+		case "adminContacts":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_adminContacts(ctx, field)
+				})
+		case "adminUserExport":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_adminUserExport(ctx, field)
 				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
@@ -21809,6 +25050,70 @@ func (ec *executionContext) marshalNAbility2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋm
 	return ec._Ability(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNAdminContact2lasuiteᚗfrᚋpeopleᚋstoreᚐContact(ctx context.Context, sel ast.SelectionSet, v store.Contact) graphql.Marshaler {
+	return ec._AdminContact(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNAdminContact2ᚕlasuiteᚗfrᚋpeopleᚋstoreᚐContactᚄ(ctx context.Context, sel ast.SelectionSet, v []store.Contact) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAdminContact2lasuiteᚗfrᚋpeopleᚋstoreᚐContact(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAdminContact2ᚖlasuiteᚗfrᚋpeopleᚋstoreᚐContact(ctx context.Context, sel ast.SelectionSet, v *store.Contact) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AdminContact!")
+		return graphql.Null
+	}
+	return ec._AdminContact(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAdminContactConnection2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminContactConnection(ctx context.Context, sel ast.SelectionSet, v *model.AdminContactConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AdminContactConnection!")
+		return graphql.Null
+	}
+	return ec._AdminContactConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAdminContactEdge2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminContactEdge(ctx context.Context, sel ast.SelectionSet, v model.AdminContactEdge) graphql.Marshaler {
+	return ec._AdminContactEdge(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNAdminContactEdge2ᚕlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminContactEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.AdminContactEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAdminContactEdge2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminContactEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAdminContactPayload2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminContactPayload(ctx context.Context, sel ast.SelectionSet, v *model.AdminContactPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AdminContactPayload!")
+		return graphql.Null
+	}
+	return ec._AdminContactPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNAdminCreateOrganizationInput2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminCreateOrganizationInput(ctx context.Context, v any) (model.AdminCreateOrganizationInput, error) {
 	res, err := ec.unmarshalInputAdminCreateOrganizationInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -21819,9 +25124,40 @@ func (ec *executionContext) unmarshalNAdminCreateServiceProviderInput2lasuiteᚗ
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNAdminCreateTeamInput2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminCreateTeamInput(ctx context.Context, v any) (model.AdminCreateTeamInput, error) {
+	res, err := ec.unmarshalInputAdminCreateTeamInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNAdminCreateTeamWebhookInput2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminCreateTeamWebhookInput(ctx context.Context, v any) (model.AdminCreateTeamWebhookInput, error) {
 	res, err := ec.unmarshalInputAdminCreateTeamWebhookInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNAdminDeleteOrganizationInput2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminDeleteOrganizationInput(ctx context.Context, v any) (model.AdminDeleteOrganizationInput, error) {
+	res, err := ec.unmarshalInputAdminDeleteOrganizationInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAdminDeleteOrganizationPayload2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminDeleteOrganizationPayload(ctx context.Context, sel ast.SelectionSet, v *model.AdminDeleteOrganizationPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AdminDeleteOrganizationPayload!")
+		return graphql.Null
+	}
+	return ec._AdminDeleteOrganizationPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNAdminDeleteServiceProviderInput2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminDeleteServiceProviderInput(ctx context.Context, v any) (model.AdminDeleteServiceProviderInput, error) {
+	res, err := ec.unmarshalInputAdminDeleteServiceProviderInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAdminDeleteServiceProviderPayload2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminDeleteServiceProviderPayload(ctx context.Context, sel ast.SelectionSet, v *model.AdminDeleteServiceProviderPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AdminDeleteServiceProviderPayload!")
+		return graphql.Null
+	}
+	return ec._AdminDeleteServiceProviderPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) unmarshalNAdminDeleteTeamWebhookInput2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminDeleteTeamWebhookInput(ctx context.Context, v any) (model.AdminDeleteTeamWebhookInput, error) {
@@ -21835,6 +25171,75 @@ func (ec *executionContext) marshalNAdminDeleteTeamWebhookPayload2ᚖlasuiteᚗf
 		return graphql.Null
 	}
 	return ec._AdminDeleteTeamWebhookPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNAdminDeleteUserInput2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminDeleteUserInput(ctx context.Context, v any) (model.AdminDeleteUserInput, error) {
+	res, err := ec.unmarshalInputAdminDeleteUserInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAdminDeleteUserPayload2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminDeleteUserPayload(ctx context.Context, sel ast.SelectionSet, v *model.AdminDeleteUserPayload) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AdminDeleteUserPayload!")
+		return graphql.Null
+	}
+	return ec._AdminDeleteUserPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAdminInvitation2lasuiteᚗfrᚋpeopleᚋstoreᚐInvitation(ctx context.Context, sel ast.SelectionSet, v store.Invitation) graphql.Marshaler {
+	return ec._AdminInvitation(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNAdminInvitation2ᚕlasuiteᚗfrᚋpeopleᚋstoreᚐInvitationᚄ(ctx context.Context, sel ast.SelectionSet, v []store.Invitation) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAdminInvitation2lasuiteᚗfrᚋpeopleᚋstoreᚐInvitation(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAdminInvitation2ᚖlasuiteᚗfrᚋpeopleᚋstoreᚐInvitation(ctx context.Context, sel ast.SelectionSet, v *store.Invitation) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AdminInvitation!")
+		return graphql.Null
+	}
+	return ec._AdminInvitation(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAdminInvitationConnection2ᚖlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminInvitationConnection(ctx context.Context, sel ast.SelectionSet, v *model.AdminInvitationConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AdminInvitationConnection!")
+		return graphql.Null
+	}
+	return ec._AdminInvitationConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAdminInvitationEdge2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminInvitationEdge(ctx context.Context, sel ast.SelectionSet, v model.AdminInvitationEdge) graphql.Marshaler {
+	return ec._AdminInvitationEdge(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNAdminInvitationEdge2ᚕlasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminInvitationEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.AdminInvitationEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAdminInvitationEdge2lasuiteᚗfrᚋpeopleᚋgraphᚋmodelᚐAdminInvitationEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalNAdminOrganization2lasuiteᚗfrᚋpeopleᚋstoreᚐAdminOrganization(ctx context.Context, sel ast.SelectionSet, v store.AdminOrganization) graphql.Marshaler {

@@ -15,6 +15,28 @@ import (
 	"lasuite.fr/people/store"
 )
 
+func (r *adminContactResolver) Owner(ctx context.Context, obj *store.Contact) (*store.User, error) {
+	if obj.OwnerID == nil {
+		return nil, nil
+	}
+	return loadersFrom(ctx).users().Load(ctx, *obj.OwnerID)
+}
+
+func (r *adminContactResolver) ProfileOf(ctx context.Context, obj *store.Contact) (*store.User, error) {
+	if obj.UserID == nil {
+		return nil, nil
+	}
+	return loadersFrom(ctx).users().Load(ctx, *obj.UserID)
+}
+
+func (r *adminInvitationResolver) Team(ctx context.Context, obj *store.Invitation) (*store.Team, error) {
+	return loadersFrom(ctx).admin().teams.Load(ctx, obj.TeamID)
+}
+
+func (r *adminInvitationResolver) Issuer(ctx context.Context, obj *store.Invitation) (*store.User, error) {
+	return loadersFrom(ctx).users().Load(ctx, obj.IssuerID)
+}
+
 func (r *adminOrganizationResolver) Administrators(ctx context.Context, obj *store.AdminOrganization) ([]store.User, error) {
 	us, err := loadersFrom(ctx).admin().organizationAdministrators.Load(ctx, obj.ID)
 	if err != nil {
@@ -75,6 +97,10 @@ func (r *adminUserResolver) Organization(ctx context.Context, obj *store.User) (
 
 func (r *auditEventResolver) Actor(ctx context.Context, obj *store.AuditEvent) (*store.User, error) {
 	return optionalUser(ctx, obj.ActorID)
+}
+
+func (r *auditEventResolver) ActorDeleted(ctx context.Context, obj *store.AuditEvent) (bool, error) {
+	return actorDeleted(ctx, obj)
 }
 
 func (r *auditEventResolver) Method(ctx context.Context, obj *store.AuditEvent) (model.AuditMethod, error) {
@@ -452,6 +478,69 @@ func (r *mutationResolver) AdminDeleteTeamWebhook(ctx context.Context, input mod
 	return &model.AdminDeleteTeamWebhookPayload{DeletedID: input.ID}, nil
 }
 
+func (r *mutationResolver) AdminCreateTeam(ctx context.Context, input model.AdminCreateTeamInput) (*model.AdminTeamPayload, error) {
+	_, actor := principal(ctx)
+	t, err := r.store.AdminCreateTeam(ctx, actor, store.NewAdminTeam{Name: input.Name, OrganizationID: input.OrganizationID,
+		OwnerID: input.OwnerID, ParentID: input.ParentID, IsVisibleAllServices: input.IsVisibleAllServices})
+	if err != nil {
+		return nil, fmt.Errorf("admin create team: %w", err)
+	}
+	return &model.AdminTeamPayload{Team: t}, nil
+}
+
+func (r *mutationResolver) AdminDeleteTeam(ctx context.Context, input model.DeleteTeamInput) (*model.DeleteTeamPayload, error) {
+	_, actor := principal(ctx)
+	ids, err := r.store.AdminDeleteTeam(ctx, actor, input.ID, input.Cascade != nil && *input.Cascade)
+	if err != nil {
+		return nil, fmt.Errorf("admin delete team %s: %w", input.ID, err)
+	}
+	return &model.DeleteTeamPayload{DeletedID: input.ID, DeletedIds: ids}, nil
+}
+
+func (r *mutationResolver) AdminDeleteUser(ctx context.Context, input model.AdminDeleteUserInput) (*model.AdminDeleteUserPayload, error) {
+	_, actor := principal(ctx)
+	ids, err := r.store.AdminDeleteUser(ctx, actor, input.ID, store.UserDeletion{ReassignTo: input.ReassignTo,
+		DropProfileContact: input.DropProfileContact != nil && *input.DropProfileContact})
+	if err != nil {
+		return nil, fmt.Errorf("admin delete user %s: %w", input.ID, err)
+	}
+	return &model.AdminDeleteUserPayload{DeletedID: input.ID, ReassignedTeamIds: nonNilSlice(ids)}, nil
+}
+
+func (r *mutationResolver) AdminDeleteOrganization(ctx context.Context, input model.AdminDeleteOrganizationInput) (*model.AdminDeleteOrganizationPayload, error) {
+	_, actor := principal(ctx)
+	if err := r.store.AdminDeleteOrganization(ctx, actor, input.ID); err != nil {
+		return nil, fmt.Errorf("admin delete organization %s: %w", input.ID, err)
+	}
+	return &model.AdminDeleteOrganizationPayload{DeletedID: input.ID}, nil
+}
+
+func (r *mutationResolver) AdminDeleteServiceProvider(ctx context.Context, input model.AdminDeleteServiceProviderInput) (*model.AdminDeleteServiceProviderPayload, error) {
+	_, actor := principal(ctx)
+	if err := r.store.AdminDeleteServiceProvider(ctx, actor, input.ID); err != nil {
+		return nil, fmt.Errorf("admin delete service provider %s: %w", input.ID, err)
+	}
+	return &model.AdminDeleteServiceProviderPayload{DeletedID: input.ID}, nil
+}
+
+func (r *mutationResolver) AdminDeleteInvitation(ctx context.Context, input model.DeleteInvitationInput) (*model.DeleteInvitationPayload, error) {
+	_, actor := principal(ctx)
+	if err := r.store.AdminDeleteInvitation(ctx, actor, input.ID); err != nil {
+		return nil, fmt.Errorf("admin delete invitation %s: %w", input.ID, err)
+	}
+	return &model.DeleteInvitationPayload{DeletedID: input.ID}, nil
+}
+
+func (r *mutationResolver) AdminUpdateContact(ctx context.Context, input model.UpdateContactInput) (*model.AdminContactPayload, error) {
+	_, actor := principal(ctx)
+	c, err := r.store.AdminUpdateContact(ctx, actor, input.ID, store.ContactUpdate{FullName: input.FullName,
+		ShortName: input.ShortName, Notes: input.Notes, Data: input.Data})
+	if err != nil {
+		return nil, fmt.Errorf("admin update contact %s: %w", input.ID, err)
+	}
+	return &model.AdminContactPayload{Contact: c}, nil
+}
+
 func (r *queryResolver) Config(ctx context.Context) (*model.Config, error) {
 	return r.config(), nil
 }
@@ -681,6 +770,56 @@ func (r *queryResolver) AdminAuditEvents(ctx context.Context, actorID *uuid.UUID
 	return &model.AuditEventConnection{Edges: edges, Nodes: nodes, PageInfo: info, TotalCount: l.Total}, nil
 }
 
+func (r *queryResolver) AdminInvitations(ctx context.Context, search *string, teamID *uuid.UUID, first *int, after *string) (*model.AdminInvitationConnection, error) {
+	pg, err := page(first, after)
+	if err != nil {
+		return nil, err
+	}
+	staff, err := loadersFrom(ctx).staff(ctx)
+	if err != nil {
+		return nil, err
+	}
+	l, err := r.store.AdminInvitations(ctx, staff, store.AdminInvitationFilter{Search: deref(search), TeamID: teamID, Page: pg})
+	if err != nil {
+		return nil, fmt.Errorf("admin invitations: %w", err)
+	}
+	edges, nodes, info := connection(ctx, l, func(c string, n store.Invitation) model.AdminInvitationEdge {
+		return model.AdminInvitationEdge{Cursor: c, Node: &n}
+	})
+	return &model.AdminInvitationConnection{Edges: edges, Nodes: nodes, PageInfo: info, TotalCount: l.Total}, nil
+}
+
+func (r *queryResolver) AdminContacts(ctx context.Context, search *string, ownerID *uuid.UUID, first *int, after *string) (*model.AdminContactConnection, error) {
+	pg, err := page(first, after)
+	if err != nil {
+		return nil, err
+	}
+	staff, err := loadersFrom(ctx).staff(ctx)
+	if err != nil {
+		return nil, err
+	}
+	l, err := r.store.AdminContacts(ctx, staff, store.AdminContactFilter{Search: deref(search), OwnerID: ownerID, Page: pg})
+	if err != nil {
+		return nil, fmt.Errorf("admin contacts: %w", err)
+	}
+	edges, nodes, info := connection(ctx, l, func(c string, n store.Contact) model.AdminContactEdge {
+		return model.AdminContactEdge{Cursor: c, Node: &n}
+	})
+	return &model.AdminContactConnection{Edges: edges, Nodes: nodes, PageInfo: info, TotalCount: l.Total}, nil
+}
+
+func (r *queryResolver) AdminUserExport(ctx context.Context, id uuid.UUID) (map[string]any, error) {
+	staff, err := loadersFrom(ctx).staff(ctx)
+	if err != nil {
+		return nil, err
+	}
+	doc, err := r.store.AdminUserExport(ctx, staff, id)
+	if err != nil {
+		return nil, fmt.Errorf("admin user export %s: %w", id, err)
+	}
+	return userExport(doc)
+}
+
 func (r *teamResolver) Parent(ctx context.Context, obj *store.TeamView) (*store.TeamView, error) {
 	return teamParent(ctx, obj)
 }
@@ -753,6 +892,10 @@ func (r *userResolver) Teams(ctx context.Context, obj *store.User, search *strin
 	return r.Query().Teams(ctx, search, orderBy, includeAncestors, first, after)
 }
 
+func (r *Resolver) AdminContact() AdminContactResolver { return &adminContactResolver{r} }
+
+func (r *Resolver) AdminInvitation() AdminInvitationResolver { return &adminInvitationResolver{r} }
+
 func (r *Resolver) AdminOrganization() AdminOrganizationResolver {
 	return &adminOrganizationResolver{r}
 }
@@ -782,6 +925,8 @@ func (r *Resolver) TeamWebhook() TeamWebhookResolver { return &teamWebhookResolv
 func (r *Resolver) User() UserResolver { return &userResolver{r} }
 
 type (
+	adminContactResolver         struct{ *Resolver }
+	adminInvitationResolver      struct{ *Resolver }
 	adminOrganizationResolver    struct{ *Resolver }
 	adminServiceProviderResolver struct{ *Resolver }
 	adminTeamResolver            struct{ *Resolver }

@@ -401,3 +401,38 @@ func (s *Store) AdminRevokeOrganizationAdministrator(ctx context.Context, actor 
 	}
 	return o, nil
 }
+
+// AdminDeleteOrganization deletes an organization that has no users and no teams left, with
+// its registration ids, domains, administrators' roles and service provider links; staff only.
+// One that still has some is a conflict naming both counts: staff move or delete them first.
+//
+// The row is locked FOR UPDATE before counting, which conflicts with the KEY SHARE lock that
+// the foreign keys of users.organization_id and teams.organization_id take (and that a login
+// takes on the organization it joins, loginOrganization): a login or a team creation that
+// reached the organization first makes this wait and then count its user or team, and one
+// that comes second waits and then finds the organization gone, so that no user or team is
+// ever left pointing to a deleted organization.
+func (s *Store) AdminDeleteOrganization(ctx context.Context, actor Actor, id uuid.UUID) error {
+	return s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if err := requireStaff(ctx, tx, actor); err != nil {
+			return err
+		}
+		var name string
+		if err := tx.NewSelect().TableExpr("organizations").Column("name").Where("id = ?", id).For("UPDATE").Scan(ctx, &name); err != nil {
+			return notFoundOr(err, "organization", "lock organization")
+		}
+		var users, teams int
+		err := tx.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM users WHERE organization_id = ?0),
+			(SELECT count(*) FROM teams WHERE organization_id = ?0)`, id).Scan(&users, &teams)
+		if err != nil {
+			return fromDB("count organization members", err)
+		}
+		if users > 0 || teams > 0 {
+			return conflict("id", fmt.Sprintf("this organization still has %d users and %d teams: move or delete them first", users, teams))
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM organizations WHERE id = ?", id); err != nil {
+			return fromDB("delete organization", err)
+		}
+		return audit(ctx, tx, actor, "adminDeleteOrganization", []uuid.UUID{id}, changes{"name": name})
+	})
+}

@@ -282,3 +282,23 @@ func (s *Store) linkServiceProvider(ctx context.Context, actor Actor, id uuid.UU
 	}
 	return sp, nil
 }
+
+// AdminDeleteServiceProvider deletes a service provider with its links to organizations and
+// teams; staff only. Its tokens then name no known service, and the next one registers it
+// again, unlinked (ServiceProviderByAudience). Audit events keep its id.
+func (s *Store) AdminDeleteServiceProvider(ctx context.Context, actor Actor, id uuid.UUID) error {
+	return s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if err := requireStaff(ctx, tx, actor); err != nil {
+			return err
+		}
+		var sp struct {
+			Name     string `bun:"name"`
+			Audience string `bun:"audience_id"`
+		}
+		err := tx.NewRaw("DELETE FROM service_providers WHERE id = ? RETURNING name, audience_id", id).Scan(ctx, &sp)
+		if err != nil {
+			return notFoundOr(err, "service provider", "delete service provider")
+		}
+		return audit(ctx, tx, actor, "adminDeleteServiceProvider", []uuid.UUID{id}, changes{"name": sp.Name, "audienceId": sp.Audience})
+	})
+}

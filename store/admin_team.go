@@ -54,6 +54,18 @@ func (s *Store) AdminTeamByID(ctx context.Context, staff StaffActor, id uuid.UUI
 	return t, nil
 }
 
+// AdminTeamsByIDs returns teams by id, for staff's loaders.
+func (s *Store) AdminTeamsByIDs(ctx context.Context, staff StaffActor, ids []uuid.UUID) ([]Team, error) {
+	if err := staff.check(); err != nil {
+		return nil, err
+	}
+	var ts []Team
+	if err := s.db.NewSelect().Model(&ts).Where("t.id IN (?)", bun.List(ids)).Scan(ctx); err != nil {
+		return nil, fromDB("select teams", err)
+	}
+	return ts, nil
+}
+
 // lockTeamForStaff takes the team's row lock, as lockTeam does for its members: staff changes
 // to a team's accesses queue behind its members' and theirs behind staff's.
 func lockTeamForStaff(ctx context.Context, tx bun.IDB, teamID uuid.UUID) error {
@@ -225,4 +237,111 @@ func (s *Store) AdminDeleteTeamAccess(ctx context.Context, actor Actor, id uuid.
 		return audit(ctx, tx, actor, "adminDeleteTeamAccess", []uuid.UUID{id, a.TeamID, a.UserID}, changes{"role": a.Role})
 	})
 	return teamID, err
+}
+
+// NewAdminTeam is a team that staff create in any organization, with its first owner.
+type NewAdminTeam struct {
+	Name           string
+	OrganizationID uuid.UUID
+	OwnerID        uuid.UUID // an active user, of any organization (People's admin allows any)
+	// ParentID puts the team under a team of the same organization; nil makes a root.
+	ParentID *uuid.UUID
+	// IsVisibleAllServices nil is true, as for a team created in a browser session.
+	IsVisibleAllServices *bool
+}
+
+// AdminCreateTeam creates a team in any organization, with an owner, optionally under a
+// parent of that organization; staff only. The organization is locked (KEY SHARE, as the
+// foreign key would) so that it cannot be deleted under the new team.
+func (s *Store) AdminCreateTeam(ctx context.Context, actor Actor, in NewAdminTeam) (*Team, error) {
+	name, err := checkName(in.Name, 100)
+	if err != nil {
+		return nil, err
+	}
+	visibleAll := in.IsVisibleAllServices == nil || *in.IsVisibleAllServices
+	t := new(Team)
+	err = s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if err := requireStaff(ctx, tx, actor); err != nil {
+			return err
+		}
+		if in.ParentID != nil {
+			if err := lockTeamTree(ctx, tx, *in.ParentID); err != nil {
+				return err
+			}
+			err := lockTeamForStaff(ctx, tx, *in.ParentID)
+			if KindOf(err) == KindNotFound {
+				return &Error{Kind: KindNotFound, Field: "parentId", Message: "parent team not found"}
+			} else if err != nil {
+				return err
+			}
+		}
+		err := tx.NewSelect().TableExpr("organizations").Column("id").Where("id = ?", in.OrganizationID).
+			For("KEY SHARE").Scan(ctx, new(uuid.UUID))
+		if err := notFoundOr(err, "organization", "lock organization"); err != nil {
+			if KindOf(err) == KindNotFound {
+				return &Error{Kind: KindNotFound, Field: "organizationId", Message: "organization not found"}
+			}
+			return err
+		}
+		active, err := tx.NewSelect().TableExpr("users").Where("id = ? AND is_active", in.OwnerID).For("KEY SHARE").Exists(ctx)
+		if err != nil {
+			return fromDB("select owner", err)
+		} else if !active {
+			return &Error{Kind: KindNotFound, Field: "ownerId", Message: "owner not found among active users"}
+		}
+		err = tx.NewRaw(`INSERT INTO teams (name, organization_id, parent_id, is_visible_all_services) VALUES (?, ?, ?, ?) RETURNING *`,
+			name, in.OrganizationID, in.ParentID, visibleAll).Scan(ctx, t)
+		if err != nil {
+			return fromDB("insert team", err)
+		}
+		var access uuid.UUID
+		if err := tx.QueryRowContext(ctx, "INSERT INTO team_accesses (team_id, user_id, role) VALUES (?, ?, ?) RETURNING id",
+			t.ID, in.OwnerID, RoleOwner).Scan(&access); err != nil {
+			return fromDB("insert owner access", err)
+		}
+		c := changes{"name": name, "organizationId": in.OrganizationID, "ownerId": in.OwnerID, "isVisibleAllServices": visibleAll}
+		if in.ParentID != nil {
+			c["parentId"] = *in.ParentID
+		}
+		return audit(ctx, tx, actor, "adminCreateTeam", []uuid.UUID{t.ID, access, in.OrganizationID, in.OwnerID}, c)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// AdminDeleteTeam deletes any team; staff only, with DeleteTeam's rules for children: a team
+// with children is a conflict naming their count unless cascade, which deletes the whole
+// subtree, every removed membership announced to its team's webhooks by the database's
+// triggers. It returns the ids deleted, the team's first.
+func (s *Store) AdminDeleteTeam(ctx context.Context, actor Actor, id uuid.UUID, cascade bool) ([]uuid.UUID, error) {
+	var deleted []uuid.UUID
+	err := s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if err := requireStaff(ctx, tx, actor); err != nil {
+			return err
+		}
+		if err := lockTeamTree(ctx, tx, id); err != nil {
+			return err
+		}
+		if err := lockTeamForStaff(ctx, tx, id); err != nil {
+			return err
+		}
+		var (
+			name string
+			err  error
+		)
+		if deleted, name, err = deleteTeamTree(ctx, tx, id, cascade); err != nil {
+			return err
+		}
+		c := changes{"name": name}
+		if cascade {
+			c["cascade"] = true
+		}
+		return audit(ctx, tx, actor, "adminDeleteTeam", deleted, c)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return deleted, nil
 }

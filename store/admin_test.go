@@ -51,6 +51,27 @@ func TestAdminRequiresStaff(t *testing.T) {
 					_, err := s.AdminCreateTeamWebhook(t.Context(), actor, store.NewTeamWebhook{TeamID: team.ID, URL: "https://x.test/"})
 					return err
 				},
+				"AdminCreateTeam": func() error {
+					_, err := s.AdminCreateTeam(t.Context(), actor, store.NewAdminTeam{Name: "x", OrganizationID: team.Org, OwnerID: target.ID})
+					return err
+				},
+				"AdminDeleteTeam": func() error {
+					_, err := s.AdminDeleteTeam(t.Context(), actor, team.ID, true)
+					return err
+				},
+				"AdminDeleteUser": func() error {
+					_, err := s.AdminDeleteUser(t.Context(), actor, target.ID, store.UserDeletion{})
+					return err
+				},
+				"AdminDeleteOrganization": func() error { return s.AdminDeleteOrganization(t.Context(), actor, storetest.Organization(t, s)) },
+				"AdminDeleteServiceProvider": func() error {
+					return s.AdminDeleteServiceProvider(t.Context(), actor, storetest.ServiceProvider(t, s))
+				},
+				"AdminDeleteInvitation": func() error { return s.AdminDeleteInvitation(t.Context(), actor, uuid.New()) },
+				"AdminUpdateContact": func() error {
+					_, err := s.AdminUpdateContact(t.Context(), actor, uuid.New(), store.ContactUpdate{})
+					return err
+				},
 			} {
 				if err := call(); store.KindOf(err) != store.KindForbidden {
 					t.Errorf("%s: err = %v, want forbidden", op, err)
@@ -174,6 +195,16 @@ func TestStaffReadersNeedProof(t *testing.T) {
 		"ServiceProvidersByOrganizationIDs":           func() error { _, err := s.ServiceProvidersByOrganizationIDs(ctx, none, ids); return err },
 		"OrganizationsByServiceProviderIDs":           func() error { _, err := s.OrganizationsByServiceProviderIDs(ctx, none, ids); return err },
 		"TeamWebhooks":                                func() error { _, err := s.TeamWebhooks(ctx, none, ids); return err },
+		"AdminTeamsByIDs":                             func() error { _, err := s.AdminTeamsByIDs(ctx, none, ids); return err },
+		"AdminInvitations": func() error {
+			_, err := s.AdminInvitations(ctx, none, store.AdminInvitationFilter{Page: store.Page{Limit: 1}})
+			return err
+		},
+		"AdminContacts": func() error {
+			_, err := s.AdminContacts(ctx, none, store.AdminContactFilter{Page: store.Page{Limit: 1}})
+			return err
+		},
+		"AdminUserExport": func() error { _, err := s.AdminUserExport(ctx, none, staff); return err },
 	} {
 		if got := store.KindOf(read()); got != store.KindForbidden {
 			t.Errorf("%s without proof: kind %v, want KindForbidden", name, got)

@@ -2,6 +2,9 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
+	"fmt"
 	"strings"
 	"unicode/utf8"
 
@@ -199,4 +202,142 @@ func checkUserName(name string) (string, error) {
 		return "", invalid("name", "the name cannot contain NUL characters")
 	}
 	return name, nil
+}
+
+// UserDeletion says how AdminDeleteUser deletes a user.
+type UserDeletion struct {
+	// ReassignTo, an active user, becomes the owner of each team the user is the last owner of;
+	// nil refuses to delete such a user.
+	ReassignTo *uuid.UUID
+	// DropProfileContact deletes the user's profile contact too, for an erasure request; by
+	// default it stays, as a public contact no longer tied to anyone.
+	DropProfileContact bool
+}
+
+// maxTeamsNamed bounds the teams a refusal of AdminDeleteUser names.
+const maxTeamsNamed = 20
+
+// AdminDeleteUser deletes a user; staff only, and never oneself (deactivation, which
+// AdminUpdateUser does, is the reversible alternative). Their team and organization accesses,
+// identities, sessions (announced to every instance by the revocation triggers), the
+// invitations they issued and their private contacts go with them; every removed membership is
+// announced to its team's webhooks by the database's triggers. The teams they are the last
+// owner of are refused (KindConflict, naming the teams) unless d.ReassignTo names the new
+// owner of each. Their profile contact stays, public, unless d.DropProfileContact; the audit
+// trail keeps their id as actor and target (it has no foreign keys). It returns the ids of the
+// teams given to d.ReassignTo.
+//
+// The teams the user owns are locked first, as every change of a team's accesses starts with
+// its team's lock (lockTeam), and the user's row after them: a co-owner leaving one of those
+// teams at the same moment is counted before or after, never missed, so that no team is ever
+// left without an owner. The user's row lock (FOR UPDATE) then keeps anyone from giving them a
+// new access until the deletion commits.
+func (s *Store) AdminDeleteUser(ctx context.Context, actor Actor, id uuid.UUID, d UserDeletion) ([]uuid.UUID, error) {
+	if id == actor.UserID {
+		return nil, forbidden("you cannot delete yourself: ask another staff member")
+	}
+	if d.ReassignTo != nil && *d.ReassignTo == id {
+		return nil, invalid("reassignTo", "the new owner must be another user")
+	}
+	var reassigned []uuid.UUID
+	err := s.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if err := requireStaff(ctx, tx, actor); err != nil {
+			return err
+		}
+		locked := map[uuid.UUID]bool{}
+		lockOwned := func() ([]uuid.UUID, error) {
+			var teams []uuid.UUID
+			err := tx.NewSelect().TableExpr("team_accesses").Column("team_id").Where("user_id = ? AND role = ?", id, RoleOwner).
+				OrderExpr("team_id").Scan(ctx, &teams)
+			if err != nil {
+				return nil, fromDB("select owned teams", err)
+			}
+			for _, t := range teams {
+				if locked[t] {
+					continue
+				}
+				if err := lockTeamForStaff(ctx, tx, t); err != nil && KindOf(err) != KindNotFound {
+					return nil, err
+				}
+				locked[t] = true
+			}
+			return teams, nil
+		}
+		if _, err := lockOwned(); err != nil {
+			return err
+		}
+		u := new(User)
+		if err := tx.NewSelect().Model(u).Where("u.id = ?", id).For("UPDATE OF u").Scan(ctx); err != nil {
+			return notFoundOr(err, "user", "lock user")
+		}
+		// Read again under the user's lock: an owner access given before it was taken is
+		// locked now too.
+		if _, err := lockOwned(); err != nil {
+			return err
+		}
+		var last []struct {
+			ID   uuid.UUID `bun:"id"`
+			Name string    `bun:"name"`
+		}
+		err := tx.NewRaw(`SELECT t.id, t.name FROM teams t JOIN team_accesses ta ON ta.team_id = t.id AND ta.user_id = ? AND ta.role = ?
+			WHERE NOT EXISTS (SELECT 1 FROM team_accesses o WHERE o.team_id = t.id AND o.role = ? AND o.user_id <> ?)
+			ORDER BY t.name, t.id`, id, RoleOwner, RoleOwner, id).Scan(ctx, &last)
+		if err != nil {
+			return fromDB("select last owned teams", err)
+		}
+		if len(last) > 0 && d.ReassignTo == nil {
+			names := make([]string, 0, min(len(last), maxTeamsNamed))
+			for _, t := range last[:min(len(last), maxTeamsNamed)] {
+				names = append(names, fmt.Sprintf("%q (%s)", t.Name, t.ID))
+			}
+			more := ""
+			if len(last) > maxTeamsNamed {
+				more = fmt.Sprintf(" and %d more", len(last)-maxTeamsNamed)
+			}
+			return conflict("reassignTo", fmt.Sprintf("this user is the last owner of %d teams: name their new owner with reassignTo, or give them another owner first: %s%s",
+				len(last), strings.Join(names, ", "), more))
+		}
+		if len(last) > 0 {
+			active, err := tx.NewSelect().TableExpr("users").Where("id = ? AND is_active", *d.ReassignTo).For("KEY SHARE").Exists(ctx)
+			if err != nil {
+				return fromDB("select new owner", err)
+			} else if !active {
+				return &Error{Kind: KindNotFound, Field: "reassignTo", Message: "new owner not found among active users"}
+			}
+			for _, t := range last {
+				// A new access is a membership change, announced to the team's webhooks; a
+				// member promoted to owner is not (role changes never are).
+				_, err := tx.ExecContext(ctx, `INSERT INTO team_accesses (team_id, user_id, role) VALUES (?, ?, ?)
+					ON CONFLICT (team_id, user_id) DO UPDATE SET role = EXCLUDED.role`, t.ID, *d.ReassignTo, RoleOwner)
+				if err != nil {
+					return fromDB("reassign team", err)
+				}
+				reassigned = append(reassigned, t.ID)
+			}
+		}
+		profile := "UPDATE contacts SET owner_id = NULL, user_id = NULL WHERE user_id = ? RETURNING id"
+		if d.DropProfileContact {
+			profile = "DELETE FROM contacts WHERE user_id = ? RETURNING id"
+		}
+		var contact uuid.NullUUID
+		if err := tx.QueryRowContext(ctx, profile, id).Scan(&contact); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fromDB("detach profile contact", err)
+		}
+		// The accesses go first (a trigger on users), announced while the user's email is there.
+		if _, err := tx.ExecContext(ctx, "DELETE FROM users WHERE id = ?", id); err != nil {
+			return fromDB("delete user", err)
+		}
+		c := changes{"reassignedTeamIds": nonNil(reassigned)}
+		if d.ReassignTo != nil {
+			c["reassignTo"] = *d.ReassignTo
+		}
+		if contact.Valid {
+			c["profileContactId"], c["profileContactKept"] = contact.UUID, !d.DropProfileContact
+		}
+		return audit(ctx, tx, actor, "adminDeleteUser", append([]uuid.UUID{id}, reassigned...), c)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return reassigned, nil
 }

@@ -438,7 +438,18 @@ func loginOrganization(ctx context.Context, tx bun.Tx, lc loginClaims) (uuid.UUI
 			return uuid.Nil, false, fromDB("select organization by identifier", err)
 		}
 		if found.Valid {
-			return found.UUID, false, nil
+			// KEY SHARE, as the foreign key of the user's row will take it, but now: staff's
+			// deletion of the organization (AdminDeleteOrganization, FOR UPDATE) then either
+			// waits for this login and counts its user, or has committed and the row is gone,
+			// and the next pass creates the organization again instead of failing the login.
+			err := tx.NewSelect().TableExpr("organizations").Column("id").Where("id = ?", found.UUID).
+				For("KEY SHARE").Scan(ctx, new(uuid.UUID))
+			if err == nil {
+				return found.UUID, false, nil
+			} else if !errors.Is(err, sql.ErrNoRows) {
+				return uuid.Nil, false, fromDB("lock organization", err)
+			}
+			continue
 		}
 		var id uuid.UUID
 		err = tx.RunInTx(ctx, nil, func(ctx context.Context, sp bun.Tx) error {

@@ -17,6 +17,22 @@ type Ability struct {
 	CanCreate bool `json:"canCreate"`
 }
 
+type AdminContactConnection struct {
+	Edges      []AdminContactEdge `json:"edges"`
+	Nodes      []store.Contact    `json:"nodes"`
+	PageInfo   *PageInfo          `json:"pageInfo"`
+	TotalCount int                `json:"totalCount"`
+}
+
+type AdminContactEdge struct {
+	Cursor string         `json:"cursor"`
+	Node   *store.Contact `json:"node"`
+}
+
+type AdminContactPayload struct {
+	Contact *store.Contact `json:"contact"`
+}
+
 // An organization needs a registration id or a domain; none may belong to another organization
 // (CONFLICT), as at login.
 type AdminCreateOrganizationInput struct {
@@ -31,6 +47,17 @@ type AdminCreateServiceProviderInput struct {
 	AudienceID string  `json:"audienceId"`
 }
 
+// Fields left out take their defaults.
+type AdminCreateTeamInput struct {
+	Name           string    `json:"name"`
+	OrganizationID uuid.UUID `json:"organizationId"`
+	// An active user of any organization, who becomes the team's owner.
+	OwnerID uuid.UUID `json:"ownerId"`
+	// A team of the same organization; null makes a root.
+	ParentID             *uuid.UUID `json:"parentId,omitempty"`
+	IsVisibleAllServices *bool      `json:"isVisibleAllServices,omitempty"`
+}
+
 type AdminCreateTeamWebhookInput struct {
 	TeamID uuid.UUID `json:"teamId"`
 	// https (http only with WEBHOOK_ALLOW_HTTP), without user name or password.
@@ -40,12 +67,54 @@ type AdminCreateTeamWebhookInput struct {
 	Protocol *WebhookProtocol `json:"protocol,omitempty"`
 }
 
+type AdminDeleteOrganizationInput struct {
+	ID uuid.UUID `json:"id"`
+}
+
+type AdminDeleteOrganizationPayload struct {
+	DeletedID uuid.UUID `json:"deletedId"`
+}
+
+type AdminDeleteServiceProviderInput struct {
+	ID uuid.UUID `json:"id"`
+}
+
+type AdminDeleteServiceProviderPayload struct {
+	DeletedID uuid.UUID `json:"deletedId"`
+}
+
 type AdminDeleteTeamWebhookInput struct {
 	ID uuid.UUID `json:"id"`
 }
 
 type AdminDeleteTeamWebhookPayload struct {
 	DeletedID uuid.UUID `json:"deletedId"`
+}
+
+type AdminDeleteUserInput struct {
+	ID uuid.UUID `json:"id"`
+	// An active user who becomes the owner of each team the deleted user was the last owner of.
+	ReassignTo *uuid.UUID `json:"reassignTo,omitempty"`
+	// Deletes the profile contact too (an erasure request); by default it stays, as a public contact.
+	DropProfileContact *bool `json:"dropProfileContact,omitempty"`
+}
+
+type AdminDeleteUserPayload struct {
+	DeletedID uuid.UUID `json:"deletedId"`
+	// The teams given to reassignTo.
+	ReassignedTeamIds []uuid.UUID `json:"reassignedTeamIds"`
+}
+
+type AdminInvitationConnection struct {
+	Edges      []AdminInvitationEdge `json:"edges"`
+	Nodes      []store.Invitation    `json:"nodes"`
+	PageInfo   *PageInfo             `json:"pageInfo"`
+	TotalCount int                   `json:"totalCount"`
+}
+
+type AdminInvitationEdge struct {
+	Cursor string            `json:"cursor"`
+	Node   *store.Invitation `json:"node"`
 }
 
 type AdminOrganizationAdministratorInput struct {
