@@ -316,10 +316,10 @@ type WebhookDelivery struct {
 	Operation string    `bun:"operation"` // "add" or "remove"
 	UserID    uuid.UUID `bun:"user_id"`
 	Email     string    `bun:"email,nullzero"` // the user's email when the change was made; "" for none
+	Attempts  int       `bun:"attempts"`       // this one included
 	// TeamName is the team's name when the delivery is claimed, for a Matrix invitation's
 	// reason; "" once the team is deleted.
 	TeamName string `bun:"team_name"`
-	Attempts  int       `bun:"attempts"`       // this one included
 	// SecretUnreadable is set when the stored secret opens with none of the keys (SECRET_KEY
 	// replaced without the old one in SECRET_KEY_FALLBACKS): Secret is then "", and the
 	// delivery must not be sent without it.

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 )
 
 // MatrixRoom is the room a Matrix webhook's URL links to.
@@ -30,9 +31,10 @@ func (r MatrixRoom) Host() string {
 // with an optional port.
 var matrixServerName = regexp.MustCompile(`^([A-Za-z0-9.-]{1,255}|[0-9]{1,3}(\.[0-9]{1,3}){3}|\[[0-9A-Fa-f:.]{2,45}\])(:[0-9]{1,5})?$`)
 
-// matrixLocalpart is a room id's opaque part or an alias' name: visible ASCII, without the
-// colon that ends it or the slash that would start an event id in a matrix.to link.
-var matrixLocalpart = regexp.MustCompile(`^[!-.0-9;-~]{1,200}$`)
+// matrixLocalpart is a room id's opaque part or an alias' name, which may be any Unicode text
+// but for the colon that ends it, the slash that would start an event id in a matrix.to link,
+// spaces and control characters.
+var matrixLocalpart = regexp.MustCompile(`^[^:/[:space:][:cntrl:]]{1,200}$`)
 
 var errNotMatrixRoom = errors.New("not a link to a Matrix room")
 
@@ -49,7 +51,7 @@ func ParseMatrixRoom(raw string) (MatrixRoom, error) {
 	f = strings.TrimPrefix(f, "room/")
 	f, _, _ = strings.Cut(f, "?")
 	f, _, _ = strings.Cut(f, "/")
-	if len(f) < 4 || (f[0] != '!' && f[0] != '#') {
+	if len(f) < 4 || (f[0] != '!' && f[0] != '#') || !utf8.ValidString(f) {
 		return MatrixRoom{}, errNotMatrixRoom
 	}
 	local, server, ok := strings.Cut(f[1:], ":")

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"math/big"
 	"net"
 	"net/http"
@@ -28,8 +29,8 @@ import (
 
 // MatrixRequest is one request a MatrixHomeserver got, its path decoded.
 type MatrixRequest struct {
-	Path, Authorization string
-	Body                map[string]any
+	Host, Path, Authorization string
+	Body                      map[string]any
 }
 
 // MatrixHomeserver is an in-process fake of the part of a Matrix homeserver's client-server API
@@ -58,6 +59,7 @@ func StartMatrixHomeserver(tb testing.TB, token string, names ...string) *Matrix
 	m := &MatrixHomeserver{Token: token, Bot: "@people-bot:127.0.0.1", rooms: map[string]map[string]string{}, alias: map[string]string{}}
 	m.Server = httptest.NewUnstartedServer(http.HandlerFunc(m.serve))
 	m.Server.TLS = &tls.Config{Certificates: []tls.Certificate{selfSigned(tb, names)}}
+	m.Server.Config.ErrorLog = log.New(io.Discard, "", 0) // the handshakes the tests make fail
 	m.Server.StartTLS()
 	tb.Cleanup(m.Server.Close)
 	return m
@@ -174,7 +176,7 @@ func (m *MatrixHomeserver) serve(w http.ResponseWriter, r *http.Request) {
 
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.got = append(m.got, MatrixRequest{Path: path, Authorization: r.Header.Get("Authorization"), Body: body})
+	m.got = append(m.got, MatrixRequest{Host: r.Host, Path: path, Authorization: r.Header.Get("Authorization"), Body: body})
 	if m.fault != nil {
 		if status, msg, ok := m.fault(len(m.got), path); ok {
 			w.Header().Set("Content-Type", "application/json")
