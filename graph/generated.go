@@ -3610,6 +3610,8 @@ type AdminTeamPayload {
 enum WebhookProtocol {
   "People's SCIM PatchOp on the team's members."
   SCIM
+  "People's Matrix (Tchap) room: members are invited to it and kicked out of it (README: Team webhooks)."
+  MATRIX
 }
 
 enum WebhookStatus {
@@ -3644,9 +3646,13 @@ type TeamWebhook {
 
 input AdminCreateTeamWebhookInput {
   teamId: ID!
-  "https (http only with WEBHOOK_ALLOW_HTTP), without user name or password."
+  """
+  SCIM: https (http only with WEBHOOK_ALLOW_HTTP), without user name or password. MATRIX: a link
+  to the room (https://matrix.to/#/!roomid:example.org, https://www.tchap.gouv.fr/#/room/!roomid:agent.tchap.gouv.fr)
+  or a bare room id or alias, stored as its matrix.to link.
+  """
   url: String!
-  "Sent as Authorization: Bearer <secret>; visible ASCII, without spaces."
+  "Sent as Authorization: Bearer <secret>; visible ASCII, without spaces. MATRIX: the bot's access token (Tchap rooms use MATRIX_BOT_ACCESS_TOKEN)."
   secret: String
   protocol: WebhookProtocol = SCIM
 }
