@@ -3638,7 +3638,7 @@ type TeamWebhook {
   attempts: Int!
   "The start of the last attempt, successful or not."
   lastDeliveryAt: Time
-  "Why the last attempt failed, as a kind of failure (refused destination, DNS lookup failed, connection failed, TLS certificate refused, timeout, HTTP 5xx (503)…) without addresses or the receiver's text; null after a success."
+  "Why the last attempt failed, as a kind of failure (refused destination, DNS lookup failed, connection failed, TLS certificate refused, timeout, HTTP 5xx (503), for Matrix the step and its errcode: Matrix join failed: HTTP 4xx (403) M_FORBIDDEN…) without addresses or the receiver's text; null after a success."
   lastError: String
   createdAt: Time!
   updatedAt: Time!
