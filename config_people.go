@@ -168,8 +168,8 @@ var peopleVars = []peopleVar{
 
 	// Integrations.
 	{name: "SENTRY_DSN", action: peopleIgnored, ours: "OTEL_EXPORTER_OTLP_ENDPOINT", reason: "errors are logged; traces go to OpenTelemetry"},
-	{name: "MATRIX_BASE_HOME_SERVER", action: peopleIgnored, reason: "Matrix webhooks are not delivered (import-people reports them)"},
-	{name: "MATRIX_BOT_ACCESS_TOKEN", action: peopleIgnored, reason: "Matrix webhooks are not delivered (import-people reports them)"},
+	{name: "MATRIX_BASE_HOME_SERVER", action: peopleSame, reason: "no default (People's: Tchap's); https only"},
+	{name: "MATRIX_BOT_ACCESS_TOKEN", action: peopleSame, reason: "sent to Tchap homeservers and MATRIX_BASE_HOME_SERVER only"},
 	{name: "MAIL_PROVISIONING_API_URL", action: peopleIgnored, reason: "no mailboxes"},
 	{name: "MAIL_PROVISIONING_API_CREDENTIALS", action: peopleIgnored, reason: "no mailboxes"},
 	{name: "MAIL_PROVISIONING_API_TIMEOUT", action: peopleIgnored, reason: "no mailboxes"},

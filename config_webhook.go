@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/netip"
+	"net/url"
 	"strings"
 	"time"
 )
@@ -17,6 +18,11 @@ type webhookConfig struct {
 	// SecretKeys seal the webhooks' secrets at rest: SECRET_KEY seals, and it and each of
 	// SECRET_KEY_FALLBACKS open (store.Options.SecretKeys). Empty without SECRET_KEY.
 	SecretKeys []secret
+	// MatrixBotToken (MATRIX_BOT_ACCESS_TOKEN) is the bot's access token for Tchap rooms.
+	MatrixBotToken secret
+	// MatrixBaseHomeServer (MATRIX_BASE_HOME_SERVER) is the homeserver whose user directory says
+	// which Matrix id a Tchap user has; "" asks none.
+	MatrixBaseHomeServer string
 }
 
 // webhook reads the WEBHOOK_* settings. People had none: it called webhooks once, with TLS
@@ -42,6 +48,18 @@ func (p *parser) webhook(c Config) webhookConfig {
 	}
 	if len(w.SecretKeys) > 0 && p.getenv("SECRET_KEY") == "" {
 		p.errs = append(p.errs, "SECRET_KEY_FALLBACKS needs SECRET_KEY")
+	}
+	// People's names and meanings (Matrix webhooks, package webhook's matrix.go). No default
+	// homeserver: People's settings name Tchap's, which is no default for other deployments.
+	w.MatrixBotToken = secret(p.str("MATRIX_BOT_ACCESS_TOKEN", ""))
+	if t := w.MatrixBotToken.reveal(); strings.ContainsFunc(t, func(r rune) bool { return r < '!' || r > '~' }) {
+		p.errs = append(p.errs, "MATRIX_BOT_ACCESS_TOKEN may only contain visible ASCII characters")
+	}
+	w.MatrixBaseHomeServer = p.str("MATRIX_BASE_HOME_SERVER", "")
+	if h := w.MatrixBaseHomeServer; h != "" {
+		if u, err := url.Parse(h); err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+			p.errs = append(p.errs, "MATRIX_BASE_HOME_SERVER must be an https URL such as https://matrix.agent.tchap.gouv.fr")
+		}
 	}
 	switch p.str("WEBHOOK_ALLOWED_NETWORKS", "") {
 	case "none":

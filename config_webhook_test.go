@@ -35,6 +35,9 @@ func TestWebhookConfig(t *testing.T) {
 				AllowedNetworks: prefixes("10.1.0.0/16", "192.168.1.7/32", "fd00::/8")}},
 		{"secret keys", with("SECRET_KEY", "current", "SECRET_KEY_FALLBACKS", " previous , older,"),
 			webhookConfig{MaxAge: 24 * time.Hour, Retention: 30 * 24 * time.Hour, SecretKeys: []secret{"current", "previous", "older"}}},
+		{"matrix", with("MATRIX_BOT_ACCESS_TOKEN", "syt_bot", "MATRIX_BASE_HOME_SERVER", "https://matrix.agent.tchap.gouv.fr"),
+			webhookConfig{MaxAge: 24 * time.Hour, Retention: 30 * 24 * time.Hour, MatrixBotToken: "syt_bot",
+				MatrixBaseHomeServer: "https://matrix.agent.tchap.gouv.fr"}},
 		{"development refuses http and loopback when told", with("ENVIRONMENT", "development", "WEBHOOK_ALLOW_HTTP", "false",
 			"WEBHOOK_ALLOWED_NETWORKS", "none"),
 			webhookConfig{MaxAge: 24 * time.Hour, Retention: 30 * 24 * time.Hour}},
@@ -54,6 +57,14 @@ func TestWebhookConfig(t *testing.T) {
 		"WEBHOOK_ALLOWED_NETWORKS", "10.0.0.0/33")))
 	if _, err := parseConfig(env(with("SECRET_KEY_FALLBACKS", "previous"))); err == nil || !strings.Contains(err.Error(), "SECRET_KEY_FALLBACKS needs SECRET_KEY") {
 		t.Errorf("fallbacks without a key: %v", err)
+	}
+	for _, h := range []string{"http://matrix.example.org", "matrix.example.org", "https://u:p@matrix.example.org"} {
+		if _, err := parseConfig(env(with("MATRIX_BASE_HOME_SERVER", h))); err == nil || !strings.Contains(err.Error(), "MATRIX_BASE_HOME_SERVER") {
+			t.Errorf("MATRIX_BASE_HOME_SERVER=%s: %v, want an error naming it", h, err)
+		}
+	}
+	if _, err := parseConfig(env(with("MATRIX_BOT_ACCESS_TOKEN", "a b"))); err == nil || !strings.Contains(err.Error(), "MATRIX_BOT_ACCESS_TOKEN") {
+		t.Errorf("a token with a space: %v, want an error naming MATRIX_BOT_ACCESS_TOKEN", err)
 	}
 	for _, key := range []string{"WEBHOOK_MAX_AGE", "WEBHOOK_ALLOW_HTTP", "WEBHOOK_DELIVERY_RETENTION", "WEBHOOK_ALLOWED_NETWORKS"} {
 		if err == nil || !strings.Contains(err.Error(), key) {

@@ -27,7 +27,8 @@ func mailOptions(c mailConfig) mail.Options {
 // webhookOptions are the team webhooks' delivery settings (WEBHOOK_*); receivers' certificates
 // are verified against the system's pool. SecretKeys go to the store, not to the sender.
 func webhookOptions(c webhookConfig) webhook.Options {
-	return webhook.Options{MaxAge: c.MaxAge, AllowHTTP: c.AllowHTTP, Retention: c.Retention, AllowedNetworks: c.AllowedNetworks}
+	return webhook.Options{MaxAge: c.MaxAge, AllowHTTP: c.AllowHTTP, Retention: c.Retention, AllowedNetworks: c.AllowedNetworks,
+		MatrixBotToken: c.MatrixBotToken.reveal(), MatrixBaseHomeServer: c.MatrixBaseHomeServer}
 }
 
 // newTracerProvider exports traces as OTEL_EXPORTER_OTLP_ENDPOINT and the other OTEL_* settings

@@ -792,6 +792,27 @@ func TestAdminTeamWebhooks(t *testing.T) {
 			assertCode(t, a.in(t).adminTry(create, map[string]any{"in": tc.in()}), tc.code, tc.field)
 		})
 	}
+	t.Run("a Matrix room", func(t *testing.T) {
+		t.Parallel()
+		a := a.in(t)
+		team := storetest.TeamWithEveryRole(t, s).ID
+		room := "https://www.tchap.gouv.fr/#/room/!abc:agent.tchap.gouv.fr"
+		var out struct{ AdminCreateTeamWebhook struct{ Webhook webhookNode } }
+		a.admin(create, map[string]any{"in": map[string]any{"teamId": team, "url": room, "protocol": "MATRIX"}}, &out)
+		w := out.AdminCreateTeamWebhook.Webhook
+		if want := (webhookNode{ID: w.ID, URL: room, Protocol: "MATRIX", Status: "PENDING"}); !cmp.Equal(want, w) {
+			t.Errorf("created %+v, want %+v", w, want)
+		}
+		var up struct{ AdminUpdateTeamWebhook struct{ Webhook webhookNode } }
+		a.admin(update, map[string]any{"in": map[string]any{"id": w.ID, "url": "!xyz:matrix.example.org"}}, &up)
+		if got := up.AdminUpdateTeamWebhook.Webhook.URL; got != "https://matrix.to/#/!xyz:matrix.example.org" {
+			t.Errorf("updated URL %q, want the bare room id's matrix.to link", got)
+		}
+		// The URL's rules are the protocol's: a room link is no SCIM URL, nor the reverse.
+		assertCode(t, a.adminTry(update, map[string]any{"in": map[string]any{"id": w.ID, "protocol": "SCIM"}}), "BAD_USER_INPUT", "url")
+		assertCode(t, a.adminTry(create, map[string]any{"in": map[string]any{"teamId": team, "url": "https://scim.example.test/Groups/3",
+			"protocol": "MATRIX"}}), "BAD_USER_INPUT", "url")
+	})
 	t.Run("the same URL twice in a team", func(t *testing.T) {
 		t.Parallel()
 		a := a.in(t)

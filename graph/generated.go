@@ -4085,6 +4085,8 @@ type AdminTeamPayload {
 enum WebhookProtocol {
   "People's SCIM PatchOp on the team's members."
   SCIM
+  "People's Matrix (Tchap) room: members are invited to it and kicked out of it (README: Team webhooks)."
+  MATRIX
 }
 
 enum WebhookStatus {
@@ -4111,7 +4113,7 @@ type TeamWebhook {
   attempts: Int!
   "The start of the last attempt, successful or not."
   lastDeliveryAt: Time
-  "Why the last attempt failed, as a kind of failure (refused destination, DNS lookup failed, connection failed, TLS certificate refused, timeout, HTTP 5xx (503)…) without addresses or the receiver's text; null after a success."
+  "Why the last attempt failed, as a kind of failure (refused destination, DNS lookup failed, connection failed, TLS certificate refused, timeout, HTTP 5xx (503), for Matrix the step and its errcode: Matrix join failed: HTTP 4xx (403) M_FORBIDDEN…) without addresses or the receiver's text; null after a success."
   lastError: String
   createdAt: Time!
   updatedAt: Time!
@@ -4119,9 +4121,13 @@ type TeamWebhook {
 
 input AdminCreateTeamWebhookInput {
   teamId: ID!
-  "https (http only with WEBHOOK_ALLOW_HTTP), without user name or password."
+  """
+  SCIM: https (http only with WEBHOOK_ALLOW_HTTP), without user name or password. MATRIX: a link
+  to the room (https://matrix.to/#/!roomid:example.org, https://www.tchap.gouv.fr/#/room/!roomid:agent.tchap.gouv.fr)
+  or a bare room id or alias, stored as its matrix.to link.
+  """
   url: String!
-  "Sent as Authorization: Bearer <secret>; visible ASCII, without spaces."
+  "Sent as Authorization: Bearer <secret>; visible ASCII, without spaces. MATRIX: the bot's access token (Tchap rooms use MATRIX_BOT_ACCESS_TOKEN)."
   secret: String
   protocol: WebhookProtocol = SCIM
 }

@@ -17,7 +17,8 @@ import (
 // Webhook protocols and statuses, as the database stores them. TeamWebhook keeps them as plain
 // strings (the admin API's shape); these constants name their values.
 const (
-	WebhookProtocolSCIM = "scim" // People's SCIM PatchOp on the team's members; the only one for now
+	WebhookProtocolSCIM   = "scim"   // People's SCIM PatchOp on the team's members
+	WebhookProtocolMatrix = "matrix" // People's Matrix (Tchap) room: members invited and kicked
 
 	WebhookStatusPending = "pending" // deliveries wait (or none was ever made, People's default)
 	WebhookStatusSuccess = "success" // the last finished delivery was accepted
@@ -153,19 +154,19 @@ func (s *Store) DeleteTeamWebhook(ctx context.Context, id uuid.UUID) error {
 // the caller's transaction, for a caller that writes more in it (the audit trail).
 
 func (s *Store) createTeamWebhook(ctx context.Context, tx bun.IDB, in NewTeamWebhook) (*TeamWebhook, error) {
-	u, err := s.checkWebhookURL(in.URL)
-	if err != nil {
-		return nil, err
-	}
-	secret, err := checkWebhookSecret(in.Secret)
-	if err != nil {
-		return nil, err
-	}
 	protocol := in.Protocol
 	if protocol == "" {
 		protocol = WebhookProtocolSCIM
 	}
 	if err := checkWebhookProtocol(protocol); err != nil {
+		return nil, err
+	}
+	u, err := s.checkWebhookURL(in.URL, protocol)
+	if err != nil {
+		return nil, err
+	}
+	secret, err := checkWebhookSecret(in.Secret)
+	if err != nil {
 		return nil, err
 	}
 	id := uuid.New() // before the insert: the sealed secret is bound to it
@@ -179,8 +180,30 @@ func (s *Store) createTeamWebhook(ctx context.Context, tx bun.IDB, in NewTeamWeb
 
 func (s *Store) updateTeamWebhook(ctx context.Context, tx bun.IDB, id uuid.UUID, up TeamWebhookUpdate) (*TeamWebhook, error) {
 	var u, secret, protocol *string
-	if up.URL != nil {
-		v, err := s.checkWebhookURL(*up.URL)
+	if up.Protocol != nil {
+		if err := checkWebhookProtocol(*up.Protocol); err != nil {
+			return nil, err
+		}
+		protocol = up.Protocol
+	}
+	if up.URL != nil || up.Protocol != nil {
+		// The URL's rules depend on the protocol: the pair is checked as it will be, the row
+		// locked so that a concurrent edit of the other half cannot make a pair no one checked.
+		var cur struct {
+			URL      string `bun:"url"`
+			Protocol string `bun:"protocol"`
+		}
+		if err := tx.NewRaw("SELECT url, protocol FROM team_webhooks WHERE id = ? FOR UPDATE", id).Scan(ctx, &cur); err != nil {
+			return nil, notFoundOr(err, "team webhook", "select team webhook")
+		}
+		raw, p := cur.URL, cur.Protocol
+		if up.URL != nil {
+			raw = *up.URL
+		}
+		if protocol != nil {
+			p = *protocol
+		}
+		v, err := s.checkWebhookURL(raw, p)
 		if err != nil {
 			return nil, err
 		}
@@ -193,12 +216,6 @@ func (s *Store) updateTeamWebhook(ctx context.Context, tx bun.IDB, id uuid.UUID,
 		}
 		v = s.secrets.seal(v, id)
 		secret = &v
-	}
-	if up.Protocol != nil {
-		if err := checkWebhookProtocol(*up.Protocol); err != nil {
-			return nil, err
-		}
-		protocol = up.Protocol
 	}
 	if u != nil || secret != nil || protocol != nil {
 		res, err := tx.ExecContext(ctx, `UPDATE team_webhooks SET url = coalesce(?0, url),
@@ -234,8 +251,12 @@ func deref(s *string) string {
 // checkWebhookURL accepts an absolute https URL with a host (http too when the deployment allows
 // it: development and tests), without user info, whose credential belongs in the secret since
 // URLs are shown to staff and logged, nor fragment, which HTTP never sends. It returns the URL
-// as Go writes it, which is what the worker requests.
-func (s *Store) checkWebhookURL(raw string) (string, error) {
+// as Go writes it, which is what the worker requests. A Matrix webhook's URL is a link to its
+// room instead (checkMatrixRoomURL).
+func (s *Store) checkWebhookURL(raw, protocol string) (string, error) {
+	if protocol == WebhookProtocolMatrix {
+		return checkMatrixRoomURL(raw)
+	}
 	raw = strings.TrimSpace(raw)
 	u, err := url.Parse(raw)
 	switch {
@@ -276,7 +297,7 @@ func checkWebhookSecret(secret string) (string, error) {
 }
 
 func checkWebhookProtocol(p string) error {
-	if p != WebhookProtocolSCIM {
+	if p != WebhookProtocolSCIM && p != WebhookProtocolMatrix {
 		return invalid("protocol", "unknown protocol")
 	}
 	return nil
@@ -296,6 +317,9 @@ type WebhookDelivery struct {
 	UserID    uuid.UUID `bun:"user_id"`
 	Email     string    `bun:"email,nullzero"` // the user's email when the change was made; "" for none
 	Attempts  int       `bun:"attempts"`       // this one included
+	// TeamName is the team's name when the delivery is claimed, for a Matrix invitation's
+	// reason; "" once the team is deleted.
+	TeamName string `bun:"team_name"`
 	// SecretUnreadable is set when the stored secret opens with none of the keys (SECRET_KEY
 	// replaced without the old one in SECRET_KEY_FALLBACKS): Secret is then "", and the
 	// delivery must not be sent without it.
@@ -320,7 +344,7 @@ func (s *Store) ClaimWebhookDeliveries(ctx context.Context, limit int, lease tim
 					WHERE e.webhook_id = c.webhook_id AND e.user_id = c.user_id AND e.status = 'pending' AND e.seq < c.seq)
 			ORDER BY c.next_attempt_at, c.seq LIMIT ? FOR UPDATE SKIP LOCKED)
 		RETURNING d.id, d.created_at, d.webhook_id, d.team_id, d.url, d.secret, d.protocol, d.operation,
-			d.user_id, d.email, d.attempts`,
+			d.user_id, d.email, d.attempts, coalesce((SELECT t.name FROM teams t WHERE t.id = d.team_id), '') AS team_name`,
 		lease.Microseconds(), limit).Scan(ctx, &ds)
 	if err != nil {
 		return nil, fromDB("claim webhook deliveries", err)

@@ -42,7 +42,17 @@ func TestTeamWebhookValidation(t *testing.T) {
 		{"secret with a space", s, store.NewTeamWebhook{URL: "https://receiver.example.test/", Secret: "a b"}, store.KindInvalid, "secret"},
 		{"secret with a line break", s, store.NewTeamWebhook{URL: "https://receiver.example.test/", Secret: "a\r\nX-Evil: 1"}, store.KindInvalid, "secret"},
 		{"secret too long", s, store.NewTeamWebhook{URL: "https://receiver.example.test/", Secret: strings.Repeat("x", 256)}, store.KindInvalid, "secret"},
-		{"unknown protocol", s, store.NewTeamWebhook{URL: "https://receiver.example.test/", Protocol: "matrix"}, store.KindInvalid, "protocol"},
+		{"unknown protocol", s, store.NewTeamWebhook{URL: "https://receiver.example.test/", Protocol: "xmpp"}, store.KindInvalid, "protocol"},
+		{"matrix room in People's form", s, matrixHook("https://www.tchap.gouv.fr/#/room/!abc:agent.tchap.gouv.fr"), 0, ""},
+		{"matrix.to link with via", s, matrixHook("https://matrix.to/#/!abc:example.org?via=example.org"), 0, ""},
+		{"matrix alias, percent-encoded", s, matrixHook("https://matrix.to/#/%23team:example.org"), 0, ""},
+		{"bare matrix room id with a port", s, matrixHook("!abc:127.0.0.1:8448"), 0, ""},
+		{"matrix link without a room", s, matrixHook("https://matrix.to/#/"), store.KindInvalid, "url"},
+		{"matrix link to a user", s, matrixHook("https://matrix.to/#/@u:example.org"), store.KindInvalid, "url"},
+		{"matrix link over http", dev, matrixHook("http://matrix.to/#/!a:example.org"), store.KindInvalid, "url"},
+		{"matrix link with user info", s, matrixHook("https://u:p@matrix.to/#/!a:example.org"), store.KindInvalid, "url"},
+		{"matrix room on a bad server name", s, matrixHook("https://matrix.to/#/!a:exa_mple/x"), store.KindInvalid, "url"},
+		{"matrix webhook to a SCIM URL", s, matrixHook("https://receiver.example.test/scim/v2/Groups/1"), store.KindInvalid, "url"},
 		{"unknown team", s, store.NewTeamWebhook{TeamID: uuid.New(), URL: "https://receiver.example.test/"}, store.KindNotFound, "teamId"},
 	}
 	for _, tt := range tests {
@@ -62,6 +72,33 @@ func TestTeamWebhookValidation(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("a bare room id is stored as its matrix.to link", func(t *testing.T) {
+		w, err := s.CreateTeamWebhook(t.Context(), matrixHook("#team:example.org", team))
+		if err != nil || w.URL != "https://matrix.to/#/%23team:example.org" || w.Protocol != store.WebhookProtocolMatrix {
+			t.Errorf("CreateTeamWebhook() = %+v, %v; want the alias' matrix.to link", w, err)
+		}
+	})
+
+	t.Run("protocol and URL checked together", func(t *testing.T) {
+		w, err := s.CreateTeamWebhook(t.Context(), store.NewTeamWebhook{TeamID: team, URL: "https://receiver.example.test/pair"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		matrix := store.WebhookProtocolMatrix
+		if _, err := s.UpdateTeamWebhook(t.Context(), w.ID, store.TeamWebhookUpdate{Protocol: &matrix}); store.KindOf(err) != store.KindInvalid {
+			t.Errorf("matrix protocol on a SCIM URL: err %v, want invalid", err)
+		}
+		room := "https://matrix.to/#/!pair:example.org"
+		got, err := s.UpdateTeamWebhook(t.Context(), w.ID, store.TeamWebhookUpdate{Protocol: &matrix, URL: &room})
+		if err != nil || got.URL != room || got.Protocol != matrix {
+			t.Fatalf("UpdateTeamWebhook(matrix, room) = %+v, %v", got, err)
+		}
+		scim := store.WebhookProtocolSCIM
+		if _, err := s.UpdateTeamWebhook(t.Context(), w.ID, store.TeamWebhookUpdate{Protocol: &scim}); store.KindOf(err) != store.KindInvalid {
+			t.Errorf("SCIM protocol on a room link: err %v, want invalid", err)
+		}
+	})
 
 	t.Run("one URL per team", func(t *testing.T) {
 		in := store.NewTeamWebhook{TeamID: team, URL: "https://receiver.example.test/same"}
@@ -397,7 +434,13 @@ func TestTeamWebhookConstraints(t *testing.T) {
 		{"secret with a line break", "team_webhooks_secret_check", checkViolation,
 			"INSERT INTO team_webhooks (team_id, url, secret) VALUES (?, 'https://r.test/b', E'a\\nb')", []any{team}},
 		{"unknown protocol", "team_webhooks_protocol_check", checkViolation,
-			"INSERT INTO team_webhooks (team_id, url, protocol) VALUES (?, 'https://r.test/c', 'matrix')", []any{team}},
+			"INSERT INTO team_webhooks (team_id, url, protocol) VALUES (?, 'https://r.test/c', 'xmpp')", []any{team}},
+		{"scim url with a room link's fragment", "team_webhooks_url_check", checkViolation,
+			"INSERT INTO team_webhooks (team_id, url) VALUES (?, 'https://matrix.to/#/!r:s.test')", []any{team}},
+		{"matrix room link over http", "team_webhooks_url_check", checkViolation,
+			"INSERT INTO team_webhooks (team_id, url, protocol) VALUES (?, 'http://matrix.to/#/!r:s.test', 'matrix')", []any{team}},
+		{"matrix room link with user info", "team_webhooks_url_check", checkViolation,
+			"INSERT INTO team_webhooks (team_id, url, protocol) VALUES (?, 'https://u@matrix.to/#/!r:s.test', 'matrix')", []any{team}},
 		{"unknown status", "team_webhooks_status_check", checkViolation,
 			"INSERT INTO team_webhooks (team_id, url, status) VALUES (?, 'https://r.test/d', 'done')", []any{team}},
 		{"same URL twice in a team", "team_webhooks_team_id_url_key", uniqueViolation,
@@ -437,6 +480,10 @@ func TestTeamWebhookConstraints(t *testing.T) {
 		t.Parallel()
 		r.mustExec(insertDelivery, hook, team, "remove", uuid.New(), "success", nil, "2024-01-01T00:00:00Z", 1)
 	})
+	t.Run("a matrix webhook linking to its room", func(t *testing.T) {
+		t.Parallel()
+		r.mustExec("INSERT INTO team_webhooks (team_id, url, protocol) VALUES (?, 'https://www.tchap.gouv.fr/#/room/!r:agent.tchap.gouv.fr', 'matrix')", team)
+	})
 }
 
 func TestPurgeWebhookDeliveries(t *testing.T) {
@@ -461,4 +508,13 @@ func TestPurgeWebhookDeliveries(t *testing.T) {
 	if slices.Contains(left, old) || slices.Contains(left, oldFailure) || !slices.Contains(left, recent) || !slices.Contains(left, pending) {
 		t.Errorf("left %v: want the recent and the pending ones only", left)
 	}
+}
+
+// matrixHook is a Matrix webhook to create, for team or, when none is given, the test's own.
+func matrixHook(url string, team ...uuid.UUID) store.NewTeamWebhook {
+	in := store.NewTeamWebhook{URL: url, Protocol: store.WebhookProtocolMatrix}
+	if len(team) > 0 {
+		in.TeamID = team[0]
+	}
+	return in
 }

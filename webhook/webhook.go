@@ -1,5 +1,5 @@
 // Package webhook delivers the membership changes the store queues to the teams' webhooks
-// (People's SCIM push, made reliable): each delivery is claimed in the database before it is
+// (People's SCIM push and Matrix rooms, made reliable): each delivery is claimed in the database before it is
 // sent, so that every server instance may run a Sender, and a failed one is retried with
 // backoff until its maximum age. Its connections go only to the destinations the dial-time
 // check allows (dial.go).
@@ -56,6 +56,12 @@ type Options struct {
 	// Roots are the certificate authorities receivers' certificates are verified against;
 	// nil: the system's pool (People turned verification off).
 	Roots *x509.CertPool
+	// MatrixBotToken (MATRIX_BOT_ACCESS_TOKEN) is the bot's access token for Tchap rooms; other
+	// Matrix rooms use their webhook's secret. A credential: never logged.
+	MatrixBotToken string
+	// MatrixBaseHomeServer (MATRIX_BASE_HOME_SERVER) is the homeserver whose user directory says
+	// which Matrix id a Tchap user has; "": none is asked.
+	MatrixBaseHomeServer string
 }
 
 // Sender delivers the queued membership changes (store.WebhookDelivery) to the teams'
@@ -148,7 +154,14 @@ func (w *Sender) deliver(ctx context.Context, d store.WebhookDelivery) error {
 		log.InfoContext(ctx, "webhook delivered")
 		return w.store.WebhookDelivered(ctx, d.ID)
 	}
-	status, err := w.store.WebhookAttemptFailed(ctx, d.ID, f.class, w.retryDelay(d.Attempts), w.cfg.MaxAge)
+	delay, maxAge := w.retryDelay(d.Attempts), w.cfg.MaxAge
+	if f.retryAfter > delay { // a homeserver's rate limit says when to come back
+		delay = min(f.retryAfter, w.backoffCap)
+	}
+	if f.final {
+		maxAge = 0
+	}
+	status, err := w.store.WebhookAttemptFailed(ctx, d.ID, f.class, delay, maxAge)
 	switch {
 	case err != nil:
 		return err
@@ -167,6 +180,10 @@ func (w *Sender) deliver(ctx context.Context, d store.WebhookDelivery) error {
 type deliveryFailure struct {
 	class string
 	err   error
+	// retryAfter is the least wait the receiver asked for (a Matrix rate limit); final means no
+	// retry can succeed, so the delivery is given up at once.
+	retryAfter time.Duration
+	final      bool
 }
 
 func failure(class string, err error) *deliveryFailure {
@@ -230,14 +247,23 @@ type scimMember struct {
 	Type  string  `json:"type"`
 }
 
-// send makes one attempt: a PATCH of the SCIM message, with the delivery's id as the
-// Idempotency-Key (a timed-out attempt may have been applied: the retry says it is the same).
-// Any 2xx is a success (People wanted 200; SCIM receivers may answer 204). The failure names
-// neither the URL nor the secret: it is logged, and its class shown to staff.
+// send makes one attempt, by the delivery's protocol.
 func (w *Sender) send(ctx context.Context, d store.WebhookDelivery) *deliveryFailure {
-	if d.Protocol != store.WebhookProtocolSCIM {
-		return failure("unknown protocol", fmt.Errorf("unknown protocol %q", d.Protocol))
+	switch d.Protocol {
+	case store.WebhookProtocolSCIM:
+		return w.sendSCIM(ctx, d)
+	case store.WebhookProtocolMatrix:
+		return w.sendMatrix(ctx, d)
 	}
+	return failure("unknown protocol", fmt.Errorf("unknown protocol %q", d.Protocol))
+}
+
+// sendSCIM makes one attempt of a SCIM delivery: a PATCH of the SCIM message, with the
+// delivery's id as the Idempotency-Key (a timed-out attempt may have been applied: the retry
+// says it is the same). Any 2xx is a success (People wanted 200; SCIM receivers may answer
+// 204). The failure names neither the URL nor the secret: it is logged, and its class shown to
+// staff.
+func (w *Sender) sendSCIM(ctx context.Context, d store.WebhookDelivery) *deliveryFailure {
 	u, err := url.Parse(d.URL)
 	switch {
 	case err != nil:

@@ -60,9 +60,11 @@ type AdminCreateTeamInput struct {
 
 type AdminCreateTeamWebhookInput struct {
 	TeamID uuid.UUID `json:"teamId"`
-	// https (http only with WEBHOOK_ALLOW_HTTP), without user name or password.
+	// SCIM: https (http only with WEBHOOK_ALLOW_HTTP), without user name or password. MATRIX: a link
+	// to the room (https://matrix.to/#/!roomid:example.org, https://www.tchap.gouv.fr/#/room/!roomid:agent.tchap.gouv.fr)
+	// or a bare room id or alias, stored as its matrix.to link.
 	URL string `json:"url"`
-	// Sent as Authorization: Bearer <secret>; visible ASCII, without spaces.
+	// Sent as Authorization: Bearer <secret>; visible ASCII, without spaces. MATRIX: the bot's access token (Tchap rooms use MATRIX_BOT_ACCESS_TOKEN).
 	Secret   *string          `json:"secret,omitempty"`
 	Protocol *WebhookProtocol `json:"protocol,omitempty"`
 }
@@ -764,15 +766,18 @@ type WebhookProtocol string
 const (
 	// People's SCIM PatchOp on the team's members.
 	WebhookProtocolScim WebhookProtocol = "SCIM"
+	// People's Matrix (Tchap) room: members are invited to it and kicked out of it (README: Team webhooks).
+	WebhookProtocolMatrix WebhookProtocol = "MATRIX"
 )
 
 var AllWebhookProtocol = []WebhookProtocol{
 	WebhookProtocolScim,
+	WebhookProtocolMatrix,
 }
 
 func (e WebhookProtocol) IsValid() bool {
 	switch e {
-	case WebhookProtocolScim:
+	case WebhookProtocolScim, WebhookProtocolMatrix:
 		return true
 	}
 	return false

@@ -90,6 +90,17 @@ func Load(ctx context.Context, db *bun.DB, o Options) (Stats, error) {
 			func() error {
 				return upsert(ctx, tx, d.teamServiceProviders, keys("team_id,service_provider_id"), "team_id", "service_provider_id", "created_at")
 			},
+			// The webhooks before the accesses: a first load queues their members' deliveries.
+			func() error {
+				return upsert(ctx, tx, d.teamWebhooks, keys("team_id,url"), "team_id", "url", "protocol", "created_at")
+			},
+			func() error {
+				// Stored as an operator's psql would (migration 0009): the server seals it at its
+				// start, which a reload must not undo, hence only when there is none.
+				_, err := tx.ExecContext(ctx, "UPDATE team_webhooks SET secret = ? WHERE id IN (?) AND secret IS NULL",
+					"plain:"+demoMatrixToken, bun.List(webhookIDs(d.teamWebhooks)))
+				return err
+			},
 			func() error {
 				return upsert(ctx, tx, d.teamAccesses, keys("team_id,user_id"), "team_id", "user_id", "role", "created_at")
 			},
@@ -227,6 +238,23 @@ type organizationServiceProvider struct {
 	ServiceProviderID uuid.UUID `bun:"service_provider_id,type:uuid,notnull"`
 }
 
+type teamWebhook struct {
+	bun.BaseModel `bun:"table:team_webhooks,alias:tw"`
+	ID            uuid.UUID `bun:"id,pk,type:uuid"`
+	CreatedAt     time.Time `bun:"created_at,notnull"`
+	TeamID        uuid.UUID `bun:"team_id,type:uuid,notnull"`
+	URL           string    `bun:"url,notnull"`
+	Protocol      string    `bun:"protocol,notnull"`
+}
+
+func webhookIDs(ws []teamWebhook) []uuid.UUID {
+	ids := make([]uuid.UUID, len(ws))
+	for i, w := range ws {
+		ids[i] = w.ID
+	}
+	return ids
+}
+
 type teamServiceProvider struct {
 	bun.BaseModel     `bun:"table:team_service_providers,alias:tsp"`
 	ID                uuid.UUID `bun:"id,pk,type:uuid"`
@@ -326,6 +354,7 @@ type dataSet struct {
 	organizationServiceProviders []organizationServiceProvider
 	teams                        []store.Team
 	teamServiceProviders         []teamServiceProvider
+	teamWebhooks                 []teamWebhook
 	teamAccesses                 []store.TeamAccess
 	contacts                     []store.Contact
 	invitations                  []store.Invitation
@@ -491,7 +520,19 @@ func (d *dataSet) addTree() {
 		d.addTeam(t, members, roles)
 		parent = &t.ID
 	}
+	// A Matrix room on a homeserver that does not exist (.invalid, RFC 2606), so that staff see
+	// in make run what a failing webhook looks like: its deliveries wait, retried with backoff,
+	// with the failure's class.
+	d.teamWebhooks = append(d.teamWebhooks, teamWebhook{ID: id("team_webhook", "tree", 3, "matrix"),
+		CreatedAt: epoch.Add(5 * time.Hour), TeamID: *parent, URL: DemoMatrixRoom, Protocol: store.WebhookProtocolMatrix})
 }
+
+// DemoMatrixRoom is the room of the demo's Matrix webhook, on the team "Équipe Annuaire": a
+// homeserver nobody can reach.
+const DemoMatrixRoom = "https://matrix.to/#/!annuaire:matrix.invalid"
+
+// demoMatrixToken is the demo Matrix webhook's secret: no homeserver ever sees it.
+const demoMatrixToken = "demo-matrix-bot-token"
 
 func (d *dataSet) addTeams(o Options) {
 	const owner, admin, member = 0, 1, 2 // the fixed users, first in d.users

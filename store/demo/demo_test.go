@@ -30,6 +30,7 @@ var checksummed = map[string][]string{
 	"organization_service_providers": {"updated_at"},
 	"teams":                          {"updated_at"},
 	"team_service_providers":         {"updated_at"},
+	"team_webhooks":                  {"updated_at", "secret"}, // sealed at the server's start: checked on its own
 	"team_accesses":                  {"updated_at"},
 	"contacts":                       {"updated_at"},
 	"invitations":                    {"updated_at", "created_at"},
@@ -73,7 +74,8 @@ func load(tb testing.TB, db *bun.DB, o demo.Options) demo.Stats {
 // TestLoad's subtests share one database and run in sequence, each on the state the previous
 // one left.
 func TestLoad(t *testing.T) {
-	db := storetest.Open(t).DB()
+	s := storetest.Open(t)
+	db := s.DB()
 	ctx := t.Context()
 	o := demo.Options{Users: 150, Teams: 25, MaxTeamSize: 10, Contacts: 60, PublicContacts: 12}
 
@@ -208,6 +210,30 @@ func TestLoad(t *testing.T) {
 		if n := count(t, db, `SELECT count(*) FROM team_accesses ta JOIN teams t ON t.id = ta.team_id
 			WHERE t.name = 'Équipe Annuaire' AND ta.role = 'member'`); n != 1 {
 			t.Errorf("%d members of the deepest team, want 1", n)
+		}
+	})
+
+	t.Run("a Matrix webhook pointing nowhere, its members' deliveries waiting", func(t *testing.T) {
+		var team uuid.UUID
+		if err := db.QueryRowContext(ctx, `SELECT team_id FROM team_webhooks WHERE protocol = 'matrix' AND url = ?
+			AND secret LIKE 'plain:%'`, demo.DemoMatrixRoom).Scan(&team); err != nil {
+			t.Fatalf("the demo's Matrix webhook: %v", err)
+		}
+		members := count(t, db, "SELECT count(*) FROM team_accesses WHERE team_id = ?", team)
+		waiting := `SELECT count(*) FROM team_webhook_deliveries WHERE team_id = ? AND protocol = 'matrix' AND operation = 'add' AND status = 'pending'`
+		if n := count(t, db, waiting, team); n != members || n == 0 {
+			t.Errorf("%d deliveries waiting for the %d members of its team", n, members)
+		}
+		// The server seals the secret at its start; a reload neither undoes that nor queues again.
+		if _, _, err := s.SealWebhookSecrets(ctx); err != nil {
+			t.Fatal(err)
+		}
+		load(t, db, o)
+		if n := count(t, db, "SELECT count(*) FROM team_webhooks WHERE url = ? AND secret LIKE 'v1:%'", demo.DemoMatrixRoom); n != 1 {
+			t.Errorf("after a reload, the sealed secret was replaced")
+		}
+		if n := count(t, db, waiting, team); n != members {
+			t.Errorf("%d deliveries waiting after a reload, want %d still", n, members)
 		}
 	})
 

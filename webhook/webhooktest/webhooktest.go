@@ -1,5 +1,6 @@
-// Package webhooktest is an in-process webhook receiver for tests, and helpers that create
-// webhooks and read the store's delivery bookkeeping, named like net/http/httptest. It decodes
+// Package webhooktest is an in-process webhook receiver for tests, a fake Matrix homeserver
+// (matrix.go), and helpers that create webhooks and read the store's delivery bookkeeping,
+// named like net/http/httptest. It decodes
 // what it receives into its own types, so that a test checks the message on the wire, not the
 // sender's structs.
 //
