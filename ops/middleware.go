@@ -225,7 +225,7 @@ func (o *Layer) done(w *statusWriter, r *http.Request, st *requestState, p any) 
 		if w.wrote {
 			defer panic(http.ErrAbortHandler) // half an answer: cut the connection, once logged
 		} else {
-			wire.Write(w, http.StatusInternalServerError, wire.Error{Code: wire.CodeInternal, Message: "internal error", RequestID: st.id})
+			wire.Respond(w, r, http.StatusInternalServerError, wire.Error{Code: wire.CodeInternal, Message: "internal error", RequestID: st.id})
 		}
 	}
 	status := w.status
@@ -324,7 +324,7 @@ func (o *Layer) Callers(next http.Handler) http.Handler {
 		st.caller = "anonymous"
 		if wait, rule := o.anonymous.Allow(ratelimit.AddrKey(st.addr)); wait > 0 {
 			o.refused(r.Context(), st, wait, rule)
-			wire.Write(w, http.StatusTooManyRequests, wire.Error{Code: wire.CodeRateLimited, Message: "too many requests: retry later", RetryAfter: ratelimit.RetryAfter(wait)})
+			wire.Respond(w, r, http.StatusTooManyRequests, wire.Error{Code: wire.CodeRateLimited, Message: "too many requests: retry later", RetryAfter: ratelimit.RetryAfter(wait)})
 			return
 		}
 		next.ServeHTTP(w, r)

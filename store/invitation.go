@@ -66,6 +66,20 @@ func (s *Store) InvitationsByTeamIDs(ctx context.Context, actor Actor, teamIDs [
 	}), nil
 }
 
+// InvitationByID returns an invitation of a team the actor is a direct member of (as
+// InvitationsByTeamIDs shows them); any other is KindNotFound.
+func (s *Store) InvitationByID(ctx context.Context, actor Actor, id uuid.UUID) (*Invitation, error) {
+	inv := new(Invitation)
+	err := s.db.NewSelect().Model(inv).Where("inv.id = ?", id).
+		Where("inv.team_id IN (?)", visibleTeams(s.db.NewSelect().TableExpr("teams AS t").Column("t.id"), actor, ownTeams)).
+		Scan(ctx)
+	if err != nil {
+		return nil, notFoundOr(err, "invitation", "select invitation")
+	}
+	inv.ExpiresAt = inv.CreatedAt.Add(s.invitationValidity)
+	return inv, nil
+}
+
 // NewInvitation is an invitation to create.
 type NewInvitation struct {
 	TeamID uuid.UUID
