@@ -104,4 +104,3 @@ func anyStrings(v any) []string {
 	}
 	return out
 }
-
