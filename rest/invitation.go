@@ -91,17 +91,16 @@ func (h *Handler) createInvitation(w http.ResponseWriter, r *http.Request, c cal
 }
 
 // teamInvitation reads the invitation of the path, in the team of the path, as the caller's
-// invitation views see it; it answers 404 itself and returns nil when there is none.
+// invitation views see it; it answers 404 itself and returns nil when there is none. An
+// invitation never changes teams (invitations cannot be edited), so a withdrawal that follows
+// this read withdraws an invitation of the path's team.
 func (h *Handler) teamInvitation(w http.ResponseWriter, r *http.Request, c caller) *store.Invitation {
 	id, err := uuid.Parse(r.PathValue("id"))
 	if err != nil {
 		respondError(w, r, http.StatusNotFound, msgNoInvitation)
 		return nil
 	}
-	inv, err := h.store.InvitationByID(r.Context(), c.invitationActor(), id)
-	if err == nil && inv.TeamID != uuid.MustParse(r.PathValue("team_id")) {
-		err = &store.Error{Kind: store.KindNotFound, Message: "invitation not found"} // another team's
-	}
+	inv, err := h.store.InvitationByID(r.Context(), c.invitationActor(), uuid.MustParse(r.PathValue("team_id")), id)
 	if err != nil {
 		h.storeError(w, r, err, msgNoInvitation)
 		return nil

@@ -28,13 +28,16 @@ func TestLinkedOnly(t *testing.T) {
 	if err != nil {
 		t.Fatalf("invite to a team visible to all services: %v", err)
 	}
-	if _, err := s.InvitationByID(ctx, owner, inv.ID); err != nil {
+	if _, err := s.InvitationByID(ctx, owner, tr.ID, inv.ID); err != nil {
 		t.Errorf("InvitationByID: %v", err)
+	}
+	if _, err := s.InvitationByID(ctx, owner, uuid.New(), inv.ID); store.KindOf(err) != store.KindNotFound {
+		t.Errorf("InvitationByID under another team: %v, want not found", err)
 	}
 	check := func(name string, want store.Kind) {
 		t.Helper()
 		_, err := s.TeamByID(ctx, linked, tr.ID)
-		_, ierr := s.InvitationByID(ctx, linked, inv.ID)
+		_, ierr := s.InvitationByID(ctx, linked, tr.ID, inv.ID)
 		_, cerr := s.CreateInvitation(ctx, linked, store.NewInvitation{TeamID: tr.ID, Email: "x-" + storetest.Unique() + "@example.test", Role: store.RoleMember})
 		pages, lerr := s.InvitationsByTeamIDs(ctx, linked, []uuid.UUID{tr.ID}, store.Page{Limit: 10})
 		for op, got := range map[string]store.Kind{"TeamByID": store.KindOf(err), "InvitationByID": store.KindOf(ierr), "CreateInvitation": store.KindOf(cerr)} {
@@ -52,7 +55,7 @@ func TestLinkedOnly(t *testing.T) {
 	if err := s.DeleteInvitation(ctx, store.Actor{UserID: tr.Member, ServiceProviderID: sp, LinkedOnly: true}, inv.ID); store.KindOf(err) != store.KindForbidden {
 		t.Errorf("a member withdraws: %v, want forbidden", err)
 	}
-	if _, err := s.InvitationByID(ctx, store.Actor{UserID: tr.Outsider, ServiceProviderID: sp}, inv.ID); store.KindOf(err) != store.KindNotFound {
+	if _, err := s.InvitationByID(ctx, store.Actor{UserID: tr.Outsider, ServiceProviderID: sp}, tr.ID, inv.ID); store.KindOf(err) != store.KindNotFound {
 		t.Errorf("an outsider reads: %v, want not found", err)
 	}
 }
