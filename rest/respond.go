@@ -224,11 +224,6 @@ func boolField(body map[string]any, name string, fe fieldErrors) (value, present
 	return false, false
 }
 
-// retryAfter is a Retry-After: whole seconds, rounded up, at least 1.
-func retryAfter(wait time.Duration) int {
-	return max(1, int((wait+time.Second-1)/time.Second))
-}
-
 func itoa(n int) string { return strconv.Itoa(n) }
 
 // drfTime is a time as DRF renders it: UTC, microseconds (left out when zero), then Z.

@@ -11,7 +11,7 @@
 // (store.Actor.LinkedOnly), not a filter written here. GraphQL stays the API for everything
 // else.
 //
-// It imports auth, store and wire; never main, graph or ops: main mounts it behind the same
+// It imports auth, ratelimit, store and wire; never main, graph or ops: main mounts it behind the same
 // bearer middleware and gates as /graphql, and hands it the rate limit as Options.Throttle.
 package rest
 
@@ -27,6 +27,7 @@ import (
 	"github.com/google/uuid"
 
 	"lasuite.fr/people/auth"
+	"lasuite.fr/people/ratelimit"
 	"lasuite.fr/people/store"
 	"lasuite.fr/people/wire"
 )
@@ -145,7 +146,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt route) {
 	}
 	if rt.throttled && h.opts.Throttle != nil {
 		if wait := h.opts.Throttle(r.Context(), rt.name); wait > 0 {
-			secs := retryAfter(wait)
+			secs := ratelimit.RetryAfter(wait) // as the operations layer says it in Retry-After
 			respond(w, r, http.StatusTooManyRequests, wire.Error{Code: wire.CodeRateLimited, RetryAfter: secs,
 				Message: "Request was throttled. Expected available in " + itoa(secs) + " seconds."})
 			return
