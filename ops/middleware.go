@@ -305,8 +305,8 @@ func (w *statusWriter) Flush() {
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // Callers sits in the GraphQL chain, and the partner REST API's (package rest), after
-// authentication: it notes who the caller is, for the
-// request's log line, and holds anonymous callers to ANON_THROTTLE_RATES per client address.
+// authentication: it notes who the caller is, for the request's log line, and holds anonymous
+// callers to ANON_THROTTLE_RATES per client address.
 // Requests with a bad bearer token never get here: the bearer middleware answers them, and
 // remembers its refusals for a few seconds (auth.tokenCache).
 func (o *Layer) Callers(next http.Handler) http.Handler {
