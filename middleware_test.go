@@ -292,6 +292,8 @@ func TestNosniffEverywhere(t *testing.T) {
 		{http.MethodGet, "/readyz", ""},
 		{http.MethodGet, "/metrics", ""},
 		{http.MethodGet, "/jwks", ""},
+		{http.MethodGet, "/resource-server/v1.0/teams/", ""},
+		{http.MethodGet, "/resource-server/v1.0/openapi.json", ""},
 		{http.MethodGet, "/nope", ""},
 		{http.MethodGet, "/dev-oidc/.well-known/openid-configuration", ""},
 		{http.MethodGet, "/dev-oidc/keys", ""},

@@ -40,6 +40,7 @@ import (
 	"lasuite.fr/people/mail"
 	"lasuite.fr/people/migrations"
 	"lasuite.fr/people/ops"
+	"lasuite.fr/people/rest"
 	"lasuite.fr/people/store"
 	"lasuite.fr/people/store/demo"
 	"lasuite.fr/people/telemetry"
@@ -275,6 +276,11 @@ func newMux(cfg Config, s *store.Store, sessions *auth.Sessions, rs *auth.Resour
 	endpoint = sessions.Middleware(endpoint)
 	endpoint = rs.Middleware(endpoint)
 	mux.Handle("/graphql", sessions.CORS(endpoint))
+	// People's partner REST API (package rest), behind the same bearer middleware and gates as
+	// /graphql, so that a partner's token is judged, rate-limited and logged alike on both. No
+	// session middleware (People accepts only tokens there), hence no CSRF, which guards cookies.
+	rest.New(s, rest.Options{PublicURL: cfg.PublicURL, Log: log, Throttle: o.Throttle}).
+		Mount(mux, func(h http.Handler) http.Handler { return rs.Middleware(o.Callers(h)) })
 	// The public keys that the authorization server encrypts introspection answers to, here
 	// and at People's paths (also /resource-server/v1.0/jwks, people_routes.go).
 	mux.Handle("GET /jwks", rs.JWKS())

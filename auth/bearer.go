@@ -219,17 +219,17 @@ func (rs *ResourceServer) Middleware(next http.Handler) http.Handler {
 		token, ok := bearerToken(values)
 		if !ok {
 			rs.log.WarnContext(r.Context(), "bearer token refused", "reason", "malformed authorization header")
-			refuse(w, &refusal{status: http.StatusUnauthorized, code: "invalid_request", desc: "the Authorization header must be: Bearer <token>"})
+			refuse(w, r, &refusal{status: http.StatusUnauthorized, code: "invalid_request", desc: "the Authorization header must be: Bearer <token>"})
 			return
 		}
 		if !rs.enabled {
 			rs.log.WarnContext(r.Context(), "bearer token refused", "reason", "resource server not configured")
-			refuse(w, invalidToken("the resource server is not configured"))
+			refuse(w, r, invalidToken("the resource server is not configured"))
 			return
 		}
 		e := rs.cache.resolve(token, func() cacheEntry { return rs.admit(r, token) })
 		if e.refusal != nil {
-			refuse(w, e.refusal)
+			refuse(w, r, e.refusal)
 			return
 		}
 		// The principal may come from the introspection cache, which a deactivation does not
@@ -240,11 +240,11 @@ func (rs *ResourceServer) Middleware(next http.Handler) http.Handler {
 			gen := rs.cfg.Cache.generation()
 			active, err := rs.store.UserIsActive(r.Context(), e.principal.UserID)
 			if err != nil {
-				refuse(w, rs.refused(r.Context(), fmt.Errorf("check user: %w", err)).refusal)
+				refuse(w, r, rs.refused(r.Context(), fmt.Errorf("check user: %w", err)).refusal)
 				return
 			}
 			if !active {
-				refuse(w, rs.refused(r.Context(), invalidToken("the user is not active")).refusal)
+				refuse(w, r, rs.refused(r.Context(), invalidToken("the user is not active")).refusal)
 				return
 			}
 			rs.cfg.Cache.putActive(gen, e.principal.UserID)
@@ -373,8 +373,9 @@ type refusal struct {
 
 func (r *refusal) Error() string { return r.desc }
 
-// refuse writes ref as the API's error (wire), so that clients read one format.
-func refuse(w http.ResponseWriter, ref *refusal) {
+// refuse writes ref as the API's error (wire), so that clients read one format: GraphQL's, or
+// People's on its partner REST paths.
+func refuse(w http.ResponseWriter, r *http.Request, ref *refusal) {
 	e := wire.Error{Code: wire.CodeUnauthenticated, Message: ref.desc}
 	switch ref.status {
 	case http.StatusForbidden:
@@ -391,7 +392,7 @@ func refuse(w http.ResponseWriter, ref *refusal) {
 		}
 		w.Header().Set("WWW-Authenticate", v)
 	}
-	wire.Write(w, ref.status, e)
+	wire.Respond(w, r, ref.status, e)
 }
 
 // maxTokenLength bounds a bearer token; real ones are well under 4 KiB.

@@ -9,6 +9,8 @@ import (
 	"slices"
 
 	"github.com/google/uuid"
+
+	"lasuite.fr/people/store"
 )
 
 // Method is how a caller proved who they are.
@@ -28,6 +30,24 @@ type Principal struct {
 	Scopes   []string  // granted scopes of a bearer token
 	// ServiceProviderID is service_providers.id for Audience, set by the bearer middleware.
 	ServiceProviderID uuid.UUID
+}
+
+// Actor is the store's view of p, for every API alike (GraphQL, the partner REST API): a
+// bearer token acts through its service.
+func (p Principal) Actor() store.Actor {
+	a := store.Actor{UserID: p.UserID, Method: actorMethods[p.Method]}
+	if p.Method == MethodBearer {
+		a.ServiceProviderID = p.ServiceProviderID
+		if a.ServiceProviderID == uuid.Nil {
+			a.ServiceProviderID = uuid.Max // fail closed: a token without a known service sees no team
+		}
+	}
+	return a
+}
+
+var actorMethods = map[Method]store.ActorMethod{
+	MethodSession: store.ActorSession,
+	MethodBearer:  store.ActorBearer,
 }
 
 type principalKey struct{}

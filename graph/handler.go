@@ -11,7 +11,6 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
-	"github.com/google/uuid"
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"lasuite.fr/people/auth"
@@ -112,22 +111,8 @@ var authMethods = map[model.AuthMethod]auth.Method{
 	model.AuthMethodBearer:  auth.MethodBearer,
 }
 
-var actorMethods = map[auth.Method]store.ActorMethod{
-	auth.MethodSession: store.ActorSession,
-	auth.MethodBearer:  store.ActorBearer,
-}
-
 // actorOf is the store's view of a principal: a bearer token acts through its service.
-func actorOf(p auth.Principal) store.Actor {
-	a := store.Actor{UserID: p.UserID, Method: actorMethods[p.Method]}
-	if p.Method == auth.MethodBearer {
-		a.ServiceProviderID = p.ServiceProviderID
-		if a.ServiceProviderID == uuid.Nil {
-			a.ServiceProviderID = uuid.Max // fail closed: a token without a known service sees no team
-		}
-	}
-	return a
-}
+func actorOf(p auth.Principal) store.Actor { return p.Actor() }
 
 // principal returns the caller of a field under @auth.
 func principal(ctx context.Context) (auth.Principal, store.Actor) {

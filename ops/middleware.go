@@ -225,7 +225,7 @@ func (o *Layer) done(w *statusWriter, r *http.Request, st *requestState, p any) 
 		if w.wrote {
 			defer panic(http.ErrAbortHandler) // half an answer: cut the connection, once logged
 		} else {
-			wire.Write(w, http.StatusInternalServerError, wire.Error{Code: wire.CodeInternal, Message: "internal error", RequestID: st.id})
+			wire.Respond(w, r, http.StatusInternalServerError, wire.Error{Code: wire.CodeInternal, Message: "internal error", RequestID: st.id})
 		}
 	}
 	status := w.status
@@ -305,8 +305,9 @@ func (w *statusWriter) Flush() {
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// Callers sits in the GraphQL chain after authentication: it notes who the caller is, for the
-// request's log line, and holds anonymous callers to ANON_THROTTLE_RATES per client address.
+// Callers sits in the GraphQL chain, and the partner REST API's (package rest), after
+// authentication: it notes who the caller is, for the request's log line, and holds anonymous
+// callers to ANON_THROTTLE_RATES per client address.
 // Requests with a bad bearer token never get here: the bearer middleware answers them, and
 // remembers its refusals for a few seconds (auth.tokenCache).
 func (o *Layer) Callers(next http.Handler) http.Handler {
@@ -325,7 +326,7 @@ func (o *Layer) Callers(next http.Handler) http.Handler {
 		st.caller = "anonymous"
 		if wait, rule := o.anonymous.Allow(ratelimit.AddrKey(st.addr)); wait > 0 {
 			o.refused(r.Context(), st, wait, rule)
-			wire.Write(w, http.StatusTooManyRequests, wire.Error{Code: wire.CodeRateLimited, Message: "too many requests: retry later", RetryAfter: ratelimit.RetryAfter(wait)})
+			wire.Respond(w, r, http.StatusTooManyRequests, wire.Error{Code: wire.CodeRateLimited, Message: "too many requests: retry later", RetryAfter: ratelimit.RetryAfter(wait)})
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -172,3 +172,10 @@ func outcomeOf(codes []string) string {
 	}
 	return "error"
 }
+
+// Throttle holds a call of the partner REST API over People's throttled data (package rest:
+// SCIM /Me, the REST twin of GraphQL's me) to the limits Admit applies to a GraphQL operation
+// over the same data, in the same buckets: a partner's REST and GraphQL calls count together.
+func (o *Layer) Throttle(ctx context.Context, route string) time.Duration {
+	return o.Admit(ctx, graph.Operation{Name: route, Throttled: true})
+}

@@ -162,6 +162,15 @@ var constraintErrors = map[string]Error{
 	"contacts_override_id_fkey":                         {KindInvalid, "overrideId", "the contact to override does not exist"},
 }
 
+// Breaks reports whether err is the client error of the constraint named constraint (one of
+// ConstraintNames), for a transport that words that failure its own way, as People's REST
+// API words a duplicate invitation.
+func Breaks(err error, constraint string) bool {
+	want, ok := constraintErrors[constraint]
+	var e *Error
+	return ok && errors.As(err, &e) && *e == want
+}
+
 // ConstraintNames returns the constraint names that fromDB translates into client errors, sorted,
 // so that tests can check each one against the migrated schema.
 func ConstraintNames() []string {

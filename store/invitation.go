@@ -66,6 +66,22 @@ func (s *Store) InvitationsByTeamIDs(ctx context.Context, actor Actor, teamIDs [
 	}), nil
 }
 
+// InvitationByID returns the invitation id of the team teamID, when the actor is a direct
+// member of that team (as InvitationsByTeamIDs shows invitations); any other is KindNotFound.
+// The team is part of the question because People's URLs name it: an invitation asked for
+// under another team is not found.
+func (s *Store) InvitationByID(ctx context.Context, actor Actor, teamID, id uuid.UUID) (*Invitation, error) {
+	inv := new(Invitation)
+	err := s.db.NewSelect().Model(inv).Where("inv.id = ? AND inv.team_id = ?", id, teamID).
+		Where("inv.team_id IN (?)", visibleTeams(s.db.NewSelect().TableExpr("teams AS t").Column("t.id"), actor, ownTeams)).
+		Scan(ctx)
+	if err != nil {
+		return nil, notFoundOr(err, "invitation", "select invitation")
+	}
+	inv.ExpiresAt = inv.CreatedAt.Add(s.invitationValidity)
+	return inv, nil
+}
+
 // NewInvitation is an invitation to create.
 type NewInvitation struct {
 	TeamID uuid.UUID

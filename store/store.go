@@ -157,6 +157,10 @@ type Actor struct {
 	UserID            uuid.UUID
 	ServiceProviderID uuid.UUID
 	Method            ActorMethod
+	// LinkedOnly narrows a service's teams to those linked to it: a team visible to all
+	// services does not count. People's partner invitation endpoints see teams so
+	// (people-behaviour.md §1.5), and package rest asks for it there.
+	LinkedOnly bool
 }
 
 // UserActor is a browser-session actor.

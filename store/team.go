@@ -117,7 +117,17 @@ const (
 		WHERE a.user_id = ? AND (g = d.depth OR d.organization_id = u.organization_id)
 		ORDER BY 1, g = d.depth DESC) AS va ON va.path = t.path`
 	visibleTeamService = "(t.is_visible_all_services OR EXISTS (SELECT 1 FROM team_service_providers tsp WHERE tsp.team_id = t.id AND tsp.service_provider_id = ?))"
+	linkedTeamService  = "EXISTS (SELECT 1 FROM team_service_providers tsp WHERE tsp.team_id = t.id AND tsp.service_provider_id = ?)"
 )
+
+// serviceCondition is the service filter of actor (through a service's token): the teams
+// shared with it or with all services, or with Actor.LinkedOnly those linked to it only.
+func (a Actor) serviceCondition() string {
+	if a.LinkedOnly {
+		return linkedTeamService
+	}
+	return visibleTeamService
+}
 
 // teamScope is which teams a read covers: the actor's own, or those and their ancestors.
 type teamScope bool
@@ -138,7 +148,7 @@ func (sc teamScope) join() string {
 func visibleTeams(q *bun.SelectQuery, actor Actor, scope teamScope) *bun.SelectQuery {
 	q = q.Join(scope.join(), actor.UserID)
 	if actor.viaService() {
-		q = q.Where(visibleTeamService, actor.ServiceProviderID)
+		q = q.Where(actor.serviceCondition(), actor.ServiceProviderID)
 	}
 	return q
 }
@@ -149,7 +159,7 @@ func visibleTeams(q *bun.SelectQuery, actor Actor, scope teamScope) *bun.SelectQ
 func visibleTeamsSQL(q *stmt, actor Actor, scope teamScope) (cond string) {
 	q.add(" ", strings.Replace(scope.join(), "?", q.arg(uuidArg(actor.UserID)), 1))
 	if actor.viaService() {
-		return strings.Replace(visibleTeamService, "?", q.arg(uuidArg(actor.ServiceProviderID)), 1)
+		return strings.Replace(actor.serviceCondition(), "?", q.arg(uuidArg(actor.ServiceProviderID)), 1)
 	}
 	return "true"
 }

@@ -5,6 +5,11 @@
 //
 //	{"errors":[{"message":"…","extensions":{"code":"…","retryAfter":5,"requestId":"…"}}]}
 //
+// People's partner REST API (package rest, under PartnerPrefix) answers in People's shapes
+// instead, which its partner services already read: {"detail":"…"}, and SCIM's error object on
+// its SCIM paths. Respond picks the shape from the request's path, so that every layer, panics
+// and rate limits included, answers a partner as People would.
+//
 // It imports none of our packages, so that auth and graph may both use it.
 package wire
 
@@ -12,6 +17,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 )
 
 // The codes written outside graph's error presenter. graph/errors.go names them too, for the
@@ -72,6 +78,62 @@ func Write(w http.ResponseWriter, status int, e Error) {
 	}
 	w.WriteHeader(status)
 	w.Write(append(Body(e), '\n'))
+}
+
+// PartnerPrefix is where People's resource-server REST API lives (package rest): errors below
+// it are written as People writes them.
+const PartnerPrefix = "/resource-server/v1.0/"
+
+// SCIMPrefix is the part of the partner API that speaks SCIM, whose errors are SCIM's.
+const SCIMPrefix = PartnerPrefix + "scim/"
+
+// SCIMContentType is the media type of People's SCIM answers, errors included: People's own
+// spelling (SCIM says application/scim+json), which its partners already accept.
+const SCIMContentType = "application/json+scim"
+
+// Respond is Write in the shape r's client reads: People's {"detail": message} on the partner
+// REST API, SCIM's error object on its SCIM paths, GraphQL's errors array anywhere else. The
+// status, Retry-After and the headers already set are the same in every shape.
+func Respond(w http.ResponseWriter, r *http.Request, status int, e Error) {
+	path := r.URL.Path
+	switch {
+	case strings.HasPrefix(path, SCIMPrefix):
+		writeBody(w, status, e, SCIMContentType, SCIMErrorBody(status, e.Message))
+	case strings.HasPrefix(path, PartnerPrefix):
+		writeBody(w, status, e, "application/json", DetailBody(e.Message))
+	default:
+		Write(w, status, e)
+	}
+}
+
+// DetailBody is People's (Django REST framework's) error body: {"detail": message}.
+func DetailBody(message string) []byte {
+	b, _ := json.Marshal(struct {
+		Detail string `json:"detail"`
+	}{message}) // a string: never fails
+	return b
+}
+
+// SCIMErrorBody is the SCIM error object (RFC 7644 §3.12) as People writes it: the status as a
+// string.
+func SCIMErrorBody(status int, detail string) []byte {
+	b, _ := json.Marshal(struct {
+		Schemas []string `json:"schemas"`
+		Status  string   `json:"status"`
+		Detail  string   `json:"detail"`
+	}{[]string{"urn:ietf:params:scim:api:messages:2.0:Error"}, strconv.Itoa(status), detail})
+	return b
+}
+
+func writeBody(w http.ResponseWriter, status int, e Error, contentType string, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", contentType)
+	h.Set("Cache-Control", "no-store")
+	if e.RetryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(e.RetryAfter))
+	}
+	w.WriteHeader(status)
+	w.Write(body)
 }
 
 // Unavailable is the error of a request that found the database, or another service the

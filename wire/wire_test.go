@@ -51,3 +51,27 @@ func TestWrite(t *testing.T) {
 		})
 	}
 }
+
+// TestRespond: the partner REST API's paths answer in People's shapes, every other path in
+// GraphQL's; status, Retry-After and earlier headers are the same in each.
+func TestRespond(t *testing.T) {
+	e := wire.Error{Code: wire.CodeRateLimited, Message: "wait", RetryAfter: 3}
+	tests := []struct{ path, contentType, body string }{
+		{"/graphql", "application/json; charset=utf-8", `{"errors":[{"message":"wait","extensions":{"code":"RATE_LIMITED","retryAfter":3}}]}` + "\n"},
+		{"/resource-server/v1.0/teams/", "application/json", `{"detail":"wait"}`},
+		{"/resource-server/v1.0/scim/Me/", "application/json+scim", `{"schemas":["urn:ietf:params:scim:api:messages:2.0:Error"],"status":"429","detail":"wait"}`},
+		{"/resource-server/v1.0", "application/json; charset=utf-8", `{"errors":[{"message":"wait","extensions":{"code":"RATE_LIMITED","retryAfter":3}}]}` + "\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			w := httptest.NewRecorder()
+			w.Header().Set("WWW-Authenticate", "Bearer")
+			wire.Respond(w, httptest.NewRequest(http.MethodGet, tt.path, nil), http.StatusTooManyRequests, e)
+			h := w.Header()
+			if w.Code != http.StatusTooManyRequests || w.Body.String() != tt.body || h.Get("Content-Type") != tt.contentType ||
+				h.Get("Retry-After") != "3" || h.Get("Cache-Control") != "no-store" || h.Get("WWW-Authenticate") != "Bearer" {
+				t.Errorf("status %d, headers %v, body %s", w.Code, h, w.Body)
+			}
+		})
+	}
+}
