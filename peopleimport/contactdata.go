@@ -9,10 +9,12 @@ import (
 	"unicode"
 )
 
-// cleanContactData brings the contacts whose data contact_data_valid refuses into the schema
-// (cleanData's rules) and reports each as changed; a rule skips those still refused.
+// cleanContactData brings the contacts whose data is outside the schema into it (cleanData's
+// rules) and reports each as changed; a rule then skips those the database still refuses.
+// The data is checked here, by validData, rather than by contact_data_valid: that SQL
+// function costs about 0.2 ms a row, and the insert's CHECK runs it once anyway.
 func (im *importer) cleanContactData(ctx context.Context) error {
-	rows, err := im.dst.Query(ctx, "SELECT id::text, data::text FROM s_contact WHERE NOT contact_data_valid(data) ORDER BY id")
+	rows, err := im.dst.Query(ctx, "SELECT id::text, data::text FROM s_contact ORDER BY id")
 	if err != nil {
 		return err
 	}
@@ -21,6 +23,9 @@ func (im *importer) cleanContactData(ctx context.Context) error {
 		var id, data string
 		if err := rows.Scan(&id, &data); err != nil {
 			return err
+		}
+		if validData([]byte(data)) {
+			continue
 		}
 		clean, notes := cleanData([]byte(data))
 		ids, datas = append(ids, id), append(datas, string(clean))
@@ -32,9 +37,70 @@ func (im *importer) cleanContactData(ctx context.Context) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	_, err = im.dst.Exec(ctx, `UPDATE s_contact s SET data = c.data::jsonb FROM unnest($1::uuid[], $2::text[]) AS c (id, data)
+	_, err = im.dst.Exec(ctx, `UPDATE s_contact s SET data = c.data::jsonb, cleaned = true FROM unnest($1::uuid[], $2::text[]) AS c (id, data)
 		WHERE s.id = c.id`, ids, datas)
 	return err
+}
+
+// validData is the database's contact_data_valid (migrations/0001_init.up.sql), rule for rule:
+// a contact it accepts passes the insert's CHECK.
+func validData(raw []byte) bool {
+	var d map[string]any
+	if json.Unmarshal(raw, &d) != nil || d == nil {
+		return false
+	}
+	for k, v := range d {
+		switch k {
+		case "customFields":
+			c, ok := v.(map[string]any)
+			if !ok {
+				return false
+			}
+			for _, f := range c {
+				if _, ok := f.(string); !ok {
+					return false
+				}
+			}
+		case "emails", "phones", "addresses", "links", "organizations":
+			items, ok := v.([]any)
+			if !ok {
+				return false
+			}
+			for _, it := range items {
+				m, ok := it.(map[string]any)
+				if !ok {
+					return false
+				}
+				for ik, iv := range m {
+					if _, ok := iv.(string); !ok || !slices.Contains(itemKeys[k], ik) {
+						return false
+					}
+				}
+				switch k {
+				case "emails", "phones", "links":
+					if _, ok := m["value"]; !ok {
+						return false
+					}
+					if _, ok := m["type"]; !ok {
+						return false
+					}
+				case "organizations":
+					if _, ok := m["name"]; !ok {
+						return false
+					}
+				}
+				if t, ok := m["type"]; ok && itemTypes[k] != nil && !slices.Contains(itemTypes[k], t.(string)) {
+					return false
+				}
+				if k == "emails" && !emailLike(m["value"].(string)) {
+					return false
+				}
+			}
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // The contact schema's lists: their allowed keys and types (People's contact_data.json).

@@ -126,6 +126,7 @@ func (im *importer) run(ctx context.Context) error {
 	if err := im.prepare(ctx); err != nil {
 		return err
 	}
+	im.progress("prepared")
 	if err := im.cleanContactData(ctx); err != nil {
 		return fmt.Errorf("clean contact data: %w", err)
 	}
@@ -134,6 +135,7 @@ func (im *importer) run(ctx context.Context) error {
 			return fmt.Errorf("rule %q of %s: %w", r.reason, r.table, err)
 		}
 	}
+	im.progress("normalised")
 	if err := im.sealSecrets(ctx); err != nil {
 		return fmt.Errorf("seal webhook secrets: %w", err)
 	}

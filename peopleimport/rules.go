@@ -181,7 +181,7 @@ var rules = []rule{
 		reason: "'addressed to an existing user''s email (up to case): imported; it turns into an access at their next login if still valid'"},
 
 	// Contacts (their data was cleaned before the rules: cleanContactData).
-	{table: "contacts", stage: "s_contact", action: Skipped, set: "skip = true", where: "NOT contact_data_valid(s.data)",
+	{table: "contacts", stage: "s_contact", action: Skipped, set: "skip = true", where: "s.cleaned AND NOT contact_data_valid(s.data)",
 		reason: "'data outside the contact schema, even cleaned'"},
 	{table: "contacts", stage: "s_contact", action: Skipped, set: "skip = true",
 		where: "NOT not_blank(s.full_name) AND coalesce(not_blank(s.short_name), false) = false", reason: "'blank name and no short name'"},

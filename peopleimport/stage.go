@@ -54,7 +54,7 @@ var stages = []stage{
 		"id uuid, created_at timestamptz, updated_at timestamptz, email text, role text, issuer_id uuid, team_id uuid", "",
 		"SELECT id, created_at, updated_at, email, role, issuer_id, team_id FROM people_invitation"},
 	{"s_contact", "contacts",
-		"id uuid, created_at timestamptz, updated_at timestamptz, full_name text, short_name text, data jsonb, owner_id uuid, notes text, override_id uuid, user_id uuid", "",
+		"id uuid, created_at timestamptz, updated_at timestamptz, full_name text, short_name text, data jsonb, owner_id uuid, notes text, override_id uuid, user_id uuid", "cleaned boolean NOT NULL DEFAULT false",
 		"SELECT id, created_at, updated_at, full_name, short_name, data, owner_id, notes, override_id, user_id FROM people_contact"},
 	{"s_webhook", "team_webhooks",
 		"id uuid, created_at timestamptz, updated_at timestamptz, url text, secret text, status text, team_id uuid, protocol text", "sealed text",

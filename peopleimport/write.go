@@ -95,11 +95,15 @@ var writes = []write{
 		RETURNING xmax = 0 AS inserted`)}},
 }
 
+// contactUpsert leaves out the contacts that are here as they are in People: the insert's
+// CHECK (contact_data_valid) would run on them before ON CONFLICT finds them unchanged.
 func contactUpsert(which string) string {
 	return counted(`
 		INSERT INTO contacts AS t (id, created_at, updated_at, override_id, owner_id, user_id, full_name, short_name, notes, data)
-		SELECT id, created_at, updated_at, override_id, owner_id, user_id, full_name, short_name, notes, data FROM s_contact
+		SELECT id, created_at, updated_at, override_id, owner_id, user_id, full_name, short_name, notes, data FROM s_contact s
 		WHERE NOT skip AND ` + which + `
+			AND NOT EXISTS (SELECT 1 FROM contacts t WHERE t.id = s.id AND (t.override_id, t.owner_id, t.user_id, t.full_name, t.short_name, t.notes, t.data)
+				IS NOT DISTINCT FROM (s.override_id, s.owner_id, s.user_id, s.full_name, s.short_name, s.notes, s.data))
 		ON CONFLICT (id) DO UPDATE SET override_id = EXCLUDED.override_id, owner_id = EXCLUDED.owner_id, user_id = EXCLUDED.user_id,
 			full_name = EXCLUDED.full_name, short_name = EXCLUDED.short_name, notes = EXCLUDED.notes, data = EXCLUDED.data
 		WHERE (t.override_id, t.owner_id, t.user_id, t.full_name, t.short_name, t.notes, t.data)
