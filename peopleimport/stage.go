@@ -106,9 +106,11 @@ func (im *importer) prepare(ctx context.Context) error {
 		"ALTER TABLE s_sp ADD PRIMARY KEY (id)",
 		"ALTER TABLE s_team ADD PRIMARY KEY (id)",
 		"CREATE UNIQUE INDEX ON s_team (path)",
+		"CREATE INDEX ON s_team (parent_id)",
 		"ALTER TABLE s_team_access ADD PRIMARY KEY (id)",
 		"CREATE INDEX ON s_team_access (team_id, role)",
 		"ALTER TABLE s_invitation ADD PRIMARY KEY (id)",
+		"CREATE INDEX ON s_invitation (lower(email), team_id)",
 		"ALTER TABLE s_contact ADD PRIMARY KEY (id)",
 		"ALTER TABLE s_webhook ADD PRIMARY KEY (id)",
 		`CREATE TEMP TABLE s_ident ON COMMIT DROP AS
