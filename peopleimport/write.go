@@ -13,7 +13,7 @@ type write struct {
 	table  string
 	around [2]string // statements run before and after stmts, if any
 	stmts  []string
-	fn    func(ctx context.Context, im *importer) (inserted, updated int, err error) // instead of stmts
+	fn     func(ctx context.Context, im *importer) (inserted, updated int, err error) // instead of stmts
 }
 
 // counted wraps an INSERT … RETURNING (xmax = 0) AS inserted (or an UPDATE … RETURNING false)
