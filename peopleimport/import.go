@@ -74,6 +74,11 @@ func Run(ctx context.Context, s *store.Store, o Options) (*Report, error) {
 			return err
 		}
 		defer tx.Rollback(context.Background()) //nolint:errcheck // after Commit, a no-op
+		// The server's DATABASE_STATEMENT_TIMEOUT bounds a request's statements; a bulk insert
+		// of 200,000 contacts takes longer, and the import is one deliberate batch.
+		if _, err := tx.Exec(ctx, "SET LOCAL statement_timeout = 0"); err != nil {
+			return err
+		}
 		im := &importer{src: srcTx, dst: tx, store: s, o: o, start: time.Now(), rep: &Report{DryRun: o.DryRun}}
 		if err := im.run(ctx); err != nil {
 			return err
