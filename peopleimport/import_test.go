@@ -385,7 +385,7 @@ func TestImportRefusedRows(t *testing.T) {
 }
 
 // TestValidDataIsTheDatabases checks that the importer's Go check of contact data answers as
-// the database's contact_data_valid (migration 0012) and as its first SQL version (0001) do:
+// the database's contact_data_valid (migration 0013) and as its first SQL version (0001) do:
 // a contact the importer lets through must pass the insert's CHECK.
 func TestValidDataIsTheDatabases(t *testing.T) {
 	t.Parallel()
