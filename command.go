@@ -10,12 +10,14 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
 
 	"lasuite.fr/people/auth/devop"
+	"lasuite.fr/people/peopleimport"
 	"lasuite.fr/people/store"
 )
 
@@ -28,6 +30,7 @@ var commands = []struct{ name, summary string }{
 	{"create-staff", "make a user active staff, creating them by email if need be (create-staff -h)"},
 	{"token", "print a partner service's token from make run's development provider"},
 	{"fill-organization-metadata", "name the organizations still named by their SIRET after the companies registry"},
+	{"import-people", "copy a People database into this one, with a report (import-people -h)"},
 	{"help", "print this list (also -h and --help)"},
 }
 
@@ -244,4 +247,83 @@ func devToken(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	_, err = stdout.Write(body)
 	return err
+}
+
+// importUsage is what `people import-people -h` prints before the flags.
+const importUsage = `usage: people import-people --from <postgres URL of a People database> [--dry-run] [--issuer <url>] [--allow-skips] [--report <file.jsonl>]
+
+Copies a People database (core migration 0017) into this server's database (DATABASE_URL),
+keeping People's ids, in one transaction: a run stopped at any point leaves the database as it
+was, and running it again updates what changed in People and duplicates nothing. Each user's
+sub becomes their identity at --issuer (by default OIDC_OP_URL). Rows this server refuses are
+normalised or skipped by the rules of the README, every one listed in the report: a summary on
+stdout, and one JSON line per row in --report. Progress goes to stderr. The exit status is 1
+when a row was skipped, unless --allow-skips.
+
+`
+
+// importArgs are the arguments of import-people.
+type importArgs struct {
+	from, issuer, report string
+	dryRun, allowSkips   bool
+}
+
+// parseImportArgs reads import-people's arguments before any configuration is needed. It
+// returns flag.ErrHelp for -h.
+func parseImportArgs(args []string, stdout io.Writer) (importArgs, error) {
+	fs := flag.NewFlagSet("import-people", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	fs.Usage = func() {
+		io.WriteString(fs.Output(), importUsage)
+		fs.PrintDefaults()
+	}
+	var a importArgs
+	fs.StringVar(&a.from, "from", "", "the postgres:// URL of the People database (only read)")
+	fs.StringVar(&a.issuer, "issuer", "", "the OIDC issuer of People's subjects (default OIDC_OP_URL)")
+	fs.StringVar(&a.report, "report", "", "write one JSON line per skipped, changed or noted row to this file")
+	fs.BoolVar(&a.dryRun, "dry-run", false, "report what the import would do, and write nothing")
+	fs.BoolVar(&a.allowSkips, "allow-skips", false, "exit 0 even when rows were skipped")
+	if err := fs.Parse(args); err != nil {
+		return a, err
+	}
+	if a.from == "" || fs.NArg() > 0 {
+		return a, &usageError{"usage: people import-people --from <postgres URL> [--dry-run] [--issuer <url>] [--allow-skips] [--report <file.jsonl>]"}
+	}
+	return a, nil
+}
+
+// importPeople is `people import-people`: peopleimport.Run, its summary on stdout, its lines in
+// the --report file, progress on stderr. issuer is staffIssuer's, for a run without --issuer.
+func importPeople(ctx context.Context, s *store.Store, log *slog.Logger, stdout, stderr io.Writer, a importArgs, issuer string) error {
+	var report io.WriteCloser
+	if a.report != "" {
+		f, err := os.Create(a.report)
+		if err != nil {
+			return fmt.Errorf("import-people: %w", err)
+		}
+		report = f
+		defer f.Close()
+	}
+	rep, err := peopleimport.Run(ctx, s, peopleimport.Options{From: a.from, Issuer: cmp.Or(a.issuer, issuer), DryRun: a.dryRun, Progress: stderr})
+	if err != nil {
+		return err
+	}
+	if err := rep.WriteSummary(stdout); err != nil {
+		return err
+	}
+	if report != nil {
+		if err := rep.WriteJSONLines(report); err != nil {
+			return fmt.Errorf("import-people: write the report: %w", err)
+		}
+		if err := report.Close(); err != nil {
+			return fmt.Errorf("import-people: write the report: %w", err)
+		}
+	}
+	if !a.dryRun {
+		log.InfoContext(ctx, "people database imported", "skipped", rep.Skipped(), "entries", len(rep.Entries))
+	}
+	if n := rep.Skipped(); n > 0 && !a.allowSkips {
+		return fmt.Errorf("import-people: %d rows skipped (listed in the report); --allow-skips accepts them", n)
+	}
+	return nil
 }

@@ -13,6 +13,8 @@
 //	                                     print a partner service's token from make run's development provider
 //	people fill-organization-metadata   name the organizations still named by their SIRET
 //	                                     after the companies registry (ORGANIZATION_REGISTRY_URL)
+//	people import-people --from <People database URL> [--dry-run] [--issuer <url>] [--allow-skips] [--report <file>]
+//	                                     copy a People database into this one, with a report of every row changed or skipped
 //	people help (or -h, --help)          list the commands; an unknown one lists them on stderr, exit status 2
 package main
 
@@ -85,6 +87,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return err
 		}
 		return &usageError{"fill-organization-metadata takes no arguments"}
+	}
+	var imp importArgs
+	if cmd == "import-people" {
+		var err error
+		if imp, err = parseImportArgs(args, stdout); errors.Is(err, flag.ErrHelp) {
+			return nil
+		} else if err != nil {
+			return err
+		}
 	}
 	var staff staffArgs
 	if cmd == "create-staff" { // -h and usage errors need no configuration
@@ -162,6 +173,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return err
 		}
 		return createStaff(ctx, s, log, stdout, staff, staffIssuer(cfg), cfg.Login.FallbackToEmail)
+	case "import-people":
+		if err := migrations.Check(ctx, s.DB().DB); err != nil {
+			return err
+		}
+		return importPeople(ctx, s, log, stdout, os.Stderr, imp, staffIssuer(cfg))
 	case "serve":
 		if cfg.Migrate {
 			if err := migrate(ctx, s, log); err != nil {

@@ -112,3 +112,18 @@ func (b *secretBox) open(stored string, webhookID uuid.UUID) (string, error) {
 	}
 	return "", errSecretUnreadable
 }
+
+// SealWebhookSecret returns the stored form of a webhook's secret under the current key, as
+// the store writes it: for writers of team_webhooks outside the store (people import-people),
+// which must never store a secret in clear. "" stays "".
+func (s *Store) SealWebhookSecret(secret string, webhookID uuid.UUID) string {
+	return s.secrets.seal(secret, webhookID)
+}
+
+// WebhookSecretIs reports whether stored, a stored form of the webhook's secret, opens to
+// secret: sealing draws a fresh nonce, so comparing stored forms cannot tell an unchanged
+// secret from a new one.
+func (s *Store) WebhookSecretIs(stored, secret string, webhookID uuid.UUID) bool {
+	plain, err := s.secrets.open(stored, webhookID)
+	return err == nil && plain == secret
+}

@@ -1,0 +1,7 @@
+package peopleimport
+
+// The contact data checks, for the test that compares them with the database's.
+var (
+	ValidData = validData
+	CleanData = cleanData
+)
