@@ -111,7 +111,7 @@ func TestREADMEShape(t *testing.T) {
 			t.Errorf("section %q is not in the contents at the top (want a link to #%s)", m[1], anchor)
 		}
 	}
-	for _, doc := range []string{"README.md", "docs/configuration.md", "docs/sign-in.md", "docs/partners.md", "docs/api.md", "docs/operators.md", "bench/README.md"} {
+	for _, doc := range []string{"README.md", "docs/configuration.md", "docs/sign-in.md", "docs/partners.md", "docs/api.md", "docs/operators.md", "docs/moving-from-people.md", "bench/README.md"} {
 		text, err := os.ReadFile(doc)
 		if err != nil {
 			t.Errorf("%s: %v", doc, err)

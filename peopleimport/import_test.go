@@ -330,6 +330,7 @@ func TestImportRefusedRows(t *testing.T) {
 		INSERT INTO people_invitation VALUES ('`+id(7, 4)+`', now(), now(), 'NOUVELLE.RECRUE@exemple.gouv.fr', 'member', '`+id(3, 1)+`', '`+id(4, 1)+`');
 		INSERT INTO people_invitation VALUES ('`+id(7, 5)+`', now(), now(), 'not an address', 'member', '`+id(3, 1)+`', '`+id(4, 1)+`');
 		INSERT INTO people_team_webhook VALUES ('`+id(8, 2)+`', now(), now(), 'https://matrix.example.org/room/!a:example.org', NULL, 'pending', '`+id(4, 1)+`', 'matrix');
+		INSERT INTO people_team_webhook VALUES ('`+id(8, 3)+`', now(), now(), 'https://www.tchap.gouv.fr/#/room/!b:agent.tchap.gouv.fr', NULL, 'pending', '`+id(4, 1)+`', 'matrix');
 		INSERT INTO people_contact VALUES ('`+id(6, 11)+`', now(), now(), 'Chaîne', NULL, '"just a string"', '`+id(3, 4)+`', '', NULL, NULL);
 		INSERT INTO people_contact VALUES ('`+id(6, 12)+`', now(), now(), '  ', NULL, '{}', '`+id(3, 4)+`', '', NULL, NULL);
 		INSERT INTO people_team VALUES ('`+id(4, 7)+`', now(), now(), 'Orphan', '`+id(1, 1)+`', 2, 0, '0000Z00001', false, '`+id(16, 7)+`');`)
@@ -354,7 +355,7 @@ func TestImportRefusedRows(t *testing.T) {
 		{"team_accesses " + id(5, 20) + " skipped", "role 'viewer' unknown"},
 		{"invitations " + id(7, 4) + " skipped", "same email up to case"},
 		{"invitations " + id(7, 5) + " skipped", "not an address"},
-		{"team_webhooks " + id(8, 2) + " skipped", "protocol 'matrix'"},
+		{"team_webhooks " + id(8, 2) + " skipped", "not an https link to a Matrix room"},
 		{"contacts " + id(6, 11) + " changed", "is not a JSON object: emptied"},
 		{"contacts " + id(6, 12) + " skipped", "blank name"},
 		{"teams " + id(4, 7) + " changed", "no team has the parent path '0000Z'"},
@@ -377,6 +378,7 @@ func TestImportRefusedRows(t *testing.T) {
 		{"SELECT data::text FROM contacts WHERE id = '" + id(6, 11) + "'", "{}"},
 		{"SELECT parent_id IS NULL AND depth = 1 AND path ~ '^.{5}$' FROM teams WHERE id = '" + id(4, 7) + "'", "true"},
 		{"SELECT count(*) FROM invitations", "3"},
+		{"SELECT protocol || ' ' || url FROM team_webhooks WHERE id = '" + id(8, 3) + "'", "matrix https://www.tchap.gouv.fr/#/room/!b:agent.tchap.gouv.fr"},
 	} {
 		if got := rows(t, s, c.query); !slices.Equal(got, []string{c.want}) {
 			t.Errorf("%s = %v, want %s", c.query, got, c.want)

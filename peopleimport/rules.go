@@ -197,11 +197,16 @@ var rules = []rule{
 	// Team webhooks.
 	{table: "team_webhooks", stage: "s_webhook", action: Skipped, set: "skip = true",
 		where: "s.team_id IN (SELECT t.id FROM s_team t WHERE t.skip)", reason: "'team skipped'"},
-	{table: "team_webhooks", stage: "s_webhook", action: Skipped, set: "skip = true", where: "s.protocol <> 'scim'",
-		reason: "format('protocol %L is not supported here (SCIM only)', s.protocol)"},
+	{table: "team_webhooks", stage: "s_webhook", action: Skipped, set: "skip = true", where: "s.protocol NOT IN ('scim', 'matrix')",
+		reason: "format('protocol %L is not supported here (SCIM and Matrix only)', s.protocol)"},
 	{table: "team_webhooks", stage: "s_webhook", action: Skipped, set: "skip = true",
-		where:  "s.url !~ '^https?://[^/?#@[:space:]]+([/?][^#[:space:]]*)?$'",
+		where:  "s.protocol = 'scim' AND s.url !~ '^https?://[^/?#@[:space:]]+([/?][^#[:space:]]*)?$'",
 		reason: "format('URL %L is not an http(s) URL without user info', s.url)"},
+	// A Matrix webhook names its room in the URL's fragment, as People's Element and matrix.to
+	// links do (migration 0012): the sender reads it there.
+	{table: "team_webhooks", stage: "s_webhook", action: Skipped, set: "skip = true",
+		where:  "s.protocol = 'matrix' AND s.url !~ '^https://[^/?#@[:space:]]+([/?][^#[:space:]]*)?#[^[:space:]]+$'",
+		reason: "format('URL %L is not an https link to a Matrix room (https://<client>/#/room/<room>)', s.url)"},
 	{table: "team_webhooks", stage: "s_webhook", action: Changed, where: "s.secret = ''", set: "secret = NULL",
 		reason: "'empty secret: none'"},
 	{table: "team_webhooks", stage: "s_webhook", action: Skipped, set: "skip = true", where: "s.secret !~ '^[!-~]{1,255}$'",
