@@ -72,9 +72,9 @@ func load(tb testing.TB, db *bun.DB, o demo.Options) demo.Stats {
 }
 
 // TestLoad's subtests share one database and run in sequence, each on the state the previous
-// one left.
+// one left. The database is a new clone of the template at each run, so that -count repeats it.
 func TestLoad(t *testing.T) {
-	s := storetest.Open(t)
+	s := storetest.OpenAt(t, storetest.NewDatabase(t))
 	db := s.DB()
 	ctx := t.Context()
 	o := demo.Options{Users: 150, Teams: 25, MaxTeamSize: 10, Contacts: 60, PublicContacts: 12}
