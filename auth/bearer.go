@@ -17,6 +17,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"lasuite.fr/people/ratelimit"
 	"lasuite.fr/people/store"
 	"lasuite.fr/people/wire"
 )
@@ -277,13 +278,8 @@ func (rs *ResourceServer) admit(r *http.Request, token string) cacheEntry {
 // about the token, so it is not kept.
 func (rs *ResourceServer) limited(ctx context.Context, limit string, wait time.Duration) cacheEntry {
 	rs.cfg.Metrics.RateLimited(limit)
-	rs.log.WarnContext(ctx, "rate limited", "limit", limit, "principal", "bearer", "retry_after", retryAfterSeconds(wait))
+	rs.log.WarnContext(ctx, "rate limited", "limit", limit, "principal", "bearer", "retry_after", ratelimit.RetryAfter(wait))
 	return cacheEntry{refusal: &refusal{status: http.StatusTooManyRequests, desc: "too many requests: retry later", retryAfter: wait}}
-}
-
-// retryAfterSeconds is a Retry-After: whole seconds, rounded up, at least 1.
-func retryAfterSeconds(wait time.Duration) int {
-	return max(1, int((wait+time.Second-1)/time.Second))
 }
 
 // resolve turns a token into a principal, or a refusal, once per cache entry. It outlives a
@@ -381,7 +377,7 @@ func refuse(w http.ResponseWriter, r *http.Request, ref *refusal) {
 	case http.StatusForbidden:
 		e.Code = wire.CodeForbidden
 	case http.StatusTooManyRequests:
-		e.Code, e.RetryAfter = wire.CodeRateLimited, retryAfterSeconds(ref.retryAfter)
+		e.Code, e.RetryAfter = wire.CodeRateLimited, ratelimit.RetryAfter(ref.retryAfter)
 	case http.StatusServiceUnavailable:
 		e.Code, e.RetryAfter = wire.CodeUnavailable, wire.RetryAfterUnavailable
 	}
