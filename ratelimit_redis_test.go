@@ -270,7 +270,7 @@ func TestRateLimitsRedisDown(t *testing.T) {
 	defer check.Close()
 	for _, srv := range []string{a.URL, b.URL} {
 		v := storetest.User(t, s, org)
-		key := "rate:people:burst:user:" + v.ID.String() // redis_rate's prefix, ratelimit's, the rule and the caller
+		key := "rate:people:burst:user:" + v.ID.String() // the buckets' prefix (ratelimit.redisKey), the rule and the caller
 		for deadline := time.Now().Add(20 * time.Second); ; {
 			me(srv, v)
 			if n, err := check.Exists(context.Background(), key).Result(); err == nil && n == 1 {

@@ -1,0 +1,272 @@
+package ratelimit
+
+import (
+	"context"
+	"crypto/rand"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// testRedis is the Redis server of make test (.ci/rediscluster). Tests that need one fail
+// without it, rather than skip, as those that need PostgreSQL do.
+func testRedis(tb testing.TB) string {
+	tb.Helper()
+	u := os.Getenv("TEST_REDIS_URL")
+	if u == "" {
+		tb.Fatal("TEST_REDIS_URL is not set: run make test, or start a Redis server with " +
+			"`export TEST_REDIS_URL=$(.ci/rediscluster start /tmp/people-redis)` and run the tests again")
+	}
+	return u
+}
+
+// sharedLimiter is a limiter of rules kept in the test Redis, with the number of decisions
+// made in memory because Redis could not be asked.
+func sharedLimiter(t *testing.T, url string, rules ...Rule) (*Limiter, *Shared, *atomic.Int64) {
+	t.Helper()
+	var fallbacks atomic.Int64
+	s, err := NewShared(url, func() { fallbacks.Add(1) }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return New(time.Now, rules...).Share(s), s, &fallbacks
+}
+
+// callerKey is a caller of its own: the test Redis is shared by every package's tests and
+// every run.
+func callerKey() string { return "test:" + rand.Text() }
+
+// calls counts the commands a client sends, by name.
+type calls struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *calls) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (c *calls) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		c.mu.Lock()
+		c.n[cmd.Name()]++
+		c.mu.Unlock()
+		return next(ctx, cmd)
+	}
+}
+func (c *calls) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		c.mu.Lock()
+		c.n["pipeline"]++
+		c.mu.Unlock()
+		return next(ctx, cmds)
+	}
+}
+
+func (c *calls) total() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, v := range c.n {
+		n += v
+	}
+	return n
+}
+
+func countCalls(s *Shared) *calls {
+	c := &calls{n: map[string]int{}}
+	s.client.AddHook(c)
+	return c
+}
+
+// age moves key's buckets d into the past, as if d had gone by: a bucket is the time at
+// which it is full again.
+func age(t *testing.T, s *Shared, rules []Rule, key string, d time.Duration) {
+	t.Helper()
+	ctx := context.Background()
+	for _, r := range rules {
+		k := redisKey(r.Name, key)
+		v, err := s.client.Get(ctx, k).Float64()
+		if err == redis.Nil {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.client.Set(ctx, k, strconv.FormatFloat(v-d.Seconds(), 'f', -1, 64), time.Hour).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestSharedDecidesAsMemory runs TestLimiterBurstAndSustained's story on buckets in Redis,
+// where time goes by as the buckets are aged: the same requests pass, the same rule refuses
+// with the same wait, and a refusal spends nothing.
+func TestSharedDecidesAsMemory(t *testing.T) {
+	rules := []Rule{{"burst", Rate{3, time.Minute}}, {"sustained", Rate{5, time.Hour}}}
+	l, s, fallbacks := sharedLimiter(t, testRedis(t), rules...)
+	a, b := callerKey(), callerKey()
+	// within wants a wait of want, less the real time a test takes (Redis's clock moves on).
+	within := func(what string, got time.Duration, rule string, wantRule string, want time.Duration) {
+		t.Helper()
+		if rule != wantRule || got > want || got < want-5*time.Second {
+			t.Errorf("%s: wait %v by %q, want %v by %q", what, got, rule, want, wantRule)
+		}
+	}
+	for i := range 3 {
+		if w, rule := l.Allow(a); w != 0 {
+			t.Fatalf("request %d of a burst of 3 refused by %q (%v)", i+1, rule, w)
+		}
+	}
+	w, rule := l.Allow(a)
+	within("4th request at once", w, rule, "burst", 20*time.Second)
+	if !allowed(l, b) {
+		t.Error("another caller was refused: limits are per key")
+	}
+	age(t, s, rules, a, 20*time.Second)
+	if !allowed(l, a) {
+		t.Fatal("refused once the burst bucket refilled a token")
+	}
+	age(t, s, rules, a, 40*time.Second)
+	if !allowed(l, a) {
+		t.Fatal("5th request refused: the sustained bucket still had one")
+	}
+	// 5 spent in a minute: the burst bucket has refilled, the hourly one (one every 12 minutes)
+	// is empty for 11 more minutes. The refusal is the sustained rule's, and writes neither
+	// bucket.
+	before := bucketValues(t, s, rules, a)
+	w, rule = l.Allow(a)
+	within("6th request", w, rule, "sustained", 11*time.Minute)
+	if after := bucketValues(t, s, rules, a); after != before {
+		t.Errorf("a refusal changed the buckets: %q, then %q", before, after)
+	}
+	age(t, s, rules, a, 11*time.Minute)
+	if !allowed(l, a) {
+		t.Error("refused after the sustained wait")
+	}
+	if allowed(l, a) {
+		t.Error("a second request passed: refusals must not have spent tokens, and this one has none")
+	}
+	if n := fallbacks.Load(); n != 0 {
+		t.Errorf("%d decisions made in memory with Redis up", n)
+	}
+}
+
+func bucketValues(t *testing.T, s *Shared, rules []Rule, key string) string {
+	t.Helper()
+	var out string
+	for _, r := range rules {
+		v, err := s.client.Get(context.Background(), redisKey(r.Name, key)).Result()
+		if err != nil && err != redis.Nil {
+			t.Fatal(err)
+		}
+		out += r.Name + "=" + v + " "
+	}
+	return out
+}
+
+// TestSharedRefund: a refund gives back one token of each bucket, never more than a full
+// bucket holds.
+func TestSharedRefund(t *testing.T) {
+	l, _, _ := sharedLimiter(t, testRedis(t), Rule{"burst", Rate{3, time.Minute}}, Rule{"sustained", Rate{100, time.Hour}})
+	a := callerKey()
+	l.Refund(a) // a full bucket stays full
+	for i := range 3 {
+		if !allowed(l, a) {
+			t.Fatalf("request %d of a burst of 3 refused", i+1)
+		}
+	}
+	if allowed(l, a) {
+		t.Fatal("4th request passed: a refund made a full bucket hold more than 3")
+	}
+	l.Refund(a)
+	if !allowed(l, a) {
+		t.Fatal("refused after a refund")
+	}
+	if allowed(l, a) {
+		t.Fatal("two requests passed after one refund")
+	}
+}
+
+// TestSharedOneCallPerDecision: a decision over two rules costs one command, and concurrent
+// decisions share calls without ever passing more requests than the bucket holds, on two
+// instances at once.
+func TestSharedOneCallPerDecision(t *testing.T) {
+	url := testRedis(t)
+	rules := []Rule{{"burst", Rate{100, time.Hour}}, {"sustained", Rate{1000, time.Hour}}}
+	l1, s1, fb1 := sharedLimiter(t, url, rules...)
+	l2, s2, fb2 := sharedLimiter(t, url, rules...)
+	l1.Allow(callerKey()) // loads the script
+	c1, c2 := countCalls(s1), countCalls(s2)
+	for i := range 5 {
+		l1.Allow(callerKey())
+		if n := c1.total(); n != i+1 {
+			t.Fatalf("after %d decisions over 2 rules: %d commands to Redis (%v), want one a decision", i+1, n, c1.n)
+		}
+	}
+
+	key := callerKey()
+	var passed atomic.Int64
+	var wg sync.WaitGroup
+	const workers, each = 32, 10
+	for w := range 2 * workers {
+		l := l1
+		if w%2 == 1 {
+			l = l2
+		}
+		wg.Go(func() {
+			for range each {
+				if allowed(l, key) {
+					passed.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := passed.Load(); n != 100 {
+		t.Errorf("%d of %d concurrent requests passed, want exactly the bucket's 100", n, 2*workers*each)
+	}
+	n := c1.total() - 5 + c2.total()
+	if n > 2*workers*each {
+		t.Errorf("%d commands for %d decisions: more than one a decision", n, 2*workers*each)
+	}
+	t.Logf("%d decisions in %d calls to Redis", 2*workers*each, n)
+	if f := fb1.Load() + fb2.Load(); f != 0 {
+		t.Errorf("%d decisions made in memory with Redis up", f)
+	}
+}
+
+// TestSharedRedisUnreachable: with no Redis at the address, every decision is made in
+// memory and counted once as such, concurrent ones included, and the limits still hold there.
+func TestSharedRedisUnreachable(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	l, _, fallbacks := sharedLimiter(t, "redis://"+addr, Rule{"burst", Rate{10, time.Minute}})
+	key := callerKey()
+	var passed atomic.Int64
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			if allowed(l, key) {
+				passed.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if n := passed.Load(); n != 10 {
+		t.Errorf("%d of 20 requests passed in memory, want the bucket's 10", n)
+	}
+	if n := fallbacks.Load(); n != 20 {
+		t.Errorf("%d decisions counted as made in memory, want 20", n)
+	}
+}
