@@ -47,7 +47,7 @@ type config struct {
 	Duration  time.Duration
 	Soak      time.Duration // the memory check at the highest concurrency; 0 skips it
 	Workloads []string      // names, such as W1
-	Profile   bool          // save a CPU profile of the server for each run into Work
+	Profile   bool          // save CPU profiles of the server of each target (not the floor) for each run into Work
 	Verbose   bool          // print the statements of each run
 }
 

@@ -356,11 +356,11 @@ func (m *measurer) measure(ctx context.Context, p *proc, workload, target string
 		OnStart: func() {
 			read(&st0, &al0, &cpu0)
 			pg0 = m.pg.read()
-			if m.cfg.Profile && target == "server" {
+			if m.cfg.Profile && target != "floor" {
 				profiled.Add(1)
 				go func() {
 					defer profiled.Done()
-					file := filepath.Join(m.cfg.Work, fmt.Sprintf("cpu-%s-%d-%d.pprof", strings.ReplaceAll(workload, " ", "-"), conns, m.slice))
+					file := filepath.Join(m.cfg.Work, fmt.Sprintf("cpu-%s-%s-%d-%d.pprof", target, strings.ReplaceAll(workload, " ", "-"), conns, m.slice))
 					if err := p.profile(ctx, m.cfg.Duration, file); err != nil {
 						m.log("profile: %v", err)
 					}

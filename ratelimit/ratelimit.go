@@ -42,6 +42,7 @@ type Limiter struct {
 	keys   *lru.Cache[string, *buckets]
 	now    func() time.Time
 	shared *Shared // nil: memory only
+	bucket *sharedBucket
 }
 
 // Rule is a named rate; the name labels refusals in the metrics and logs, and names the
@@ -76,7 +77,7 @@ func New(now func() time.Time, rules ...Rule) *Limiter {
 // Share keeps l's buckets in shared (nil: in memory), and returns l.
 func (l *Limiter) Share(shared *Shared) *Limiter {
 	if l != nil {
-		l.shared = shared
+		l.shared, l.bucket = shared, newSharedBucket(l.rules)
 	}
 	return l
 }
@@ -89,7 +90,7 @@ func (l *Limiter) Allow(key string) (wait time.Duration, rule string) {
 		return 0, ""
 	}
 	if l.shared != nil {
-		if wait, rule, ok := l.shared.allow(l.rules, key); ok {
+		if wait, rule, ok := l.shared.allow(l.bucket, key); ok {
 			return wait, rule
 		}
 	}
@@ -136,7 +137,7 @@ func (l *Limiter) Refund(key string) {
 	if l == nil {
 		return
 	}
-	if l.shared != nil && l.shared.refund(l.rules, key) {
+	if l.shared != nil && l.shared.refund(l.bucket, key) {
 		return
 	}
 	b, ok := l.keys.Peek(key)

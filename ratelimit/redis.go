@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,6 +30,10 @@ const redisLogInterval = time.Minute
 // maxBatch bounds the decisions sent to Redis in one call.
 const maxBatch = 128
 
+// maxInFlight bounds the calls to Redis on their way at once, per instance: the decisions
+// asked meanwhile wait, and go together in the next call.
+const maxInFlight = 2
+
 // Shared keeps the limiters' buckets in Redis or Valkey (REDIS_URL), where every
 // instance counts against the same ones. The buckets are GCRA, a token bucket written as the
 // time at which it is full again: n/period allows n at once, then one every period/n, as the
@@ -51,17 +56,16 @@ type Shared struct {
 	retryAt  atomic.Int64 // UnixNano before which Redis is not tried; 0 while it answers
 	loggedAt atomic.Int64 // UnixNano of the last log line about a failure
 
-	mu      sync.Mutex
-	queue   []*decision // asked, not yet sent
-	sending bool        // a decision leads the calls to Redis: it sends the queue
-	batch   []*decision // the leader's, reused
+	mu       sync.Mutex
+	inFlight int         // calls to Redis on their way
+	queue    []*decision // asked while maxInFlight calls were on their way
 }
 
 // decision is one Allow or Refund waiting for Redis.
 type decision struct {
-	rules []Rule
-	key   string
-	cost  int // 1 takes a token of each bucket, -1 gives one back
+	bucket *sharedBucket
+	key    string
+	cost   int // 1 takes a token of each rule, -1 gives one back
 	// next receives true once the decision is made (wait, rule, ok), or false when it is this
 	// decision's turn to send the queue to Redis.
 	next chan bool
@@ -69,6 +73,25 @@ type decision struct {
 	wait time.Duration
 	rule string
 	ok   bool // Redis answered
+}
+
+// sharedBucket is how a limiter's rules are kept in Redis: one key per caller, the rules'
+// names and the caller's key, holding the time at which each rule's bucket is full again, and
+// the script's arguments for the rules, made once.
+type sharedBucket struct {
+	rules  []Rule
+	prefix string
+	args   []any // len(rules), then each rule's N and period in seconds
+}
+
+func newSharedBucket(rules []Rule) *sharedBucket {
+	names := make([]string, len(rules))
+	args := []any{len(rules)}
+	for i, r := range rules {
+		names[i] = r.Name
+		args = append(args, r.Rate.N, strconv.FormatFloat(r.Rate.Period.Seconds(), 'f', -1, 64))
+	}
+	return &sharedBucket{rules: rules, prefix: "rate:people:" + strings.Join(names, "+") + ":", args: args}
 }
 
 // NewShared connects to the Redis of url lazily: nothing is dialled before the first request
@@ -105,94 +128,92 @@ func (s *Shared) Close() error {
 	return s.client.Close()
 }
 
-// redisKey names a bucket: rule names are unique across the limiters. The prefix is that of
-// the redis_rate library, which kept the buckets before, in the same format: instances of
-// either version share them.
-func redisKey(rule, key string) string { return "rate:people:" + rule + ":" + key }
-
 // allow is Limiter.Allow in Redis. ok is false when Redis could not be asked: the caller
 // decides in memory.
-func (s *Shared) allow(rules []Rule, key string) (wait time.Duration, rule string, ok bool) {
+func (s *Shared) allow(b *sharedBucket, key string) (wait time.Duration, rule string, ok bool) {
 	if !s.try() {
 		return 0, "", false
 	}
-	d := &decision{rules: rules, key: key, cost: 1, next: make(chan bool, 1)}
+	d := &decision{bucket: b, key: key, cost: 1, next: make(chan bool, 1)}
 	s.decide(d)
 	return d.wait, d.rule, d.ok
 }
 
 // refund is Limiter.Refund in Redis; false when Redis could not be asked.
-func (s *Shared) refund(rules []Rule, key string) bool {
+func (s *Shared) refund(b *sharedBucket, key string) bool {
 	if !s.try() {
 		return false
 	}
-	d := &decision{rules: rules, key: key, cost: -1, next: make(chan bool, 1)}
+	d := &decision{bucket: b, key: key, cost: -1, next: make(chan bool, 1)}
 	s.decide(d)
 	return d.ok
 }
 
-// decide queues d and returns once Redis has decided it, or could not. The first decision
-// queued while no call is on its way leads: it sends the queue (up to maxBatch) in one call,
-// hands every decision its answer, and passes the lead to the first of those queued meanwhile,
-// so that no request sends more than one call, and no decision waits for more than the call
-// on its way and its own.
+// decide returns once Redis has decided d, or could not. A decision asked while fewer than
+// maxInFlight calls are on their way sends one at once, with the decisions queued meanwhile (up
+// to maxBatch in all); otherwise it is queued. When a call returns with decisions still
+// queued, the first of them takes its place and sends the next call, so that a queued
+// decision waits for at most one call before its own.
 func (s *Shared) decide(d *decision) {
 	s.mu.Lock()
-	s.queue = append(s.queue, d)
-	lead := !s.sending
-	s.sending = true
-	s.mu.Unlock()
-	if !lead && <-d.next {
-		return // decided by another's call
+	if s.inFlight < maxInFlight {
+		s.inFlight++
+	} else {
+		s.queue = append(s.queue, d)
+		s.mu.Unlock()
+		if <-d.next {
+			return // decided in another's call
+		}
+		s.mu.Lock() // d was taken out of the queue to send the next call, in the place of the last
 	}
-	// d leads, and is the first of the queue: the queue is only emptied by its leader, and a
-	// decision leads when it was queued first or is the first left behind.
-	s.mu.Lock()
-	queued := len(s.queue)
-	n := min(queued, maxBatch)
-	batch := append(s.batch[:0], s.queue[:n]...)
-	s.queue = append(s.queue[:0], s.queue[n:]...)
-	clear(s.queue[len(s.queue):queued]) // let go of the decisions moved down
+	n := min(len(s.queue), maxBatch-1)
+	batch := make([]*decision, 0, n+1)
+	batch = append(append(batch, d), s.queue[:n]...)
+	s.queue = s.dequeue(n)
 	s.mu.Unlock()
 
 	s.send(batch)
-	for _, b := range batch {
-		if b != d {
-			b.next <- true
-		}
+	for _, b := range batch[1:] {
+		b.next <- true
 	}
 
 	s.mu.Lock()
-	clear(batch)
-	s.batch = batch[:0]
-	var heir *decision
-	if len(s.queue) > 0 {
-		heir = s.queue[0]
-	} else {
-		s.sending = false
+	if len(s.queue) == 0 {
+		s.inFlight--
+		s.mu.Unlock()
+		return
 	}
+	heir := s.queue[0]
+	s.queue = s.dequeue(1)
 	s.mu.Unlock()
-	if heir != nil {
-		heir.next <- false
-	}
+	heir.next <- false
+}
+
+// dequeue is the queue without its first n decisions; s.mu is held.
+func (s *Shared) dequeue(n int) []*decision {
+	q := append(s.queue[:0], s.queue[n:]...)
+	clear(s.queue[len(q):])
+	return q
 }
 
 // send decides batch in one call of gcraScript.
 func (s *Shared) send(batch []*decision) {
-	keys := make([]string, 0, 2*len(batch))
-	args := make([]any, 1, 1+6*len(batch))
-	args[0] = len(batch)
-	for _, d := range batch {
-		args = append(args, d.cost, len(d.rules))
-		for _, r := range d.rules {
-			keys = append(keys, redisKey(r.Name, d.key))
-			args = append(args, r.Rate.N, strconv.FormatFloat(r.Rate.Period.Seconds(), 'f', -1, 64))
-		}
+	keys := make([]string, len(batch))
+	args := make([]any, 0, 16*len(batch))
+	for i, d := range batch {
+		keys[i] = d.bucket.prefix + d.key
+		args = append(args, d.cost)
+		args = append(args, d.bucket.args...)
 	}
 	// The client's timeouts bound the call, whatever the requests' deadlines.
-	res, err := gcraScript.Run(context.Background(), s.client, keys, args...).Int64Slice()
-	if err == nil && len(res) != 2*len(batch) {
-		err = fmt.Errorf("rate limit script answered %d values for %d decisions", len(res), len(batch))
+	refused, err := gcraScript.Run(context.Background(), s.client, keys, args...).Int64Slice()
+	if err == nil && len(refused)%3 != 0 {
+		err = fmt.Errorf("rate limit script answered %d values", len(refused))
+	}
+	for i := 0; err == nil && i < len(refused); i += 3 {
+		if n, r := refused[i]-1, refused[i+1]-1; n < 0 || n >= int64(len(batch)) || r < 0 || r >= int64(len(batch[n].bucket.rules)) {
+			err = fmt.Errorf("rate limit script answered decision %d, rule %d", n+1, r+1)
+		}
 	}
 	if err != nil {
 		s.failed(err)
@@ -202,62 +223,69 @@ func (s *Shared) send(batch []*decision) {
 		return
 	}
 	s.answered()
-	for i, d := range batch {
+	for _, d := range batch {
 		d.ok = true
-		if r := res[2*i]; r > 0 {
-			d.rule = d.rules[r-1].Name
-			d.wait = max(time.Duration(res[2*i+1])*time.Microsecond, time.Millisecond)
-		}
+	}
+	for i := 0; i < len(refused); i += 3 {
+		d := batch[refused[i]-1]
+		d.rule = d.bucket.rules[refused[i+1]-1].Name
+		d.wait = max(time.Duration(refused[i+2])*time.Microsecond, time.Millisecond)
 	}
 }
 
-// gcraScript decides a batch of decisions, each over its own rules, at one instant (the server's
-// clock). It is the GCRA of redis_rate (after Pavel Pravosud's redis-gcra, MIT), extended to
-// several buckets decided together:
+// gcraScript decides a batch of decisions at one instant (the server's clock), one after the
+// other. Each is over the buckets of a limiter's rules, decided together. A bucket is GCRA:
+// the time at which it is full again (its TAT), as in redis_rate (after Pavel Pravosud's
+// redis-gcra, MIT), kept as seconds since 2017 to keep a double's precision to the
+// microsecond; a caller's TATs, one per rule, are one key, which expires when they are all
+// past.
 //
-//	KEYS: each decision's buckets, one per rule, decision after decision
-//	ARGV: the number of decisions; then for each, its cost (1 or -1) and number of rules, then
-//	      for each rule N and the period in seconds
+//	KEYS: each decision's key
+//	ARGV: for each decision, its cost (1 or -1), its number of rules, then each rule's N and
+//	      period in seconds
 //
-// It answers two integers per decision: 0 and 0 when it passes (its tokens spent, or given
-// back), else the rule that refused (1-based: the one that takes longest to refill) and how
-// long until every bucket holds a token, in microseconds; a refusal writes nothing. A bucket
-// is the time at which it is full again (its TAT), as seconds since 2017 to keep a double's
-// precision to the microsecond, and expires then.
+// It answers three integers for each refusal, and nothing for a decision that passes (its
+// tokens spent, or given back): the decision and the rule that refused, 1-based (the rule
+// that takes longest to refill), and how long until every bucket holds a token, in
+// microseconds. A refusal writes nothing.
 var gcraScript = redis.NewScript(`
 if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call("TIME")
 local now = (t[1] - 1483228800) + (t[2] / 1000000)
 local out = {}
-local k, a = 0, 2
-for _ = 1, tonumber(ARGV[1]) do
+local a = 1
+for i = 1, #KEYS do
   local cost, n = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
   a = a + 2
-  local tats, refused, wait = {}, 0, 0
+  local tats, r = {}, 0
+  local old = redis.call("GET", KEYS[i])
+  if old then
+    for v in string.gmatch(old, "[^,]+") do
+      r = r + 1
+      tats[r] = tonumber(v)
+    end
+  end
+  local refused, wait, ttl = 0, 0, 0
   for r = 1, n do
     local count, period = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
     a = a + 2
-    local tat = math.max(tonumber(redis.call("GET", KEYS[k + r])) or now, now)
-    local new_tat = tat + cost * period / count
-    local late = new_tat - period - now
+    local tat = math.max(tats[r] or now, now) + cost * period / count
+    local late = tat - period - now
     if late > wait then
       refused, wait = r, late
     end
-    tats[r] = new_tat
+    tats[r] = tat
+    ttl = math.max(ttl, tat - now)
   end
-  if refused == 0 then
-    for r = 1, n do
-      local ttl = tats[r] - now
-      if ttl > 0 then
-        redis.call("SET", KEYS[k + r], tats[r], "EX", math.ceil(ttl))
-      else
-        redis.call("DEL", KEYS[k + r])
-      end
-    end
+  if refused > 0 then
+    out[#out + 1] = i
+    out[#out + 1] = refused
+    out[#out + 1] = math.ceil(wait * 1000000)
+  elseif ttl > 0 then
+    redis.call("SET", KEYS[i], table.concat(tats, ",", 1, n), "EX", math.ceil(ttl))
+  else
+    redis.call("DEL", KEYS[i])
   end
-  out[#out + 1] = refused
-  out[#out + 1] = math.ceil(wait * 1000000)
-  k = k + n
 end
 return out
 `)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -85,24 +86,40 @@ func countCalls(s *Shared) *calls {
 	return c
 }
 
-// age moves key's buckets d into the past, as if d had gone by: a bucket is the time at
+// age moves key's buckets in l d into the past, as if d had gone by: a bucket is the time at
 // which it is full again.
-func age(t *testing.T, s *Shared, rules []Rule, key string, d time.Duration) {
+func age(t *testing.T, l *Limiter, key string, d time.Duration) {
 	t.Helper()
 	ctx := context.Background()
-	for _, r := range rules {
-		k := redisKey(r.Name, key)
-		v, err := s.client.Get(ctx, k).Float64()
-		if err == redis.Nil {
-			continue
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := s.client.Set(ctx, k, strconv.FormatFloat(v-d.Seconds(), 'f', -1, 64), time.Hour).Err(); err != nil {
-			t.Fatal(err)
-		}
+	k := l.bucket.prefix + key
+	v, err := l.shared.client.Get(ctx, k).Result()
+	if err == redis.Nil {
+		return
 	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	tats := strings.Split(v, ",")
+	for i, tat := range tats {
+		f, err := strconv.ParseFloat(tat, 64)
+		if err != nil {
+			t.Fatalf("bucket %s = %q", k, v)
+		}
+		tats[i] = strconv.FormatFloat(f-d.Seconds(), 'f', -1, 64)
+	}
+	if err := l.shared.client.Set(ctx, k, strings.Join(tats, ","), time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// bucketValue is key's buckets in l, as Redis holds them.
+func bucketValue(t *testing.T, l *Limiter, key string) string {
+	t.Helper()
+	v, err := l.shared.client.Get(context.Background(), l.bucket.prefix+key).Result()
+	if err != nil && err != redis.Nil {
+		t.Fatal(err)
+	}
+	return v
 }
 
 // TestSharedDecidesAsMemory runs TestLimiterBurstAndSustained's story on buckets in Redis,
@@ -110,7 +127,7 @@ func age(t *testing.T, s *Shared, rules []Rule, key string, d time.Duration) {
 // with the same wait, and a refusal spends nothing.
 func TestSharedDecidesAsMemory(t *testing.T) {
 	rules := []Rule{{"burst", Rate{3, time.Minute}}, {"sustained", Rate{5, time.Hour}}}
-	l, s, fallbacks := sharedLimiter(t, testRedis(t), rules...)
+	l, _, fallbacks := sharedLimiter(t, testRedis(t), rules...)
 	a, b := callerKey(), callerKey()
 	// within wants a wait of want, less the real time a test takes (Redis's clock moves on).
 	within := func(what string, got time.Duration, rule string, wantRule string, want time.Duration) {
@@ -129,24 +146,27 @@ func TestSharedDecidesAsMemory(t *testing.T) {
 	if !allowed(l, b) {
 		t.Error("another caller was refused: limits are per key")
 	}
-	age(t, s, rules, a, 20*time.Second)
+	age(t, l, a, 20*time.Second)
 	if !allowed(l, a) {
 		t.Fatal("refused once the burst bucket refilled a token")
 	}
-	age(t, s, rules, a, 40*time.Second)
+	age(t, l, a, 40*time.Second)
 	if !allowed(l, a) {
 		t.Fatal("5th request refused: the sustained bucket still had one")
 	}
 	// 5 spent in a minute: the burst bucket has refilled, the hourly one (one every 12 minutes)
 	// is empty for 11 more minutes. The refusal is the sustained rule's, and writes neither
 	// bucket.
-	before := bucketValues(t, s, rules, a)
+	before := bucketValue(t, l, a)
 	w, rule = l.Allow(a)
 	within("6th request", w, rule, "sustained", 11*time.Minute)
-	if after := bucketValues(t, s, rules, a); after != before {
+	if before == "" {
+		t.Fatal("no bucket in Redis after 5 requests")
+	}
+	if after := bucketValue(t, l, a); after != before {
 		t.Errorf("a refusal changed the buckets: %q, then %q", before, after)
 	}
-	age(t, s, rules, a, 11*time.Minute)
+	age(t, l, a, 11*time.Minute)
 	if !allowed(l, a) {
 		t.Error("refused after the sustained wait")
 	}
@@ -156,19 +176,6 @@ func TestSharedDecidesAsMemory(t *testing.T) {
 	if n := fallbacks.Load(); n != 0 {
 		t.Errorf("%d decisions made in memory with Redis up", n)
 	}
-}
-
-func bucketValues(t *testing.T, s *Shared, rules []Rule, key string) string {
-	t.Helper()
-	var out string
-	for _, r := range rules {
-		v, err := s.client.Get(context.Background(), redisKey(r.Name, key)).Result()
-		if err != nil && err != redis.Nil {
-			t.Fatal(err)
-		}
-		out += r.Name + "=" + v + " "
-	}
-	return out
 }
 
 // TestSharedRefund: a refund gives back one token of each bucket, never more than a full
@@ -268,5 +275,60 @@ func TestSharedRedisUnreachable(t *testing.T) {
 	}
 	if n := fallbacks.Load(); n != 20 {
 		t.Errorf("%d decisions counted as made in memory, want 20", n)
+	}
+}
+
+// BenchmarkSharedAllow: decisions over two rules from b.N parallel callers, with the time
+// Redis spends in the script per decision (from INFO commandstats: the whole server's, so
+// run it alone) and the calls per decision.
+func BenchmarkSharedAllow(b *testing.B) {
+	url := testRedis(b)
+	var fallbacks atomic.Int64
+	s, err := NewShared(url, func() { fallbacks.Add(1) }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	l := New(time.Now, Rule{"burst", Rate{1_000_000, time.Second}}, Rule{"sustained", Rate{1_000_000, time.Second}}).Share(s)
+	l.Allow(callerKey()) // loads the script
+	stats := func() (calls, usec float64) {
+		info, err := s.client.Info(context.Background(), "commandstats").Result()
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, line := range strings.Split(info, "\n") {
+			if !strings.HasPrefix(line, "cmdstat_evalsha:") {
+				continue
+			}
+			for _, f := range strings.Split(strings.TrimSpace(strings.TrimPrefix(line, "cmdstat_evalsha:")), ",") {
+				k, v, _ := strings.Cut(f, "=")
+				switch k {
+				case "calls":
+					calls, _ = strconv.ParseFloat(v, 64)
+				case "usec":
+					usec, _ = strconv.ParseFloat(v, 64)
+				}
+			}
+		}
+		return calls, usec
+	}
+	keys := make([]string, 1000)
+	for i := range keys {
+		keys[i] = callerKey()
+	}
+	c0, u0 := stats()
+	var next atomic.Int64
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			l.Allow(keys[next.Add(1)%int64(len(keys))])
+		}
+	})
+	b.StopTimer()
+	c1, u1 := stats()
+	b.ReportMetric((u1-u0)/float64(b.N), "redis-µs/op")
+	b.ReportMetric((c1-c0)/float64(b.N), "calls/op")
+	if f := fallbacks.Load(); f != 0 {
+		b.Fatalf("%d decisions made in memory", f)
 	}
 }
