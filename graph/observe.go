@@ -22,9 +22,14 @@ const CodeRateLimited = wire.CodeRateLimited
 // goroutine.
 type Observer interface {
 	// Admit is asked once per operation, after validation and the limits, before anything
-	// runs. A positive answer refuses the operation with RATE_LIMITED, to be retried after
+	// runs. A positive retryAfter refuses the operation with RATE_LIMITED, to be retried after
 	// that long.
-	Admit(ctx context.Context, op Operation) (retryAfter time.Duration)
+	//
+	// For a query, Admit may instead answer later: the query then runs while the observer
+	// decides, and later is called once it has, before anything of its answer is sent; a
+	// positive answer from later throws the answer away and refuses the query as above. A
+	// mutation never runs before its answer: graph calls later at once.
+	Admit(ctx context.Context, op Operation) (retryAfter time.Duration, later func() time.Duration)
 	// Start is called as an admitted operation starts; its resolvers run in the context it
 	// returns (one that carries a trace span, say).
 	Start(ctx context.Context, op Operation) context.Context
@@ -73,15 +78,30 @@ func (observe) Validate(graphql.ExecutableSchema) error { return nil }
 
 func (o observe) MutateOperationContext(ctx context.Context, opCtx *graphql.OperationContext) *gqlerror.Error {
 	op := o.describe(opCtx)
-	opCtx.Stats.SetExtension(statsKey, op) // for Start and Finish
-	wait := o.observer.Admit(ctx, op)
+	wait, later := o.observer.Admit(ctx, op)
+	if later != nil && op.Type != string(ast.Query) {
+		wait, later = later(), nil
+	}
+	opCtx.Stats.SetExtension(statsKey, observed{op, later}) // for Start and Finish
 	if wait <= 0 {
 		return nil
 	}
+	return rateLimited(wait)
+}
+
+// rateLimited is the refusal of an operation over the caller's rate limit.
+func rateLimited(wait time.Duration) *gqlerror.Error {
 	secs := int(math.Ceil(wait.Seconds()))
 	err := limitError(CodeRateLimited, nil, "too many requests: retry in %d seconds", secs)
 	err.Extensions["retryAfter"] = secs
 	return err
+}
+
+// observed is what MutateOperationContext learnt of an operation: its description, and the
+// observer's answer to come for a query admitted before the answer.
+type observed struct {
+	op    Operation
+	later func() time.Duration
 }
 
 func (o observe) InterceptOperation(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
@@ -95,6 +115,12 @@ func (o observe) InterceptResponse(ctx context.Context, next graphql.ResponseHan
 		if graphql.HasOperationContext(ctx) {
 			opCtx = graphql.GetOperationContext(ctx)
 		}
+		if ob, ok := o.observed(opCtx); ok && ob.later != nil {
+			if wait := ob.later(); wait > 0 {
+				// The query ran before its refusal: nothing of its answer goes out.
+				resp = &graphql.Response{Errors: gqlerror.List{rateLimited(wait)}}
+			}
+		}
 		o.observer.Finish(ctx, o.operation(opCtx), resp)
 	}
 	return resp
@@ -107,12 +133,19 @@ const statsKey = "Observe"
 // operation is the description MutateOperationContext made, or, for a request refused before
 // it, what is known so far.
 func (o observe) operation(opCtx *graphql.OperationContext) Operation {
-	if opCtx != nil {
-		if op, ok := opCtx.Stats.GetExtension(statsKey).(Operation); ok {
-			return op
-		}
+	if ob, ok := o.observed(opCtx); ok {
+		return ob.op
 	}
 	return o.describe(opCtx)
+}
+
+// observed is what MutateOperationContext kept of the operation, if it ran.
+func (observe) observed(opCtx *graphql.OperationContext) (observed, bool) {
+	if opCtx == nil {
+		return observed{}, false
+	}
+	ob, ok := opCtx.Stats.GetExtension(statsKey).(observed)
+	return ob, ok
 }
 
 // describe reads what the operation context holds so far: nothing before the parameters were

@@ -2,6 +2,7 @@ package graph_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
@@ -17,7 +18,10 @@ import (
 // recorder is an Observer that remembers what it was told and refuses throttled operations
 // while refuse is set.
 type recorder struct {
-	refuse   time.Duration
+	refuse time.Duration
+	// later makes Admit answer throttled operations later, with refuse.
+	later    bool
+	asked    int // calls of later
 	admitted []graph.Operation
 	started  []graph.Operation
 	finished []finished
@@ -31,12 +35,15 @@ type finished struct {
 
 type startedKey struct{}
 
-func (r *recorder) Admit(_ context.Context, op graph.Operation) time.Duration {
+func (r *recorder) Admit(_ context.Context, op graph.Operation) (time.Duration, func() time.Duration) {
 	r.admitted = append(r.admitted, op)
-	if op.Throttled {
-		return r.refuse
+	switch {
+	case !op.Throttled:
+		return 0, nil
+	case r.later:
+		return 0, func() time.Duration { r.asked++; return r.refuse }
 	}
-	return 0
+	return r.refuse, nil
 }
 
 func (r *recorder) Start(ctx context.Context, op graph.Operation) context.Context {
@@ -110,5 +117,60 @@ func TestObserver(t *testing.T) {
 	do(`{ nope { id } }`)
 	if last := rec.finished[len(rec.finished)-1]; len(last.Op.Fields) != 0 || last.Codes[0] != "GRAPHQL_VALIDATION_FAILED" {
 		t.Errorf("Finish after a validation error: %+v; want no field that is not the schema's", last)
+	}
+}
+
+// TestObserverLater: an observer that answers later lets a query run meanwhile and sends
+// nothing of its answer when the answer is no; a mutation waits for the answer before it runs.
+func TestObserverLater(t *testing.T) {
+	s := storetest.Open(t)
+	u := storetest.User(t, s, storetest.Organization(t, s))
+	rec := &recorder{}
+	h := graph.NewHandler(s, graph.Options{Settings: allFeatures, Observer: rec})
+	do := func(query string) httpResult {
+		t.Helper()
+		rq := post(mediaGQL, jsonBody(t, query, nil))
+		rq.as = session(u.ID)
+		return serve(t, h, rq)
+	}
+	const me = `{ me { id email } }`
+
+	rec.later = true
+	if r := do(me); r.Code() != "" || !strings.Contains(string(r.Raw["data"]), u.ID.String()) {
+		t.Fatalf("query admitted later: %d %s", r.Status, r.Raw)
+	}
+	if rec.asked != 1 {
+		t.Errorf("later was called %d times for one query, want 1", rec.asked)
+	}
+
+	// Refused later: the query ran (Start), and its answer is replaced by the refusal, the
+	// same as one decided before.
+	rec.refuse = 4500 * time.Millisecond
+	late := do(me)
+	if last := rec.finished[len(rec.finished)-1]; !last.Started || cmp.Diff([]string{graph.CodeRateLimited}, last.Codes) != "" {
+		t.Errorf("Finish after a refusal later: %+v; want the refusal, after Start", last)
+	}
+	body := func(r httpResult) string { b, _ := json.Marshal(r.Raw); return string(b) }
+	if b := body(late); strings.Contains(b, u.ID.String()) || strings.Contains(b, u.Email) {
+		t.Errorf("the refused query's answer went out: %s", b)
+	}
+	rec.later = false
+	now := do(me)
+	if late.Status != now.Status || body(late) != body(now) || now.Code() != graph.CodeRateLimited {
+		t.Errorf("refused later: %d %s\nrefused at once: %d %s\nwant the same", late.Status, body(late), now.Status, body(now))
+	}
+
+	// A mutation is decided before it runs, whatever the observer.
+	rec.later = true
+	started := len(rec.started)
+	r := do(`mutation { updateMe(input: {timezone: "Europe/Paris"}) { user { timezone } } }`)
+	if r.Code() != graph.CodeRateLimited {
+		t.Errorf("mutation refused later: %d %s", r.Status, r.Raw)
+	}
+	if me, err := s.UserByID(t.Context(), u.ID); err != nil || me.Timezone == "Europe/Paris" {
+		t.Errorf("the refused mutation ran: %v %v", me, err)
+	}
+	if len(rec.started) != started {
+		t.Error("the refused mutation started")
 	}
 }

@@ -3,6 +3,7 @@ package ops
 import (
 	"context"
 	"encoding/hex"
+	"sync"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -23,16 +24,36 @@ var _ graph.Observer = (*Layer)(nil)
 // throttled data, once per operation whatever its number of fields, per caller (callerKey);
 // then, for a partner service, SERVICE_THROTTLE_RATES to all its users together. A refusal
 // spends nothing: when the service's ceiling refuses, the user's tokens are given back.
-func (o *Layer) Admit(ctx context.Context, op graph.Operation) time.Duration {
+//
+// With the buckets in Redis, a query runs while Redis decides (ratelimit.Limiter.Begin) and
+// its answer waits for the decision (later): a round trip to Redis costs the query no time.
+// Mutations, and the queries of a caller refused lately, are decided before they run.
+func (o *Layer) Admit(ctx context.Context, op graph.Operation) (time.Duration, func() time.Duration) {
 	if !op.Throttled || (o.throttle == nil && o.services == nil) {
-		return 0
+		return 0, nil
 	}
 	st := stateFrom(ctx)
 	if st == nil {
 		st = &requestState{}
 	}
 	key := callerKey(ctx, st)
-	wait, rule := o.throttle.Allow(key)
+	if op.Type != "query" {
+		wait, rule := o.throttle.Allow(key)
+		return o.admit(ctx, st, key, wait, rule), nil
+	}
+	wait, rule, later := o.throttle.Begin(key)
+	if later == nil {
+		return o.admit(ctx, st, key, wait, rule), nil
+	}
+	return 0, sync.OnceValue(func() time.Duration {
+		wait, rule := later()
+		return o.admit(ctx, st, key, wait, rule)
+	})
+}
+
+// admit completes Admit once the caller's own limits answered wait (refused by rule when
+// positive): the service's ceiling, and the refusal's log line and count.
+func (o *Layer) admit(ctx context.Context, st *requestState, key string, wait time.Duration, rule string) time.Duration {
 	if wait == 0 && o.services != nil {
 		if p, ok := auth.PrincipalFrom(ctx); ok && p.Method == auth.MethodBearer {
 			if wait, rule = o.services.Allow(serviceKey(p)); wait > 0 {
@@ -177,5 +198,6 @@ func outcomeOf(codes []string) string {
 // SCIM /Me, the REST twin of GraphQL's me) to the limits Admit applies to a GraphQL operation
 // over the same data, in the same buckets: a partner's REST and GraphQL calls count together.
 func (o *Layer) Throttle(ctx context.Context, route string) time.Duration {
-	return o.Admit(ctx, graph.Operation{Name: route, Throttled: true})
+	wait, _ := o.Admit(ctx, graph.Operation{Name: route, Throttled: true}) // no Type: decided at once
+	return wait
 }

@@ -43,7 +43,14 @@ type Limiter struct {
 	now    func() time.Time
 	shared *Shared // nil: memory only
 	bucket *sharedBucket
+	// refusedUntil holds the callers Redis refused lately, until when Begin decides theirs at
+	// once (with shared only).
+	refusedUntil *lru.Cache[string, time.Time]
 }
+
+// distrustFor is how long after a refusal Begin decides a caller's requests before they run:
+// a minute, or the caller's wait if longer.
+const distrustFor = time.Minute
 
 // Rule is a named rate; the name labels refusals in the metrics and logs, and names the
 // buckets in Redis, so it is unique across the limiters that share one.
@@ -76,8 +83,9 @@ func New(now func() time.Time, rules ...Rule) *Limiter {
 
 // Share keeps l's buckets in shared (nil: in memory), and returns l.
 func (l *Limiter) Share(shared *Shared) *Limiter {
-	if l != nil {
+	if l != nil && shared != nil {
 		l.shared, l.bucket = shared, newSharedBucket(l.rules)
+		l.refusedUntil, _ = lru.New[string, time.Time](maxLimiterKeys)
 	}
 	return l
 }
@@ -91,6 +99,9 @@ func (l *Limiter) Allow(key string) (wait time.Duration, rule string) {
 	}
 	if l.shared != nil {
 		if wait, rule, ok := l.shared.allow(l.bucket, key); ok {
+			if wait > 0 {
+				l.refusedUntil.Add(key, l.now().Add(max(wait, distrustFor)))
+			}
 			return wait, rule
 		}
 	}
@@ -129,6 +140,40 @@ func (l *Limiter) Allow(key string) (wait time.Duration, rule string) {
 		b.tokens[i]--
 	}
 	return 0, ""
+}
+
+// Begin is Allow for a request that may run before the answer, because it changes nothing
+// (a read): with the buckets in Redis, it returns at once with later, which waits for Allow's
+// answer; the caller runs the request meanwhile and sends nothing of it before later says yes.
+// A caller refused by Redis less than distrustFor ago (or before the end of its wait, if
+// later) is decided at once, as Allow does, and later is nil: a caller over its limit gets no
+// work done by the request it sends then, only the requests it had under way when refused.
+// Without Redis, Begin is Allow: a decision in memory takes no time.
+func (l *Limiter) Begin(key string) (wait time.Duration, rule string, later func() (time.Duration, string)) {
+	if l == nil {
+		return 0, "", nil
+	}
+	if l.shared == nil {
+		wait, rule = l.Allow(key)
+		return wait, rule, nil
+	}
+	if until, ok := l.refusedUntil.Get(key); ok && l.now().Before(until) {
+		wait, rule = l.Allow(key)
+		return wait, rule, nil
+	}
+	type answer struct {
+		wait time.Duration
+		rule string
+	}
+	c := make(chan answer, 1)
+	go func() {
+		w, r := l.Allow(key)
+		c <- answer{w, r}
+	}()
+	return 0, "", func() (time.Duration, string) {
+		a := <-c
+		return a.wait, a.rule
+	}
 }
 
 // Refund gives back the token that Allow took from each of key's buckets, when a later limit

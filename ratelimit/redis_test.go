@@ -332,3 +332,62 @@ func BenchmarkSharedAllow(b *testing.B) {
 		b.Fatalf("%d decisions made in memory", f)
 	}
 }
+
+// TestBegin: with Redis, Begin answers later, as Allow would; a caller Redis refused is
+// decided at once for distrustFor (or its wait, if longer), then later again. In memory,
+// Begin decides at once.
+func TestBegin(t *testing.T) {
+	c := newFakeClock()
+	rules := []Rule{{"burst", Rate{2, time.Minute}}}
+	s, err := NewShared(testRedis(t), func() { t.Error("a decision made in memory with Redis up") }, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	l := New(c.now, rules...).Share(s)
+	a := callerKey()
+	for i := range 2 {
+		wait, _, later := l.Begin(a)
+		if wait != 0 || later == nil {
+			t.Fatalf("Begin %d: wait %v, later %v; want an answer later", i+1, wait, later != nil)
+		}
+		if wait, rule := later(); wait != 0 {
+			t.Fatalf("request %d of a burst of 2 refused later by %q", i+1, rule)
+		}
+	}
+	wait, _, later := l.Begin(a)
+	if later == nil {
+		t.Fatal("3rd request: no answer later, though Redis had not refused the caller yet")
+	}
+	if wait, rule := later(); rule != "burst" || wait <= 25*time.Second || wait > 30*time.Second {
+		t.Fatalf("3rd request: later answered %v by %q, want about 30s by burst", wait, rule)
+	}
+	// Refused: decided at once for a minute.
+	wait, rule, later := l.Begin(a)
+	if later != nil || rule != "burst" || wait <= 0 {
+		t.Errorf("after a refusal: wait %v by %q, later %v; want a refusal at once", wait, rule, later != nil)
+	}
+	// A minute later, less a second: the bucket has refilled (aged, as Redis's clock has not
+	// moved), and the caller is still decided at once.
+	c.add(distrustFor - time.Second)
+	age(t, l, a, distrustFor)
+	if wait, _, later := l.Begin(a); later != nil || wait != 0 {
+		t.Errorf("a minute is not over since the refusal: wait %v, later %v; want a pass at once", wait, later != nil)
+	}
+	c.add(time.Second)
+	if _, _, later := l.Begin(a); later == nil {
+		t.Error("a minute after the refusal, Begin still decides at once")
+	} else if wait, rule := later(); wait != 0 {
+		t.Errorf("refused by %q after the bucket refilled", rule)
+	}
+	if _, _, later := l.Begin(callerKey()); later == nil {
+		t.Error("another caller is decided at once")
+	} else {
+		later()
+	}
+
+	m := New(c.now, rules...)
+	if wait, _, later := m.Begin(a); wait != 0 || later != nil {
+		t.Errorf("in memory: Begin = %v, later %v; want a decision at once", wait, later != nil)
+	}
+}
