@@ -36,6 +36,34 @@ func VisibleTeamIDs(ctx context.Context, s *Store, actor Actor, ids []uuid.UUID,
 	return viaBun, viaPrepared, err
 }
 
+// VisibleTeamRoles returns the actor's role in each team among ids that the actor sees with
+// the ancestors, as the prepared reads decide it.
+func VisibleTeamRoles(ctx context.Context, s *Store, actor Actor, ids []uuid.UUID) (map[uuid.UUID]Role, error) {
+	return preparedRoles(ctx, s, actor, withAncestors, ids)
+}
+
+// preparedRoles reads the actor's role in the teams among ids that scope covers, as the
+// prepared reads do.
+func preparedRoles(ctx context.Context, s *Store, actor Actor, scope teamScope, ids []uuid.UUID) (map[uuid.UUID]Role, error) {
+	q := &stmt{}
+	q.add("SELECT t.id, ", roleCode("va.role"), " FROM teams t")
+	cond := visibleTeamsSQL(q, actor, scope)
+	q.add(" WHERE ", cond, " AND t.id = ANY(", q.arg(uuidsArg(ids)), "::uuid[])")
+	roles := map[uuid.UUID]Role{}
+	err := s.prepared(ctx, q.String(), q.args, func(rows pgx.Rows) error {
+		var (
+			id   uuid.UUID
+			code int32
+		)
+		if err := rows.Scan(uuidDest(&id), &code); err != nil {
+			return err
+		}
+		roles[id] = roleOf(code)
+		return nil
+	})
+	return roles, err
+}
+
 // OpenSecret opens a stored webhook secret, for tests that read the outbox's rows.
 func (s *Store) OpenSecret(stored string, webhookID uuid.UUID) (string, error) {
 	return s.secrets.open(stored, webhookID)
