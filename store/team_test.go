@@ -227,8 +227,9 @@ func TestSetTeamAccessRoleToCurrentRole(t *testing.T) {
 }
 
 // Team visibility is one rule read several ways: by bun's builder and by the prepared hot
-// reads, in lists and by id. For a user, and for that user through a service that some teams
-// are shared with, each way sees exactly the teams the rule names, with the same role in each.
+// reads, and with the tree in two forms, one for lists and one for reads by id (store/team.go).
+// For a user, and for that user through a service that some teams are shared with, each way
+// sees exactly the teams the rule names, with the same role in each.
 func TestVisibleTeamsOneRule(t *testing.T) {
 	t.Parallel()
 	s := storetest.Open(t)
@@ -328,12 +329,18 @@ func TestVisibleTeamsOneRule(t *testing.T) {
 		{"outsider", store.UserActor(outsider), nil},
 	} {
 		t.Run("with ancestors/"+tt.name, func(t *testing.T) {
-			list, err := store.VisibleTeamRoles(t.Context(), s, tt.actor, all)
+			list, oneViaBun, oneViaPrepared, err := store.VisibleTeamRoles(t.Context(), s, tt.actor, all)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if diff := cmp.Diff(tt.want, list, cmpopts.EquateEmpty()); diff != "" {
 				t.Errorf("list form (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(list, oneViaBun, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("form by id, bun reads, against the list form (-list +by id):\n%s", diff)
+			}
+			if diff := cmp.Diff(list, oneViaPrepared, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("form by id, prepared reads, against the list form (-list +by id):\n%s", diff)
 			}
 			for _, id := range all { // the reads by id themselves, W3's among them
 				v, _, err := s.TeamWithAccesses(t.Context(), tt.actor, id, store.TeamShape{Brief: true}, store.AccessFilter{Page: store.Page{Limit: 1}})
