@@ -101,13 +101,27 @@ type TeamShape struct {
 // teams shared with that service or with all services. Each "?" is the one argument that
 // follows it: the actor's user id, then the calling service provider's id.
 //
-// With the tree (withAncestors), va also holds the strict ancestors of the actor's teams, with
-// the role 'inherited' (RoleInherited: read-only). People shows every shallower team of the
-// same root tree, uncles included; only the ancestors are shown here. As in People, ancestors
-// come only through teams of the actor's own organization. Each of the actor's accesses gives
-// its team's path prefixes, one a level, matched on the unique path index: the cost is the
-// actor's accesses times their depth, whatever the size of the directory. The service filter
-// applies to each team seen, the ancestors included.
+// With the tree, va also holds the strict ancestors of the actor's teams, with the role
+// 'inherited' (RoleInherited: read-only). People shows every shallower team of the same root
+// tree, uncles included; only the ancestors are shown here. As in People, ancestors come only
+// through teams of the actor's own organization. The service filter applies to each team seen,
+// the ancestors included. The tree's rule has two forms, kept one rule by
+// TestVisibleTeamsOneRule:
+//
+//   - visibleTreeJoin, for lists (withAncestors): each of the actor's accesses gives its
+//     team's path prefixes, one a level, matched on the unique path index. The cost is the
+//     actor's accesses times their depth, whatever the size of the directory, once a list.
+//   - visibleTreeOneJoin, for reads by id (ancestorsByID: TeamByID, TeamWithAccesses,
+//     lockTeam), where the list form would build and sort every prefix of the actor's teams to
+//     keep one. It decides for t alone: first the actor's access to t, one index probe; only
+//     without one, an access of the actor to a strict descendant of t, among the actor's
+//     accesses. coalesce stops at its first argument that is not null, so the direct role wins,
+//     as ORDER BY g = d.depth DESC makes it win in the list form, and a member reading their
+//     team (W3 of make bench) pays the probe alone. The list form's d.organization_id =
+//     u.organization_id compares t's organization instead: a tree never crosses organizations
+//     (migrations/0011), and so the planner has no way in through the organization's teams,
+//     however many. OFFSET 0 keeps the subquery whole: pulled up into the statement, its
+//     coalesce would run again at each use of va.role.
 const (
 	visibleTeamJoin = "JOIN team_accesses AS va ON va.team_id = t.id AND va.user_id = ?"
 	visibleTreeJoin = `JOIN (SELECT DISTINCT ON (1) left(d.path, 5 * g) AS path,
@@ -116,6 +130,11 @@ const (
 		CROSS JOIN generate_series(1, d.depth) g
 		WHERE a.user_id = ? AND (g = d.depth OR d.organization_id = u.organization_id)
 		ORDER BY 1, g = d.depth DESC) AS va ON va.path = t.path`
+	visibleTreeOneJoin = `JOIN LATERAL (SELECT coalesce(
+			(SELECT a.role FROM team_accesses a WHERE a.user_id = me.id AND a.team_id = t.id),
+			(SELECT 'inherited' FROM team_accesses a JOIN teams d ON d.id = a.team_id JOIN users u ON u.id = a.user_id
+				WHERE a.user_id = me.id AND u.organization_id = t.organization_id AND d.path LIKE t.path || '_%' LIMIT 1)) AS role
+		FROM (SELECT ?::uuid AS id) me OFFSET 0) AS va ON va.role IS NOT NULL`
 	visibleTeamService = "(t.is_visible_all_services OR EXISTS (SELECT 1 FROM team_service_providers tsp WHERE tsp.team_id = t.id AND tsp.service_provider_id = ?))"
 	linkedTeamService  = "EXISTS (SELECT 1 FROM team_service_providers tsp WHERE tsp.team_id = t.id AND tsp.service_provider_id = ?)"
 )
@@ -129,17 +148,29 @@ func (a Actor) serviceCondition() string {
 	return visibleTeamService
 }
 
-// teamScope is which teams a read covers: the actor's own, or those and their ancestors.
-type teamScope bool
+// teamScope is which teams a read covers, and for the tree, the form of the rule that fits it.
+type teamScope uint8
 
 const (
-	ownTeams      teamScope = false
-	withAncestors teamScope = true
+	ownTeams      teamScope = iota // the actor's own teams
+	withAncestors                  // and their strict ancestors, for a list (visibleTreeJoin)
+	ancestorsByID                  // the same teams, for a read of one team by id (visibleTreeOneJoin)
 )
 
+// listScope is the scope of a list of teams, with the ancestors or not.
+func listScope(ancestors bool) teamScope {
+	if ancestors {
+		return withAncestors
+	}
+	return ownTeams
+}
+
 func (sc teamScope) join() string {
-	if sc == withAncestors {
+	switch sc {
+	case withAncestors:
 		return visibleTreeJoin
+	case ancestorsByID:
+		return visibleTreeOneJoin
 	}
 	return visibleTeamJoin
 }
@@ -187,7 +218,7 @@ func (s *Store) Teams(ctx context.Context, actor Actor, f TeamFilter) (List[Team
 	term := searchTerm(f.Search)
 	q := &stmt{}
 	q.add("SELECT ", teamColumnsSQL, ", ", roleCode("va.role"), ", count(*) OVER () FROM teams t")
-	visible := visibleTeamsSQL(q, actor, teamScope(f.IncludeAncestors))
+	visible := visibleTeamsSQL(q, actor, listScope(f.IncludeAncestors))
 	q.add(" WHERE ", visible)
 	if term != "" {
 		q.add(" AND search_key(t.name) LIKE search_key(", q.arg(term), ")")
@@ -208,7 +239,7 @@ func (s *Store) Teams(ctx context.Context, actor Actor, f TeamFilter) (List[Team
 		return List[TeamView]{}, fromDB("select teams", err)
 	}
 	if len(l.Items) == 0 && f.Offset > 0 {
-		if l.Total, err = s.countTeams(ctx, actor, teamScope(f.IncludeAncestors), term); err != nil {
+		if l.Total, err = s.countTeams(ctx, actor, listScope(f.IncludeAncestors), term); err != nil {
 			return List[TeamView]{}, err
 		}
 	}
@@ -244,7 +275,7 @@ func (s *Store) TeamsWithAccesses(ctx context.Context, actor Actor, f TeamFilter
 	q := &stmt{}
 	q.add("WITH v AS (SELECT t.id AS team_id, ", roleCode("va.role"), " AS viewer_role, ", teamViewColumns(f.Shape),
 		", count(*) OVER () AS teams_total, row_number() OVER (ORDER BY ", order, ") AS pos FROM teams t")
-	visible := visibleTeamsSQL(q, actor, teamScope(f.IncludeAncestors))
+	visible := visibleTeamsSQL(q, actor, listScope(f.IncludeAncestors))
 	q.add(" WHERE ", visible)
 	if term != "" {
 		q.add(" AND search_key(t.name) LIKE search_key(", q.arg(term), ")")
@@ -257,7 +288,7 @@ func (s *Store) TeamsWithAccesses(ctx context.Context, actor Actor, f TeamFilter
 	}
 	l := teams.list(f.Page)
 	if len(l.Items) == 0 && f.Offset > 0 {
-		if l.Total, err = s.countTeams(ctx, actor, teamScope(f.IncludeAncestors), term); err != nil {
+		if l.Total, err = s.countTeams(ctx, actor, listScope(f.IncludeAncestors), term); err != nil {
 			return List[TeamView]{}, nil, err
 		}
 	}
@@ -269,7 +300,7 @@ func (s *Store) TeamWithAccesses(ctx context.Context, actor Actor, id uuid.UUID,
 	q := &stmt{}
 	q.add("WITH v AS (SELECT t.id AS team_id, ", roleCode("va.role"), " AS viewer_role, ", teamViewColumns(shape),
 		", 1::bigint AS teams_total, 1::bigint AS pos FROM teams t")
-	visible := visibleTeamsSQL(q, actor, withAncestors)
+	visible := visibleTeamsSQL(q, actor, ancestorsByID)
 	q.add(" WHERE ", visible, " AND t.id = ", q.arg(uuidArg(id)), ")")
 	teams := &teamRows{viaService: actor.viaService(), shape: shape}
 	pages, err := s.teamAccessPages(ctx, q, af, actor.accessViewer(), teams)
@@ -359,7 +390,7 @@ func (r *teamRows) list(p Page) List[TeamView] {
 func (s *Store) TeamByID(ctx context.Context, actor Actor, id uuid.UUID) (*TeamView, error) {
 	q := &stmt{}
 	q.add("SELECT ", teamColumnsSQL, ", ", roleCode("va.role"), " FROM teams t")
-	visible := visibleTeamsSQL(q, actor, withAncestors)
+	visible := visibleTeamsSQL(q, actor, ancestorsByID)
 	q.add(" WHERE ", visible, " AND t.id = ", q.arg(uuidArg(id)))
 	t := &TeamView{viaService: actor.viaService()}
 	var (
@@ -398,7 +429,7 @@ func (s *Store) TeamsByIDs(ctx context.Context, actor Actor, ids []uuid.UUID) ([
 // never loses its last owner" hold when two owners step down at the same moment.
 func lockTeam(ctx context.Context, tx bun.IDB, actor Actor, teamID uuid.UUID) (Role, error) {
 	var role Role
-	err := visibleTeams(tx.NewSelect().TableExpr("teams AS t").ColumnExpr("va.role"), actor, withAncestors).
+	err := visibleTeams(tx.NewSelect().TableExpr("teams AS t").ColumnExpr("va.role"), actor, ancestorsByID).
 		Where("t.id = ?", teamID).For("NO KEY UPDATE OF t").Scan(ctx, &role)
 	if err != nil {
 		return "", notFoundOr(err, "team", "lock team")

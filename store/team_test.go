@@ -226,21 +226,25 @@ func TestSetTeamAccessRoleToCurrentRole(t *testing.T) {
 	}
 }
 
-// Team visibility is one rule read two ways, by bun's builder and by the prepared hot reads:
-// for a user, and for that user through a service that some teams are shared with, both see
-// exactly the teams the rule names.
+// Team visibility is one rule read several ways: by bun's builder and by the prepared hot
+// reads, and with the tree in two forms, one for lists and one for reads by id (store/team.go).
+// For a user, and for that user through a service that some teams are shared with, each way
+// sees exactly the teams the rule names, with the same role in each.
 func TestVisibleTeamsOneRule(t *testing.T) {
 	t.Parallel()
 	s := storetest.Open(t)
 	org := storetest.Organization(t, s)
 	user := storetest.User(t, s, org).ID
 	sp, other := storetest.ServiceProvider(t, s), storetest.ServiceProvider(t, s)
-	team := func(member, allServices bool, shared ...uuid.UUID) uuid.UUID {
-		id := storetest.Team(t, s, org, "Visibility "+storetest.Unique())
+	share := func(id uuid.UUID, allServices bool, shared ...uuid.UUID) uuid.UUID {
 		storetest.MustExec(t, s.DB(), "UPDATE teams SET is_visible_all_services = ? WHERE id = ?", allServices, id)
 		for _, p := range shared {
 			storetest.MustExec(t, s.DB(), "INSERT INTO team_service_providers (team_id, service_provider_id) VALUES (?, ?)", id, p)
 		}
+		return id
+	}
+	team := func(member, allServices bool, shared ...uuid.UUID) uuid.UUID {
+		id := share(storetest.Team(t, s, org, "Visibility "+storetest.Unique()), allServices, shared...)
 		if member {
 			storetest.Access(t, s, id, user, store.RoleMember)
 		}
@@ -255,14 +259,18 @@ func TestVisibleTeamsOneRule(t *testing.T) {
 	sorted := func(ids ...uuid.UUID) []uuid.UUID {
 		return slices.SortedFunc(slices.Values(ids), func(a, b uuid.UUID) int { return strings.Compare(a.String(), b.String()) })
 	}
+	partner := store.Actor{UserID: user, ServiceProviderID: sp, Method: store.ActorBearer}
+	linked := partner
+	linked.LinkedOnly = true
+	outsider := storetest.User(t, s, org).ID
 	for _, tt := range []struct {
 		name  string
 		actor store.Actor
 		want  []uuid.UUID
 	}{
 		{"user", store.UserActor(user), sorted(mineShared, mineAll, mineOther, minePrivate)},
-		{"user through the service", store.Actor{UserID: user, ServiceProviderID: sp, Method: store.ActorBearer}, sorted(mineShared, mineAll)},
-		{"outsider", store.UserActor(storetest.User(t, s, org).ID), nil},
+		{"user through the service", partner, sorted(mineShared, mineAll)},
+		{"outsider", store.UserActor(outsider), nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			viaBun, viaPrepared, err := store.VisibleTeamIDs(t.Context(), s, tt.actor, ids, false)
@@ -277,4 +285,79 @@ func TestVisibleTeamsOneRule(t *testing.T) {
 			}
 		})
 	}
+
+	// The tree: the user is a member of Mine and an administrator of its parent, where the
+	// direct role must win over the inherited one. Abroad is a tree of another organization
+	// where the user is in the child only: an access to a team of another organization shows no
+	// ancestor, but it does to a member of that organization. Orphan is a tree of no
+	// organization, whose ancestors no one inherits.
+	root := share(storetest.Team(t, s, org, "Root "+storetest.Unique()), true)
+	parent := share(storetest.ChildTeam(t, s, root, "Parent"), false, sp)
+	uncle := share(storetest.ChildTeam(t, s, root, "Uncle"), true)
+	mine := share(storetest.ChildTeam(t, s, parent, "Mine"), true)
+	sibling := storetest.ChildTeam(t, s, parent, "Sibling")
+	below := share(storetest.ChildTeam(t, s, mine, "Below"), true)
+	storetest.Access(t, s, mine, user, store.RoleMember)
+	storetest.Access(t, s, parent, user, store.RoleAdministrator)
+	abroad := storetest.Organization(t, s)
+	abroadRoot := share(storetest.Team(t, s, abroad, "Abroad "+storetest.Unique()), true)
+	abroadChild := share(storetest.ChildTeam(t, s, abroadRoot, "Abroad child"), true, sp)
+	storetest.Access(t, s, abroadChild, user, store.RoleMember)
+	stranger := storetest.User(t, s, abroad).ID
+	storetest.Access(t, s, abroadChild, stranger, store.RoleOwner)
+	storetest.Access(t, s, mine, stranger, store.RoleMember)
+	orphanRoot := storetest.Team(t, s, uuid.Nil, "Orphan "+storetest.Unique())
+	orphanChild := storetest.ChildTeam(t, s, orphanRoot, "Orphan child")
+	orphan := storetest.User(t, s, uuid.Nil).ID
+	storetest.Access(t, s, orphanChild, orphan, store.RoleMember)
+	all := append(ids, root, parent, uncle, mine, sibling, below, abroadRoot, abroadChild, orphanRoot, orphanChild)
+	const (
+		owner, admin, member, inherited = store.RoleOwner, store.RoleAdministrator, store.RoleMember, store.RoleInherited
+	)
+	for _, tt := range []struct {
+		name  string
+		actor store.Actor
+		want  map[uuid.UUID]store.Role
+	}{
+		{"user", store.UserActor(user), map[uuid.UUID]store.Role{mineShared: member, mineAll: member, mineOther: member, minePrivate: member,
+			root: inherited, parent: admin, mine: member, abroadChild: member}},
+		{"user through the service", partner, map[uuid.UUID]store.Role{mineShared: member, mineAll: member,
+			root: inherited, parent: admin, mine: member, abroadChild: member}},
+		{"user through the service, linked teams only", linked, map[uuid.UUID]store.Role{mineShared: member, parent: admin, abroadChild: member}},
+		{"member of another organization", store.UserActor(stranger), map[uuid.UUID]store.Role{mine: member, abroadRoot: inherited, abroadChild: owner}},
+		{"user of no organization", store.UserActor(orphan), map[uuid.UUID]store.Role{orphanChild: member}},
+		{"outsider", store.UserActor(outsider), nil},
+	} {
+		t.Run("with ancestors/"+tt.name, func(t *testing.T) {
+			list, oneViaBun, oneViaPrepared, err := store.VisibleTeamRoles(t.Context(), s, tt.actor, all)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, list, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("list form (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(list, oneViaBun, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("form by id, bun reads, against the list form (-list +by id):\n%s", diff)
+			}
+			if diff := cmp.Diff(list, oneViaPrepared, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("form by id, prepared reads, against the list form (-list +by id):\n%s", diff)
+			}
+			for _, id := range all { // the reads by id themselves, W3's among them
+				v, _, err := s.TeamWithAccesses(t.Context(), tt.actor, id, store.TeamShape{Brief: true}, store.AccessFilter{Page: store.Page{Limit: 1}})
+				if want, ok := tt.want[id]; !ok && store.KindOf(err) != store.KindNotFound {
+					t.Errorf("TeamWithAccesses(%s): %v, want not found", id, err)
+				} else if ok && (err != nil || v.ViewerRole != want) {
+					t.Errorf("TeamWithAccesses(%s): %v, role %q, want %q", id, err, viewerRole(v), want)
+				}
+			}
+		})
+	}
+}
+
+// viewerRole is v's ViewerRole, or "" when there is no team.
+func viewerRole(v *store.TeamView) store.Role {
+	if v == nil {
+		return ""
+	}
+	return v.ViewerRole
 }
