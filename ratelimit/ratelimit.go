@@ -43,9 +43,19 @@ type Limiter struct {
 	now    func() time.Time
 	shared *Shared // nil: memory only
 	bucket *sharedBucket
-	// refusedUntil holds the callers Redis refused lately, until when Begin decides theirs at
-	// once (with shared only).
-	refusedUntil *lru.Cache[string, time.Time]
+	// standings are what Redis last said of each caller (with shared only), for Begin.
+	standings *lru.Cache[string, *standing]
+	mu        sync.Mutex // guards the standings' fields
+}
+
+// standing is what an instance knows of a caller's buckets in Redis.
+type standing struct {
+	refusedUntil time.Time // Begin decides at once until then
+	// spare is how many requests Begin may still answer without waiting: the tokens Redis's
+	// last answer left beyond the margin (gcraScript), less those answered so since.
+	spare int64
+	// pending: such a request's decision is on its way, and Begin waits for Redis meanwhile.
+	pending bool
 }
 
 // distrustFor is how long after a refusal Begin decides a caller's requests before they run:
@@ -85,7 +95,7 @@ func New(now func() time.Time, rules ...Rule) *Limiter {
 func (l *Limiter) Share(shared *Shared) *Limiter {
 	if l != nil && shared != nil {
 		l.shared, l.bucket = shared, newSharedBucket(l.rules)
-		l.refusedUntil, _ = lru.New[string, time.Time](maxLimiterKeys)
+		l.standings, _ = lru.New[string, *standing](maxLimiterKeys)
 	}
 	return l
 }
@@ -98,10 +108,8 @@ func (l *Limiter) Allow(key string) (wait time.Duration, rule string) {
 		return 0, ""
 	}
 	if l.shared != nil {
-		if wait, rule, ok := l.shared.allow(l.bucket, key); ok {
-			if wait > 0 {
-				l.refusedUntil.Add(key, l.now().Add(max(wait, distrustFor)))
-			}
+		if wait, rule, spare, ok := l.shared.allow(l.bucket, key); ok {
+			l.learn(key, wait, spare)
 			return wait, rule
 		}
 	}
@@ -143,12 +151,21 @@ func (l *Limiter) Allow(key string) (wait time.Duration, rule string) {
 }
 
 // Begin is Allow for a request that may run before the answer, because it changes nothing
-// (a read): with the buckets in Redis, it returns at once with later, which waits for Allow's
-// answer; the caller runs the request meanwhile and sends nothing of it before later says yes.
-// A caller refused by Redis less than distrustFor ago (or before the end of its wait, if
-// later) is decided at once, as Allow does, and later is nil: a caller over its limit gets no
-// work done by the request it sends then, only the requests it had under way when refused.
-// Without Redis, Begin is Allow: a decision in memory takes no time.
+// (a read). Without Redis, Begin is Allow: a decision in memory takes no time. With Redis:
+//
+//   - a caller whose last answer from Redis left more than the margin of every bucket
+//     (gcraScript: a quarter of it, at least 3 tokens) is admitted at once, later nil, while
+//     Redis spends the token in the background; one such request at a time per caller and
+//     instance, and no more than the tokens beyond the margin;
+//   - a caller refused by Redis less than distrustFor ago (or before the end of its wait, if
+//     later) is decided at once, as Allow does, and later is nil: a caller over its limit gets
+//     no work done by the request it sends then;
+//   - any other caller gets later, which waits for Redis's answer: the caller runs the request
+//     meanwhile and sends nothing of it before later says yes.
+//
+// So a caller's requests pass its limit only when more instances than its margin's tokens
+// admit one at once at the very moment the bucket empties, and then by one request per instance
+// at most; within one instance, never.
 func (l *Limiter) Begin(key string) (wait time.Duration, rule string, later func() (time.Duration, string)) {
 	if l == nil {
 		return 0, "", nil
@@ -157,10 +174,26 @@ func (l *Limiter) Begin(key string) (wait time.Duration, rule string, later func
 		wait, rule = l.Allow(key)
 		return wait, rule, nil
 	}
-	if until, ok := l.refusedUntil.Get(key); ok && l.now().Before(until) {
+	l.mu.Lock()
+	st, _ := l.standings.Get(key)
+	switch {
+	case st != nil && l.now().Before(st.refusedUntil):
+		l.mu.Unlock()
 		wait, rule = l.Allow(key)
 		return wait, rule, nil
+	case st != nil && st.spare > 0 && !st.pending:
+		st.spare--
+		st.pending = true
+		l.mu.Unlock()
+		go func() {
+			l.Allow(key) // an answer comes too late for this request, but is learnt for the next
+			l.mu.Lock()
+			st.pending = false
+			l.mu.Unlock()
+		}()
+		return 0, "", nil
 	}
+	l.mu.Unlock()
 	type answer struct {
 		wait time.Duration
 		rule string
@@ -173,6 +206,24 @@ func (l *Limiter) Begin(key string) (wait time.Duration, rule string, later func
 	return 0, "", func() (time.Duration, string) {
 		a := <-c
 		return a.wait, a.rule
+	}
+}
+
+// learn keeps what Redis answered for key: a refusal of wait, or spare tokens beyond the margin.
+func (l *Limiter) learn(key string, wait time.Duration, spare int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	st, ok := l.standings.Get(key)
+	if !ok {
+		if wait == 0 && spare == 0 {
+			return // nothing to remember
+		}
+		st = &standing{}
+		l.standings.Add(key, st)
+	}
+	st.spare = spare
+	if wait > 0 {
+		st.refusedUntil = l.now().Add(max(wait, distrustFor))
 	}
 }
 

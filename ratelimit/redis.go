@@ -70,9 +70,10 @@ type decision struct {
 	// decision's turn to send the queue to Redis.
 	next chan bool
 
-	wait time.Duration
-	rule string
-	ok   bool // Redis answered
+	wait  time.Duration
+	rule  string
+	spare int64 // when it passes: the tokens left beyond the margin
+	ok    bool  // Redis answered
 }
 
 // sharedBucket is how a limiter's rules are kept in Redis: one key per caller, the rules'
@@ -130,13 +131,13 @@ func (s *Shared) Close() error {
 
 // allow is Limiter.Allow in Redis. ok is false when Redis could not be asked: the caller
 // decides in memory.
-func (s *Shared) allow(b *sharedBucket, key string) (wait time.Duration, rule string, ok bool) {
+func (s *Shared) allow(b *sharedBucket, key string) (wait time.Duration, rule string, spare int64, ok bool) {
 	if !s.try() {
-		return 0, "", false
+		return 0, "", 0, false
 	}
 	d := &decision{bucket: b, key: key, cost: 1, next: make(chan bool, 1)}
 	s.decide(d)
-	return d.wait, d.rule, d.ok
+	return d.wait, d.rule, d.spare, d.ok
 }
 
 // refund is Limiter.Refund in Redis; false when Redis could not be asked.
@@ -206,13 +207,13 @@ func (s *Shared) send(batch []*decision) {
 		args = append(args, d.bucket.args...)
 	}
 	// The client's timeouts bound the call, whatever the requests' deadlines.
-	refused, err := gcraScript.Run(context.Background(), s.client, keys, args...).Int64Slice()
-	if err == nil && len(refused)%3 != 0 {
-		err = fmt.Errorf("rate limit script answered %d values", len(refused))
+	res, err := gcraScript.Run(context.Background(), s.client, keys, args...).Int64Slice()
+	if err == nil && len(res) != 2*len(batch) {
+		err = fmt.Errorf("rate limit script answered %d values for %d decisions", len(res), len(batch))
 	}
-	for i := 0; err == nil && i < len(refused); i += 3 {
-		if n, r := refused[i]-1, refused[i+1]-1; n < 0 || n >= int64(len(batch)) || r < 0 || r >= int64(len(batch[n].bucket.rules)) {
-			err = fmt.Errorf("rate limit script answered decision %d, rule %d", n+1, r+1)
+	for i := 0; err == nil && i < len(batch); i++ {
+		if r := res[2*i]; r < 0 || r > int64(len(batch[i].bucket.rules)) {
+			err = fmt.Errorf("rate limit script answered rule %d", r)
 		}
 	}
 	if err != nil {
@@ -223,13 +224,14 @@ func (s *Shared) send(batch []*decision) {
 		return
 	}
 	s.answered()
-	for _, d := range batch {
+	for i, d := range batch {
 		d.ok = true
-	}
-	for i := 0; i < len(refused); i += 3 {
-		d := batch[refused[i]-1]
-		d.rule = d.bucket.rules[refused[i+1]-1].Name
-		d.wait = max(time.Duration(refused[i+2])*time.Microsecond, time.Millisecond)
+		if r, v := res[2*i], res[2*i+1]; r > 0 {
+			d.rule = d.bucket.rules[r-1].Name
+			d.wait = max(time.Duration(v)*time.Microsecond, time.Millisecond)
+		} else {
+			d.spare = v
+		}
 	}
 }
 
@@ -244,10 +246,11 @@ func (s *Shared) send(batch []*decision) {
 //	ARGV: for each decision, its cost (1 or -1), its number of rules, then each rule's N and
 //	      period in seconds
 //
-// It answers three integers for each refusal, and nothing for a decision that passes (its
-// tokens spent, or given back): the decision and the rule that refused, 1-based (the rule
-// that takes longest to refill), and how long until every bucket holds a token, in
-// microseconds. A refusal writes nothing.
+// It answers two integers for each decision: 0 when it passes (its tokens spent, or given
+// back), then how many more would pass beyond the margin of every rule (the margin: a quarter of
+// N, at least 3 tokens); else the rule that refused (1-based: the one that takes longest to
+// refill), then how long until every bucket holds a token, in microseconds. A refusal writes
+// nothing.
 var gcraScript = redis.NewScript(`
 if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call("TIME")
@@ -265,7 +268,7 @@ for i = 1, #KEYS do
       tats[r] = tonumber(v)
     end
   end
-  local refused, wait, ttl = 0, 0, 0
+  local refused, wait, ttl, spare = 0, 0, 0, nil
   for r = 1, n do
     local count, period = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
     a = a + 2
@@ -274,17 +277,24 @@ for i = 1, #KEYS do
     if late > wait then
       refused, wait = r, late
     end
+    local beyond = math.floor(-late * count / period) - math.max(3, math.floor(count / 4))
+    if spare == nil or beyond < spare then
+      spare = beyond
+    end
     tats[r] = tat
     ttl = math.max(ttl, tat - now)
   end
   if refused > 0 then
-    out[#out + 1] = i
     out[#out + 1] = refused
     out[#out + 1] = math.ceil(wait * 1000000)
-  elseif ttl > 0 then
-    redis.call("SET", KEYS[i], table.concat(tats, ",", 1, n), "EX", math.ceil(ttl))
   else
-    redis.call("DEL", KEYS[i])
+    if ttl > 0 then
+      redis.call("SET", KEYS[i], table.concat(tats, ",", 1, n), "EX", math.ceil(ttl))
+    else
+      redis.call("DEL", KEYS[i])
+    end
+    out[#out + 1] = 0
+    out[#out + 1] = math.max(spare or 0, 0)
   end
 end
 return out

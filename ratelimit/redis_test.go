@@ -391,3 +391,66 @@ func TestBegin(t *testing.T) {
 		t.Errorf("in memory: Begin = %v, later %v; want a decision at once", wait, later != nil)
 	}
 }
+
+// TestBeginAtOnce: a caller far from its limit is admitted at once while Redis spends its
+// tokens in the background, and one instance never lets more requests pass than the bucket
+// holds: the last quarter is always decided by Redis.
+func TestBeginAtOnce(t *testing.T) {
+	l, _, fallbacks := sharedLimiter(t, testRedis(t), Rule{"daily", Rate{100, 24 * time.Hour}})
+	a := callerKey()
+	passed, atOnce := 0, 0
+	for range 300 {
+		wait, _, later := l.Begin(a)
+		switch {
+		case later != nil:
+			if w, _ := later(); w == 0 {
+				passed++
+			}
+		case wait == 0:
+			passed++
+			atOnce++
+		}
+	}
+	if passed != 100 {
+		t.Errorf("%d of 300 requests passed, want the bucket's 100", passed)
+	}
+	// After the first answer (99 left), at most the 74 beyond the margin of 25 pass at once.
+	if atOnce == 0 || atOnce > 74 {
+		t.Errorf("%d requests admitted at once, want some, and at most 74", atOnce)
+	}
+	if n := fallbacks.Load(); n != 0 {
+		t.Errorf("%d decisions made in memory with Redis up", n)
+	}
+	t.Logf("%d of 100 admitted at once", atOnce)
+}
+
+// TestSpareBeyondTheMargin: what Begin may admit at once is what Redis says is left beyond a
+// quarter of the bucket (at least 3 tokens), every rule considered.
+func TestSpareBeyondTheMargin(t *testing.T) {
+	l, _, _ := sharedLimiter(t, testRedis(t), Rule{"a", Rate{100, 24 * time.Hour}}, Rule{"b", Rate{8, 24 * time.Hour}})
+	spare := func(key string) int64 {
+		st, ok := l.standings.Get(key)
+		if !ok {
+			return 0
+		}
+		return st.spare
+	}
+	k := callerKey()
+	l.Allow(k)
+	if got := spare(k); got != 4 {
+		t.Errorf("after 1 request: spare %d, want 4 (b: 7 left, margin 3)", got)
+	}
+	m := New(time.Now, Rule{"a", Rate{100, 24 * time.Hour}}).Share(l.shared)
+	m.Allow(k)
+	st, _ := m.standings.Get(k)
+	if st == nil || st.spare != 74 {
+		t.Errorf("after 1 request of 100: spare %+v, want 74 (99 left, margin 25)", st)
+	}
+	for range 80 {
+		m.Allow(k)
+	}
+	if st, _ := m.standings.Get(k); st == nil || st.spare != 0 {
+		t.Errorf("after 81 requests of 100: spare %+v, want 0 (19 left, within the margin)", st)
+	}
+}
+
