@@ -453,4 +453,3 @@ func TestSpareBeyondTheMargin(t *testing.T) {
 		t.Errorf("after 81 requests of 100: spare %+v, want 0 (19 left, within the margin)", st)
 	}
 }
-
