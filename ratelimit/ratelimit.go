@@ -163,9 +163,9 @@ func (l *Limiter) Allow(key string) (wait time.Duration, rule string) {
 //   - any other caller gets later, which waits for Redis's answer: the caller runs the request
 //     meanwhile and sends nothing of it before later says yes.
 //
-// So a caller's requests pass its limit only when more instances than its margin's tokens
-// admit one at once at the very moment the bucket empties, and then by one request per instance
-// at most; within one instance, never.
+// So a caller's requests pass its limit only when more than its margin is spent while a
+// request admitted at once is being decided (many requests at once, on one instance or
+// several), and then by one request per instance at most: the one admitted at once.
 func (l *Limiter) Begin(key string) (wait time.Duration, rule string, later func() (time.Duration, string)) {
 	if l == nil {
 		return 0, "", nil

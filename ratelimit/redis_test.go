@@ -393,8 +393,8 @@ func TestBegin(t *testing.T) {
 }
 
 // TestBeginAtOnce: a caller far from its limit is admitted at once while Redis spends its
-// tokens in the background, and one instance never lets more requests pass than the bucket
-// holds: the last quarter is always decided by Redis.
+// tokens in the background, and one after the other on one instance, no more requests pass
+// than the bucket holds: the last quarter is always decided by Redis.
 func TestBeginAtOnce(t *testing.T) {
 	l, _, fallbacks := sharedLimiter(t, testRedis(t), Rule{"daily", Rate{100, 24 * time.Hour}})
 	a := callerKey()
@@ -451,5 +451,33 @@ func TestSpareBeyondTheMargin(t *testing.T) {
 	}
 	if st, _ := m.standings.Get(k); st == nil || st.spare != 0 {
 		t.Errorf("after 81 requests of 100: spare %+v, want 0 (19 left, within the margin)", st)
+	}
+}
+
+// TestBeginAtOnceConcurrently: with many requests of one caller at once, what is admitted
+// without waiting passes the bucket by one request at most, the one being decided when the
+// bucket empties.
+func TestBeginAtOnceConcurrently(t *testing.T) {
+	l, _, _ := sharedLimiter(t, testRedis(t), Rule{"daily", Rate{100, 24 * time.Hour}})
+	a := callerKey()
+	l.Allow(a) // 99 left, 74 beyond the margin
+	var passed atomic.Int64
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Go(func() {
+			for range 10 {
+				wait, _, later := l.Begin(a)
+				if later != nil {
+					wait, _ = later()
+				}
+				if wait == 0 {
+					passed.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := passed.Load(); n < 99 || n > 100 {
+		t.Errorf("%d of 320 requests passed, want the 99 tokens left, and one more at most", n)
 	}
 }
