@@ -113,6 +113,11 @@ func (l *Limiter) Allow(key string) (wait time.Duration, rule string) {
 			return wait, rule
 		}
 	}
+	return l.allowMemory(key)
+}
+
+// allowMemory is Allow in l's buckets in memory.
+func (l *Limiter) allowMemory(key string) (wait time.Duration, rule string) {
 	b, ok := l.keys.Get(key)
 	if !ok {
 		b = &buckets{tokens: make([]float64, len(l.rules)), at: l.now()}
@@ -155,8 +160,9 @@ func (l *Limiter) Allow(key string) (wait time.Duration, rule string) {
 //
 //   - a caller whose last answer from Redis left more than the margin of every bucket
 //     (gcraScript: a quarter of it, at least 3 tokens) is admitted at once, later nil, while
-//     Redis spends the token in the background; one such request at a time per caller and
-//     instance, and no more than the tokens beyond the margin;
+//     Redis spends the token in the background, with the others spent within deferDelay; one
+//     such request at a time per caller and instance, and no more than the tokens beyond the
+//     margin;
 //   - a caller refused by Redis less than distrustFor ago (or before the end of its wait, if
 //     later) is decided at once, as Allow does, and later is nil: a caller over its limit gets
 //     no work done by the request it sends then;
@@ -185,12 +191,17 @@ func (l *Limiter) Begin(key string) (wait time.Duration, rule string, later func
 		st.spare--
 		st.pending = true
 		l.mu.Unlock()
-		go func() {
-			l.Allow(key) // an answer comes too late for this request, but is learnt for the next
+		// The answer comes too late for this request, but is learnt for the next.
+		l.shared.spend(l.bucket, key, func(wait time.Duration, spare int64, ok bool) {
+			if ok {
+				l.learn(key, wait, spare)
+			} else {
+				l.allowMemory(key)
+			}
 			l.mu.Lock()
 			st.pending = false
 			l.mu.Unlock()
-		}()
+		})
 		return 0, "", nil
 	}
 	l.mu.Unlock()

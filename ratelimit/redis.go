@@ -34,6 +34,10 @@ const maxBatch = 128
 // asked meanwhile wait, and go together in the next call.
 const maxInFlight = 2
 
+// deferDelay is how long a decision that no request waits for (spend) may wait to go to Redis
+// with the others of its instance.
+const deferDelay = 5 * time.Millisecond
+
 // Shared keeps the limiters' buckets in Redis or Valkey (REDIS_URL), where every
 // instance counts against the same ones. The buckets are GCRA, a token bucket written as the
 // time at which it is full again: n/period allows n at once, then one every period/n, as the
@@ -59,6 +63,7 @@ type Shared struct {
 	mu       sync.Mutex
 	inFlight int         // calls to Redis on their way
 	queue    []*decision // asked while maxInFlight calls were on their way
+	deferred []*decision // spent, to send within deferDelay
 }
 
 // decision is one Allow or Refund waiting for Redis.
@@ -69,6 +74,8 @@ type decision struct {
 	// next receives true once the decision is made (wait, rule, ok), or false when it is this
 	// decision's turn to send the queue to Redis.
 	next chan bool
+	// done receives the answer of a decision that no request waits for (spend).
+	done func(wait time.Duration, spare int64, ok bool)
 
 	wait  time.Duration
 	rule  string
@@ -138,6 +145,42 @@ func (s *Shared) allow(b *sharedBucket, key string) (wait time.Duration, rule st
 	d := &decision{bucket: b, key: key, cost: 1, next: make(chan bool, 1)}
 	s.decide(d)
 	return d.wait, d.rule, d.spare, d.ok
+}
+
+// spend is allow for a request admitted already: the decision goes to Redis with the others
+// spent within deferDelay, in a call of their own, and done gets its answer (ok false when
+// Redis could not be asked) in that call's goroutine.
+func (s *Shared) spend(b *sharedBucket, key string, done func(wait time.Duration, spare int64, ok bool)) {
+	if !s.try() {
+		done(0, 0, false)
+		return
+	}
+	d := &decision{bucket: b, key: key, cost: 1, done: done}
+	s.mu.Lock()
+	s.deferred = append(s.deferred, d)
+	n := len(s.deferred)
+	s.mu.Unlock()
+	switch n {
+	case 1:
+		time.AfterFunc(deferDelay, s.sendDeferred)
+	case maxBatch:
+		go s.sendDeferred()
+	}
+}
+
+// sendDeferred sends the decisions spent so far, and hands each its answer.
+func (s *Shared) sendDeferred() {
+	s.mu.Lock()
+	batch := s.deferred
+	s.deferred = nil
+	s.mu.Unlock()
+	if len(batch) == 0 {
+		return
+	}
+	s.send(batch)
+	for _, d := range batch {
+		d.done(d.wait, d.spare, d.ok)
+	}
 }
 
 // refund is Limiter.Refund in Redis; false when Redis could not be asked.
