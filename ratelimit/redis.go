@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -168,18 +169,28 @@ func (s *Shared) spend(b *sharedBucket, key string, done func(wait time.Duration
 	}
 }
 
-// sendDeferred sends the decisions spent so far, and hands each its answer.
+// sendDeferred sends the decisions spent so far, maxBatch a call, and hands each its answer.
 func (s *Shared) sendDeferred() {
-	s.mu.Lock()
-	batch := s.deferred
-	s.deferred = nil
-	s.mu.Unlock()
-	if len(batch) == 0 {
-		return
-	}
-	s.send(batch)
-	for _, d := range batch {
-		d.done(d.wait, d.spare, d.ok)
+	for {
+		s.mu.Lock()
+		batch := s.deferred
+		if len(batch) > maxBatch {
+			batch = slices.Clone(batch[:maxBatch])
+			s.deferred = dropFirst(s.deferred, maxBatch)
+		} else {
+			s.deferred = nil
+		}
+		more := len(s.deferred) > 0
+		s.mu.Unlock()
+		if len(batch) > 0 {
+			s.send(batch)
+			for _, d := range batch {
+				d.done(d.wait, d.spare, d.ok)
+			}
+		}
+		if !more {
+			return
+		}
 	}
 }
 
@@ -213,7 +224,7 @@ func (s *Shared) decide(d *decision) {
 	n := min(len(s.queue), maxBatch-1)
 	batch := make([]*decision, 0, n+1)
 	batch = append(append(batch, d), s.queue[:n]...)
-	s.queue = s.dequeue(n)
+	s.queue = dropFirst(s.queue, n)
 	s.mu.Unlock()
 
 	s.send(batch)
@@ -228,16 +239,17 @@ func (s *Shared) decide(d *decision) {
 		return
 	}
 	heir := s.queue[0]
-	s.queue = s.dequeue(1)
+	s.queue = dropFirst(s.queue, 1)
 	s.mu.Unlock()
 	heir.next <- false
 }
 
-// dequeue is the queue without its first n decisions; s.mu is held.
-func (s *Shared) dequeue(n int) []*decision {
-	q := append(s.queue[:0], s.queue[n:]...)
-	clear(s.queue[len(q):])
-	return q
+// dropFirst is q without its first n decisions, in q's array, whose tail it clears so as not
+// to hold the decisions moved down.
+func dropFirst(q []*decision, n int) []*decision {
+	rest := append(q[:0], q[n:]...)
+	clear(q[len(rest):])
+	return rest
 }
 
 // send decides batch in one call of gcraScript.

@@ -483,10 +483,10 @@ func TestBeginAtOnceConcurrently(t *testing.T) {
 }
 
 // TestSpendTogether: the tokens of requests admitted at once go to Redis together, in far fewer
-// calls than requests, and their answers are learnt.
+// calls than requests (at most maxBatch a call), and their answers are learnt.
 func TestSpendTogether(t *testing.T) {
 	l, s, fallbacks := sharedLimiter(t, testRedis(t), Rule{"daily", Rate{100, 24 * time.Hour}})
-	keys := make([]string, 20)
+	keys := make([]string, 2*maxBatch+20)
 	for i := range keys {
 		keys[i] = callerKey()
 		l.Allow(keys[i]) // 99 left, 74 beyond the margin
