@@ -25,9 +25,10 @@ var _ graph.Observer = (*Layer)(nil)
 // then, for a partner service, SERVICE_THROTTLE_RATES to all its users together. A refusal
 // spends nothing: when the service's ceiling refuses, the user's tokens are given back.
 //
-// With the buckets in Redis, a query runs while Redis decides (ratelimit.Limiter.Begin) and
-// its answer waits for the decision (later): a round trip to Redis costs the query no time.
-// Mutations, and the queries of a caller refused lately, are decided before they run.
+// With the buckets in Redis, a query is admitted through ratelimit.Limiter.Begin: at once for a
+// caller far from its limit, else it runs while Redis decides and its answer waits for the
+// decision (later), so that a round trip to Redis costs the query no time. Mutations, and the
+// queries of a caller refused lately, are decided before they run.
 func (o *Layer) Admit(ctx context.Context, op graph.Operation) (time.Duration, func() time.Duration) {
 	if !op.Throttled || (o.throttle == nil && o.services == nil) {
 		return 0, nil

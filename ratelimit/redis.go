@@ -44,10 +44,11 @@ const deferDelay = 5 * time.Millisecond
 // time at which it is full again: n/period allows n at once, then one every period/n, as the
 // buckets in memory do.
 //
-// A decision costs Redis no round trip of its own: every decision asked while one call is on
-// its way goes in the next call, one script that decides them all in turn (gcraScript). All of
-// a decision's rules are decided together there, and a refusal writes nothing, so that it
-// spends nothing, as in memory.
+// A decision costs Redis no round trip of its own: every decision asked while maxInFlight
+// calls are on their way goes in the next call, and those no request waits for (spend) go
+// together every deferDelay; a call is one script that decides its decisions in turn
+// (gcraScript). All of a decision's rules are decided together there, and a refusal writes
+// nothing, so that it spends nothing, as in memory.
 //
 // When Redis cannot be reached, the server keeps serving: each instance falls back to its own
 // buckets in memory (so a caller may then get the limit once per instance), logs it at most once
